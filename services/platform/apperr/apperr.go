@@ -1,0 +1,125 @@
+// Package apperr defines the error kinds kassa services return and maps them
+// to gRPC status codes. Domain packages declare their errors with these
+// constructors; the gRPC server turns them into statuses in exactly one place
+// (ToStatus), so handlers never pick codes themselves.
+package apperr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Kind classifies an error by what the caller should do about it.
+type Kind int
+
+const (
+	// KindInvalid: the request is wrong and must not be retried as is.
+	KindInvalid Kind = iota + 1
+	// KindNotFound: the named resource does not exist.
+	KindNotFound
+	// KindAlreadyExists: the resource or idempotency key is taken.
+	KindAlreadyExists
+	// KindFailedPrecondition: the system is not in a state that allows it
+	// (insufficient funds, closed account).
+	KindFailedPrecondition
+	// KindUnavailable: a dependency failed; retrying later may succeed.
+	KindUnavailable
+)
+
+var kindCodes = map[Kind]codes.Code{
+	KindInvalid:            codes.InvalidArgument,
+	KindNotFound:           codes.NotFound,
+	KindAlreadyExists:      codes.AlreadyExists,
+	KindFailedPrecondition: codes.FailedPrecondition,
+	KindUnavailable:        codes.Unavailable,
+}
+
+// Error is a classified error. Its message is meant for API clients, so it
+// must never contain SQL or driver text.
+type Error struct {
+	Kind    Kind
+	Message string
+	// Field names the request field at fault for KindInvalid errors.
+	Field string
+}
+
+func (e *Error) Error() string {
+	if e.Field != "" {
+		return e.Field + ": " + e.Message
+	}
+	return e.Message
+}
+
+// Invalid reports a bad request field.
+func Invalid(field, format string, args ...any) *Error {
+	return &Error{Kind: KindInvalid, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// NotFound reports a missing resource.
+func NotFound(format string, args ...any) *Error {
+	return &Error{Kind: KindNotFound, Message: fmt.Sprintf(format, args...)}
+}
+
+// AlreadyExists reports a conflict with an existing resource or request.
+func AlreadyExists(format string, args ...any) *Error {
+	return &Error{Kind: KindAlreadyExists, Message: fmt.Sprintf(format, args...)}
+}
+
+// FailedPrecondition reports a request the current state does not allow.
+func FailedPrecondition(format string, args ...any) *Error {
+	return &Error{Kind: KindFailedPrecondition, Message: fmt.Sprintf(format, args...)}
+}
+
+// Unavailable reports a failed dependency.
+func Unavailable(format string, args ...any) *Error {
+	return &Error{Kind: KindUnavailable, Message: fmt.Sprintf(format, args...)}
+}
+
+// KindOf returns the kind of the first *Error in err's chain, or 0.
+func KindOf(err error) Kind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return 0
+}
+
+// ToStatus converts an error returned by a service method to the gRPC
+// status the client sees. Classified errors keep their message (wrapping
+// context included); gRPC statuses pass through; context errors become
+// DEADLINE_EXCEEDED or CANCELED; anything else is logged with the request
+// context and hidden behind a generic INTERNAL.
+func ToStatus(ctx context.Context, log *slog.Logger, method string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		st := status.New(kindCodes[e.Kind], err.Error())
+		if e.Kind == KindInvalid && e.Field != "" {
+			if withDetails, derr := st.WithDetails(&errdetails.BadRequest{
+				FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: e.Field, Description: e.Message}},
+			}); derr == nil {
+				st = withDetails
+			}
+		}
+		return st.Err()
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, "request canceled")
+	}
+	log.ErrorContext(ctx, "internal error", "method", method, "error", err)
+	return status.Error(codes.Internal, "internal error")
+}

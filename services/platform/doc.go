@@ -1,0 +1,5 @@
+// Package platform is the bootstrap code shared by the kassa services: gRPC
+// server setup, error mapping, PostgreSQL access and migrations, and the
+// throwaway clusters used by tests and the local stack. It lives in its own
+// module so no service repeats it and no service imports another.
+package platform

@@ -1,0 +1,59 @@
+// Package paging implements AIP-158 pagination with keyset cursors: a page
+// token is an opaque encoding of the sort key of the last item returned, so
+// pages stay stable while rows are inserted and deep pages cost no OFFSET.
+package paging
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"time"
+
+	"github.com/kassa-dev/kassa/services/platform/apperr"
+)
+
+const (
+	// DefaultSize is used when a request's page_size is 0.
+	DefaultSize = 50
+	// MaxSize is the largest page_size accepted.
+	MaxSize = 1000
+)
+
+// Size validates a requested page size and applies the default.
+func Size(n int32) (int, error) {
+	switch {
+	case n < 0 || n > MaxSize:
+		return 0, apperr.Invalid("page_size", "must be between 0 and %d, got %d", MaxSize, n)
+	case n == 0:
+		return DefaultSize, nil
+	}
+	return int(n), nil
+}
+
+// Cursor is the position after which the next page starts: the sort key
+// (time, id) of the last item of the previous page.
+type Cursor struct {
+	Time time.Time `json:"t"`
+	ID   string    `json:"i"`
+}
+
+// Encode makes a page token from the last item of a page.
+func Encode(c Cursor) string {
+	b, _ := json.Marshal(c) // a struct of a time and a string always marshals
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// Decode parses a page token; the empty token is the zero Cursor (first page).
+func Decode(token string) (Cursor, error) {
+	var c Cursor
+	if token == "" {
+		return c, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil || json.Unmarshal(b, &c) != nil || c.ID == "" {
+		return Cursor{}, apperr.Invalid("page_token", "is not a token returned by this API")
+	}
+	return c, nil
+}
+
+// IsFirst reports whether c is the start of the list.
+func (c Cursor) IsFirst() bool { return c.ID == "" }

@@ -1,0 +1,243 @@
+// Package pgcluster runs a private PostgreSQL cluster from the server
+// binaries installed on the machine: the throwaway clusters of integration
+// tests and the persistent one of `make run`. Under root it runs the server
+// as the unprivileged "postgres" user, because initdb refuses to run as root.
+package pgcluster
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/lib/pq"
+)
+
+// Options configure a cluster.
+type Options struct {
+	// Dir holds the data directory (Dir/data) and the log. Kept between
+	// runs: an initialised cluster is reused.
+	Dir string
+	// Port to listen on (127.0.0.1 only); 0 picks a free port.
+	Port int
+	// Durable keeps fsync on. Tests turn it off for speed.
+	Durable bool
+	// Settings are extra server settings (name → value).
+	Settings map[string]string
+}
+
+// Cluster is a running server.
+type Cluster struct {
+	dir, bin string
+	port     int
+	runAs    string
+}
+
+const superuser = "postgres"
+
+// ErrNoServer is returned when no PostgreSQL server binaries are found.
+var ErrNoServer = errors.New(`PostgreSQL server binaries (initdb, pg_ctl) not found on PATH or in /usr/lib/postgresql/*/bin.
+Install them, for example:
+  Debian/Ubuntu: sudo apt-get install postgresql
+  Fedora:        sudo dnf install postgresql-server
+  macOS:         brew install postgresql@16
+or point kassa at an existing server with DATABASE_URL`)
+
+// FindBinaries returns the folder holding initdb and pg_ctl.
+func FindBinaries() (string, error) {
+	if p, err := exec.LookPath("initdb"); err == nil {
+		if _, err := exec.LookPath("pg_ctl"); err == nil {
+			return filepath.Dir(p), nil
+		}
+	}
+	var dirs []string
+	for _, pattern := range []string{"/usr/lib/postgresql/*/bin", "/usr/pgsql-*/bin", "/opt/homebrew/opt/postgresql*/bin", "/usr/local/opt/postgresql*/bin", "/usr/local/pgsql/bin"} {
+		m, _ := filepath.Glob(pattern)
+		dirs = append(dirs, m...)
+	}
+	// Newest version first: the glob sorts lexically, so compare numbers.
+	sort.SliceStable(dirs, func(i, j int) bool { return versionOf(dirs[i]) > versionOf(dirs[j]) })
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
+			return d, nil
+		}
+	}
+	return "", ErrNoServer
+}
+
+func versionOf(dir string) int {
+	for _, part := range strings.Split(dir, string(filepath.Separator)) {
+		digits := strings.TrimLeftFunc(part, func(r rune) bool { return r < '0' || r > '9' })
+		if n, err := strconv.Atoi(strings.TrimRight(digits, "@")); err == nil {
+			return n
+		}
+	}
+	return 0
+}
+
+// Start initialises the cluster in opts.Dir if needed and starts it.
+func Start(ctx context.Context, opts Options) (*Cluster, error) {
+	bin, err := FindBinaries()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{dir: dir, bin: bin, port: opts.Port}
+	if os.Geteuid() == 0 {
+		c.runAs = "postgres"
+		if _, err := user.Lookup(c.runAs); err != nil {
+			return nil, fmt.Errorf("running as root, PostgreSQL must run as an unprivileged user, but user %q does not exist (create it, run as another user, or set DATABASE_URL): %w", c.runAs, err)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	if c.runAs != "" {
+		if err := chownTo(dir, c.runAs); err != nil {
+			return nil, err
+		}
+	}
+	data := filepath.Join(dir, "data")
+	if _, err := os.Stat(filepath.Join(data, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
+		if out, err := c.command(ctx, "initdb", "-D", data, "-U", superuser, "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8").CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("initdb: %w\n%s", err, out)
+		}
+	}
+	// A server left running by a killed earlier run would hold the data
+	// directory; stop it so this run starts from a known state.
+	if _, err := os.Stat(filepath.Join(data, "postmaster.pid")); err == nil {
+		_ = c.command(ctx, "pg_ctl", "stop", "-D", data, "-m", "fast", "-w").Run()
+	}
+	if c.port == 0 {
+		if c.port, err = freePort(); err != nil {
+			return nil, err
+		}
+	}
+	settings := map[string]string{
+		"listen_addresses":        "127.0.0.1",
+		"port":                    strconv.Itoa(c.port),
+		"unix_socket_directories": dir,
+		"max_connections":         "200",
+	}
+	if !opts.Durable {
+		settings["fsync"] = "off"
+		settings["synchronous_commit"] = "off"
+		settings["full_page_writes"] = "off"
+	}
+	for k, v := range opts.Settings {
+		settings[k] = v
+	}
+	var o []string
+	for k, v := range settings {
+		o = append(o, fmt.Sprintf("-c %s=%s", k, v))
+	}
+	sort.Strings(o)
+	logFile := filepath.Join(dir, "postgres.log")
+	if out, err := c.command(ctx, "pg_ctl", "start", "-D", data, "-l", logFile, "-w", "-t", "60", "-o", strings.Join(o, " ")).CombinedOutput(); err != nil {
+		tail, _ := os.ReadFile(logFile)
+		return nil, fmt.Errorf("pg_ctl start: %w\n%s\n%s", err, out, lastLines(string(tail), 20))
+	}
+	return c, nil
+}
+
+// Port is the TCP port the server listens on.
+func (c *Cluster) Port() int { return c.port }
+
+// Dir is the cluster's folder.
+func (c *Cluster) Dir() string { return c.dir }
+
+// URL is the connection URL of database db.
+func (c *Cluster) URL(db string) string {
+	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", superuser, c.port, db)
+}
+
+// CreateDatabase creates database name unless it exists.
+func (c *Cluster) CreateDatabase(ctx context.Context, name string) error {
+	db, err := sql.Open("postgres", c.URL("postgres"))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var exists bool
+	if err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return fmt.Errorf("look up database %s: %w", name, err)
+	}
+	if exists {
+		return nil
+	}
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+pq.QuoteIdentifier(name)); err != nil {
+		return fmt.Errorf("create database %s: %w", name, err)
+	}
+	return nil
+}
+
+// DropDatabase drops database name, disconnecting its sessions.
+func (c *Cluster) DropDatabase(ctx context.Context, name string) error {
+	db, err := sql.Open("postgres", c.URL("postgres"))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	_, err = db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+pq.QuoteIdentifier(name)+" WITH (FORCE)")
+	return err
+}
+
+// Stop shuts the server down (fast mode: open sessions are disconnected).
+func (c *Cluster) Stop() error {
+	out, err := c.command(context.Background(), "pg_ctl", "stop", "-D", filepath.Join(c.dir, "data"), "-m", "fast", "-w").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("pg_ctl stop: %w\n%s", err, out)
+	}
+	return nil
+}
+
+func (c *Cluster) command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	path := filepath.Join(c.bin, name)
+	if c.runAs != "" {
+		return exec.CommandContext(ctx, "runuser", append([]string{"-u", c.runAs, "--", path}, args...)...)
+	}
+	return exec.CommandContext(ctx, path, args...)
+}
+
+func chownTo(dir, name string) error {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return err
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return filepath.WalkDir(dir, func(p string, _ os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, uid, gid)
+	})
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

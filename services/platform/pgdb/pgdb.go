@@ -1,0 +1,122 @@
+// Package pgdb opens a service's PostgreSQL pool, applies its embedded
+// migrations and runs transactions.
+package pgdb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+)
+
+// Options tunes the pool.
+type Options struct {
+	MaxOpenConns int
+	// ConnectTimeout bounds the wait for the server to accept connections
+	// at start (it may still be starting, as under `make run` or in a pod).
+	ConnectTimeout time.Duration
+}
+
+// Open connects to url and waits until the server answers.
+func Open(ctx context.Context, url string, opts Options) (*sqlx.DB, error) {
+	if url == "" {
+		return nil, errors.New("database URL is empty: set -database-url or DATABASE_URL")
+	}
+	db, err := sqlx.Open("postgres", url)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if opts.MaxOpenConns <= 0 {
+		opts.MaxOpenConns = 10
+	}
+	db.SetMaxOpenConns(opts.MaxOpenConns)
+	db.SetMaxIdleConns(opts.MaxOpenConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, opts.ConnectTimeout)
+	defer cancel()
+	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
+		err = db.PingContext(ctx)
+		if err == nil {
+			return db, nil
+		}
+		select {
+		case <-ctx.Done():
+			db.Close()
+			return nil, fmt.Errorf("connect to database %s: %w", Redact(url), err)
+		case <-time.After(delay):
+		}
+	}
+}
+
+// Migrate applies the numbered SQL migrations in fsys (goose format, at the
+// root of fsys). A PostgreSQL advisory lock serialises concurrent runs, so
+// several replicas starting at once are safe.
+func Migrate(ctx context.Context, db *sql.DB, fsys fs.FS, log *slog.Logger) error {
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return fmt.Errorf("migration lock: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys, goose.WithSessionLocker(locker))
+	if err != nil {
+		return fmt.Errorf("load migrations: %w", err)
+	}
+	results, err := p.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("apply migrations: %w", err)
+	}
+	for _, r := range results {
+		log.InfoContext(ctx, "migration applied", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration)
+	}
+	v, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	log.InfoContext(ctx, "schema up to date", "version", v)
+	return nil
+}
+
+// InTx runs fn in a transaction and commits it when fn returns nil.
+func InTx(ctx context.Context, db *sqlx.DB, fn func(tx *sqlx.Tx) error) error {
+	tx, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback() // the error of fn is the one worth reporting
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// IsUniqueViolation reports whether err is a unique_violation of the named
+// constraint (any unique constraint when constraint is "").
+func IsUniqueViolation(err error, constraint string) bool {
+	var pqErr *pq.Error
+	if !errors.As(err, &pqErr) || pqErr.Code != "23505" {
+		return false
+	}
+	return constraint == "" || pqErr.Constraint == constraint
+}
+
+// Redact hides the password of a connection URL for logs.
+func Redact(url string) string {
+	u, err := parseURL(url)
+	if err != nil {
+		return "(unparseable database URL)"
+	}
+	return u
+}

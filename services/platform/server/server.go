@@ -1,0 +1,92 @@
+// Package server builds the gRPC server every kassa service runs: logging,
+// panic recovery and error mapping interceptors, the standard health
+// service and server reflection (so grpcurl works without proto files), and
+// a graceful shutdown.
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"time"
+
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+)
+
+// Server is a gRPC server with its health service.
+type Server struct {
+	GRPC   *grpc.Server
+	Health *health.Server
+	log    *slog.Logger
+}
+
+// New returns a server with kassa's interceptors, health and reflection.
+// Register services on s.GRPC before Serve.
+func New(log *slog.Logger, opts ...grpc.ServerOption) *Server {
+	onPanic := func(ctx context.Context, p any) error {
+		log.ErrorContext(ctx, "panic in handler", "panic", p, "stack", string(debug.Stack()))
+		return status.Error(codes.Internal, "internal error")
+	}
+	opts = append(opts,
+		grpc.ChainUnaryInterceptor(
+			logging.UnaryServerInterceptor(Logger(log), logging.WithLogOnEvents(logging.FinishCall)),
+			errorInterceptor(log),
+			recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(onPanic)),
+		),
+	)
+	s := &Server{GRPC: grpc.NewServer(opts...), Health: health.NewServer(), log: log}
+	healthpb.RegisterHealthServer(s.GRPC, s.Health)
+	reflection.Register(s.GRPC)
+	return s
+}
+
+// errorInterceptor maps handler errors to statuses (see apperr.ToStatus).
+func errorInterceptor(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		resp, err := handler(ctx, req)
+		if err != nil {
+			return nil, apperr.ToStatus(ctx, log, info.FullMethod, err)
+		}
+		return resp, nil
+	}
+}
+
+// Logger adapts slog to the go-grpc-middleware logging interface.
+func Logger(l *slog.Logger) logging.Logger {
+	return logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
+		l.Log(ctx, slog.Level(lvl), msg, fields...)
+	})
+}
+
+// Serve serves on lis until ctx is done, then marks the server NOT_SERVING,
+// lets in-flight calls finish for up to grace and stops.
+func (s *Server) Serve(ctx context.Context, lis net.Listener, grace time.Duration) error {
+	s.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	errc := make(chan error, 1)
+	go func() { errc <- s.GRPC.Serve(lis) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down gRPC server", "grace", grace)
+	s.Health.Shutdown()
+	done := make(chan struct{})
+	go func() { s.GRPC.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		s.log.Warn("grace period over, closing remaining calls")
+		s.GRPC.Stop()
+	}
+	return nil
+}

@@ -1,0 +1,111 @@
+package service
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the configuration every service shares. Each setting is a flag
+// with an environment variable fallback; the flag wins.
+type Config struct {
+	Listen          string        // -listen, LISTEN_ADDR
+	AdminListen     string        // -admin-listen, ADMIN_ADDR
+	DatabaseURL     string        // -database-url, DATABASE_URL
+	DBMaxConns      int           // -db-max-conns, DB_MAX_CONNS
+	CallTimeout     time.Duration // -call-timeout, CALL_TIMEOUT
+	ShutdownTimeout time.Duration // -shutdown-timeout, SHUTDOWN_TIMEOUT
+	LogLevel        string        // -log-level, LOG_LEVEL
+	LogFormat       string        // -log-format, LOG_FORMAT
+	// Peers maps a peer name ("billing") to its gRPC address.
+	Peers map[string]string
+	// Options holds the values of the service's own Spec.Options.
+	Options map[string]string
+}
+
+// Peer is another service this one calls.
+type Peer struct {
+	Name string // "billing": flag -billing-addr, env BILLING_ADDR
+	Addr string // default address
+}
+
+// Option is a service-specific string setting.
+type Option struct {
+	Name    string // flag name, e.g. "default-currency"; env DEFAULT_CURRENCY
+	Default string
+	Usage   string
+}
+
+func envName(flagName string) string {
+	return strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parseConfig reads flags from args (without the program name and
+// subcommand) with environment fallbacks.
+func parseConfig(spec Spec, args []string, getenv func(string) string, out io.Writer) (Config, error) {
+	fs := flag.NewFlagSet(spec.Name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	env := func(name, def string) string {
+		if v := getenv(envName(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	var c Config
+	fs.StringVar(&c.Listen, "listen", env("listen-addr", spec.Addr), "gRPC listen address (env LISTEN_ADDR)")
+	fs.StringVar(&c.AdminListen, "admin-listen", env("admin-addr", spec.AdminAddr), "admin HTTP listen address for /metrics and /healthz; empty disables (env ADMIN_ADDR)")
+	fs.StringVar(&c.DatabaseURL, "database-url", env("database-url", ""), "PostgreSQL URL of the service's own database (env DATABASE_URL)")
+	fs.StringVar(&c.LogLevel, "log-level", env("log-level", "info"), "debug, info, warn or error (env LOG_LEVEL)")
+	fs.StringVar(&c.LogFormat, "log-format", env("log-format", "json"), "json or text (env LOG_FORMAT)")
+	maxConns := fs.String("db-max-conns", env("db-max-conns", "20"), "maximum open database connections (env DB_MAX_CONNS)")
+	callTimeout := fs.String("call-timeout", env("call-timeout", "5s"), "deadline of calls to other services (env CALL_TIMEOUT)")
+	shutdown := fs.String("shutdown-timeout", env("shutdown-timeout", "15s"), "how long in-flight calls may finish after SIGTERM (env SHUTDOWN_TIMEOUT)")
+	peers := make(map[string]*string)
+	for _, p := range spec.Peers {
+		name := p.Name + "-addr"
+		peers[p.Name] = fs.String(name, env(name, p.Addr), fmt.Sprintf("gRPC address of the %s service (env %s)", p.Name, envName(name)))
+	}
+	opts := make(map[string]*string)
+	for _, o := range spec.Options {
+		opts[o.Name] = fs.String(o.Name, env(o.Name, o.Default), fmt.Sprintf("%s (env %s)", o.Usage, envName(o.Name)))
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	var err error
+	if c.DBMaxConns, err = strconv.Atoi(*maxConns); err != nil || c.DBMaxConns < 1 {
+		return c, fmt.Errorf("db-max-conns (DB_MAX_CONNS): want a positive integer, got %q", *maxConns)
+	}
+	if c.CallTimeout, err = time.ParseDuration(*callTimeout); err != nil || c.CallTimeout <= 0 {
+		return c, fmt.Errorf("call-timeout (CALL_TIMEOUT): want a positive duration such as 5s, got %q", *callTimeout)
+	}
+	if c.ShutdownTimeout, err = time.ParseDuration(*shutdown); err != nil || c.ShutdownTimeout < 0 {
+		return c, fmt.Errorf("shutdown-timeout (SHUTDOWN_TIMEOUT): want a duration such as 15s, got %q", *shutdown)
+	}
+	if c.DatabaseURL == "" {
+		return c, fmt.Errorf("database-url (DATABASE_URL) is required, e.g. postgres://postgres@localhost:5432/%s?sslmode=disable", spec.Name)
+	}
+	switch c.LogFormat {
+	case "json", "text":
+	default:
+		return c, fmt.Errorf("log-format (LOG_FORMAT): want json or text, got %q", c.LogFormat)
+	}
+	c.Peers = make(map[string]string)
+	for name, v := range peers {
+		if *v == "" {
+			return c, fmt.Errorf("%s-addr (%s) is required", name, envName(name+"-addr"))
+		}
+		c.Peers[name] = *v
+	}
+	c.Options = make(map[string]string)
+	for name, v := range opts {
+		c.Options[name] = *v
+	}
+	return c, nil
+}
