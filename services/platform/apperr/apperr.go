@@ -47,6 +47,34 @@ type Error struct {
 	Message string
 	// Field names the request field at fault for KindInvalid errors.
 	Field string
+	// Reason is a stable UPPER_SNAKE_CASE code for machines (AIP-193), sent
+	// as a google.rpc.ErrorInfo detail, e.g. INSUFFICIENT_FUNDS.
+	Reason string
+}
+
+// Domain is the ErrorInfo domain of kassa errors.
+const Domain = "kassa.dev"
+
+// WithReason returns a copy of e with a machine-readable reason.
+func (e *Error) WithReason(reason string) *Error {
+	c := *e
+	c.Reason = reason
+	return &c
+}
+
+// ReasonOf returns the ErrorInfo reason of a gRPC status error from a peer
+// kassa service, or "".
+func ReasonOf(err error) string {
+	st, ok := status.FromError(err)
+	if !ok {
+		return ""
+	}
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.Domain == Domain {
+			return info.Reason
+		}
+	}
+	return ""
 }
 
 func (e *Error) Error() string {
@@ -106,6 +134,11 @@ func ToStatus(ctx context.Context, log *slog.Logger, method string, err error) e
 			if withDetails, derr := st.WithDetails(&errdetails.BadRequest{
 				FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: e.Field, Description: e.Message}},
 			}); derr == nil {
+				st = withDetails
+			}
+		}
+		if e.Reason != "" {
+			if withDetails, derr := st.WithDetails(&errdetails.ErrorInfo{Reason: e.Reason, Domain: Domain}); derr == nil {
 				st = withDetails
 			}
 		}

@@ -67,3 +67,14 @@ func TestKindOf(t *testing.T) {
 		t.Fatalf("KindOf(plain) = %v", got)
 	}
 }
+
+func TestReasonRoundTrip(t *testing.T) {
+	base := apperr.FailedPrecondition("insufficient funds").WithReason("INSUFFICIENT_FUNDS")
+	err := apperr.ToStatus(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)), "/m", fmt.Errorf("%w: balance 1", base))
+	if got := apperr.ReasonOf(err); got != "INSUFFICIENT_FUNDS" {
+		t.Fatalf("ReasonOf = %q", got)
+	}
+	if got := apperr.ReasonOf(errors.New("x")); got != "" {
+		t.Fatalf("ReasonOf(plain) = %q", got)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/lib/pq"
 )
@@ -164,7 +165,13 @@ func (c *Cluster) URL(db string) string {
 
 // CreateDatabase creates database name unless it exists.
 func (c *Cluster) CreateDatabase(ctx context.Context, name string) error {
-	db, err := sql.Open("postgres", c.URL("postgres"))
+	return EnsureDatabase(ctx, c.URL("postgres"), name)
+}
+
+// EnsureDatabase creates database name on the server of adminURL unless it
+// exists. adminURL may name any database the user can connect to.
+func EnsureDatabase(ctx context.Context, adminURL, name string) error {
+	db, err := sql.Open("postgres", adminURL)
 	if err != nil {
 		return err
 	}
@@ -182,17 +189,6 @@ func (c *Cluster) CreateDatabase(ctx context.Context, name string) error {
 	return nil
 }
 
-// DropDatabase drops database name, disconnecting its sessions.
-func (c *Cluster) DropDatabase(ctx context.Context, name string) error {
-	db, err := sql.Open("postgres", c.URL("postgres"))
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	_, err = db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+pq.QuoteIdentifier(name)+" WITH (FORCE)")
-	return err
-}
-
 // Stop shuts the server down (fast mode: open sessions are disconnected).
 func (c *Cluster) Stop() error {
 	out, err := c.command(context.Background(), "pg_ctl", "stop", "-D", filepath.Join(c.dir, "data"), "-m", "fast", "-w").CombinedOutput()
@@ -202,12 +198,20 @@ func (c *Cluster) Stop() error {
 	return nil
 }
 
+// command runs a server program, as the unprivileged user under root. It
+// gets its own process group so that a Ctrl-C in the terminal reaches only
+// the program that started the cluster, which then stops it in order
+// (otherwise the server would shut down before the services drain).
 func (c *Cluster) command(ctx context.Context, name string, args ...string) *exec.Cmd {
 	path := filepath.Join(c.bin, name)
+	var cmd *exec.Cmd
 	if c.runAs != "" {
-		return exec.CommandContext(ctx, "runuser", append([]string{"-u", c.runAs, "--", path}, args...)...)
+		cmd = exec.CommandContext(ctx, "runuser", append([]string{"-u", c.runAs, "--", path}, args...)...)
+	} else {
+		cmd = exec.CommandContext(ctx, path, args...)
 	}
-	return exec.CommandContext(ctx, path, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return cmd
 }
 
 func chownTo(dir, name string) error {

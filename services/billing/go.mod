@@ -1,0 +1,8 @@
+module github.com/kassa-dev/kassa/services/billing
+
+go 1.26
+
+replace (
+	github.com/kassa-dev/kassa/gen => ../../gen
+	github.com/kassa-dev/kassa/services/platform => ../platform
+)

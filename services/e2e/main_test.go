@@ -1,0 +1,92 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
+	notificationv1 "github.com/kassa-dev/kassa/gen/kassa/notification/v1"
+	orderv1 "github.com/kassa-dev/kassa/gen/kassa/order/v1"
+	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
+	"github.com/kassa-dev/kassa/services/platform/server"
+	"github.com/kassa-dev/kassa/services/platform/stack"
+)
+
+// The running system, shared by the tests of this package.
+var sys struct {
+	stack        *stack.Stack
+	users        userv1.UserServiceClient
+	billing      billingv1.BillingServiceClient
+	orders       orderv1.OrderServiceClient
+	notification notificationv1.NotificationServiceClient
+}
+
+func TestMain(m *testing.M) { os.Exit(testMain(m)) }
+
+func testMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "kassa-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	logs, err := os.Create(filepath.Join(dir, "stack.log"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	s, err := stack.Start(ctx, stack.Options{Root: root, Dir: dir, FreePorts: true, Out: logs, LogFmt: "text"})
+	if err != nil {
+		dumpLog(logs.Name())
+		fmt.Fprintln(os.Stderr, "start stack:", err)
+		return 1
+	}
+	sys.stack = s
+	for name, set := range map[string]func(c *grpcConn){
+		"user":         func(c *grpcConn) { sys.users = userv1.NewUserServiceClient(c) },
+		"billing":      func(c *grpcConn) { sys.billing = billingv1.NewBillingServiceClient(c) },
+		"order":        func(c *grpcConn) { sys.orders = orderv1.NewOrderServiceClient(c) },
+		"notification": func(c *grpcConn) { sys.notification = notificationv1.NewNotificationServiceClient(c) },
+	} {
+		c, err := server.Dial(s.Addr(name), 30*time.Second)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer c.Close()
+		set(c)
+	}
+	code := m.Run()
+	s.Stop()
+	if code != 0 {
+		dumpLog(logs.Name())
+	}
+	if left := processesUnder(dir); left != "" {
+		fmt.Fprintf(os.Stderr, "processes still running after Stop:\n%s\n", left)
+		return 1
+	}
+	return code
+}
+
+func dumpLog(path string) {
+	b, _ := os.ReadFile(path)
+	if len(b) > 20000 {
+		b = b[len(b)-20000:]
+	}
+	fmt.Fprintf(os.Stderr, "---- stack log (tail) ----\n%s\n", b)
+}

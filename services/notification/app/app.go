@@ -1,0 +1,136 @@
+// Package app holds the notification service's use cases: it validates
+// requests, applies the idempotency rules and pages lists. It knows nothing
+// about SQL or protobuf.
+package app
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+	"github.com/kassa-dev/kassa/services/notification"
+	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/paging"
+	"github.com/kassa-dev/kassa/services/platform/validate"
+)
+
+// Store is the persistence the use cases need (postgres.Store).
+type Store interface {
+	Send(ctx context.Context, n notification.Notification) (stored notification.Notification, created bool, err error)
+	Get(ctx context.Context, userID, id string) (notification.Notification, error)
+	List(ctx context.Context, userID string, after paging.Cursor, limit int) ([]notification.Notification, error)
+}
+
+// Service implements the notification use cases.
+type Service struct {
+	store Store
+}
+
+// New returns a Service over store.
+func New(store Store) *Service {
+	return &Service{store: store}
+}
+
+// Page is one page of a user's letters, newest first.
+type Page struct {
+	Notifications []notification.Notification
+	// NextPageToken is "" on the last page.
+	NextPageToken string
+}
+
+// Send stores the letter n (UserID, Email, Subject, Body, optional OrderID
+// and RequestID). The user is not checked to exist: this service has no
+// user peer, and its callers (order and user flows) already hold a user
+// they have just read from the user service.
+func (s *Service) Send(ctx context.Context, n notification.Notification) (notification.Notification, error) {
+	n, err := checkLetter(n)
+	if err != nil {
+		return notification.Notification{}, err
+	}
+	stored, created, err := s.store.Send(ctx, n)
+	if err != nil {
+		return notification.Notification{}, err
+	}
+	if !created && !stored.SameLetter(n) {
+		return notification.Notification{}, notification.ErrRequestIDReused(n.RequestID)
+	}
+	return stored, nil
+}
+
+func checkLetter(n notification.Notification) (notification.Notification, error) {
+	var err error
+	if n.UserID, err = validate.ID("user_id", n.UserID); err != nil {
+		return n, err
+	}
+	if err := notification.CheckEmail("notification.email", n.Email); err != nil {
+		return n, err
+	}
+	if err := notification.CheckSubject("notification.subject", n.Subject); err != nil {
+		return n, err
+	}
+	if err := notification.CheckBody("notification.body", n.Body); err != nil {
+		return n, err
+	}
+	if n.OrderID, err = validate.OptionalID("notification.order_id", n.OrderID); err != nil {
+		return n, err
+	}
+	if err := validate.RequestID("request_id", n.RequestID, false); err != nil {
+		return n, err
+	}
+	return n, nil
+}
+
+// Get returns the letter id of userID; another user's letter is NOT_FOUND.
+func (s *Service) Get(ctx context.Context, userID, id string) (notification.Notification, error) {
+	userID, err := validate.ID("user_id", userID)
+	if err != nil {
+		return notification.Notification{}, err
+	}
+	if id, err = validate.ID("id", id); err != nil {
+		return notification.Notification{}, err
+	}
+	return s.store.Get(ctx, userID, id)
+}
+
+// List returns a page of userID's letters, newest first.
+func (s *Service) List(ctx context.Context, userID string, pageSize int32, pageToken string) (Page, error) {
+	userID, err := validate.ID("user_id", userID)
+	if err != nil {
+		return Page{}, err
+	}
+	size, err := paging.Size(pageSize)
+	if err != nil {
+		return Page{}, err
+	}
+	after, err := decodeToken(pageToken)
+	if err != nil {
+		return Page{}, err
+	}
+	// One extra row tells whether another page follows.
+	items, err := s.store.List(ctx, userID, after, size+1)
+	if err != nil {
+		return Page{}, err
+	}
+	var p Page
+	if len(items) > size {
+		items = items[:size]
+		last := items[size-1]
+		p.NextPageToken = paging.Encode(paging.Cursor{Time: last.CreateTime, ID: last.ID})
+	}
+	p.Notifications = items
+	return p, nil
+}
+
+// decodeToken also checks the id inside the token, so a forged token is a
+// bad request rather than a database error.
+func decodeToken(token string) (paging.Cursor, error) {
+	c, err := paging.Decode(token)
+	if err != nil {
+		return c, err
+	}
+	if !c.IsFirst() {
+		if _, perr := uuid.Parse(c.ID); perr != nil || c.Time.IsZero() {
+			return paging.Cursor{}, apperr.Invalid("page_token", "is not a token returned by this API")
+		}
+	}
+	return c, nil
+}

@@ -1,0 +1,76 @@
+// Package grpcserver exposes the notification use cases as the
+// kassa.notification.v1.NotificationService gRPC API. It only converts
+// between protobuf and domain types; errors are mapped by the platform's
+// server interceptor.
+package grpcserver
+
+import (
+	"context"
+
+	notificationv1 "github.com/kassa-dev/kassa/gen/kassa/notification/v1"
+	"github.com/kassa-dev/kassa/services/notification"
+	"github.com/kassa-dev/kassa/services/notification/app"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Server implements notificationv1.NotificationServiceServer.
+type Server struct {
+	notificationv1.UnimplementedNotificationServiceServer
+	app *app.Service
+}
+
+// New returns a Server over the use cases.
+func New(a *app.Service) *Server {
+	return &Server{app: a}
+}
+
+// SendNotification stores a letter.
+func (s *Server) SendNotification(ctx context.Context, req *notificationv1.SendNotificationRequest) (*notificationv1.Notification, error) {
+	in := req.GetNotification()
+	n, err := s.app.Send(ctx, notification.Notification{
+		UserID:    req.GetUserId(), // notification.user_id is output only
+		Email:     in.GetEmail(),
+		Subject:   in.GetSubject(),
+		Body:      in.GetBody(),
+		OrderID:   in.GetOrderId(),
+		RequestID: req.GetRequestId(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return toProto(n), nil
+}
+
+// GetNotification returns one letter of a user.
+func (s *Server) GetNotification(ctx context.Context, req *notificationv1.GetNotificationRequest) (*notificationv1.Notification, error) {
+	n, err := s.app.Get(ctx, req.GetUserId(), req.GetId())
+	if err != nil {
+		return nil, err
+	}
+	return toProto(n), nil
+}
+
+// ListNotifications lists a user's letters, newest first.
+func (s *Server) ListNotifications(ctx context.Context, req *notificationv1.ListNotificationsRequest) (*notificationv1.ListNotificationsResponse, error) {
+	p, err := s.app.List(ctx, req.GetUserId(), req.GetPageSize(), req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	resp := &notificationv1.ListNotificationsResponse{NextPageToken: p.NextPageToken}
+	for _, n := range p.Notifications {
+		resp.Notifications = append(resp.Notifications, toProto(n))
+	}
+	return resp, nil
+}
+
+func toProto(n notification.Notification) *notificationv1.Notification {
+	return &notificationv1.Notification{
+		Id:         n.ID,
+		UserId:     n.UserID,
+		Email:      n.Email,
+		Subject:    n.Subject,
+		Body:       n.Body,
+		OrderId:    n.OrderID,
+		CreateTime: timestamppb.New(n.CreateTime),
+	}
+}

@@ -1,0 +1,159 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/kassa-dev/kassa/services/notification"
+	"github.com/kassa-dev/kassa/services/notification/postgres"
+	"github.com/kassa-dev/kassa/services/platform/paging"
+	"github.com/kassa-dev/kassa/services/platform/pgtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+func newStore(t *testing.T) *postgres.Store {
+	t.Helper()
+	return postgres.New(pgtest.NewDB(t, postgres.Migrations))
+}
+
+func letter(userID, requestID string) notification.Notification {
+	return notification.Notification{
+		UserID: userID, Email: "ada@example.com", Subject: "Your order", Body: "It shipped.",
+		RequestID: requestID,
+	}
+}
+
+func TestSend_StoresLetterWithOptionalColumns(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	user, order := uuid.NewString(), uuid.NewString()
+	in := letter(user, "")
+	in.OrderID = order
+	got, created, err := s.Send(ctx, in)
+	if err != nil || !created {
+		t.Fatalf("Send = %v, created %v", err, created)
+	}
+	if got.ID == "" || got.CreateTime.IsZero() || got.OrderID != order || got.RequestID != "" || !got.SameLetter(in) {
+		t.Fatalf("stored %+v", got)
+	}
+	again, err := s.Get(ctx, user, got.ID)
+	if err != nil || again != got {
+		t.Fatalf("Get = %+v, %v; want %+v", again, err, got)
+	}
+}
+
+func TestSend_WithoutRequestID_StoresEveryCall(t *testing.T) {
+	s := newStore(t)
+	user := uuid.NewString()
+	a, _, err1 := s.Send(context.Background(), letter(user, ""))
+	b, _, err2 := s.Send(context.Background(), letter(user, ""))
+	if err1 != nil || err2 != nil || a.ID == b.ID {
+		t.Fatalf("ids %s %s, errors %v %v", a.ID, b.ID, err1, err2)
+	}
+}
+
+func TestSend_SameRequestID_ReturnsFirstLetter(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	user := uuid.NewString()
+	first, _, err := s.Send(ctx, letter(user, "k1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := letter(user, "k1")
+	other.Body = "something else"
+	got, created, err := s.Send(ctx, other)
+	if err != nil || created || got != first {
+		t.Fatalf("second Send = %+v, created %v, %v; want the first letter", got, created, err)
+	}
+}
+
+func TestSend_RequestIDIsScopedPerUser(t *testing.T) {
+	s := newStore(t)
+	a, _, err1 := s.Send(context.Background(), letter(uuid.NewString(), "k1"))
+	b, created, err2 := s.Send(context.Background(), letter(uuid.NewString(), "k1"))
+	if err1 != nil || err2 != nil || !created || a.ID == b.ID {
+		t.Fatalf("second user's letter: created %v, ids %s %s, errors %v %v", created, a.ID, b.ID, err1, err2)
+	}
+}
+
+func TestSend_ConcurrentDuplicates_StoreOnce(t *testing.T) {
+	s := newStore(t)
+	user := uuid.NewString()
+	const n = 10
+	ids := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			got, _, err := s.Send(context.Background(), letter(user, "same"))
+			ids[i], errs[i] = got.ID, err
+		})
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil || ids[i] != ids[0] {
+			t.Fatalf("call %d: id %s err %v, want id %s", i, ids[i], errs[i], ids[0])
+		}
+	}
+	list, err := s.List(context.Background(), user, paging.Cursor{}, 100)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("stored %d letters (%v), want 1", len(list), err)
+	}
+}
+
+func TestGet_OtherUsersLetter_NotFound(t *testing.T) {
+	s := newStore(t)
+	n, _, err := s.Send(context.Background(), letter(uuid.NewString(), ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(context.Background(), uuid.NewString(), n.ID); !errors.Is(err, notification.ErrNotFound) {
+		t.Fatalf("Get by another user = %v, want ErrNotFound", err)
+	}
+}
+
+func TestList_NewestFirstAfterCursor(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	user := uuid.NewString()
+	var sent []notification.Notification
+	for range 5 {
+		n, _, err := s.Send(ctx, letter(user, ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent = append(sent, n)
+	}
+	if _, _, err := s.Send(ctx, letter(uuid.NewString(), "")); err != nil { // someone else's
+		t.Fatal(err)
+	}
+	all, err := s.List(ctx, user, paging.Cursor{}, 100)
+	if err != nil || len(all) != 5 {
+		t.Fatalf("List = %d letters, %v", len(all), err)
+	}
+	for i := 1; i < len(all); i++ {
+		prev, cur := all[i-1], all[i]
+		if cur.CreateTime.After(prev.CreateTime) || (cur.CreateTime.Equal(prev.CreateTime) && cur.ID > prev.ID) {
+			t.Fatalf("not newest first at %d: %+v after %+v", i, cur, prev)
+		}
+	}
+	rest, err := s.List(ctx, user, paging.Cursor{Time: all[1].CreateTime, ID: all[1].ID}, 100)
+	if err != nil || len(rest) != 3 || rest[0].ID != all[2].ID {
+		t.Fatalf("List after the second = %+v, %v", rest, err)
+	}
+}
+
+func TestSchema_RejectsWhatValidationRejects(t *testing.T) {
+	s := newStore(t)
+	bad := letter(uuid.NewString(), "")
+	bad.Subject = ""
+	if _, _, err := s.Send(context.Background(), bad); err == nil {
+		t.Fatal("empty subject stored; want a CHECK violation")
+	}
+}

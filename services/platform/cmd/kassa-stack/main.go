@@ -1,0 +1,115 @@
+// Command kassa-stack runs the whole kassa system locally: `make run` uses
+// it in the foreground, and `make test` uses -exec to run the Postman
+// collection against a throwaway stack.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/kassa-dev/kassa/services/platform/stack"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "kassa-stack:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("kassa-stack", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	root := fs.String("root", ".", "repository root")
+	dir := fs.String("dir", ".data", "folder for the PostgreSQL cluster and binaries (kept between runs)")
+	temp := fs.Bool("temp", false, "use a throwaway folder, fresh cluster and free ports; removed on exit")
+	execCmd := fs.String("exec", "", "run this shell command against the started stack (KASSA_BASE_URL and KASSA_<SERVICE>_ADDR are set), then stop; exit with its status")
+	logFmt := fs.String("log-format", "text", "service log format: text or json")
+	fs.Usage = func() {
+		fmt.Fprintln(stdout, "usage: kassa-stack [flags]\n\nStarts PostgreSQL, the four kassa services and the gateway; Ctrl-C stops them.\nDATABASE_URL, when set, names an existing PostgreSQL server to use instead of a private cluster.\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	rootAbs, err := filepath.Abs(*root)
+	if err != nil {
+		return err
+	}
+	opts := stack.Options{Root: rootAbs, Dir: *dir, DatabaseURL: getenv("DATABASE_URL"), Durable: !*temp, Out: stdout, LogFmt: *logFmt}
+	if *temp {
+		tmp, err := os.MkdirTemp("", "kassa-stack-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		// The cluster may run as the postgres user, who must reach its folder.
+		if err := os.Chmod(tmp, 0o755); err != nil {
+			return err
+		}
+		opts.Dir, opts.FreePorts = tmp, true
+	}
+	if !filepath.IsAbs(opts.Dir) {
+		opts.Dir = filepath.Join(rootAbs, opts.Dir)
+	}
+	s, err := stack.Start(ctx, opts)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fmt.Fprintln(stdout, "kassa        | stopping")
+		s.Stop()
+		fmt.Fprintln(stdout, "kassa        | stopped")
+	}()
+
+	fmt.Fprintf(stdout, `kassa        | ready
+kassa        |   REST API      %[1]s   (OpenAPI: %[1]s/openapi.json, readiness: %[1]s/readyz)
+kassa        |   gRPC          user %[2]s  billing %[3]s  order %[4]s  notification %[5]s
+kassa        |   metrics       %[6]s/metrics %[7]s/metrics %[8]s/metrics %[9]s/metrics %[10]s/metrics
+`, s.BaseURL(), s.Addr("user"), s.Addr("billing"), s.Addr("order"), s.Addr("notification"),
+		s.AdminURL("gateway"), s.AdminURL("user"), s.AdminURL("billing"), s.AdminURL("order"), s.AdminURL("notification"))
+
+	if *execCmd != "" {
+		cmd := exec.CommandContext(ctx, "sh", "-c", *execCmd)
+		cmd.Dir, cmd.Stdout, cmd.Stderr = rootAbs, stdout, os.Stderr
+		cmd.Env = append(os.Environ(), "KASSA_BASE_URL="+s.BaseURL())
+		for _, name := range []string{"user", "billing", "order", "notification"} {
+			cmd.Env = append(cmd.Env, fmt.Sprintf("KASSA_%s_ADDR=%s", upper(name), s.Addr(name)))
+		}
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("%s: %w", *execCmd, err)
+		}
+		return nil
+	}
+	fmt.Fprintln(stdout, "kassa        | press Ctrl-C to stop (data is kept in "+opts.Dir+")")
+	select {
+	case <-ctx.Done():
+		return nil
+	case name := <-s.Exited():
+		return fmt.Errorf("%s exited; stopping the rest", name)
+	}
+}
+
+func upper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'a' <= c && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return string(b)
+}

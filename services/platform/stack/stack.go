@@ -1,0 +1,337 @@
+// Package stack runs the whole kassa system on one machine: a private
+// PostgreSQL cluster (or a given server), one database per service, the four
+// services and the gateway as child processes with prefixed logs. It is what
+// `make run` and the end-to-end tests start.
+package stack
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/kassa-dev/kassa/services/platform/pgcluster"
+)
+
+// Component is one process of the system.
+type Component struct {
+	Name      string
+	Pkg       string // main package, relative to the repository root
+	Port      int    // gRPC port (HTTP port for the gateway)
+	AdminPort int
+}
+
+// Components lists the processes in start order; they stop in reverse.
+func Components() []Component {
+	return []Component{
+		{"billing", "./services/billing/cmd/billing", 50052, 9102},
+		{"notification", "./services/notification/cmd/notification", 50054, 9104},
+		{"user", "./services/user/cmd/user", 50051, 9101},
+		{"order", "./services/order/cmd/order", 50053, 9103},
+		{"gateway", "./gateway/cmd/gateway", 8080, 9100},
+	}
+}
+
+// Options configure a stack.
+type Options struct {
+	Root string // repository root
+	// Dir holds the cluster, binaries and logs (git-ignored .data for
+	// `make run`, a temporary folder for tests).
+	Dir string
+	// DatabaseURL points at an existing server to use instead of starting
+	// a cluster; the databases kassa_<service> are created on it.
+	DatabaseURL string
+	// FreePorts picks unused ports instead of the defaults (for tests that
+	// must not clash with a running `make run`).
+	FreePorts bool
+	// Durable keeps fsync on in the private cluster.
+	Durable bool
+	Out     io.Writer // prefixed process output
+	LogFmt  string    // service log format: text or json
+}
+
+// Stack is a running system.
+type Stack struct {
+	opts       Options
+	cluster    *pgcluster.Cluster
+	components []Component
+	procs      []*proc
+	exited     chan string // name of a process that exited on its own
+	stopping   atomic.Bool
+}
+
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the process has been reaped
+}
+
+// BaseURL is the gateway's URL.
+func (s *Stack) BaseURL() string {
+	return fmt.Sprintf("http://127.0.0.1:%d", s.port("gateway"))
+}
+
+// Addr is the gRPC address of a service.
+func (s *Stack) Addr(name string) string { return fmt.Sprintf("127.0.0.1:%d", s.port(name)) }
+
+// AdminURL is the admin (metrics) URL of a component.
+func (s *Stack) AdminURL(name string) string {
+	for _, c := range s.components {
+		if c.Name == name {
+			return fmt.Sprintf("http://127.0.0.1:%d", c.AdminPort)
+		}
+	}
+	return ""
+}
+
+func (s *Stack) port(name string) int {
+	for _, c := range s.components {
+		if c.Name == name {
+			return c.Port
+		}
+	}
+	return 0
+}
+
+// Exited reports the name of a process that exited on its own.
+func (s *Stack) Exited() <-chan string { return s.exited }
+
+// Start builds and starts everything and waits until the gateway reports
+// all services ready. On error it stops whatever it started.
+func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
+	s := &Stack{opts: opts, components: Components(), exited: make(chan string, 8)}
+	defer func() {
+		if err != nil {
+			s.Stop()
+		}
+	}()
+	if opts.FreePorts {
+		for i := range s.components {
+			if s.components[i].Port, err = freePort(); err != nil {
+				return nil, err
+			}
+			if s.components[i].AdminPort, err = freePort(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	s.logf("building binaries")
+	bin := filepath.Join(opts.Dir, "bin")
+	args := []string{"build", "-o", bin + string(filepath.Separator)}
+	for _, c := range s.components {
+		args = append(args, c.Pkg)
+	}
+	build := exec.CommandContext(ctx, "go", args...)
+	build.Dir, build.Stdout, build.Stderr = opts.Root, opts.Out, opts.Out
+	if err := build.Run(); err != nil {
+		return nil, fmt.Errorf("go build: %w", err)
+	}
+
+	adminURL := opts.DatabaseURL
+	if adminURL == "" {
+		s.logf("starting PostgreSQL in %s", filepath.Join(opts.Dir, "pg"))
+		if s.cluster, err = pgcluster.Start(ctx, pgcluster.Options{Dir: filepath.Join(opts.Dir, "pg"), Durable: opts.Durable}); err != nil {
+			return nil, err
+		}
+		adminURL = s.cluster.URL("postgres")
+		s.logf("PostgreSQL listening on 127.0.0.1:%d", s.cluster.Port())
+	}
+	dbURLs := make(map[string]string)
+	for _, c := range s.components {
+		if c.Name == "gateway" {
+			continue
+		}
+		name := "kassa_" + c.Name
+		if err := pgcluster.EnsureDatabase(ctx, adminURL, name); err != nil {
+			return nil, err
+		}
+		if dbURLs[c.Name], err = withDatabase(adminURL, name); err != nil {
+			return nil, err
+		}
+	}
+
+	for _, c := range s.components {
+		env := append(os.Environ(),
+			"LISTEN_ADDR="+fmt.Sprintf("127.0.0.1:%d", c.Port),
+			"ADMIN_ADDR="+fmt.Sprintf("127.0.0.1:%d", c.AdminPort),
+			"LOG_FORMAT="+opts.LogFmt,
+			"DATABASE_URL="+dbURLs[c.Name],
+			"USER_ADDR="+s.Addr("user"),
+			"BILLING_ADDR="+s.Addr("billing"),
+			"ORDER_ADDR="+s.Addr("order"),
+			"NOTIFICATION_ADDR="+s.Addr("notification"),
+		)
+		if err := s.spawn(c, filepath.Join(bin, filepath.Base(c.Pkg)), env); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.waitReady(ctx, 90*time.Second); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Stack) spawn(c Component, path string, env []string) error {
+	cmd := exec.Command(path)
+	cmd.Env = env
+	cmd.Dir = s.opts.Root
+	// Own process group: a terminal Ctrl-C reaches the runner only, which
+	// then stops the processes in order.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	pw := &prefixWriter{prefix: fmt.Sprintf("%-12s | ", c.Name), w: s.opts.Out}
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", c.Name, err)
+	}
+	p := &proc{name: c.Name, cmd: cmd, done: make(chan struct{})}
+	s.procs = append(s.procs, p)
+	go func() {
+		err := cmd.Wait()
+		pw.flush()
+		close(p.done)
+		if s.stopping.Load() {
+			return
+		}
+		s.logf("%s exited unexpectedly: %v", c.Name, err)
+		select {
+		case s.exited <- c.Name:
+		default:
+		}
+	}()
+	return nil
+}
+
+// waitReady polls the gateway's /readyz, which checks all four services.
+func (s *Stack) waitReady(ctx context.Context, timeout time.Duration) error {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	client := &http.Client{Timeout: 2 * time.Second}
+	for {
+		resp, err := client.Get(s.BaseURL() + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case name := <-s.exited:
+			return fmt.Errorf("%s exited during start-up (see its log above)", name)
+		case <-deadline.C:
+			return fmt.Errorf("services not ready after %v (see the logs above)", timeout)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// Stop terminates the processes in reverse start order, each with SIGTERM
+// and a grace period, then stops the private cluster. It is safe to call
+// more than once.
+func (s *Stack) Stop() {
+	s.stopping.Store(true)
+	for i := len(s.procs) - 1; i >= 0; i-- {
+		p := s.procs[i]
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(20 * time.Second):
+			s.logf("%s did not stop within 20s; killing it", p.name)
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	}
+	s.procs = nil
+	if s.cluster != nil {
+		if err := s.cluster.Stop(); err != nil {
+			s.logf("stop PostgreSQL: %v", err)
+		}
+		s.cluster = nil
+	}
+}
+
+func (s *Stack) logf(format string, args ...any) {
+	fmt.Fprintf(s.opts.Out, "%-12s | %s\n", "kassa", fmt.Sprintf(format, args...))
+}
+
+func withDatabase(serverURL, db string) (string, error) {
+	u, err := url.Parse(serverURL)
+	if err != nil {
+		return "", fmt.Errorf("DATABASE_URL is not a URL: %w", err)
+	}
+	u.Path = "/" + db
+	return u.String(), nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// prefixWriter writes whole lines, each with a prefix; lines of the
+// processes interleave but never mix.
+type prefixWriter struct {
+	mu     sync.Mutex
+	prefix string
+	w      io.Writer
+	buf    []byte
+}
+
+var outMu sync.Mutex // one line at a time across all processes
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.buf = append(p.buf, b...)
+	for {
+		i := strings.IndexByte(string(p.buf), '\n')
+		if i < 0 {
+			break
+		}
+		p.emit(p.buf[:i])
+		p.buf = p.buf[i+1:]
+	}
+	return len(b), nil
+}
+
+func (p *prefixWriter) flush() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.buf) > 0 {
+		p.emit(p.buf)
+		p.buf = nil
+	}
+}
+
+func (p *prefixWriter) emit(line []byte) {
+	outMu.Lock()
+	defer outMu.Unlock()
+	fmt.Fprintf(p.w, "%s%s\n", p.prefix, line)
+}
+
+// Ports returns "name=port" pairs, for messages.
+func (s *Stack) Ports() string {
+	var parts []string
+	for _, c := range s.components {
+		parts = append(parts, c.Name+"="+strconv.Itoa(c.Port))
+	}
+	return strings.Join(parts, " ")
+}
