@@ -1,0 +1,193 @@
+// Package app holds the billing service's use cases: it validates requests,
+// applies the default currency and the idempotency rules of account creation,
+// and pages the ledger. The rules of a movement itself live in package
+// billing and run inside the store's transaction. It knows nothing about SQL
+// or protobuf.
+package app
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/kassa-dev/kassa/services/billing"
+	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/paging"
+	"github.com/kassa-dev/kassa/services/platform/validate"
+)
+
+// Store is the persistence the use cases need (postgres.Store).
+type Store interface {
+	CreateAccount(ctx context.Context, userID, currency string) (acct billing.Account, created bool, err error)
+	GetAccount(ctx context.Context, userID string) (billing.Account, error)
+	CloseAccount(ctx context.Context, userID string) (billing.Account, error)
+	// Move applies m atomically and idempotently (see postgres.Store.Move).
+	Move(ctx context.Context, m billing.Movement) (billing.Account, billing.Transaction, error)
+	ListTransactions(ctx context.Context, userID string, after paging.Cursor, limit int) ([]billing.Transaction, error)
+}
+
+// Service implements the billing use cases.
+type Service struct {
+	store           Store
+	defaultCurrency string
+}
+
+// New returns a Service over store that opens accounts in defaultCurrency
+// when a request names none.
+func New(store Store, defaultCurrency string) (*Service, error) {
+	if defaultCurrency == "" {
+		return nil, fmt.Errorf("default currency is empty")
+	}
+	if err := validate.Currency("default-currency", defaultCurrency); err != nil {
+		return nil, err
+	}
+	return &Service{store: store, defaultCurrency: defaultCurrency}, nil
+}
+
+// Result is an account after a deposit or withdrawal with its ledger entry.
+type Result struct {
+	Account     billing.Account
+	Transaction billing.Transaction
+}
+
+// Page is one page of an account's ledger, newest first.
+type Page struct {
+	Transactions []billing.Transaction
+	// NextPageToken is "" on the last page.
+	NextPageToken string
+}
+
+// CreateAccount opens the account of userID, or returns it when it exists.
+// An existing account in another currency than the one explicitly asked for
+// is refused, since the caller would otherwise believe it got what it asked.
+func (s *Service) CreateAccount(ctx context.Context, userID, currency string) (billing.Account, error) {
+	userID, err := validate.ID("user_id", userID)
+	if err != nil {
+		return billing.Account{}, err
+	}
+	if err := validate.Currency("currency", currency); err != nil {
+		return billing.Account{}, err
+	}
+	want := currency
+	if want == "" {
+		want = s.defaultCurrency
+	}
+	acct, created, err := s.store.CreateAccount(ctx, userID, want)
+	if err != nil {
+		return billing.Account{}, err
+	}
+	if !created && currency != "" && acct.Currency != currency {
+		return billing.Account{}, fmt.Errorf("%w: user %s already has an account in %s, not %s",
+			billing.ErrAccountExists, userID, acct.Currency, currency)
+	}
+	return acct, nil
+}
+
+// GetAccount returns the account of userID.
+func (s *Service) GetAccount(ctx context.Context, userID string) (billing.Account, error) {
+	userID, err := validate.ID("user_id", userID)
+	if err != nil {
+		return billing.Account{}, err
+	}
+	return s.store.GetAccount(ctx, userID)
+}
+
+// CloseAccount closes the account of userID; closing it again is a no-op.
+func (s *Service) CloseAccount(ctx context.Context, userID string) (billing.Account, error) {
+	userID, err := validate.ID("user_id", userID)
+	if err != nil {
+		return billing.Account{}, err
+	}
+	return s.store.CloseAccount(ctx, userID)
+}
+
+// Deposit adds amount to the account of userID.
+func (s *Service) Deposit(ctx context.Context, userID string, amount int64, currency, requestID string) (Result, error) {
+	return s.move(ctx, billing.Movement{
+		UserID: userID, Kind: billing.Deposit, Amount: amount, Currency: currency, RequestID: requestID,
+	})
+}
+
+// Withdraw takes amount from the account of userID, optionally paying for
+// orderID.
+func (s *Service) Withdraw(ctx context.Context, userID string, amount int64, currency, requestID, orderID string) (Result, error) {
+	return s.move(ctx, billing.Movement{
+		UserID: userID, Kind: billing.Withdrawal, Amount: amount, Currency: currency, RequestID: requestID, OrderID: orderID,
+	})
+}
+
+func (s *Service) move(ctx context.Context, m billing.Movement) (Result, error) {
+	m, err := checkMovement(m)
+	if err != nil {
+		return Result{}, err
+	}
+	acct, tx, err := s.store.Move(ctx, m)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Account: acct, Transaction: tx}, nil
+}
+
+func checkMovement(m billing.Movement) (billing.Movement, error) {
+	var err error
+	if m.UserID, err = validate.ID("user_id", m.UserID); err != nil {
+		return m, err
+	}
+	if err := validate.Amount("amount", m.Amount); err != nil {
+		return m, err
+	}
+	if err := validate.Currency("currency", m.Currency); err != nil {
+		return m, err
+	}
+	if err := validate.RequestID("request_id", m.RequestID, true); err != nil {
+		return m, err
+	}
+	if m.OrderID, err = validate.OptionalID("order_id", m.OrderID); err != nil {
+		return m, err
+	}
+	return m, nil
+}
+
+// ListTransactions returns a page of the ledger of userID, newest first.
+func (s *Service) ListTransactions(ctx context.Context, userID string, pageSize int32, pageToken string) (Page, error) {
+	userID, err := validate.ID("user_id", userID)
+	if err != nil {
+		return Page{}, err
+	}
+	size, err := paging.Size(pageSize)
+	if err != nil {
+		return Page{}, err
+	}
+	after, err := decodeToken(pageToken)
+	if err != nil {
+		return Page{}, err
+	}
+	// One extra row tells whether another page follows.
+	items, err := s.store.ListTransactions(ctx, userID, after, size+1)
+	if err != nil {
+		return Page{}, err
+	}
+	var p Page
+	if len(items) > size {
+		items = items[:size]
+		last := items[size-1]
+		p.NextPageToken = paging.Encode(paging.Cursor{Time: last.CreateTime, ID: last.ID})
+	}
+	p.Transactions = items
+	return p, nil
+}
+
+// decodeToken also checks the id and time inside the token, so a forged
+// token is a bad request rather than a database error.
+func decodeToken(token string) (paging.Cursor, error) {
+	c, err := paging.Decode(token)
+	if err != nil {
+		return c, err
+	}
+	if !c.IsFirst() {
+		if _, perr := uuid.Parse(c.ID); perr != nil || c.Time.IsZero() {
+			return paging.Cursor{}, apperr.Invalid("page_token", "is not a token returned by this API")
+		}
+	}
+	return c, nil
+}

@@ -1,0 +1,119 @@
+package billing_test
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kassa-dev/kassa/services/billing"
+	"github.com/kassa-dev/kassa/services/platform/apperr"
+)
+
+func TestAccountApply(t *testing.T) {
+	open := billing.Account{UserID: "u", Balance: 100, Currency: "USD"}
+	closed := open
+	closed.CloseTime = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	full := open
+	full.Balance = math.MaxInt64 - 10
+	tests := []struct {
+		name    string
+		acct    billing.Account
+		m       billing.Movement
+		want    int64
+		wantErr error
+		msgHas  string
+	}{
+		{"deposit", open, billing.Movement{Kind: billing.Deposit, Amount: 50}, 150, nil, ""},
+		{"deposit in the account currency", open, billing.Movement{Kind: billing.Deposit, Amount: 50, Currency: "USD"}, 150, nil, ""},
+		{"withdraw part", open, billing.Movement{Kind: billing.Withdrawal, Amount: 30}, 70, nil, ""},
+		{"withdraw all", open, billing.Movement{Kind: billing.Withdrawal, Amount: 100}, 0, nil, ""},
+		{"withdraw too much", open, billing.Movement{Kind: billing.Withdrawal, Amount: 101}, 0, billing.ErrInsufficientFunds, "balance is 100 USD minor units, the withdrawal needs 101"},
+		{"other currency", open, billing.Movement{Kind: billing.Deposit, Amount: 1, Currency: "EUR"}, 0, billing.ErrCurrencyMismatch, "in USD, the request is in EUR"},
+		{"closed deposit", closed, billing.Movement{Kind: billing.Deposit, Amount: 1}, 0, billing.ErrAccountClosed, "2025-01-02T03:04:05Z"},
+		{"closed withdrawal", closed, billing.Movement{Kind: billing.Withdrawal, Amount: 1}, 0, billing.ErrAccountClosed, "closed"},
+		{"deposit up to the limit", full, billing.Movement{Kind: billing.Deposit, Amount: 10}, math.MaxInt64, nil, ""},
+		{"deposit past the limit", full, billing.Movement{Kind: billing.Deposit, Amount: 11}, 0, billing.ErrBalanceLimit, "cannot take a deposit of 11"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.acct.Apply(tt.m)
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+				t.Fatalf("Apply = %d, %v; want error %v", got, err, tt.wantErr)
+			}
+			if err == nil && got != tt.want {
+				t.Fatalf("Apply = %d, want %d", got, tt.want)
+			}
+			if err != nil && !strings.Contains(err.Error(), tt.msgHas) {
+				t.Fatalf("error %q does not contain %q", err, tt.msgHas)
+			}
+		})
+	}
+}
+
+func TestAccountApply_RefusalsAreFailedPrecondition(t *testing.T) {
+	for _, err := range []error{billing.ErrInsufficientFunds, billing.ErrCurrencyMismatch, billing.ErrAccountClosed, billing.ErrBalanceLimit} {
+		if apperr.KindOf(err) != apperr.KindFailedPrecondition {
+			t.Errorf("%v: kind %v, want FailedPrecondition", err, apperr.KindOf(err))
+		}
+	}
+}
+
+func TestAccountApply_BadMovementIsNotAClientError(t *testing.T) {
+	a := billing.Account{Balance: 10, Currency: "USD"}
+	for _, m := range []billing.Movement{{Kind: "refund", Amount: 1}, {Kind: billing.Deposit, Amount: 0}, {Kind: billing.Withdrawal, Amount: -5}} {
+		if _, err := a.Apply(m); err == nil || apperr.KindOf(err) != 0 {
+			t.Errorf("Apply(%+v) = %v, want an unclassified error", m, err)
+		}
+	}
+}
+
+func TestMovementMatches(t *testing.T) {
+	tx := billing.Transaction{UserID: "u", Kind: billing.Withdrawal, Amount: 30, Currency: "USD", RequestID: "k", OrderID: "o"}
+	same := billing.Movement{UserID: "u", Kind: billing.Withdrawal, Amount: 30, RequestID: "k", OrderID: "o"}
+	if !same.Matches(tx) {
+		t.Error("retry without currency does not match")
+	}
+	withCurrency := same
+	withCurrency.Currency = "USD"
+	if !withCurrency.Matches(tx) {
+		t.Error("retry naming the account currency does not match")
+	}
+	for name, edit := range map[string]func(*billing.Movement){
+		"kind":     func(m *billing.Movement) { m.Kind = billing.Deposit },
+		"amount":   func(m *billing.Movement) { m.Amount = 31 },
+		"currency": func(m *billing.Movement) { m.Currency = "EUR" },
+		"order":    func(m *billing.Movement) { m.OrderID = "" },
+		"user":     func(m *billing.Movement) { m.UserID = "v" },
+	} {
+		m := same
+		edit(&m)
+		if m.Matches(tx) {
+			t.Errorf("other %s matches", name)
+		}
+	}
+}
+
+func TestVerifyLedger(t *testing.T) {
+	a := billing.Account{UserID: "u", Balance: 70, Currency: "USD"}
+	entry := func(k billing.Kind, amount, after int64) billing.Transaction {
+		return billing.Transaction{UserID: "u", Kind: k, Amount: amount, Currency: "USD", BalanceAfter: after}
+	}
+	good := []billing.Transaction{entry(billing.Deposit, 100, 100), entry(billing.Withdrawal, 30, 70)}
+	if err := billing.VerifyLedger(a, good); err != nil {
+		t.Fatalf("consistent ledger: %v", err)
+	}
+	bad := map[string][]billing.Transaction{
+		"wrong balance_after": {entry(billing.Deposit, 100, 100), entry(billing.Withdrawal, 30, 60)},
+		"sum differs":         {entry(billing.Deposit, 100, 100)},
+		"negative":            {entry(billing.Withdrawal, 30, -30), entry(billing.Deposit, 100, 70)},
+		"other currency":      {entry(billing.Deposit, 100, 100), {UserID: "u", Kind: billing.Withdrawal, Amount: 30, Currency: "EUR", BalanceAfter: 70}},
+		"unknown kind":        {entry("refund", 70, 70)},
+	}
+	for name, ledger := range bad {
+		if err := billing.VerifyLedger(a, ledger); err == nil {
+			t.Errorf("%s: VerifyLedger accepted it", name)
+		}
+	}
+}

@@ -1,0 +1,45 @@
+// Command billing runs the billing service: one money account per user and
+// the append-only ledger of its deposits and withdrawals.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
+	"github.com/kassa-dev/kassa/services/billing/app"
+	"github.com/kassa-dev/kassa/services/billing/grpcserver"
+	"github.com/kassa-dev/kassa/services/billing/postgres"
+	"github.com/kassa-dev/kassa/services/platform/service"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "billing:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	return service.Run(ctx, service.Spec{
+		Name:       "billing",
+		Addr:       ":50052",
+		AdminAddr:  ":9102",
+		Migrations: postgres.Migrations,
+		Options: []service.Option{{
+			Name:    "default-currency",
+			Default: "USD",
+			Usage:   "ISO 4217 currency of accounts opened without one",
+		}},
+		Setup: func(ctx context.Context, d *service.Deps) error {
+			svc, err := app.New(postgres.New(d.DB), d.Config.Options["default-currency"])
+			if err != nil {
+				return err
+			}
+			billingv1.RegisterBillingServiceServer(d.Server, grpcserver.New(svc))
+			return nil
+		},
+	}, args, getenv, stdout)
+}

@@ -1,0 +1,29 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+func TestRun_HelpListsBillingFlags(t *testing.T) {
+	var out bytes.Buffer
+	getenv := func(string) string { return "" }
+	if err := run(context.Background(), []string{"billing", "-h"}, getenv, &out); err != nil {
+		t.Fatalf("run -h: %v", err)
+	}
+	for _, want := range []string{"-default-currency", `(default "USD")`, "DEFAULT_CURRENCY", `":50052"`, `":9102"`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("help does not mention %s:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestRun_WithoutDatabase_Fails(t *testing.T) {
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"billing"}, func(string) string { return "" }, &out)
+	if err == nil || !strings.Contains(err.Error(), "DATABASE_URL") {
+		t.Fatalf("run = %v, want an error naming DATABASE_URL", err)
+	}
+}

@@ -1,0 +1,157 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/kassa-dev/kassa/services/billing"
+)
+
+func TestMove_ConcurrentWithdrawals_NeverOverdraw(t *testing.T) {
+	s, db := newStore(t)
+	user := openAccount(t, s)
+	mustMove(t, s, deposit(user, 1000, "funds"))
+	const n = 50
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			_, _, errs[i] = s.Move(context.Background(), withdrawal(user, 30, fmt.Sprintf("w%d", i)))
+		})
+	}
+	wg.Wait()
+	ok, refused := 0, 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, billing.ErrInsufficientFunds):
+			refused++
+		default:
+			t.Errorf("withdrawal %d: %v", i, err)
+		}
+	}
+	if ok != 33 || refused != 17 {
+		t.Fatalf("%d withdrawals succeeded and %d were refused, want 33 and 17", ok, refused)
+	}
+	if balance, entries := audit(t, db, user); balance != 10 || entries != 34 {
+		t.Fatalf("audit: balance %d, %d entries; want 10, 34", balance, entries)
+	}
+}
+
+func TestMove_ConcurrentDuplicates_ApplyOnce(t *testing.T) {
+	for _, kind := range []billing.Kind{billing.Deposit, billing.Withdrawal} {
+		t.Run(string(kind), func(t *testing.T) {
+			s, db := newStore(t)
+			user := openAccount(t, s)
+			mustMove(t, s, deposit(user, 100, "funds"))
+			const n = 20
+			ids := make([]string, n)
+			errs := make([]error, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					_, tx, err := s.Move(context.Background(), billing.Movement{UserID: user, Kind: kind, Amount: 40, RequestID: "dup"})
+					ids[i], errs[i] = tx.ID, err
+				})
+			}
+			wg.Wait()
+			for i := range n {
+				if errs[i] != nil || ids[i] != ids[0] {
+					t.Fatalf("call %d: entry %s, %v; want entry %s", i, ids[i], errs[i], ids[0])
+				}
+			}
+			want := map[billing.Kind]int64{billing.Deposit: 140, billing.Withdrawal: 60}[kind]
+			if balance, entries := audit(t, db, user); balance != want || entries != 2 {
+				t.Fatalf("audit: balance %d, %d entries; want %d, 2", balance, entries, want)
+			}
+		})
+	}
+}
+
+func TestMove_ConcurrentAccounts_DoNotInterfere(t *testing.T) {
+	s, db := newStore(t)
+	users := []string{openAccount(t, s), openAccount(t, s), openAccount(t, s)}
+	const perUser = 20 // half deposits of 5, half withdrawals of 3
+	withdrawn := make([]atomic.Int64, len(users))
+	var wg sync.WaitGroup
+	errs := make(chan error, len(users)*perUser)
+	for u, user := range users {
+		for i := range perUser {
+			wg.Go(func() {
+				m := deposit(user, 5, fmt.Sprintf("d%d", i))
+				if i%2 == 1 {
+					m = withdrawal(user, 3, fmt.Sprintf("w%d", i))
+				}
+				_, _, err := s.Move(context.Background(), m)
+				switch {
+				case err == nil && m.Kind == billing.Withdrawal:
+					withdrawn[u].Add(3)
+				case err != nil && !errors.Is(err, billing.ErrInsufficientFunds):
+					errs <- err
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for u, user := range users {
+		want := perUser/2*5 - withdrawn[u].Load()
+		if balance, entries := audit(t, db, user); balance != want || entries < perUser/2 {
+			t.Errorf("account %d: balance %d with %d entries, want %d", u, balance, entries, want)
+		}
+	}
+}
+
+func TestLedger_IsAppendOnly(t *testing.T) {
+	s, db := newStore(t)
+	user := openAccount(t, s)
+	_, tx := mustMove(t, s, deposit(user, 100, "d"))
+	for name, stmt := range map[string]string{
+		"UPDATE":   `UPDATE transactions SET amount = 1 WHERE id = '` + tx.ID + `'`,
+		"DELETE":   `DELETE FROM transactions WHERE id = '` + tx.ID + `'`,
+		"TRUNCATE": `TRUNCATE transactions CASCADE`,
+	} {
+		_, err := db.Exec(stmt)
+		if err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: %v, want an append-only error", name, err)
+		}
+	}
+	if balance, entries := audit(t, db, user); balance != 100 || entries != 1 {
+		t.Fatalf("audit: balance %d, %d entries", balance, entries)
+	}
+}
+
+func TestSchema_RejectsBrokenRows(t *testing.T) {
+	s, db := newStore(t)
+	user := openAccount(t, s)
+	mustMove(t, s, deposit(user, 100, "d"))
+	ins := `INSERT INTO transactions (user_id, kind, amount, currency, balance_after, request_id, order_id) VALUES `
+	for name, stmt := range map[string]string{
+		"negative balance":         `UPDATE accounts SET balance = -1 WHERE user_id = '` + user + `'`,
+		"lower-case currency":      `INSERT INTO accounts (user_id, currency) VALUES ('` + uuid.NewString() + `', 'usd')`,
+		"account currency changed": `UPDATE accounts SET currency = 'EUR' WHERE user_id = '` + user + `'`,
+		"account deleted":          `DELETE FROM accounts WHERE user_id = '` + user + `'`,
+		"zero amount":              ins + `('` + user + `', 'deposit', 0, 'USD', 100, 'x', NULL)`,
+		"negative balance_after":   ins + `('` + user + `', 'withdrawal', 200, 'USD', -100, 'x', NULL)`,
+		"unknown kind":             ins + `('` + user + `', 'refund', 1, 'USD', 101, 'x', NULL)`,
+		"other currency":           ins + `('` + user + `', 'deposit', 1, 'EUR', 101, 'x', NULL)`,
+		"unknown account":          ins + `('` + uuid.NewString() + `', 'deposit', 1, 'USD', 1, 'x', NULL)`,
+		"empty request_id":         ins + `('` + user + `', 'deposit', 1, 'USD', 101, '', NULL)`,
+		"reused request_id":        ins + `('` + user + `', 'deposit', 1, 'USD', 101, 'd', NULL)`,
+		"order on a deposit":       ins + `('` + user + `', 'deposit', 1, 'USD', 101, 'x', '` + uuid.NewString() + `')`,
+	} {
+		if _, err := db.Exec(stmt); err == nil {
+			t.Errorf("%s: accepted, want a constraint violation", name)
+		}
+	}
+}
