@@ -1,0 +1,71 @@
+// Command order runs the order service: it places orders, pays for them
+// through billing and tells the buyer the outcome through notification.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
+	notificationv1 "github.com/kassa-dev/kassa/gen/kassa/notification/v1"
+	orderv1 "github.com/kassa-dev/kassa/gen/kassa/order/v1"
+	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
+	"github.com/kassa-dev/kassa/services/order/app"
+	"github.com/kassa-dev/kassa/services/order/grpcserver"
+	"github.com/kassa-dev/kassa/services/order/peers"
+	"github.com/kassa-dev/kassa/services/order/postgres"
+	"github.com/kassa-dev/kassa/services/platform/service"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "order:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	return service.Run(ctx, service.Spec{
+		Name:       "order",
+		Addr:       ":50053",
+		AdminAddr:  ":9103",
+		Migrations: postgres.Migrations,
+		Peers: []service.Peer{
+			{Name: "user", Addr: "localhost:50051"},
+			{Name: "billing", Addr: "localhost:50052"},
+			{Name: "notification", Addr: "localhost:50054"},
+		},
+		Options: []service.Option{
+			{Name: "default-currency", Default: "USD", Usage: "ISO 4217 currency of orders that name none"},
+			{Name: "repair-interval", Default: "30s", Usage: "how often unfinished orders (pending or without a letter) are resumed"},
+		},
+		Setup: func(ctx context.Context, d *service.Deps) error {
+			interval, err := time.ParseDuration(d.Config.Options["repair-interval"])
+			if err != nil || interval <= 0 {
+				return fmt.Errorf("repair-interval (REPAIR_INTERVAL): want a positive duration such as 30s, got %q", d.Config.Options["repair-interval"])
+			}
+			svc, err := app.New(
+				postgres.New(d.DB),
+				peers.NewUsers(userv1.NewUserServiceClient(d.Peers["user"])),
+				peers.NewPayments(billingv1.NewBillingServiceClient(d.Peers["billing"])),
+				peers.NewLetters(notificationv1.NewNotificationServiceClient(d.Peers["notification"])),
+				app.Config{
+					DefaultCurrency: d.Config.Options["default-currency"],
+					// Well past one CreateOrder call (three peer calls of at
+					// most call-timeout each), so the repair loop does not
+					// race calls still in flight.
+					RepairMinAge: 3*d.Config.CallTimeout + 5*time.Second,
+					Log:          d.Log,
+				})
+			if err != nil {
+				return fmt.Errorf("default-currency (DEFAULT_CURRENCY): %w", err)
+			}
+			orderv1.RegisterOrderServiceServer(d.Server, grpcserver.New(svc))
+			d.Go(func(ctx context.Context) { svc.RunRepair(ctx, interval) })
+			return nil
+		},
+	}, args, getenv, stdout)
+}

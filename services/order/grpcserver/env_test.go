@@ -1,0 +1,102 @@
+package grpcserver_test
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	"github.com/jmoiron/sqlx"
+	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
+	notificationv1 "github.com/kassa-dev/kassa/gen/kassa/notification/v1"
+	orderv1 "github.com/kassa-dev/kassa/gen/kassa/order/v1"
+	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
+	"github.com/kassa-dev/kassa/services/order/app"
+	"github.com/kassa-dev/kassa/services/order/grpcserver"
+	"github.com/kassa-dev/kassa/services/order/internal/fakepeers"
+	"github.com/kassa-dev/kassa/services/order/peers"
+	"github.com/kassa-dev/kassa/services/order/postgres"
+	"github.com/kassa-dev/kassa/services/platform/grpctest"
+	"github.com/kassa-dev/kassa/services/platform/pgtest"
+	"google.golang.org/grpc"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// env is the order service on a real database and a real gRPC server,
+// talking over real gRPC to fake user, billing and notification services.
+type env struct {
+	orders  orderv1.OrderServiceClient
+	svc     *app.Service
+	db      *sqlx.DB
+	users   *fakepeers.Users
+	billing *fakepeers.Billing
+	letters *fakepeers.Notifier
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{
+		db:      pgtest.NewDB(t, postgres.Migrations),
+		users:   fakepeers.NewUsers(),
+		billing: fakepeers.NewBilling(),
+		letters: fakepeers.NewNotifier(),
+	}
+	peerConn := grpctest.Serve(t, func(s *grpc.Server) { fakepeers.Register(s, e.users, e.billing, e.letters) })
+	svc, err := app.New(
+		postgres.New(e.db),
+		peers.NewUsers(userv1.NewUserServiceClient(peerConn)),
+		peers.NewPayments(billingv1.NewBillingServiceClient(peerConn)),
+		peers.NewLetters(notificationv1.NewNotificationServiceClient(peerConn)),
+		app.Config{DefaultCurrency: "USD"}, // RepairMinAge 0: Repair sees every unfinished order at once
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc = svc
+	conn := grpctest.Serve(t, func(s *grpc.Server) { orderv1.RegisterOrderServiceServer(s, grpcserver.New(svc)) })
+	e.orders = orderv1.NewOrderServiceClient(conn)
+	return e
+}
+
+// buyer adds a user whose USD account holds balance.
+func (e *env) buyer(t *testing.T, balance int64) string {
+	t.Helper()
+	id := e.users.Add("buyer@example.com")
+	e.billing.Open(id, "USD", balance)
+	return id
+}
+
+func (e *env) create(t *testing.T, userID string, price int64, requestID string) (*orderv1.Order, error) {
+	t.Helper()
+	return e.orders.CreateOrder(context.Background(), &orderv1.CreateOrderRequest{
+		UserId: userID, Order: &orderv1.Order{Price: price}, RequestId: requestID,
+	})
+}
+
+func (e *env) mustCreate(t *testing.T, userID string, price int64, requestID string) *orderv1.Order {
+	t.Helper()
+	o, err := e.create(t, userID, price, requestID)
+	if err != nil {
+		t.Fatalf("CreateOrder: %v", err)
+	}
+	return o
+}
+
+func (e *env) get(t *testing.T, userID, id string) *orderv1.Order {
+	t.Helper()
+	o, err := e.orders.GetOrder(context.Background(), &orderv1.GetOrderRequest{UserId: userID, Id: id})
+	if err != nil {
+		t.Fatalf("GetOrder: %v", err)
+	}
+	return o
+}
+
+// rows counts the orders stored in the database.
+func (e *env) rows(t *testing.T) int {
+	t.Helper()
+	var n int
+	if err := e.db.Get(&n, `SELECT count(*) FROM orders`); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

@@ -1,0 +1,76 @@
+// Package grpcserver exposes the order use cases as the
+// kassa.order.v1.OrderService gRPC API. It only converts between protobuf
+// and domain types; errors are mapped by the platform's server interceptor.
+package grpcserver
+
+import (
+	"context"
+
+	orderv1 "github.com/kassa-dev/kassa/gen/kassa/order/v1"
+	"github.com/kassa-dev/kassa/services/order"
+	"github.com/kassa-dev/kassa/services/order/app"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Server implements orderv1.OrderServiceServer.
+type Server struct {
+	orderv1.UnimplementedOrderServiceServer
+	app *app.Service
+}
+
+// New returns a Server over the use cases.
+func New(a *app.Service) *Server {
+	return &Server{app: a}
+}
+
+// CreateOrder places an order and pays for it.
+func (s *Server) CreateOrder(ctx context.Context, req *orderv1.CreateOrderRequest) (*orderv1.Order, error) {
+	in := req.GetOrder() // only price and currency are input; the rest is output only
+	o, err := s.app.Create(ctx, req.GetUserId(), in.GetPrice(), in.GetCurrency(), req.GetRequestId())
+	if err != nil {
+		return nil, err
+	}
+	return toProto(o), nil
+}
+
+// GetOrder returns one order of a user.
+func (s *Server) GetOrder(ctx context.Context, req *orderv1.GetOrderRequest) (*orderv1.Order, error) {
+	o, err := s.app.Get(ctx, req.GetUserId(), req.GetId())
+	if err != nil {
+		return nil, err
+	}
+	return toProto(o), nil
+}
+
+// ListOrders lists a user's orders, newest first.
+func (s *Server) ListOrders(ctx context.Context, req *orderv1.ListOrdersRequest) (*orderv1.ListOrdersResponse, error) {
+	p, err := s.app.List(ctx, req.GetUserId(), req.GetPageSize(), req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	resp := &orderv1.ListOrdersResponse{NextPageToken: p.NextPageToken}
+	for _, o := range p.Orders {
+		resp.Orders = append(resp.Orders, toProto(o))
+	}
+	return resp, nil
+}
+
+var statuses = map[order.Status]orderv1.Order_Status{
+	order.Pending:  orderv1.Order_STATUS_PENDING,
+	order.Paid:     orderv1.Order_STATUS_PAID,
+	order.Rejected: orderv1.Order_STATUS_REJECTED,
+}
+
+func toProto(o order.Order) *orderv1.Order {
+	return &orderv1.Order{
+		Id:            o.ID,
+		UserId:        o.UserID,
+		Price:         o.Price,
+		Currency:      o.Currency,
+		Status:        statuses[o.Status], // unknown values show as UNSPECIFIED
+		FailureReason: o.FailureReason,
+		RequestId:     o.RequestID,
+		CreateTime:    timestamppb.New(o.CreateTime),
+		UpdateTime:    timestamppb.New(o.UpdateTime),
+	}
+}

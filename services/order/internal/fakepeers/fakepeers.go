@@ -1,0 +1,269 @@
+// Package fakepeers has in-memory stand-ins for the user, billing and
+// notification gRPC services, for the order service's tests. They keep the
+// contract's rules that the order flow relies on (billing applies a
+// withdrawal once per request_id and records nothing for a refused one;
+// notification stores a letter once per request_id) and can be switched to
+// fail, so the tests can watch the order service recover.
+//
+// Serve them through grpctest.Serve: they return apperr errors, which the
+// production interceptor turns into real gRPC statuses with ErrorInfo
+// reasons.
+package fakepeers
+
+import (
+	"context"
+	"sync"
+
+	"github.com/google/uuid"
+	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
+	notificationv1 "github.com/kassa-dev/kassa/gen/kassa/notification/v1"
+	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
+	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"google.golang.org/grpc"
+)
+
+// Register adds the three fakes to a gRPC server.
+func Register(s *grpc.Server, u *Users, b *Billing, n *Notifier) {
+	userv1.RegisterUserServiceServer(s, u)
+	billingv1.RegisterBillingServiceServer(s, b)
+	notificationv1.RegisterNotificationServiceServer(s, n)
+}
+
+// Users is a fake user service.
+type Users struct {
+	userv1.UnimplementedUserServiceServer
+	mu     sync.Mutex
+	emails map[string]string
+	down   bool
+	calls  int
+}
+
+// NewUsers returns a user service without users.
+func NewUsers() *Users { return &Users{emails: map[string]string{}} }
+
+// Add registers a user with email and returns its id.
+func (u *Users) Add(email string) string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	id := uuid.NewString()
+	u.emails[id] = email
+	return id
+}
+
+// SetDown makes GetUser fail with UNAVAILABLE (true) or work (false).
+func (u *Users) SetDown(down bool) { u.mu.Lock(); u.down = down; u.mu.Unlock() }
+
+// Calls counts GetUser calls.
+func (u *Users) Calls() int { u.mu.Lock(); defer u.mu.Unlock(); return u.calls }
+
+// GetUser returns a user with its email.
+func (u *Users) GetUser(_ context.Context, req *userv1.GetUserRequest) (*userv1.User, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.calls++
+	if u.down {
+		return nil, apperr.Unavailable("user service is down (fake)")
+	}
+	email, ok := u.emails[req.GetId()]
+	if !ok {
+		return nil, apperr.NotFound("user %s not found", req.GetId()).WithReason("USER_NOT_FOUND")
+	}
+	return &userv1.User{Id: req.GetId(), Email: email}, nil
+}
+
+// Debit is a withdrawal the fake billing applied.
+type Debit struct {
+	UserID, Currency, RequestID, OrderID string
+	Amount                               int64
+}
+
+type account struct {
+	balance  int64
+	currency string
+	closed   bool
+}
+
+// Billing is a fake billing service: balances in memory, withdrawals
+// applied once per (user, request_id).
+type Billing struct {
+	billingv1.UnimplementedBillingServiceServer
+	mu       sync.Mutex
+	accounts map[string]*account
+	applied  map[string]Debit // by user_id + "\x00" + request_id
+	debits   []Debit
+	down     bool // refuse calls before doing anything
+	loseAll  bool // apply the withdrawal, then report UNAVAILABLE
+	calls    int
+}
+
+// NewBilling returns a billing service without accounts.
+func NewBilling() *Billing {
+	return &Billing{accounts: map[string]*account{}, applied: map[string]Debit{}}
+}
+
+// Open opens userID's account in currency with balance.
+func (b *Billing) Open(userID, currency string, balance int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.accounts[userID] = &account{balance: balance, currency: currency}
+}
+
+// Close closes userID's account.
+func (b *Billing) Close(userID string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.accounts[userID].closed = true
+}
+
+// Balance returns userID's balance.
+func (b *Billing) Balance(userID string) int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.accounts[userID].balance
+}
+
+// SetDown makes Withdraw fail with UNAVAILABLE without applying anything.
+func (b *Billing) SetDown(down bool) { b.mu.Lock(); b.down = down; b.mu.Unlock() }
+
+// SetLoseReplies makes Withdraw apply the withdrawal but answer
+// UNAVAILABLE, as if the reply were lost on the way.
+func (b *Billing) SetLoseReplies(lose bool) { b.mu.Lock(); b.loseAll = lose; b.mu.Unlock() }
+
+// Debits returns the withdrawals applied, in order.
+func (b *Billing) Debits() []Debit {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]Debit(nil), b.debits...)
+}
+
+// DebitsFor counts the withdrawals applied for orderID.
+func (b *Billing) DebitsFor(orderID string) int {
+	n := 0
+	for _, d := range b.Debits() {
+		if d.OrderID == orderID {
+			n++
+		}
+	}
+	return n
+}
+
+// Calls counts Withdraw calls.
+func (b *Billing) Calls() int { b.mu.Lock(); defer b.mu.Unlock(); return b.calls }
+
+// Withdraw takes money like the real billing: idempotent per request_id,
+// and a refused withdrawal records nothing.
+func (b *Billing) Withdraw(_ context.Context, req *billingv1.WithdrawRequest) (*billingv1.WithdrawResponse, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.calls++
+	if b.down {
+		return nil, apperr.Unavailable("billing is down (fake)")
+	}
+	if req.GetRequestId() == "" || req.GetAmount() <= 0 {
+		return nil, apperr.Invalid("request", "request_id and a positive amount are required")
+	}
+	key := req.GetUserId() + "\x00" + req.GetRequestId()
+	if d, ok := b.applied[key]; ok {
+		if d.Amount != req.GetAmount() || d.OrderID != req.GetOrderId() {
+			return nil, apperr.AlreadyExists("request_id %q was already used with different parameters", req.GetRequestId())
+		}
+		return b.reply(d)
+	}
+	acct, ok := b.accounts[req.GetUserId()]
+	switch {
+	case !ok:
+		return nil, apperr.NotFound("account of user %s not found", req.GetUserId()).WithReason("ACCOUNT_NOT_FOUND")
+	case acct.closed:
+		return nil, apperr.FailedPrecondition("account of user %s is closed", req.GetUserId()).WithReason("ACCOUNT_CLOSED")
+	case req.GetCurrency() != "" && req.GetCurrency() != acct.currency:
+		return nil, apperr.FailedPrecondition("currency mismatch: account is in %s, withdrawal in %s", acct.currency, req.GetCurrency()).WithReason("CURRENCY_MISMATCH")
+	case acct.balance < req.GetAmount():
+		return nil, apperr.FailedPrecondition("insufficient funds: balance %d, withdrawal needs %d", acct.balance, req.GetAmount()).WithReason("INSUFFICIENT_FUNDS")
+	}
+	acct.balance -= req.GetAmount()
+	d := Debit{UserID: req.GetUserId(), Currency: acct.currency, RequestID: req.GetRequestId(), OrderID: req.GetOrderId(), Amount: req.GetAmount()}
+	b.applied[key] = d
+	b.debits = append(b.debits, d)
+	return b.reply(d)
+}
+
+func (b *Billing) reply(d Debit) (*billingv1.WithdrawResponse, error) {
+	if b.loseAll {
+		return nil, apperr.Unavailable("reply lost (fake)")
+	}
+	acct := b.accounts[d.UserID]
+	return &billingv1.WithdrawResponse{
+		Account: &billingv1.Account{UserId: d.UserID, Balance: acct.balance, Currency: acct.currency},
+		Transaction: &billingv1.Transaction{
+			UserId: d.UserID, Kind: billingv1.Transaction_KIND_WITHDRAWAL, Amount: d.Amount,
+			Currency: d.Currency, RequestId: d.RequestID, OrderId: d.OrderID,
+		},
+	}, nil
+}
+
+// Notifier is a fake notification service that keeps letters in memory,
+// one per (user, request_id).
+type Notifier struct {
+	notificationv1.UnimplementedNotificationServiceServer
+	mu      sync.Mutex
+	byKey   map[string]*notificationv1.Notification
+	letters []*notificationv1.Notification
+	down    bool
+	calls   int
+}
+
+// NewNotifier returns a notification service without letters.
+func NewNotifier() *Notifier { return &Notifier{byKey: map[string]*notificationv1.Notification{}} }
+
+// SetDown makes SendNotification fail with UNAVAILABLE without storing.
+func (n *Notifier) SetDown(down bool) { n.mu.Lock(); n.down = down; n.mu.Unlock() }
+
+// Letters returns the stored letters, in order.
+func (n *Notifier) Letters() []*notificationv1.Notification {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]*notificationv1.Notification(nil), n.letters...)
+}
+
+// LettersFor returns the stored letters about orderID.
+func (n *Notifier) LettersFor(orderID string) []*notificationv1.Notification {
+	var out []*notificationv1.Notification
+	for _, l := range n.Letters() {
+		if l.GetOrderId() == orderID {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// Calls counts SendNotification calls.
+func (n *Notifier) Calls() int { n.mu.Lock(); defer n.mu.Unlock(); return n.calls }
+
+// SendNotification stores a letter once per request_id; the same key with
+// another letter is ALREADY_EXISTS, as in the real service.
+func (n *Notifier) SendNotification(_ context.Context, req *notificationv1.SendNotificationRequest) (*notificationv1.Notification, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.calls++
+	if n.down {
+		return nil, apperr.Unavailable("notification is down (fake)")
+	}
+	in := req.GetNotification()
+	if in.GetEmail() == "" || in.GetSubject() == "" || in.GetBody() == "" {
+		return nil, apperr.Invalid("notification", "email, subject and body are required")
+	}
+	key := req.GetUserId() + "\x00" + req.GetRequestId()
+	if old, ok := n.byKey[key]; ok && req.GetRequestId() != "" {
+		if old.GetEmail() != in.GetEmail() || old.GetSubject() != in.GetSubject() || old.GetBody() != in.GetBody() || old.GetOrderId() != in.GetOrderId() {
+			return nil, apperr.AlreadyExists("request_id %q was already used with different parameters", req.GetRequestId())
+		}
+		return old, nil
+	}
+	l := &notificationv1.Notification{
+		Id: uuid.NewString(), UserId: req.GetUserId(), Email: in.GetEmail(),
+		Subject: in.GetSubject(), Body: in.GetBody(), OrderId: in.GetOrderId(),
+	}
+	n.byKey[key] = l
+	n.letters = append(n.letters, l)
+	return l, nil
+}

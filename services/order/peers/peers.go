@@ -1,0 +1,112 @@
+// Package peers adapts the generated gRPC clients of the user, billing and
+// notification services to the small interfaces the order use cases need
+// (app.Users, app.Payments, app.Letters). This is where the peers' gRPC
+// status codes become domain outcomes, so the use cases never look at a
+// status code.
+package peers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
+	notificationv1 "github.com/kassa-dev/kassa/gen/kassa/notification/v1"
+	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
+	"github.com/kassa-dev/kassa/services/order"
+	"github.com/kassa-dev/kassa/services/order/app"
+	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Users implements app.Users over the user service.
+type Users struct{ c userv1.UserServiceClient }
+
+// NewUsers returns Users over client c.
+func NewUsers(c userv1.UserServiceClient) *Users { return &Users{c: c} }
+
+// Email returns the user's email address. NOT_FOUND (including deleted
+// users) becomes order.ErrUnknownUser; any other failure is returned
+// wrapped, to be reported as the user service being unavailable.
+func (u *Users) Email(ctx context.Context, userID string) (string, error) {
+	usr, err := u.c.GetUser(ctx, &userv1.GetUserRequest{Id: userID})
+	if status.Code(err) == codes.NotFound {
+		return "", fmt.Errorf("user %s: %w", userID, order.ErrUnknownUser)
+	}
+	if err != nil {
+		return "", fmt.Errorf("get user %s: %w", userID, err)
+	}
+	if usr.GetEmail() == "" {
+		return "", fmt.Errorf("get user %s: the user service returned no email", userID)
+	}
+	return usr.GetEmail(), nil
+}
+
+// Payments implements app.Payments over the billing service.
+type Payments struct {
+	c billingv1.BillingServiceClient
+}
+
+// NewPayments returns Payments over client c.
+func NewPayments(c billingv1.BillingServiceClient) *Payments { return &Payments{c: c} }
+
+// Withdraw asks billing to take the money.
+//
+//   - OK: paid.
+//   - FAILED_PRECONDITION (whatever its ErrorInfo reason: INSUFFICIENT_FUNDS,
+//     ACCOUNT_CLOSED, CURRENCY_MISMATCH, ...) or NOT_FOUND (the buyer has no account): declined for good,
+//     with billing's message as the reason. Billing records nothing for a
+//     refused withdrawal.
+//   - Anything else (UNAVAILABLE, DEADLINE_EXCEEDED, ...): no answer, err is
+//     set. The withdrawal may have happened; retrying with the same
+//     RequestID returns billing's first result and never charges twice.
+func (p *Payments) Withdraw(ctx context.Context, w app.Withdrawal) (declined bool, reason string, err error) {
+	_, err = p.c.Withdraw(ctx, &billingv1.WithdrawRequest{
+		UserId: w.UserID, Amount: w.Amount, Currency: w.Currency,
+		RequestId: w.RequestID, OrderId: w.OrderID,
+	})
+	switch status.Code(err) {
+	case codes.OK:
+		return false, "", nil
+	case codes.FailedPrecondition, codes.NotFound:
+		return true, status.Convert(err).Message(), nil
+	}
+	if r := apperr.ReasonOf(err); r != "" {
+		return false, "", fmt.Errorf("withdraw for order %s (%s): %w", w.OrderID, r, err)
+	}
+	return false, "", fmt.Errorf("withdraw for order %s: %w", w.OrderID, err)
+}
+
+// Letters implements app.Letters over the notification service.
+type Letters struct {
+	c notificationv1.NotificationServiceClient
+}
+
+// NewLetters returns Letters over client c.
+func NewLetters(c notificationv1.NotificationServiceClient) *Letters { return &Letters{c: c} }
+
+// errLetterRefused is returned for a letter the notification service
+// refused as invalid; it will be refused again, so it needs a person.
+var errLetterRefused = errors.New("the notification service refused the letter")
+
+// Send stores the letter. ALREADY_EXISTS means a different letter is
+// already stored under the order's letter key (say, the wording changed
+// between releases): the buyer has the letter for this order, so that
+// counts as sent.
+func (l *Letters) Send(ctx context.Context, lt order.Letter) error {
+	_, err := l.c.SendNotification(ctx, &notificationv1.SendNotificationRequest{
+		UserId: lt.UserID,
+		Notification: &notificationv1.Notification{
+			Email: lt.Email, Subject: lt.Subject, Body: lt.Body, OrderId: lt.OrderID,
+		},
+		RequestId: lt.RequestID,
+	})
+	switch status.Code(err) {
+	case codes.OK, codes.AlreadyExists:
+		return nil
+	case codes.InvalidArgument:
+		return fmt.Errorf("letter for order %s: %w: %w", lt.OrderID, errLetterRefused, err)
+	}
+	return fmt.Errorf("letter for order %s: %w", lt.OrderID, err)
+}

@@ -1,0 +1,111 @@
+package peers_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
+	notificationv1 "github.com/kassa-dev/kassa/gen/kassa/notification/v1"
+	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
+	"github.com/kassa-dev/kassa/services/order"
+	"github.com/kassa-dev/kassa/services/order/app"
+	"github.com/kassa-dev/kassa/services/order/internal/fakepeers"
+	"github.com/kassa-dev/kassa/services/order/peers"
+	"github.com/kassa-dev/kassa/services/platform/grpctest"
+	"google.golang.org/grpc"
+)
+
+type world struct {
+	users    *fakepeers.Users
+	billing  *fakepeers.Billing
+	notifier *fakepeers.Notifier
+	u        *peers.Users
+	p        *peers.Payments
+	l        *peers.Letters
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	w := &world{users: fakepeers.NewUsers(), billing: fakepeers.NewBilling(), notifier: fakepeers.NewNotifier()}
+	conn := grpctest.Serve(t, func(s *grpc.Server) { fakepeers.Register(s, w.users, w.billing, w.notifier) })
+	w.u = peers.NewUsers(userv1.NewUserServiceClient(conn))
+	w.p = peers.NewPayments(billingv1.NewBillingServiceClient(conn))
+	w.l = peers.NewLetters(notificationv1.NewNotificationServiceClient(conn))
+	return w
+}
+
+func TestUsers_TranslatesNotFoundAndFailures(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	id := w.users.Add("ada@example.com")
+	if email, err := w.u.Email(ctx, id); err != nil || email != "ada@example.com" {
+		t.Errorf("Email = %q, %v", email, err)
+	}
+	if _, err := w.u.Email(ctx, uuid.NewString()); !errors.Is(err, order.ErrUnknownUser) {
+		t.Errorf("unknown user: err = %v, want ErrUnknownUser", err)
+	}
+	w.users.SetDown(true)
+	if _, err := w.u.Email(ctx, id); err == nil || errors.Is(err, order.ErrUnknownUser) {
+		t.Errorf("user service down: err = %v, want a failure that is not ErrUnknownUser", err)
+	}
+}
+
+func TestPayments_TranslatesBillingAnswers(t *testing.T) {
+	rich, poor, closed, nobody := uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString()
+	tests := []struct {
+		name         string
+		user         string
+		down         bool
+		wantDeclined bool
+		wantReason   string
+		wantErr      bool
+	}{
+		{"paid", rich, false, false, "", false},
+		{"insufficient funds", poor, false, true, "insufficient funds: balance 10, withdrawal needs 100", false},
+		{"closed account", closed, false, true, "is closed", false},
+		{"no account", nobody, false, true, "not found", false},
+		{"billing down", rich, true, false, "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t)
+			w.billing.Open(rich, "USD", 1000)
+			w.billing.Open(poor, "USD", 10)
+			w.billing.Open(closed, "USD", 1000)
+			w.billing.Close(closed)
+			w.billing.SetDown(tt.down)
+			declined, reason, err := w.p.Withdraw(context.Background(), app.Withdrawal{
+				UserID: tt.user, Amount: 100, Currency: "USD", RequestID: "order/x", OrderID: uuid.NewString(),
+			})
+			if (err != nil) != tt.wantErr || declined != tt.wantDeclined || !strings.Contains(reason, tt.wantReason) {
+				t.Errorf("Withdraw = %v, %q, %v; want declined %v, reason with %q, error %v",
+					declined, reason, err, tt.wantDeclined, tt.wantReason, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestLetters_StoredOrAlreadyThereIsSent(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	l := order.Letter{UserID: uuid.NewString(), Email: "a@example.com", Subject: "s", Body: "b", OrderID: uuid.NewString(), RequestID: "order/x/letter"}
+	if err := w.l.Send(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	reworded := l
+	reworded.Body = "other wording"
+	if err := w.l.Send(ctx, reworded); err != nil {
+		t.Errorf("letter already stored under the key: err = %v, want nil", err)
+	}
+	if n := len(w.notifier.Letters()); n != 1 {
+		t.Errorf("letters = %d, want 1", n)
+	}
+	w.notifier.SetDown(true)
+	l.RequestID = "order/y/letter"
+	if err := w.l.Send(ctx, l); err == nil {
+		t.Error("notification down: err = nil")
+	}
+}
