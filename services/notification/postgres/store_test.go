@@ -2,12 +2,14 @@ package postgres_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"sync"
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
 	"github.com/kassa-dev/kassa/services/notification"
 	"github.com/kassa-dev/kassa/services/notification/postgres"
 	"github.com/kassa-dev/kassa/services/platform/paging"
@@ -82,19 +84,42 @@ func TestSend_RequestIDIsScopedPerUser(t *testing.T) {
 	}
 }
 
+// warmPool opens n connections at once and returns them to the pool idle,
+// so concurrent callers start together instead of being staggered by
+// connection setup.
+func warmPool(t *testing.T, db *sqlx.DB, n int) {
+	t.Helper()
+	var conns []*sql.Conn
+	for range n {
+		c, err := db.Conn(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
 func TestSend_ConcurrentDuplicates_StoreOnce(t *testing.T) {
-	s := newStore(t)
+	const n = 16
+	db := pgtest.NewDB(t, postgres.Migrations)
+	warmPool(t, db, n)
+	s := postgres.New(db)
 	user := uuid.NewString()
-	const n = 10
+	start := make(chan struct{})
 	ids := make([]string, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
+			<-start
 			got, _, err := s.Send(context.Background(), letter(user, "same"))
 			ids[i], errs[i] = got.ID, err
 		})
 	}
+	close(start)
 	wg.Wait()
 	for i := range n {
 		if errs[i] != nil || ids[i] != ids[0] {

@@ -1,0 +1,213 @@
+// Package app holds the user service's use cases: validation, the
+// create-then-open-account flow, idempotency and soft deletion. It reaches
+// billing through the Accounts interface and the database through Store,
+// and knows nothing about SQL or protobuf.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/paging"
+	"github.com/kassa-dev/kassa/services/platform/validate"
+	"github.com/kassa-dev/kassa/services/user"
+)
+
+// Accounts is what the user service needs from billing.
+type Accounts interface {
+	// Open opens userID's account in currency ("" = billing's default). It
+	// is idempotent per user: opening an existing account succeeds and
+	// leaves it as it is.
+	Open(ctx context.Context, userID, currency string) error
+	// Close closes userID's account, keeping its balance and ledger. It is
+	// idempotent and succeeds when the user has no account.
+	Close(ctx context.Context, userID string) error
+}
+
+// Store is the persistence the use cases need (postgres.Store).
+type Store interface {
+	CreatePending(ctx context.Context, u user.User, requestID string) (u2 user.User, created bool, err error)
+	MarkAccountReady(ctx context.Context, id string) (user.User, error)
+	Get(ctx context.Context, id string) (user.User, error)
+	List(ctx context.Context, after paging.Cursor, limit int) ([]user.User, error)
+	ListPending(ctx context.Context, minAge time.Duration, limit int) ([]user.User, error)
+	Update(ctx context.Context, id string, p user.Patch) (user.User, error)
+	SoftDelete(ctx context.Context, id string) (user.User, error)
+}
+
+// Options configures a Service.
+type Options struct {
+	// Currency of new accounts; "" lets billing choose.
+	Currency string
+	// PendingAge is how old a pending user must be before the repair loop
+	// finishes it, to leave young ones to their own CreateUser call.
+	PendingAge time.Duration
+	// Log receives billing failures, which clients only see as UNAVAILABLE.
+	Log *slog.Logger
+}
+
+// Service implements the user use cases.
+type Service struct {
+	store    Store
+	accounts Accounts
+	opts     Options
+	log      *slog.Logger
+}
+
+// New returns a Service.
+func New(store Store, accounts Accounts, opts Options) *Service {
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Service{store: store, accounts: accounts, opts: opts, log: log}
+}
+
+// Page is one page of users, oldest first.
+type Page struct {
+	Users []user.User
+	// NextPageToken is "" on the last page.
+	NextPageToken string
+}
+
+// Create saves a user and opens its billing account, in that order, so a
+// user is never without an account for long and never has two:
+//
+//  1. the user is inserted with account_ready = false (or, for a used
+//     request_id, the first call's user is taken);
+//  2. billing opens the account (idempotent per user);
+//  3. account_ready is set.
+//
+// If step 2 fails the user stays pending and the call fails UNAVAILABLE; a
+// retry with the same request_id, or the repair loop, redoes steps 2-3.
+func (s *Service) Create(ctx context.Context, in user.User, requestID string) (user.User, error) {
+	if err := user.Check("user", in); err != nil {
+		return user.User{}, err
+	}
+	if err := validate.RequestID("request_id", requestID, false); err != nil {
+		return user.User{}, err
+	}
+	u, created, err := s.store.CreatePending(ctx, in, requestID)
+	if err != nil {
+		return user.User{}, err
+	}
+	if !created {
+		if !u.SameProfile(in) {
+			return user.User{}, user.RequestIDReused(requestID)
+		}
+		if u.Deleted() {
+			return user.User{}, fmt.Errorf("%w: user %s created with request_id %q has been deleted", user.ErrNotFound, u.ID, requestID)
+		}
+	}
+	if u.AccountReady {
+		return u, nil
+	}
+	ready, err := s.finish(ctx, u)
+	if errors.Is(err, errOpen) {
+		if requestID == "" {
+			return user.User{}, user.ErrAccountPendingNoKey
+		}
+		return user.User{}, user.ErrAccountPending
+	}
+	return ready, err
+}
+
+// errOpen marks a failed Open inside finish; the cause has been logged.
+var errOpen = errors.New("billing account not opened")
+
+// finish opens u's account and marks u ready. When u was deleted while its
+// account was being opened, the account is closed again so a deleted user
+// can never be charged.
+func (s *Service) finish(ctx context.Context, u user.User) (user.User, error) {
+	if err := s.accounts.Open(ctx, u.ID, s.opts.Currency); err != nil {
+		s.log.WarnContext(ctx, "opening billing account failed; user stays pending", "user_id", u.ID, "error", err)
+		return user.User{}, errOpen
+	}
+	ready, err := s.store.MarkAccountReady(ctx, u.ID)
+	if errors.Is(err, user.ErrNotFound) {
+		if cerr := s.accounts.Close(ctx, u.ID); cerr != nil {
+			s.log.ErrorContext(ctx, "user deleted while its account was opened, and closing it failed", "user_id", u.ID, "error", cerr)
+		}
+	}
+	return ready, err
+}
+
+// Get returns a live user. Pending users (account not confirmed yet) are
+// returned too: they exist, and their account is on its way.
+func (s *Service) Get(ctx context.Context, id string) (user.User, error) {
+	id, err := validate.ID("id", id)
+	if err != nil {
+		return user.User{}, err
+	}
+	return s.store.Get(ctx, id)
+}
+
+// List returns a page of live users, oldest first.
+func (s *Service) List(ctx context.Context, pageSize int32, pageToken string) (Page, error) {
+	size, err := paging.Size(pageSize)
+	if err != nil {
+		return Page{}, err
+	}
+	after, err := paging.Decode(pageToken)
+	if err != nil {
+		return Page{}, err
+	}
+	if !after.IsFirst() {
+		// A forged token is a bad request, not a database error.
+		if _, perr := uuid.Parse(after.ID); perr != nil || after.Time.IsZero() {
+			return Page{}, apperr.Invalid("page_token", "is not a token returned by this API")
+		}
+	}
+	// One extra row tells whether another page follows.
+	users, err := s.store.List(ctx, after, size+1)
+	if err != nil {
+		return Page{}, err
+	}
+	var p Page
+	if len(users) > size {
+		users = users[:size]
+		last := users[size-1]
+		p.NextPageToken = paging.Encode(paging.Cursor{Time: last.CreateTime, ID: last.ID})
+	}
+	p.Users = users
+	return p, nil
+}
+
+// Delete soft-deletes a live user after closing its billing account. The
+// account is closed first so that a billing outage leaves a live user with
+// an open account (consistent, retryable) rather than a deleted user that
+// can still be charged.
+func (s *Service) Delete(ctx context.Context, id string) (user.User, error) {
+	id, err := validate.ID("id", id)
+	if err != nil {
+		return user.User{}, err
+	}
+	u, err := s.store.Get(ctx, id)
+	if err != nil {
+		return user.User{}, err
+	}
+	if err := s.accounts.Close(ctx, id); err != nil {
+		s.log.WarnContext(ctx, "closing billing account failed; user not deleted", "user_id", id, "error", err)
+		return user.User{}, user.ErrCloseUnavailable
+	}
+	deleted, err := s.store.SoftDelete(ctx, id)
+	if err != nil {
+		return user.User{}, err
+	}
+	if !u.AccountReady {
+		// A pending user may have had its account opened by the repair loop
+		// between the Close above and the delete. Closing once more after
+		// the delete covers that: any later opener sees the user deleted in
+		// finish and closes the account itself.
+		if err := s.accounts.Close(ctx, id); err != nil {
+			s.log.ErrorContext(ctx, "second close of a deleted pending user's account failed", "user_id", id, "error", err)
+		}
+	}
+	return deleted, nil
+}

@@ -1,0 +1,173 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kassa-dev/kassa/services/platform/pgtest"
+	"github.com/kassa-dev/kassa/services/user"
+	"github.com/kassa-dev/kassa/services/user/app"
+	"github.com/kassa-dev/kassa/services/user/postgres"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// fakeAccounts records billing calls. onOpen, when set, runs inside Open
+// before it succeeds, to interleave other work with an open in flight.
+type fakeAccounts struct {
+	mu       sync.Mutex
+	open     map[string]string // user id → currency of the open account
+	opens    int
+	closes   int
+	failOpen int // fail the next N Open calls
+	onOpen   func(userID string)
+}
+
+func (f *fakeAccounts) Open(_ context.Context, userID, currency string) error {
+	f.mu.Lock()
+	f.opens++
+	if f.failOpen > 0 {
+		f.failOpen--
+		f.mu.Unlock()
+		return errors.New("billing down")
+	}
+	hook := f.onOpen
+	f.open[userID] = currency
+	f.mu.Unlock()
+	if hook != nil {
+		hook(userID)
+	}
+	return nil
+}
+
+func (f *fakeAccounts) Close(_ context.Context, userID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closes++
+	delete(f.open, userID)
+	return nil
+}
+
+func (f *fakeAccounts) isOpen(userID string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.open[userID]
+	return ok
+}
+
+func setup(t *testing.T, pendingAge time.Duration) (*app.Service, *postgres.Store, *fakeAccounts) {
+	t.Helper()
+	store := postgres.New(pgtest.NewDB(t, postgres.Migrations))
+	acc := &fakeAccounts{open: make(map[string]string)}
+	return app.New(store, acc, app.Options{Currency: "EUR", PendingAge: pendingAge}), store, acc
+}
+
+func ada() user.User {
+	return user.User{Username: "ada", Email: "ada@example.com"}
+}
+
+func TestCreate_OpensAccountInConfiguredCurrency(t *testing.T) {
+	svc, _, acc := setup(t, 0)
+	u, err := svc.Create(context.Background(), ada(), "")
+	if err != nil || !u.AccountReady {
+		t.Fatalf("Create = %+v, %v", u, err)
+	}
+	if acc.open[u.ID] != "EUR" {
+		t.Fatalf("accounts = %v, want an EUR account for %s", acc.open, u.ID)
+	}
+}
+
+func TestCreate_BillingDownWithoutRequestID_SaysAccountFollows(t *testing.T) {
+	svc, store, acc := setup(t, 0)
+	acc.failOpen = 1
+	_, err := svc.Create(context.Background(), ada(), "")
+	if !errors.Is(err, user.ErrAccountPendingNoKey) {
+		t.Fatalf("Create = %v, want ErrAccountPendingNoKey", err)
+	}
+	pending, err := store.ListPending(context.Background(), 0, 10)
+	if err != nil || len(pending) != 1 {
+		t.Fatalf("pending users = %d, %v; want the saved user", len(pending), err)
+	}
+}
+
+func TestRepairPending_FinishesPendingUsers(t *testing.T) {
+	svc, store, acc := setup(t, 0)
+	ctx := context.Background()
+	acc.failOpen = 1
+	if _, err := svc.Create(ctx, ada(), ""); err == nil {
+		t.Fatal("Create with billing down succeeded")
+	}
+	n, err := svc.RepairPending(ctx, 10)
+	if err != nil || n != 1 {
+		t.Fatalf("RepairPending = %d, %v; want 1", n, err)
+	}
+	if pending, _ := store.ListPending(ctx, 0, 10); len(pending) != 0 {
+		t.Fatalf("still pending after repair: %+v", pending)
+	}
+	if len(acc.open) != 1 {
+		t.Fatalf("open accounts = %v, want one", acc.open)
+	}
+	opens := acc.opens
+	if n, err := svc.RepairPending(ctx, 10); err != nil || n != 0 || acc.opens != opens {
+		t.Fatalf("second pass = %d, %v, opens %d→%d; want nothing to do", n, err, opens, acc.opens)
+	}
+}
+
+func TestRepairPending_LeavesYoungUsersToTheirCreateCall(t *testing.T) {
+	svc, _, acc := setup(t, time.Hour)
+	acc.failOpen = 1
+	_, _ = svc.Create(context.Background(), ada(), "")
+	if n, err := svc.RepairPending(context.Background(), 10); err != nil || n != 0 {
+		t.Fatalf("RepairPending = %d, %v; want 0 for a user younger than PendingAge", n, err)
+	}
+}
+
+func TestRepairPending_UserDeletedWhileOpening_ClosesAccount(t *testing.T) {
+	svc, store, acc := setup(t, 0)
+	ctx := context.Background()
+	acc.failOpen = 1
+	_, _ = svc.Create(ctx, ada(), "")
+	pending, err := store.ListPending(ctx, 0, 10)
+	if err != nil || len(pending) != 1 {
+		t.Fatal(pending, err)
+	}
+	// The user is deleted (by a DeleteUser that found no account to close)
+	// while the repair's Open is in flight.
+	acc.onOpen = func(id string) {
+		if _, err := store.SoftDelete(ctx, id); err != nil {
+			t.Error(err)
+		}
+	}
+	if n, _ := svc.RepairPending(ctx, 10); n != 0 {
+		t.Fatalf("repaired %d, want 0", n)
+	}
+	if acc.isOpen(pending[0].ID) {
+		t.Fatal("a deleted user's account was left open")
+	}
+}
+
+func TestDelete_PendingUser_ClosesAgainAfterDelete(t *testing.T) {
+	svc, _, acc := setup(t, 0)
+	ctx := context.Background()
+	acc.failOpen = 1
+	_, _ = svc.Create(ctx, ada(), "r1")
+	list, err := svc.List(ctx, 0, "")
+	if err != nil || len(list.Users) != 1 {
+		t.Fatal(list, err)
+	}
+	deleted, err := svc.Delete(ctx, list.Users[0].ID)
+	if err != nil || !deleted.Deleted() {
+		t.Fatalf("Delete = %+v, %v", deleted, err)
+	}
+	if acc.closes != 2 {
+		t.Fatalf("Close calls = %d, want 2 (before and after the delete)", acc.closes)
+	}
+	// A retry of the original CreateUser now finds the user deleted.
+	if _, err := svc.Create(ctx, ada(), "r1"); !errors.Is(err, user.ErrNotFound) {
+		t.Fatalf("Create retry after delete = %v, want ErrNotFound", err)
+	}
+}

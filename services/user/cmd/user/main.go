@@ -1,0 +1,60 @@
+// Command user runs the user service: it registers users, opens their
+// billing accounts through the billing service and soft-deletes them.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
+	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
+	"github.com/kassa-dev/kassa/services/platform/service"
+	"github.com/kassa-dev/kassa/services/platform/validate"
+	"github.com/kassa-dev/kassa/services/user/app"
+	"github.com/kassa-dev/kassa/services/user/billingclient"
+	"github.com/kassa-dev/kassa/services/user/grpcserver"
+	"github.com/kassa-dev/kassa/services/user/postgres"
+)
+
+// pendingAge is how long the repair loop leaves a pending user to its own
+// CreateUser call before finishing it.
+const pendingAge = 5 * time.Second
+
+func main() {
+	if err := run(context.Background(), os.Args, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "user:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	return service.Run(ctx, service.Spec{
+		Name:       "user",
+		Addr:       ":50051",
+		AdminAddr:  ":9101",
+		Migrations: postgres.Migrations,
+		Peers:      []service.Peer{{Name: "billing", Addr: "localhost:50052"}},
+		Options: []service.Option{
+			{Name: "default-currency", Default: "USD", Usage: "ISO 4217 currency of the billing accounts of new users"},
+			{Name: "repair-interval", Default: "10s", Usage: "how often to open the billing accounts of users whose CreateUser failed at billing"},
+		},
+		Setup: func(ctx context.Context, d *service.Deps) error {
+			currency := d.Config.Options["default-currency"]
+			if err := validate.Currency("default-currency", currency); err != nil {
+				return fmt.Errorf("default-currency (DEFAULT_CURRENCY): %w", err)
+			}
+			interval, err := time.ParseDuration(d.Config.Options["repair-interval"])
+			if err != nil || interval <= 0 {
+				return fmt.Errorf("repair-interval (REPAIR_INTERVAL): want a positive duration such as 10s, got %q", d.Config.Options["repair-interval"])
+			}
+			accounts := billingclient.New(billingv1.NewBillingServiceClient(d.Peers["billing"]))
+			svc := app.New(postgres.New(d.DB), accounts, app.Options{Currency: currency, PendingAge: pendingAge, Log: d.Log})
+			userv1.RegisterUserServiceServer(d.Server, grpcserver.New(svc))
+			d.Go(func(ctx context.Context) { svc.RunRepair(ctx, interval) })
+			return nil
+		},
+	}, args, getenv, stdout)
+}

@@ -1,0 +1,94 @@
+package grpcserver_test
+
+import (
+	"context"
+	"sync"
+
+	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// fakeBilling is an in-memory BillingService that counts calls per user and
+// can fail the next calls with UNAVAILABLE, served over real gRPC so the
+// user service's client path is exercised.
+type fakeBilling struct {
+	billingv1.UnimplementedBillingServiceServer
+	mu          sync.Mutex
+	accounts    map[string]*billingv1.Account
+	createCalls map[string]int
+	failCreate  int // fail the next N CreateAccount calls
+	failClose   int // fail the next N CloseAccount calls
+}
+
+func newFakeBilling() *fakeBilling {
+	return &fakeBilling{accounts: make(map[string]*billingv1.Account), createCalls: make(map[string]int)}
+}
+
+func (f *fakeBilling) CreateAccount(_ context.Context, req *billingv1.CreateAccountRequest) (*billingv1.Account, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.createCalls[req.GetUserId()]++
+	if f.failCreate > 0 {
+		f.failCreate--
+		return nil, status.Error(codes.Unavailable, "billing is down")
+	}
+	if a, ok := f.accounts[req.GetUserId()]; ok {
+		return a, nil // idempotent per user, like the real service
+	}
+	a := &billingv1.Account{UserId: req.GetUserId(), Currency: req.GetCurrency(), CreateTime: timestamppb.Now()}
+	f.accounts[req.GetUserId()] = a
+	return a, nil
+}
+
+func (f *fakeBilling) CloseAccount(_ context.Context, req *billingv1.CloseAccountRequest) (*billingv1.Account, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failClose > 0 {
+		f.failClose--
+		return nil, status.Error(codes.Unavailable, "billing is down")
+	}
+	a, ok := f.accounts[req.GetUserId()]
+	if !ok {
+		return nil, status.Error(codes.NotFound, "no account")
+	}
+	if a.CloseTime == nil {
+		a.CloseTime = timestamppb.Now()
+	}
+	return a, nil
+}
+
+func (f *fakeBilling) setFailCreate(n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failCreate = n
+}
+
+func (f *fakeBilling) setFailClose(n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failClose = n
+}
+
+// account returns a copy of userID's account, or nil.
+func (f *fakeBilling) account(userID string) *billingv1.Account {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if a, ok := f.accounts[userID]; ok {
+		return &billingv1.Account{UserId: a.UserId, Currency: a.Currency, CloseTime: a.CloseTime}
+	}
+	return nil
+}
+
+func (f *fakeBilling) calls(userID string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.createCalls[userID]
+}
+
+func (f *fakeBilling) accountCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.accounts)
+}

@@ -1,0 +1,101 @@
+// Package grpcserver exposes the user use cases as the
+// kassa.user.v1.UserService gRPC API. It only converts between protobuf and
+// domain types; errors are mapped by the platform's server interceptor.
+package grpcserver
+
+import (
+	"context"
+	"time"
+
+	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
+	"github.com/kassa-dev/kassa/services/user"
+	"github.com/kassa-dev/kassa/services/user/app"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Server implements userv1.UserServiceServer.
+type Server struct {
+	userv1.UnimplementedUserServiceServer
+	app *app.Service
+}
+
+// New returns a Server over the use cases.
+func New(a *app.Service) *Server {
+	return &Server{app: a}
+}
+
+// CreateUser registers a user and opens its billing account.
+func (s *Server) CreateUser(ctx context.Context, req *userv1.CreateUserRequest) (*userv1.User, error) {
+	u, err := s.app.Create(ctx, fromProto(req.GetUser()), req.GetRequestId())
+	return toProto(u), err
+}
+
+// GetUser returns a live user.
+func (s *Server) GetUser(ctx context.Context, req *userv1.GetUserRequest) (*userv1.User, error) {
+	u, err := s.app.Get(ctx, req.GetId())
+	return toProto(u), err
+}
+
+// ListUsers lists live users, oldest first.
+func (s *Server) ListUsers(ctx context.Context, req *userv1.ListUsersRequest) (*userv1.ListUsersResponse, error) {
+	p, err := s.app.List(ctx, req.GetPageSize(), req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	resp := &userv1.ListUsersResponse{NextPageToken: p.NextPageToken}
+	for _, u := range p.Users {
+		resp.Users = append(resp.Users, toProto(u))
+	}
+	return resp, nil
+}
+
+// UpdateUser changes the fields named in update_mask.
+func (s *Server) UpdateUser(ctx context.Context, req *userv1.UpdateUserRequest) (*userv1.User, error) {
+	in := fromProto(req.GetUser())
+	in.ID = req.GetUser().GetId()
+	u, err := s.app.Update(ctx, in, req.GetUpdateMask().GetPaths())
+	return toProto(u), err
+}
+
+// DeleteUser soft-deletes a user and closes its billing account.
+func (s *Server) DeleteUser(ctx context.Context, req *userv1.DeleteUserRequest) (*userv1.User, error) {
+	u, err := s.app.Delete(ctx, req.GetId())
+	return toProto(u), err
+}
+
+// fromProto takes the client-set fields; id and times are output only.
+func fromProto(p *userv1.User) user.User {
+	return user.User{
+		Username:  p.GetUsername(),
+		Email:     p.GetEmail(),
+		FirstName: p.GetFirstName(),
+		LastName:  p.GetLastName(),
+		Phone:     p.GetPhone(),
+	}
+}
+
+// toProto returns nil for the zero user, so handlers can return it with an
+// error.
+func toProto(u user.User) *userv1.User {
+	if u.ID == "" {
+		return nil
+	}
+	return &userv1.User{
+		Id:         u.ID,
+		Username:   u.Username,
+		Email:      u.Email,
+		FirstName:  u.FirstName,
+		LastName:   u.LastName,
+		Phone:      u.Phone,
+		CreateTime: timestamppb.New(u.CreateTime),
+		UpdateTime: timestamppb.New(u.UpdateTime),
+		DeleteTime: optionalTime(u.DeleteTime),
+	}
+}
+
+func optionalTime(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}

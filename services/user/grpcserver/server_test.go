@@ -1,0 +1,281 @@
+package grpcserver_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
+	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
+	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/grpctest"
+	"github.com/kassa-dev/kassa/services/platform/pgtest"
+	"github.com/kassa-dev/kassa/services/user/app"
+	"github.com/kassa-dev/kassa/services/user/billingclient"
+	"github.com/kassa-dev/kassa/services/user/grpcserver"
+	"github.com/kassa-dev/kassa/services/user/postgres"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+type env struct {
+	users   userv1.UserServiceClient
+	billing *fakeBilling
+	app     *app.Service
+}
+
+// newEnv serves the user service with a real store, talking over gRPC to a
+// fake billing service.
+func newEnv(t *testing.T) env {
+	t.Helper()
+	fb := newFakeBilling()
+	billingConn := grpctest.Serve(t, func(s *grpc.Server) { billingv1.RegisterBillingServiceServer(s, fb) })
+	accounts := billingclient.New(billingv1.NewBillingServiceClient(billingConn))
+	svc := app.New(postgres.New(pgtest.NewDB(t, postgres.Migrations)), accounts, app.Options{Currency: "USD"})
+	conn := grpctest.Serve(t, func(s *grpc.Server) { userv1.RegisterUserServiceServer(s, grpcserver.New(svc)) })
+	return env{users: userv1.NewUserServiceClient(conn), billing: fb, app: svc}
+}
+
+func newUser(name string) *userv1.User {
+	return &userv1.User{Username: name, Email: name + "@example.com", FirstName: "First", LastName: "Last", Phone: "+15551234567"}
+}
+
+func (e env) create(t *testing.T, name string) *userv1.User {
+	t.Helper()
+	u, err := e.users.CreateUser(context.Background(), &userv1.CreateUserRequest{User: newUser(name), RequestId: uuid.NewString()})
+	if err != nil {
+		t.Fatalf("CreateUser(%s): %v", name, err)
+	}
+	return u
+}
+
+func wantCode(t *testing.T, err error, want codes.Code) {
+	t.Helper()
+	if got := status.Code(err); got != want {
+		t.Fatalf("code = %v (%v), want %v", got, err, want)
+	}
+}
+
+func TestCreateUser_OpensAccount(t *testing.T) {
+	e := newEnv(t)
+	u := e.create(t, "ada")
+	want := newUser("ada")
+	if u.GetId() == "" || u.GetUsername() != want.Username || u.GetEmail() != want.Email || u.GetPhone() != want.Phone ||
+		u.GetFirstName() != "First" || u.GetLastName() != "Last" || u.GetCreateTime() == nil || u.GetUpdateTime() == nil || u.GetDeleteTime() != nil {
+		t.Fatalf("created %v", u)
+	}
+	if a := e.billing.account(u.GetId()); a == nil || a.GetCurrency() != "USD" || a.GetCloseTime() != nil {
+		t.Fatalf("billing account = %v, want an open USD account", a)
+	}
+	got, err := e.users.GetUser(context.Background(), &userv1.GetUserRequest{Id: u.GetId()})
+	if err != nil || !proto.Equal(got, u) {
+		t.Fatalf("GetUser = %v, %v; want %v", got, err, u)
+	}
+}
+
+func TestCreateUser_BadInput(t *testing.T) {
+	e := newEnv(t)
+	tests := []struct {
+		name  string
+		edit  func(r *userv1.CreateUserRequest)
+		field string
+	}{
+		{"no user", func(r *userv1.CreateUserRequest) { r.User = nil }, "user.username"},
+		{"no username", func(r *userv1.CreateUserRequest) { r.User.Username = "" }, "user.username"},
+		{"upper-case username", func(r *userv1.CreateUserRequest) { r.User.Username = "Ada" }, "user.username"},
+		{"short username", func(r *userv1.CreateUserRequest) { r.User.Username = "ad" }, "user.username"},
+		{"long username", func(r *userv1.CreateUserRequest) { r.User.Username = strings.Repeat("a", 33) }, "user.username"},
+		{"username with @", func(r *userv1.CreateUserRequest) { r.User.Username = "ada@home" }, "user.username"},
+		{"no email", func(r *userv1.CreateUserRequest) { r.User.Email = "" }, "user.email"},
+		{"bad email", func(r *userv1.CreateUserRequest) { r.User.Email = "ada@" }, "user.email"},
+		{"email with name", func(r *userv1.CreateUserRequest) { r.User.Email = "Ada <ada@example.com>" }, "user.email"},
+		{"long email", func(r *userv1.CreateUserRequest) { r.User.Email = strings.Repeat("a", 250) + "@x.io" }, "user.email"},
+		{"long first name", func(r *userv1.CreateUserRequest) { r.User.FirstName = strings.Repeat("a", 101) }, "user.first_name"},
+		{"long last name", func(r *userv1.CreateUserRequest) { r.User.LastName = strings.Repeat("a", 101) }, "user.last_name"},
+		{"bad phone", func(r *userv1.CreateUserRequest) { r.User.Phone = "555-1234" }, "user.phone"},
+		{"long request_id", func(r *userv1.CreateUserRequest) { r.RequestId = strings.Repeat("r", 129) }, "request_id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &userv1.CreateUserRequest{User: newUser("ada")}
+			tt.edit(r)
+			_, err := e.users.CreateUser(context.Background(), r)
+			wantCode(t, err, codes.InvalidArgument)
+			if msg := status.Convert(err).Message(); !strings.HasPrefix(msg, tt.field+":") {
+				t.Fatalf("message %q does not start with %s", msg, tt.field)
+			}
+		})
+	}
+	if n := e.billing.accountCount(); n != 0 {
+		t.Fatalf("bad requests opened %d accounts", n)
+	}
+}
+
+func TestCreateUser_UsernameOrEmailTaken(t *testing.T) {
+	e := newEnv(t)
+	e.create(t, "ada")
+	sameName := newUser("ada")
+	sameName.Email = "other@example.com"
+	_, err := e.users.CreateUser(context.Background(), &userv1.CreateUserRequest{User: sameName})
+	wantCode(t, err, codes.AlreadyExists)
+	if apperr.ReasonOf(err) != "USERNAME_TAKEN" || !strings.Contains(err.Error(), `username "ada" is taken`) {
+		t.Fatalf("err = %v (reason %q)", err, apperr.ReasonOf(err))
+	}
+	sameEmail := newUser("bob")
+	sameEmail.Email = "Ada@EXAMPLE.com"
+	_, err = e.users.CreateUser(context.Background(), &userv1.CreateUserRequest{User: sameEmail})
+	wantCode(t, err, codes.AlreadyExists)
+	if apperr.ReasonOf(err) != "EMAIL_TAKEN" {
+		t.Fatalf("reason = %q, want EMAIL_TAKEN", apperr.ReasonOf(err))
+	}
+	if n := e.billing.accountCount(); n != 1 {
+		t.Fatalf("accounts = %d, want 1", n)
+	}
+}
+
+func TestCreateUser_SameRequestID_SameUserOneAccount(t *testing.T) {
+	e := newEnv(t)
+	req := &userv1.CreateUserRequest{User: newUser("ada"), RequestId: "signup-1"}
+	first, err := e.users.CreateUser(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := e.users.CreateUser(context.Background(), req)
+	if err != nil || !proto.Equal(first, again) {
+		t.Fatalf("retry = %v, %v; want %v", again, err, first)
+	}
+	if calls := e.billing.calls(first.GetId()); calls != 1 {
+		t.Fatalf("CreateAccount calls = %d, want 1", calls)
+	}
+}
+
+func TestCreateUser_SameRequestIDOtherUser_AlreadyExists(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.users.CreateUser(context.Background(), &userv1.CreateUserRequest{User: newUser("ada"), RequestId: "signup-1"}); err != nil {
+		t.Fatal(err)
+	}
+	other := newUser("ada")
+	other.FirstName = "Augusta"
+	_, err := e.users.CreateUser(context.Background(), &userv1.CreateUserRequest{User: other, RequestId: "signup-1"})
+	wantCode(t, err, codes.AlreadyExists)
+	if apperr.ReasonOf(err) != "REQUEST_ID_REUSED" {
+		t.Fatalf("reason = %q, want REQUEST_ID_REUSED", apperr.ReasonOf(err))
+	}
+}
+
+func TestCreateUser_BillingFailsOnce_RetryWithSameRequestIDCompletes(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.billing.setFailCreate(1)
+	req := &userv1.CreateUserRequest{User: newUser("ada"), RequestId: "signup-1"}
+	_, err := e.users.CreateUser(ctx, req)
+	wantCode(t, err, codes.Unavailable)
+	if apperr.ReasonOf(err) != "ACCOUNT_PENDING" || !strings.Contains(err.Error(), "retry with the same request_id") {
+		t.Fatalf("err = %v", err)
+	}
+	// The pending user is saved (and listed) but has no account yet.
+	list, err := e.users.ListUsers(ctx, &userv1.ListUsersRequest{})
+	if err != nil || len(list.GetUsers()) != 1 {
+		t.Fatalf("ListUsers = %v, %v; want the pending user", list, err)
+	}
+	pending := list.GetUsers()[0]
+	if e.billing.account(pending.GetId()) != nil {
+		t.Fatal("account exists after the failed call")
+	}
+	u, err := e.users.CreateUser(ctx, req)
+	if err != nil || u.GetId() != pending.GetId() {
+		t.Fatalf("retry = %v, %v; want user %s", u, err, pending.GetId())
+	}
+	if e.billing.account(u.GetId()) == nil || e.billing.accountCount() != 1 {
+		t.Fatal("retry did not open exactly one account")
+	}
+	if calls := e.billing.calls(u.GetId()); calls != 2 {
+		t.Fatalf("CreateAccount calls = %d, want 2 (one failed, one succeeded)", calls)
+	}
+	// Once ready, further retries do not call billing again.
+	if _, err := e.users.CreateUser(ctx, req); err != nil || e.billing.calls(u.GetId()) != 2 {
+		t.Fatalf("third call: %v, calls %d", err, e.billing.calls(u.GetId()))
+	}
+}
+
+func TestRepairPending_OpensAccountOfAbandonedUser(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.billing.setFailCreate(1)
+	_, err := e.users.CreateUser(ctx, &userv1.CreateUserRequest{User: newUser("ada")})
+	wantCode(t, err, codes.Unavailable)
+	list, err := e.users.ListUsers(ctx, &userv1.ListUsersRequest{})
+	if err != nil || len(list.GetUsers()) != 1 {
+		t.Fatal(list, err)
+	}
+	id := list.GetUsers()[0].GetId()
+	n, err := e.app.RepairPending(ctx, 10)
+	if err != nil || n != 1 {
+		t.Fatalf("RepairPending = %d, %v; want 1", n, err)
+	}
+	if a := e.billing.account(id); a == nil || a.GetCurrency() != "USD" {
+		t.Fatalf("account after repair = %v", a)
+	}
+	if n, err := e.app.RepairPending(ctx, 10); err != nil || n != 0 || e.billing.calls(id) != 2 {
+		t.Fatalf("second pass = %d, %v, calls %d; want nothing done", n, err, e.billing.calls(id))
+	}
+}
+
+func TestCreateUser_ConcurrentSameUsername_ExactlyOneSucceeds(t *testing.T) {
+	e := newEnv(t)
+	const n = 8
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			u := newUser("ada")
+			u.Email = fmt.Sprintf("ada%d@example.com", i)
+			_, errs[i] = e.users.CreateUser(context.Background(), &userv1.CreateUserRequest{User: u, RequestId: uuid.NewString()})
+		})
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		switch status.Code(err) {
+		case codes.OK:
+			ok++
+		case codes.AlreadyExists:
+		default:
+			t.Fatalf("unexpected error %v", err)
+		}
+	}
+	if ok != 1 || e.billing.accountCount() != 1 {
+		t.Fatalf("%d succeeded, %d accounts; want 1 and 1", ok, e.billing.accountCount())
+	}
+}
+
+func TestCreateUser_ConcurrentSameRequestID_OneUserOneAccount(t *testing.T) {
+	e := newEnv(t)
+	const n = 8
+	ids := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			u, err := e.users.CreateUser(context.Background(), &userv1.CreateUserRequest{User: newUser("ada"), RequestId: "same"})
+			ids[i], errs[i] = u.GetId(), err
+		})
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil || ids[i] != ids[0] {
+			t.Fatalf("call %d: %q, %v; want user %q", i, ids[i], errs[i], ids[0])
+		}
+	}
+	if e.billing.accountCount() != 1 {
+		t.Fatalf("accounts = %d, want 1", e.billing.accountCount())
+	}
+}
