@@ -1,0 +1,156 @@
+package gateway
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config is the gateway's configuration. Every field but Registerer is a
+// flag with an environment variable fallback (ParseConfig); the flag wins.
+type Config struct {
+	Listen           string        // -listen, LISTEN_ADDR: public HTTP address
+	AdminListen      string        // -admin-listen, ADMIN_ADDR: /metrics and /healthz; empty disables
+	UserAddr         string        // -user-addr, USER_ADDR
+	BillingAddr      string        // -billing-addr, BILLING_ADDR
+	OrderAddr        string        // -order-addr, ORDER_ADDR
+	NotificationAddr string        // -notification-addr, NOTIFICATION_ADDR
+	CallTimeout      time.Duration // -call-timeout, CALL_TIMEOUT: upper bound of every upstream call
+	MaxBodyBytes     int64         // -max-body-bytes, MAX_BODY_BYTES
+	ShutdownTimeout  time.Duration // -shutdown-timeout, SHUTDOWN_TIMEOUT
+	LogLevel         string        // -log-level, LOG_LEVEL
+	LogFormat        string        // -log-format, LOG_FORMAT
+
+	// Registerer receives the gateway's HTTP metrics; nil keeps them
+	// unregistered (tests build many gateways in one process).
+	Registerer prometheus.Registerer
+}
+
+// Defaults of the settings; the addresses are the ports of `make run`.
+const (
+	DefaultListen       = ":8080"
+	DefaultAdminListen  = ":9100"
+	DefaultCallTimeout  = 10 * time.Second
+	DefaultMaxBodyBytes = 1 << 20
+)
+
+func envName(flagName string) string {
+	return strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// ParseConfig reads the flags in args (without the program name), falling
+// back to the environment through getenv. Usage and flag errors go to out.
+// It returns flag.ErrHelp for -h.
+func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Config, error) {
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	fs.SetOutput(out)
+	env := func(envVar, def string) string {
+		if v := getenv(envVar); v != "" {
+			return v
+		}
+		return def
+	}
+	var c Config
+	fs.StringVar(&c.Listen, "listen", env("LISTEN_ADDR", DefaultListen), "public HTTP listen address (env LISTEN_ADDR)")
+	fs.StringVar(&c.AdminListen, "admin-listen", env("ADMIN_ADDR", DefaultAdminListen), "admin HTTP listen address for /metrics and /healthz; empty disables (env ADMIN_ADDR)")
+	upstreams := []struct {
+		name, def string
+		dst       *string
+	}{
+		{"user", "localhost:50051", &c.UserAddr},
+		{"billing", "localhost:50052", &c.BillingAddr},
+		{"order", "localhost:50053", &c.OrderAddr},
+		{"notification", "localhost:50054", &c.NotificationAddr},
+	}
+	for _, u := range upstreams {
+		name := u.name + "-addr"
+		fs.StringVar(u.dst, name, env(envName(name), u.def), fmt.Sprintf("gRPC address of the %s service (env %s)", u.name, envName(name)))
+	}
+	callTimeout := fs.String("call-timeout", env("CALL_TIMEOUT", DefaultCallTimeout.String()), "deadline of every upstream call; a shorter Grpc-Timeout header from the client wins (env CALL_TIMEOUT)")
+	maxBody := fs.String("max-body-bytes", env("MAX_BODY_BYTES", strconv.Itoa(DefaultMaxBodyBytes)), "largest accepted request body; larger ones get 413 (env MAX_BODY_BYTES)")
+	shutdown := fs.String("shutdown-timeout", env("SHUTDOWN_TIMEOUT", "15s"), "how long in-flight requests may finish after SIGTERM (env SHUTDOWN_TIMEOUT)")
+	fs.StringVar(&c.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
+	fs.StringVar(&c.LogFormat, "log-format", env("LOG_FORMAT", "json"), "json or text (env LOG_FORMAT)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	var err error
+	if c.CallTimeout, err = time.ParseDuration(*callTimeout); err != nil || c.CallTimeout <= 0 {
+		return c, fmt.Errorf("call-timeout (CALL_TIMEOUT): want a positive duration such as 10s, got %q", *callTimeout)
+	}
+	if c.MaxBodyBytes, err = strconv.ParseInt(*maxBody, 10, 64); err != nil || c.MaxBodyBytes <= 0 {
+		return c, fmt.Errorf("max-body-bytes (MAX_BODY_BYTES): want a positive number of bytes, got %q", *maxBody)
+	}
+	if c.ShutdownTimeout, err = time.ParseDuration(*shutdown); err != nil || c.ShutdownTimeout < 0 {
+		return c, fmt.Errorf("shutdown-timeout (SHUTDOWN_TIMEOUT): want a duration such as 15s, got %q", *shutdown)
+	}
+	return c, c.Validate()
+}
+
+// Validate reports the first setting that cannot work, naming its flag and
+// environment variable.
+func (c Config) Validate() error {
+	if c.Listen == "" {
+		return errors.New("listen (LISTEN_ADDR) is required, e.g. :8080")
+	}
+	for _, a := range []struct{ name, val string }{
+		{"user", c.UserAddr}, {"billing", c.BillingAddr}, {"order", c.OrderAddr}, {"notification", c.NotificationAddr},
+	} {
+		if a.val == "" {
+			return fmt.Errorf("%s-addr (%s) is required", a.name, envName(a.name+"-addr"))
+		}
+	}
+	if c.CallTimeout <= 0 {
+		return fmt.Errorf("call-timeout (CALL_TIMEOUT): want a positive duration, got %v", c.CallTimeout)
+	}
+	if c.MaxBodyBytes <= 0 {
+		return fmt.Errorf("max-body-bytes (MAX_BODY_BYTES): want a positive number of bytes, got %d", c.MaxBodyBytes)
+	}
+	if c.ShutdownTimeout < 0 {
+		return fmt.Errorf("shutdown-timeout (SHUTDOWN_TIMEOUT): want a non-negative duration, got %v", c.ShutdownTimeout)
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	switch c.LogFormat {
+	case "json", "text", "":
+	default:
+		return fmt.Errorf("log-format (LOG_FORMAT): want json or text, got %q", c.LogFormat)
+	}
+	return nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var level slog.Level
+	if s == "" {
+		return slog.LevelInfo, nil
+	}
+	if err := level.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("log-level (LOG_LEVEL): want debug, info, warn or error, got %q", s)
+	}
+	return level, nil
+}
+
+// NewLogger returns the slog logger c.LogLevel and c.LogFormat describe,
+// writing to w.
+func NewLogger(c Config, w io.Writer) (*slog.Logger, error) {
+	level, err := parseLevel(c.LogLevel)
+	if err != nil {
+		return nil, err
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewJSONHandler(w, opts)), nil
+}

@@ -1,0 +1,89 @@
+package gateway
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestParseConfig_Defaults(t *testing.T) {
+	c, err := ParseConfig(nil, envOf(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		Listen: ":8080", AdminListen: ":9100",
+		UserAddr: "localhost:50051", BillingAddr: "localhost:50052", OrderAddr: "localhost:50053", NotificationAddr: "localhost:50054",
+		CallTimeout: 10 * time.Second, MaxBodyBytes: 1 << 20, ShutdownTimeout: 15 * time.Second,
+		LogLevel: "info", LogFormat: "json",
+	}
+	if c != want {
+		t.Errorf("config = %+v\nwant     %+v", c, want)
+	}
+}
+
+func TestParseConfig_FlagBeatsEnvBeatsDefault(t *testing.T) {
+	env := envOf(map[string]string{
+		"LISTEN_ADDR": ":1", "BILLING_ADDR": "billing:1", "CALL_TIMEOUT": "3s", "MAX_BODY_BYTES": "100", "ADMIN_ADDR": ":2",
+	})
+	c, err := ParseConfig([]string{"-listen", ":9", "-call-timeout", "4s", "-log-format", "text"}, env, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != ":9" || c.CallTimeout != 4*time.Second || c.LogFormat != "text" {
+		t.Errorf("flags lost: %+v", c)
+	}
+	if c.BillingAddr != "billing:1" || c.MaxBodyBytes != 100 || c.AdminListen != ":2" {
+		t.Errorf("environment lost: %+v", c)
+	}
+	if c.UserAddr != "localhost:50051" {
+		t.Errorf("default lost: %+v", c)
+	}
+}
+
+func TestParseConfig_ErrorsNameTheSetting(t *testing.T) {
+	tests := []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"-call-timeout", "soon"}, nil, "call-timeout (CALL_TIMEOUT)"},
+		{[]string{"-call-timeout", "0s"}, nil, "call-timeout (CALL_TIMEOUT)"},
+		{nil, map[string]string{"MAX_BODY_BYTES": "-1"}, "max-body-bytes (MAX_BODY_BYTES)"},
+		{[]string{"-max-body-bytes", "1MB"}, nil, "max-body-bytes (MAX_BODY_BYTES)"},
+		{[]string{"-shutdown-timeout", "-1s"}, nil, "shutdown-timeout (SHUTDOWN_TIMEOUT)"},
+		{[]string{"-log-level", "loud"}, nil, "log-level (LOG_LEVEL)"},
+		{[]string{"-log-format", "xml"}, nil, "log-format (LOG_FORMAT)"},
+		{[]string{"-order-addr", ""}, nil, "order-addr (ORDER_ADDR)"},
+		{[]string{"-listen", ""}, nil, "listen (LISTEN_ADDR)"},
+		{[]string{"extra"}, nil, `unexpected argument "extra"`},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			_, err := ParseConfig(tt.args, envOf(tt.env), io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error = %v, want it to name %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseConfig_Help(t *testing.T) {
+	var out strings.Builder
+	_, err := ParseConfig([]string{"-h"}, envOf(nil), &out)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("error = %v, want flag.ErrHelp", err)
+	}
+	for _, s := range []string{"-max-body-bytes", "MAX_BODY_BYTES", "-notification-addr", "NOTIFICATION_ADDR"} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("usage lacks %s:\n%s", s, out.String())
+		}
+	}
+}

@@ -1,0 +1,130 @@
+// Package gateway is kassa's public REST/JSON API: a grpc-gateway reverse
+// proxy that turns the HTTP rules of proto/http.yaml into calls of the four
+// gRPC services. Besides the proxied routes it serves /openapi.json, /healthz
+// and /readyz, limits request bodies, turns an Idempotency-Key header into
+// the request_id of the call, and logs and measures every request.
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
+	notificationv1 "github.com/kassa-dev/kassa/gen/kassa/notification/v1"
+	orderv1 "github.com/kassa-dev/kassa/gen/kassa/order/v1"
+	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
+	"github.com/kassa-dev/kassa/gen/openapi"
+	"github.com/kassa-dev/kassa/services/platform/server"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	// The services put google.rpc.ErrorInfo and BadRequest into error
+	// details. Their Go types must be linked in so the JSON marshaler can
+	// resolve the Any values; otherwise every such error would become a 500.
+	_ "google.golang.org/genproto/googleapis/rpc/errdetails"
+)
+
+// upstream is one of the gRPC services behind the gateway.
+type upstream struct {
+	name string // "billing"
+	conn *grpc.ClientConn
+}
+
+// Gateway is the HTTP handler New builds.
+type Gateway struct {
+	mux       *runtime.ServeMux
+	upstreams []upstream
+	maxBody   int64
+	log       *slog.Logger
+	metrics   *metrics
+}
+
+// New connects (lazily) to the four services and returns the gateway's
+// HTTP handler and a cleanup function that closes the connections. ctx is
+// only used while registering the handlers.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, func(), error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, err
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, nil, err
+	}
+	g := &Gateway{maxBody: cfg.MaxBodyBytes, log: log, metrics: m}
+	cleanup := func() {
+		for _, u := range g.upstreams {
+			_ = u.conn.Close()
+		}
+	}
+	for _, u := range []struct{ name, addr string }{
+		{"user", cfg.UserAddr}, {"billing", cfg.BillingAddr}, {"order", cfg.OrderAddr}, {"notification", cfg.NotificationAddr},
+	} {
+		conn, err := server.Dial(u.addr, cfg.CallTimeout,
+			grpc.WithChainUnaryInterceptor(upstreamInterceptor(u.name, cfg.CallTimeout, log)))
+		if err != nil {
+			cleanup()
+			return nil, nil, fmt.Errorf("%s-addr (%s): %w", u.name, envName(u.name+"-addr"), err)
+		}
+		g.upstreams = append(g.upstreams, upstream{name: u.name, conn: conn})
+	}
+
+	g.mux = runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{
+			Marshaler: &runtime.JSONPb{
+				// lowerCamelCase names; zero values are shown ("balance": "0")
+				// so clients need not know proto3 defaults.
+				MarshalOptions: protojson.MarshalOptions{UseProtoNames: false, EmitUnpopulated: true},
+				// A misspelt field is an error, not silently ignored.
+				UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+			},
+		}),
+		runtime.WithErrorHandler(g.handleError),
+		runtime.WithRoutingErrorHandler(handleRoutingError),
+
+		runtime.WithIncomingHeaderMatcher(incomingHeader),
+		runtime.WithMiddlewares(recordRoute),
+	)
+	conn := func(name string) *grpc.ClientConn {
+		for _, u := range g.upstreams {
+			if u.name == name {
+				return u.conn
+			}
+		}
+		panic("no upstream " + name)
+	}
+	regs := []error{
+		userv1.RegisterUserServiceHandlerClient(ctx, g.mux, userv1.NewUserServiceClient(conn("user"))),
+		billingv1.RegisterBillingServiceHandlerClient(ctx, g.mux, billingv1.NewBillingServiceClient(conn("billing"))),
+		orderv1.RegisterOrderServiceHandlerClient(ctx, g.mux, orderv1.NewOrderServiceClient(conn("order"))),
+		notificationv1.RegisterNotificationServiceHandlerClient(ctx, g.mux, notificationv1.NewNotificationServiceClient(conn("notification"))),
+		g.mux.HandlePath(http.MethodGet, "/openapi.json", serveOpenAPI),
+		g.mux.HandlePath(http.MethodGet, "/healthz", serveHealthz),
+		g.mux.HandlePath(http.MethodGet, "/readyz", g.serveReadyz),
+	}
+	for _, err := range regs {
+		if err != nil {
+			cleanup()
+			return nil, nil, fmt.Errorf("register routes: %w", err)
+		}
+	}
+	return g, cleanup, nil
+}
+
+// incomingHeader forwards X-Request-Id to the services as x-request-id
+// metadata, besides grpc-gateway's default (Grpc-Metadata-* and the
+// permanent HTTP headers, prefixed grpcgateway-).
+func incomingHeader(key string) (string, bool) {
+	if strings.EqualFold(key, requestIDHeader) {
+		return "x-request-id", true
+	}
+	return runtime.DefaultHeaderMatcher(key)
+}
+
+func serveOpenAPI(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(openapi.JSON)
+}

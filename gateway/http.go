@@ -1,0 +1,245 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/kassa-dev/kassa/services/platform/validate"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+const (
+	requestIDHeader      = "X-Request-Id"
+	idempotencyKeyHeader = "Idempotency-Key"
+)
+
+// requestInfo is what the layers of one request tell the access log. It
+// travels in the request context.
+type requestInfo struct {
+	route string // matched path pattern, "" when no route matched
+	err   error  // the error the response reports, if any
+	// bodyTooLarge is set by the body reader when the client sent more than
+	// the limit; the error handler then answers 413 whatever the decoder
+	// made of the truncated body.
+	bodyTooLarge atomic.Bool
+}
+
+type (
+	infoKey           struct{}
+	idempotencyKeyKey struct{}
+)
+
+func infoFrom(ctx context.Context) *requestInfo {
+	info, _ := ctx.Value(infoKey{}).(*requestInfo)
+	return info
+}
+
+// idempotencyKeyFrom returns the Idempotency-Key header of the HTTP request
+// an upstream call serves.
+func idempotencyKeyFrom(ctx context.Context) (string, bool) {
+	key, ok := ctx.Value(idempotencyKeyKey{}).(string)
+	return key, ok
+}
+
+// errBodyTooLarge stands for the 413 answer; handleError replaces it.
+var errBodyTooLarge = errors.New("request body too large")
+
+// ServeHTTP wraps the grpc-gateway mux with request ids, the body limit,
+// Idempotency-Key handling, the access log and metrics.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	info := &requestInfo{}
+	reqID := r.Header.Get(requestIDHeader)
+	if !validRequestID(reqID) {
+		reqID = newRequestID()
+		r.Header.Set(requestIDHeader, reqID) // forwarded upstream as x-request-id
+	}
+	w.Header().Set(requestIDHeader, reqID)
+	if r.Body != nil && r.Body != http.NoBody {
+		// MaxBytesReader gets the server's own writer: on overflow it tells
+		// the server to close the connection instead of draining the rest.
+		r.Body = &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, g.maxBody), info: info}
+	}
+	rec := &recorder{ResponseWriter: w}
+	r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
+
+	g.serve(rec, r)
+
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
+	elapsed := time.Since(start)
+	route := info.route
+	if route == "" {
+		route = "unmatched"
+	}
+	g.metrics.observe(r.Method, route, rec.status, elapsed)
+	level := slog.LevelInfo
+	if rec.status >= 500 {
+		level = slog.LevelWarn
+	}
+	attrs := []slog.Attr{
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.String("route", route),
+		slog.Int("status", rec.status),
+		slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
+		slog.Int64("bytes", rec.bytes),
+		slog.String("request_id", reqID),
+	}
+	if info.err != nil {
+		err := info.err
+		var withHTTP *runtime.HTTPStatusError
+		if errors.As(err, &withHTTP) {
+			err = withHTTP.Err
+		}
+		st := status.Convert(err)
+		attrs = append(attrs, slog.String("grpc_code", st.Code().String()), slog.String("error", st.Message()))
+	}
+	g.log.LogAttrs(r.Context(), level, "http request", attrs...)
+}
+
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	fail := func(err error) {
+		_, out := runtime.MarshalerForRequest(g.mux, r)
+		runtime.HTTPError(ctx, g.mux, out, w, r, err)
+	}
+	// Refuse a declared oversized body before reading any of it; chunked
+	// bodies are caught by the limited reader.
+	if r.ContentLength > g.maxBody {
+		infoFrom(ctx).bodyTooLarge.Store(true)
+		fail(errBodyTooLarge)
+		return
+	}
+	if keys := r.Header.Values(idempotencyKeyHeader); len(keys) > 0 {
+		switch {
+		case len(keys) > 1:
+			fail(status.Error(codes.InvalidArgument, "Idempotency-Key header must be sent once"))
+			return
+		case len(keys[0]) > validate.MaxRequestIDLen:
+			fail(status.Errorf(codes.InvalidArgument, "Idempotency-Key header must be at most %d characters", validate.MaxRequestIDLen))
+			return
+		case keys[0] != "":
+			r = r.WithContext(context.WithValue(ctx, idempotencyKeyKey{}, keys[0]))
+		}
+	}
+	g.mux.ServeHTTP(w, r)
+}
+
+// handleError is grpc-gateway's default error handler (google.rpc.Status
+// JSON, status code from the gRPC code) plus the 413 of the body limit.
+func (g *Gateway) handleError(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	info := infoFrom(r.Context())
+	if info != nil && info.bodyTooLarge.Load() {
+		// INVALID_ARGUMENT rather than RESOURCE_EXHAUSTED: the request is
+		// wrong as sent and retrying it cannot help (RESOURCE_EXHAUSTED
+		// reads as a quota that may recover). The HTTP status says 413.
+		err = &runtime.HTTPStatusError{
+			HTTPStatus: http.StatusRequestEntityTooLarge,
+			Err:        status.Errorf(codes.InvalidArgument, "request body larger than %d bytes", g.maxBody),
+		}
+	}
+	if info != nil {
+		info.err = err
+	}
+	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
+}
+
+// handleRoutingError keeps grpc-gateway's 404 and 400 for routing errors
+// but answers 405 for a known path with another method: the default maps
+// that to UNIMPLEMENTED and so to 501, which would tell clients the server
+// lacks a feature rather than that they used the wrong method.
+func handleRoutingError(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
+	if httpStatus == http.StatusMethodNotAllowed {
+		runtime.HTTPError(ctx, mux, m, w, r, &runtime.HTTPStatusError{
+			HTTPStatus: http.StatusMethodNotAllowed,
+			Err:        status.Errorf(codes.Unimplemented, "method %s is not allowed on %s", r.Method, r.URL.Path),
+		})
+		return
+	}
+	runtime.DefaultRoutingErrorHandler(ctx, mux, m, w, r, httpStatus)
+}
+
+// recordRoute notes the matched path pattern for the access log and
+// metrics (a bounded label, unlike the path).
+func recordRoute(next runtime.HandlerFunc) runtime.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
+		if pat, ok := runtime.HTTPPattern(r.Context()); ok {
+			if info := infoFrom(r.Context()); info != nil {
+				// "/v1/users/{id=*}" → "/v1/users/{id}", as in http.yaml.
+				info.route = strings.ReplaceAll(pat.String(), "=*}", "}")
+			}
+		}
+		next(w, r, params)
+	}
+}
+
+// limitedBody flags the request when http.MaxBytesReader cuts the body off,
+// because the generated handlers turn every decode error into a plain
+// INVALID_ARGUMENT and the cause would be lost.
+type limitedBody struct {
+	io.ReadCloser
+	info *requestInfo
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	var tooLarge *http.MaxBytesError
+	if err != nil && errors.As(err, &tooLarge) {
+		b.info.bodyTooLarge.Store(true)
+	}
+	return n, err
+}
+
+// recorder remembers the status and size of a response.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(p)
+	r.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the server's writer.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// validRequestID accepts a client's X-Request-Id if it is short printable
+// ASCII, so it is safe to log and forward.
+func validRequestID(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// newRequestID returns a random id (26 base32 characters, 130 bits).
+func newRequestID() string { return rand.Text() }
