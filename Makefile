@@ -23,7 +23,7 @@ run: ## start PostgreSQL, the four services and the gateway; Ctrl-C stops all
 	@$(BUILD)/kassa-stack -root $(CURDIR) -dir .data
 
 .PHONY: test
-test: lint check-generated fmt-check vet test-go e2e ## everything a contributor must pass
+test: lint check-generated check-diagrams fmt-check vet test-go e2e ## everything a contributor must pass
 	@echo "make test: all checks passed"
 
 .PHONY: tools
@@ -52,6 +52,15 @@ check-generated: generate ## fail when gen/ is not what proto/ generates
 	@git diff --exit-code -- gen || { echo "gen/ is stale: run 'make generate' and commit"; exit 1; }
 	@test -z "$$(git status --porcelain -- gen)" || { git status --porcelain -- gen; echo "gen/ has uncommitted files: run 'make generate' and commit"; exit 1; }
 
+.PHONY: diagrams
+diagrams: tools ## render docs/diagrams/*.d2 to SVG (d2 pinned in tools/)
+	@for f in docs/diagrams/*.d2; do $(BIN)/d2 --layout dagre "$$f" "$${f%.d2}.svg" 2>&1 | grep -v '^success' || true; done
+
+.PHONY: check-diagrams
+check-diagrams: diagrams ## fail when a committed SVG is not what its .d2 source renders
+	@git diff --exit-code -- docs/diagrams || { echo "docs/diagrams is stale: run 'make diagrams' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- docs/diagrams)" || { git status --porcelain -- docs/diagrams; echo "uncommitted diagram files: run 'make diagrams' and commit"; exit 1; }
+
 .PHONY: fmt-check
 fmt-check: ## fail when Go files are not gofmt-ed
 	@out="$$(gofmt -l $(MODULES))"; test -z "$$out" || { echo "not gofmt-ed:"; echo "$$out"; exit 1; }
@@ -75,7 +84,7 @@ postman/node_modules/.installed: postman/package-lock.json
 .PHONY: e2e
 e2e: postman/node_modules/.installed ## run the Postman collection with newman against a throwaway stack
 	@go build -o $(BUILD)/kassa-stack ./services/platform/cmd/kassa-stack
-	$(BUILD)/kassa-stack -root $(CURDIR) -temp -exec 'cd postman && $(NEWMAN) --env-var baseUrl=$$KASSA_BASE_URL'
+	$(BUILD)/kassa-stack -root $(CURDIR) -temp -logs $(BUILD)/e2e-stack.log -exec 'cd postman && $(NEWMAN) --env-var baseUrl=$$KASSA_BASE_URL'
 
 .PHONY: newman
 newman: postman/node_modules/.installed ## run the Postman collection against a running `make run`

@@ -141,11 +141,17 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	adminURL := opts.DatabaseURL
 	if adminURL == "" {
 		s.logf("starting PostgreSQL in %s", filepath.Join(opts.Dir, "pg"))
-		if s.cluster, err = pgcluster.Start(ctx, pgcluster.Options{Dir: filepath.Join(opts.Dir, "pg"), Durable: opts.Durable}); err != nil {
+		// A fixed port lets people connect with psql run after run; tests
+		// (FreePorts) and a busy port get any free one.
+		port := DefaultPGPort
+		if opts.FreePorts || !portFree(port) {
+			port = 0
+		}
+		if s.cluster, err = pgcluster.Start(ctx, pgcluster.Options{Dir: filepath.Join(opts.Dir, "pg"), Port: port, Durable: opts.Durable}); err != nil {
 			return nil, err
 		}
 		adminURL = s.cluster.URL("postgres")
-		s.logf("PostgreSQL listening on 127.0.0.1:%d", s.cluster.Port())
+		s.logf("PostgreSQL listening on 127.0.0.1:%d (psql %s)", s.cluster.Port(), s.cluster.URL("kassa_billing"))
 	}
 	dbURLs := make(map[string]string)
 	for _, c := range s.components {
@@ -275,6 +281,18 @@ func withDatabase(serverURL, db string) (string, error) {
 	}
 	u.Path = "/" + db
 	return u.String(), nil
+}
+
+// DefaultPGPort is the port of the private cluster of `make run`.
+const DefaultPGPort = 55432
+
+func portFree(port int) bool {
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
 }
 
 func freePort() (int, error) {

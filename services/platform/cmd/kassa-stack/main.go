@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/kassa-dev/kassa/services/platform/stack"
@@ -25,7 +26,7 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) (err error) {
 	fs := flag.NewFlagSet("kassa-stack", flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	root := fs.String("root", ".", "repository root")
@@ -33,6 +34,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	temp := fs.Bool("temp", false, "use a throwaway folder, fresh cluster and free ports; removed on exit")
 	execCmd := fs.String("exec", "", "run this shell command against the started stack (KASSA_BASE_URL and KASSA_<SERVICE>_ADDR are set), then stop; exit with its status")
 	logFmt := fs.String("log-format", "text", "service log format: text or json")
+	logFile := fs.String("logs", "", "write the processes' logs to this file instead of stdout (the tail is printed if -exec fails)")
 	fs.Usage = func() {
 		fmt.Fprintln(stdout, "usage: kassa-stack [flags]\n\nStarts PostgreSQL, the four kassa services and the gateway; Ctrl-C stops them.\nDATABASE_URL, when set, names an existing PostgreSQL server to use instead of a private cluster.\n\nflags:")
 		fs.PrintDefaults()
@@ -50,7 +52,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	opts := stack.Options{Root: rootAbs, Dir: *dir, DatabaseURL: getenv("DATABASE_URL"), Durable: !*temp, Out: stdout, LogFmt: *logFmt}
+	logs := stdout
+	if *logFile != "" {
+		f, err := os.Create(*logFile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		logs = f
+		defer func() {
+			if err != nil {
+				printTail(stdout, *logFile, 60)
+			}
+		}()
+	}
+	opts := stack.Options{Root: rootAbs, Dir: *dir, DatabaseURL: getenv("DATABASE_URL"), Durable: !*temp, Out: logs, LogFmt: *logFmt}
 	if *temp {
 		tmp, err := os.MkdirTemp("", "kassa-stack-")
 		if err != nil {
@@ -95,7 +111,7 @@ kassa        |   metrics       %[6]s/metrics %[7]s/metrics %[8]s/metrics %[9]s/m
 		}
 		return nil
 	}
-	fmt.Fprintln(stdout, "kassa        | press Ctrl-C to stop (data is kept in "+opts.Dir+")")
+	fmt.Fprintln(stdout, "kassa        | try: make newman (the Postman scenario) — press Ctrl-C to stop (data is kept in "+opts.Dir+")")
 	select {
 	case <-ctx.Done():
 		return nil
@@ -112,4 +128,18 @@ func upper(s string) string {
 		}
 	}
 	return string(b)
+}
+
+// printTail shows the end of the process logs after a failure, so CI output
+// explains it without the file.
+func printTail(w io.Writer, path string, n int) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	fmt.Fprintf(w, "---- last %d lines of %s ----\n%s\n", len(lines), path, strings.Join(lines, "\n"))
 }
