@@ -107,3 +107,22 @@ func randomHex(n int) string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// Exit runs Main and exits with its code: `func TestMain(m *testing.M) {
+// pgtest.Exit(m) }`.
+func Exit(m *testing.M) { os.Exit(Main(m)) }
+
+// URL returns the connection URL of a database made by NewDB.
+func URL(t testing.TB, db *sqlx.DB) string {
+	t.Helper()
+	var name string
+	if err := db.Get(&name, `SELECT current_database()`); err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(server.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
