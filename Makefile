@@ -23,7 +23,7 @@ run: ## start PostgreSQL, the four services and the gateway; Ctrl-C stops all
 	@$(BUILD)/kassa-stack -root $(CURDIR) -dir .data
 
 .PHONY: test
-test: lint check-generated check-diagrams fmt-check vet test-go e2e ## everything a contributor must pass
+test: lint check-generated check-diagrams fmt-check vet test-go chart-test e2e ## everything a contributor must pass
 	@echo "make test: all checks passed"
 
 .PHONY: tools
@@ -63,11 +63,12 @@ check-diagrams: diagrams ## fail when a committed SVG is not what its .d2 source
 
 .PHONY: fmt-check
 fmt-check: ## fail when Go files are not gofmt-ed
-	@out="$$(gofmt -l $(MODULES))"; test -z "$$out" || { echo "not gofmt-ed:"; echo "$$out"; exit 1; }
+	@out="$$(gofmt -l $(MODULES) charts/test)"; test -z "$$out" || { echo "not gofmt-ed:"; echo "$$out"; exit 1; }
 
 .PHONY: vet
 vet: ## go vet every module
 	@for m in $(MODULES); do echo ">> go vet $$m"; (cd $$m && go vet ./...); done
+	cd charts/test && GOWORK=off go vet ./...
 
 .PHONY: build
 build: ## go build every module
@@ -76,6 +77,19 @@ build: ## go build every module
 .PHONY: test-go
 test-go: ## unit and integration tests of every module (real PostgreSQL)
 	@for m in $(MODULES); do echo ">> go test $$m"; (cd $$m && go test $(GOTEST_FLAGS) ./...); done
+
+HELM := $(BIN)/helm
+
+.PHONY: helm-tools
+helm-tools: $(BIN)/.helm ## build the helm pinned in tools/helm/go.mod into bin/
+$(BIN)/.helm: tools/helm/go.mod tools/helm/go.sum
+	@echo ">> building pinned helm (first time takes a minute or two)"
+	cd tools/helm && GOWORK=off GOBIN=$(BIN) go install tool
+	@touch $@
+
+.PHONY: chart-test
+chart-test: helm-tools ## helm lint + template every values profile, strict-decode the objects, check invariants
+	cd charts/test && GOWORK=off HELM=$(HELM) go test -count=1 ./...
 
 postman/node_modules/.installed: postman/package-lock.json
 	cd postman && npm ci --no-audit --no-fund

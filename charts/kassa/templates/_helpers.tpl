@@ -1,0 +1,176 @@
+{{/*
+Names, labels and the per-component facts every template shares.
+*/}}
+
+{{- define "kassa.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* The release's base name: "kassa" for `helm install kassa`, else "<release>-kassa". */}}
+{{- define "kassa.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The components in a fixed order, and what the code fixes about each: the
+peers it calls (service.Spec.Peers in cmd/<svc>/main.go, the gateway's
+upstreams) and whether it owns a database. NetworkPolicies are derived from
+the peers, so the peer addresses and the allowed callers cannot disagree.
+*/}}
+{{- define "kassa.componentNames" -}}
+[user, billing, order, notification, gateway]
+{{- end -}}
+{{- define "kassa.services" -}}
+[user, billing, order, notification]
+{{- end -}}
+{{- define "kassa.peers" -}}
+user: [billing]
+billing: []
+order: [user, billing, notification]
+notification: []
+gateway: [user, billing, order, notification]
+{{- end -}}
+
+{{/* Resource name of a component: "kassa-billing". Call with (list $ "billing"). */}}
+{{- define "kassa.componentFullname" -}}
+{{- $root := index . 0 -}}
+{{- printf "%s-%s" (include "kassa.fullname" $root | trunc 50 | trimSuffix "-") (index . 1) -}}
+{{- end -}}
+
+{{- define "kassa.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Labels of every object. Call with (list $ "component"). */}}
+{{- define "kassa.labels" -}}
+{{- $root := index . 0 -}}
+helm.sh/chart: {{ include "kassa.chart" $root }}
+{{ include "kassa.selectorLabels" . }}
+app.kubernetes.io/version: {{ $root.Values.image.tag | default $root.Chart.AppVersion | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/managed-by: {{ $root.Release.Service }}
+app.kubernetes.io/part-of: kassa
+{{- with $root.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Labels that select a component's pods. Call with (list $ "component"). */}}
+{{- define "kassa.selectorLabels" -}}
+{{- $root := index . 0 -}}
+app.kubernetes.io/name: {{ include "kassa.name" $root }}
+app.kubernetes.io/instance: {{ $root.Release.Name }}
+app.kubernetes.io/component: {{ index . 1 }}
+{{- end -}}
+
+{{/* The container image of a component: repository[:tag][@digest]. Call with (list $ "component"). */}}
+{{- define "kassa.image" -}}
+{{- $root := index . 0 -}}
+{{- $img := merge (dict) ((index $root.Values (index . 1)).image | default dict) $root.Values.image -}}
+{{- $ref := $img.repository -}}
+{{- $tag := $img.tag | default $root.Chart.AppVersion -}}
+{{- if $tag }}{{ $ref = printf "%s:%s" $ref $tag }}{{ end -}}
+{{- if $img.digest }}{{ $ref = printf "%s@%s" $ref $img.digest }}{{ end -}}
+{{- $ref -}}
+{{- end -}}
+
+{{- define "kassa.imagePullPolicy" -}}
+{{- $root := index . 0 -}}
+{{- (index $root.Values (index . 1)).image.pullPolicy | default $root.Values.image.pullPolicy -}}
+{{- end -}}
+
+{{- define "kassa.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "kassa.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The gRPC address of a peer: "kassa-billing:50052" unless peerAddresses.<peer> is set. Call with (list $ "billing"). */}}
+{{- define "kassa.peerAddress" -}}
+{{- $root := index . 0 -}}
+{{- $peer := index . 1 -}}
+{{- $override := index ($root.Values.peerAddresses | default dict) $peer -}}
+{{- if $override -}}
+{{- $override -}}
+{{- else -}}
+{{- printf "%s:%v" (include "kassa.componentFullname" (list $root $peer)) (index $root.Values $peer).port -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Name of the Secret with the database URLs (external PostgreSQL). */}}
+{{- define "kassa.databaseSecretName" -}}
+{{- .Values.database.secret.name | default (printf "%s-database" (include "kassa.fullname" .)) -}}
+{{- end -}}
+
+{{/* Name of the CloudNativePG Cluster. */}}
+{{- define "kassa.cnpgClusterName" -}}
+{{- .Values.database.cloudnativepg.clusterName | default (printf "%s-db" (include "kassa.fullname" .)) -}}
+{{- end -}}
+
+{{/*
+Environment of a service's database connection (DATABASE_URL, and with
+CloudNativePG the role's PGUSER/PGPASSWORD, which lib/pq reads, so a
+generated password never needs URL escaping). Call with (list $ "billing").
+*/}}
+{{- define "kassa.databaseEnv" -}}
+{{- $root := index . 0 -}}
+{{- $svc := index . 1 -}}
+{{- $db := $root.Values.database -}}
+{{- if $db.cloudnativepg.enabled -}}
+{{- $cluster := include "kassa.cnpgClusterName" $root -}}
+- name: PGUSER
+  valueFrom:
+    secretKeyRef:
+      name: {{ $cluster }}-app
+      key: username
+- name: PGPASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $cluster }}-app
+      key: password
+- name: DATABASE_URL
+  value: {{ printf "postgres://%s-rw:5432/%s?sslmode=%s" $cluster (index $db.names $svc) $db.cloudnativepg.sslmode | quote }}
+{{- else -}}
+- name: DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "kassa.databaseSecretName" $root }}
+      key: {{ index $db.secret.keys $svc }}
+{{- end }}
+{{- end -}}
+
+{{/* Pod-level securityContext. */}}
+{{- define "kassa.podSecurityContext" -}}
+{{- toYaml .Values.podSecurityContext -}}
+{{- end -}}
+
+{{/* Container-level securityContext. */}}
+{{- define "kassa.containerSecurityContext" -}}
+{{- toYaml .Values.containerSecurityContext -}}
+{{- end -}}
+
+{{/*
+Hook events of the migration Jobs. Before every upgrade, so a failing
+migration stops the upgrade before any pod is replaced. Before the first
+install only when the database Secret is made outside the chart (it exists
+already); a chart-made Secret or a CloudNativePG cluster exists only after
+the install, so then the services' own migration at start (under the same
+advisory lock) does the first one.
+*/}}
+{{- define "kassa.migrationHooks" -}}
+{{- if or .Values.database.cloudnativepg.enabled .Values.database.secret.create -}}
+pre-upgrade
+{{- else -}}
+pre-install,pre-upgrade
+{{- end -}}
+{{- end -}}
