@@ -23,7 +23,7 @@ run: ## start PostgreSQL, the four services and the gateway; Ctrl-C stops all
 	@$(BUILD)/kassa-stack -root $(CURDIR) -dir .data
 
 .PHONY: test
-test: lint check-generated check-diagrams fmt-check vet test-go chart-test e2e ## everything a contributor must pass
+test: lint check-generated check-diagrams check-alerts fmt-check vet test-go chart-test e2e ## everything a contributor must pass
 	@echo "make test: all checks passed"
 
 .PHONY: tools
@@ -99,6 +99,21 @@ postman/node_modules/.installed: postman/package-lock.json
 e2e: postman/node_modules/.installed ## run the Postman collection with newman against a throwaway stack
 	@go build -o $(BUILD)/kassa-stack ./services/platform/cmd/kassa-stack
 	$(BUILD)/kassa-stack -root $(CURDIR) -temp -logs $(BUILD)/e2e-stack.log -exec 'cd postman && $(NEWMAN) --env-var baseUrl=$$KASSA_BASE_URL'
+
+.PHONY: observe
+observe: ## Prometheus on http://127.0.0.1:9090 scraping a running `make run`
+	@command -v prometheus >/dev/null || { echo "make observe needs Prometheus: apt-get install prometheus (Debian/Ubuntu) or brew install prometheus (macOS), then retry"; exit 1; }
+	@mkdir -p $(BUILD)/prometheus
+	@echo ">> Prometheus UI: http://127.0.0.1:9090 (scrapes the admin ports 9100-9104 of make run; Ctrl-C stops)"
+	prometheus --config.file=docs/observability/prometheus.yml --storage.tsdb.path=$(BUILD)/prometheus \
+		--storage.tsdb.retention.time=1d --web.listen-address=127.0.0.1:9090
+
+.PHONY: check-alerts
+check-alerts: ## promtool: alert rules valid, their unit tests pass, scrape config valid
+	@command -v promtool >/dev/null || { echo "promtool not found: apt-get install prometheus (it ships promtool)"; exit 1; }
+	promtool check rules charts/kassa/files/alerts.yaml
+	promtool test rules docs/observability/alerts.test.yaml
+	promtool check config docs/observability/prometheus.yml
 
 .PHONY: newman
 newman: postman/node_modules/.installed ## run the Postman collection against a running `make run`

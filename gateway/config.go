@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kassa-dev/kassa/services/platform/telemetry"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -27,10 +28,16 @@ type Config struct {
 	ShutdownTimeout  time.Duration // -shutdown-timeout, SHUTDOWN_TIMEOUT
 	LogLevel         string        // -log-level, LOG_LEVEL
 	LogFormat        string        // -log-format, LOG_FORMAT
+	Pprof            bool          // -pprof, PPROF: /debug/pprof/ on the admin listener
 
 	// Registerer receives the gateway's HTTP metrics; nil keeps them
-	// unregistered (tests build many gateways in one process).
+	// unregistered (tests build many gateways in one process), unless
+	// Telemetry is set: then they go to its registry.
 	Registerer prometheus.Registerer
+	// Telemetry, when set, traces every API request (continuing a client's
+	// W3C traceparent) and every upstream call, and measures the upstream
+	// calls (grpc_client_*). Nil: no tracing.
+	Telemetry *telemetry.Telemetry
 }
 
 // Defaults of the settings; the addresses are the ports of `make run`.
@@ -78,8 +85,13 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	shutdown := fs.String("shutdown-timeout", env("SHUTDOWN_TIMEOUT", "15s"), "how long in-flight requests may finish after SIGTERM (env SHUTDOWN_TIMEOUT)")
 	fs.StringVar(&c.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("LOG_FORMAT", "json"), "json or text (env LOG_FORMAT)")
+	pprofDefault, pprofErr := strconv.ParseBool(env("PPROF", "false"))
+	fs.BoolVar(&c.Pprof, "pprof", pprofDefault, "serve /debug/pprof/ on the admin listener (env PPROF=true)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	if pprofErr != nil {
+		return c, fmt.Errorf("pprof (PPROF): want true or false, got %q", getenv("PPROF"))
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -149,8 +161,10 @@ func NewLogger(c Config, w io.Writer) (*slog.Logger, error) {
 		return nil, err
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
 	if c.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(slog.NewJSONHandler(w, opts)), nil
+	// Lines logged while serving a request carry its trace_id.
+	return slog.New(telemetry.LogHandler(h)), nil
 }

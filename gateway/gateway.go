@@ -19,6 +19,8 @@ import (
 	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
 	"github.com/kassa-dev/kassa/gen/openapi"
 	"github.com/kassa-dev/kassa/services/platform/server"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/metric/noop"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -50,7 +52,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, func(
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, err
 	}
-	m, err := newMetrics(cfg.Registerer)
+	reg := cfg.Registerer
+	if reg == nil && cfg.Telemetry != nil {
+		reg = cfg.Telemetry.Registry
+	}
+	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -63,8 +69,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, func(
 	for _, u := range []struct{ name, addr string }{
 		{"user", cfg.UserAddr}, {"billing", cfg.BillingAddr}, {"order", cfg.OrderAddr}, {"notification", cfg.NotificationAddr},
 	} {
-		conn, err := server.Dial(u.addr, cfg.CallTimeout,
-			grpc.WithChainUnaryInterceptor(upstreamInterceptor(u.name, cfg.CallTimeout, log)))
+		opts := append([]grpc.DialOption{grpc.WithChainUnaryInterceptor(upstreamInterceptor(u.name, cfg.CallTimeout, log))},
+			cfg.Telemetry.DialOptions()...)
+		conn, err := server.Dial(u.addr, cfg.CallTimeout, opts...)
 		if err != nil {
 			cleanup()
 			return nil, nil, fmt.Errorf("%s-addr (%s): %w", u.name, envName(u.name+"-addr"), err)
@@ -111,7 +118,25 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, func(
 			return nil, nil, fmt.Errorf("register routes: %w", err)
 		}
 	}
-	return g, cleanup, nil
+	if cfg.Telemetry == nil {
+		return g, cleanup, nil
+	}
+	return traced(g, cfg), cleanup, nil
+}
+
+// traced starts a server span for every API request, or continues the
+// trace of the client's traceparent header. recordRoute names the span
+// after the route once it is known ("POST /v1/users/{user_id}/orders").
+// Probes, /readyz and /openapi.json are not traced: they would bury the
+// requests.
+func traced(h http.Handler, cfg Config) http.Handler {
+	return otelhttp.NewHandler(h, "gateway",
+		otelhttp.WithTracerProvider(cfg.Telemetry.TracerProvider),
+		otelhttp.WithPropagators(cfg.Telemetry.Propagator),
+		otelhttp.WithMeterProvider(noop.NewMeterProvider()), // HTTP metrics are kassa_gateway_*
+		otelhttp.WithFilter(func(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/v1/") }),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " unmatched" }),
+	)
 }
 
 // incomingHeader forwards X-Request-Id to the services as x-request-id

@@ -13,6 +13,8 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/kassa-dev/kassa/services/platform/validate"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -170,14 +172,19 @@ func handleRoutingError(ctx context.Context, mux *runtime.ServeMux, m runtime.Ma
 	runtime.DefaultRoutingErrorHandler(ctx, mux, m, w, r, httpStatus)
 }
 
-// recordRoute notes the matched path pattern for the access log and
-// metrics (a bounded label, unlike the path).
+// recordRoute notes the matched path pattern for the access log, the
+// metrics and the request's span (a bounded label, unlike the path).
 func recordRoute(next runtime.HandlerFunc) runtime.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
 		if pat, ok := runtime.HTTPPattern(r.Context()); ok {
+			// "/v1/users/{id=*}" → "/v1/users/{id}", as in http.yaml.
+			route := strings.ReplaceAll(pat.String(), "=*}", "}")
 			if info := infoFrom(r.Context()); info != nil {
-				// "/v1/users/{id=*}" → "/v1/users/{id}", as in http.yaml.
-				info.route = strings.ReplaceAll(pat.String(), "=*}", "}")
+				info.route = route
+			}
+			if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+				span.SetName(r.Method + " " + route)
+				span.SetAttributes(semconv.HTTPRoute(route))
 			}
 		}
 		next(w, r, params)

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/kassa-dev/kassa/services/platform/telemetry"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -21,8 +22,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Namespace: "kassa",
 		Subsystem: "gateway",
 		Name:      "http_request_duration_seconds",
-		Help:      "Duration of HTTP requests by method, route pattern and status code.",
-		Buckets:   prometheus.DefBuckets,
+		Help:      "Duration of HTTP requests by method, route pattern (never the raw path) and status code.",
+		Buckets:   telemetry.LatencyBuckets,
 	}, []string{"method", "route", "code"})
 	if reg != nil {
 		if err := reg.Register(h); err != nil {

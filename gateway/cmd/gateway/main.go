@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/kassa-dev/kassa/gateway"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/kassa-dev/kassa/services/platform/telemetry"
+	"go.opentelemetry.io/otel"
 )
 
 func main() {
@@ -46,7 +46,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	log = log.With("service", "gateway")
-	cfg.Registerer = prometheus.DefaultRegisterer
+
+	tel, err := telemetry.New(ctx, telemetry.Options{Service: "gateway", Getenv: getenv})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tel.Shutdown(ctx); err != nil {
+			log.Warn("flush spans", "error", err)
+		}
+	}()
+	otel.SetTracerProvider(tel.TracerProvider)
+	otel.SetTextMapPropagator(tel.Propagator)
+	cfg.Registerer = tel.Registry
+	cfg.Telemetry = tel
 
 	handler, cleanup, err := gateway.New(ctx, cfg, log)
 	if err != nil {
@@ -65,7 +80,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	adminAddr, stopAdmin, err := startAdmin(cfg.AdminListen, log)
+	adminAddr, stopAdmin, err := telemetry.ServeAdmin(cfg.AdminListen, telemetry.AdminHandler(tel.Registry, cfg.Pprof), log)
 	if err != nil {
 		lis.Close()
 		return err
@@ -74,7 +89,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(lis) }()
-	log.Info("serving", "http", lis.Addr().String(), "admin", adminAddr,
+	log.Info("serving", "http", lis.Addr().String(), "admin", adminAddr, "pprof", cfg.Pprof, "trace_export", tel.Exporting,
 		"user", cfg.UserAddr, "billing", cfg.BillingAddr, "order", cfg.OrderAddr, "notification", cfg.NotificationAddr)
 	select {
 	case err := <-errc:
@@ -91,31 +106,4 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	log.Info("stopped")
 	return nil
-}
-
-// startAdmin serves /metrics and /healthz on addr, apart from the public
-// port so they are never exposed with the API. It returns the bound
-// address ("" when addr is empty, which disables it).
-func startAdmin(addr string, log *slog.Logger) (bound string, stop func(), err error) {
-	if addr == "" {
-		return "", func() {}, nil
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.Handler())
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
-	lis, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", nil, fmt.Errorf("listen on %s (admin-listen, ADMIN_ADDR): %w", addr, err)
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("admin server", "error", err)
-		}
-	}()
-	return lis.Addr().String(), func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	}, nil
 }

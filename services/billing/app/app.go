@@ -26,22 +26,46 @@ type Store interface {
 	ListTransactions(ctx context.Context, userID string, after paging.Cursor, limit int) ([]billing.Transaction, error)
 }
 
+// replayReporter is a Store that also tells a movement applied now from a
+// retry answered with the first result (postgres.Store does). With other
+// stores replays are not counted.
+type replayReporter interface {
+	MoveOnce(ctx context.Context, m billing.Movement) (acct billing.Account, tx billing.Transaction, replayed bool, err error)
+}
+
 // Service implements the billing use cases.
 type Service struct {
 	store           Store
 	defaultCurrency string
+	metrics         *Metrics
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithMetrics makes the Service count its movements in m (by default it
+// counts in unregistered metrics nobody reads).
+func WithMetrics(m *Metrics) Option {
+	return func(s *Service) { s.metrics = m }
 }
 
 // New returns a Service over store that opens accounts in defaultCurrency
 // when a request names none.
-func New(store Store, defaultCurrency string) (*Service, error) {
+func New(store Store, defaultCurrency string, opts ...Option) (*Service, error) {
 	if defaultCurrency == "" {
 		return nil, fmt.Errorf("default currency is empty")
 	}
 	if err := validate.Currency("default-currency", defaultCurrency); err != nil {
 		return nil, err
 	}
-	return &Service{store: store, defaultCurrency: defaultCurrency}, nil
+	s := &Service{store: store, defaultCurrency: defaultCurrency}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.metrics == nil {
+		s.metrics = NewMetrics(nil, defaultCurrency)
+	}
+	return s, nil
 }
 
 // Result is an account after a deposit or withdrawal with its ledger entry.
@@ -75,6 +99,9 @@ func (s *Service) CreateAccount(ctx context.Context, userID, currency string) (b
 	acct, created, err := s.store.CreateAccount(ctx, userID, want)
 	if err != nil {
 		return billing.Account{}, err
+	}
+	if created {
+		s.metrics.opened.Inc()
 	}
 	if !created && currency != "" && acct.Currency != currency {
 		return billing.Account{}, fmt.Errorf("%w: user %s already has an account in %s, not %s",
@@ -121,9 +148,24 @@ func (s *Service) move(ctx context.Context, m billing.Movement) (Result, error) 
 	if err != nil {
 		return Result{}, err
 	}
-	acct, tx, err := s.store.Move(ctx, m)
+	var (
+		acct     billing.Account
+		tx       billing.Transaction
+		replayed bool
+	)
+	if rr, ok := s.store.(replayReporter); ok {
+		acct, tx, replayed, err = rr.MoveOnce(ctx, m)
+	} else {
+		acct, tx, err = s.store.Move(ctx, m)
+	}
 	if err != nil {
+		s.metrics.refusedBy(m.Kind, err)
 		return Result{}, err
+	}
+	if replayed {
+		s.metrics.replays.WithLabelValues(string(m.Kind)).Inc()
+	} else {
+		s.metrics.moved(tx)
 	}
 	return Result{Account: acct, Transaction: tx}, nil
 }

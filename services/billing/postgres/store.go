@@ -135,9 +135,17 @@ func (s *Store) CloseAccount(ctx context.Context, userID string) (billing.Accoun
 // currency, insufficient funds, balance limit) writes nothing, so it may be
 // retried with the same request_id.
 func (s *Store) Move(ctx context.Context, m billing.Movement) (billing.Account, billing.Transaction, error) {
+	acct, tx, _, err := s.MoveOnce(ctx, m)
+	return acct, tx, err
+}
+
+// MoveOnce is Move that also reports whether m was a retry answered with
+// the original entry (replayed) rather than applied now.
+func (s *Store) MoveOnce(ctx context.Context, m billing.Movement) (billing.Account, billing.Transaction, bool, error) {
 	var (
-		acct billing.Account
-		tx   billing.Transaction
+		acct     billing.Account
+		tx       billing.Transaction
+		replayed bool
 	)
 	err := pgdb.InTx(ctx, s.db, func(dbtx *sqlx.Tx) error {
 		// Invariants: balance >= 0, balance == sum of the ledger, and one
@@ -168,6 +176,7 @@ func (s *Store) Move(ctx context.Context, m billing.Movement) (billing.Account, 
 			if !m.Matches(tx) {
 				return billing.ErrRequestIDReused(m.RequestID)
 			}
+			replayed = true
 			return nil // a retry: the first result, applied once
 		case !errors.Is(err, sql.ErrNoRows):
 			return fmt.Errorf("read transaction by request_id: %w", err)
@@ -201,9 +210,9 @@ func (s *Store) Move(ctx context.Context, m billing.Movement) (billing.Account, 
 		return nil
 	})
 	if err != nil {
-		return billing.Account{}, billing.Transaction{}, err
+		return billing.Account{}, billing.Transaction{}, false, err
 	}
-	return acct, tx, nil
+	return acct, tx, replayed, nil
 }
 
 // ListTransactions returns up to limit ledger entries of userID, newest

@@ -22,12 +22,29 @@ type Store interface {
 
 // Service implements the notification use cases.
 type Service struct {
-	store Store
+	store   Store
+	metrics *Metrics
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithMetrics makes the Service count its letters in m (by default it
+// counts in unregistered metrics nobody reads).
+func WithMetrics(m *Metrics) Option {
+	return func(s *Service) { s.metrics = m }
 }
 
 // New returns a Service over store.
-func New(store Store) *Service {
-	return &Service{store: store}
+func New(store Store, opts ...Option) *Service {
+	s := &Service{store: store}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.metrics == nil {
+		s.metrics = NewMetrics(nil)
+	}
+	return s
 }
 
 // Page is one page of a user's letters, newest first.
@@ -52,6 +69,11 @@ func (s *Service) Send(ctx context.Context, n notification.Notification) (notifi
 	}
 	if !created && !stored.SameLetter(n) {
 		return notification.Notification{}, notification.ErrRequestIDReused(n.RequestID)
+	}
+	if created {
+		s.metrics.stored.WithLabelValues(letterKind(stored.OrderID)).Inc()
+	} else {
+		s.metrics.replays.Inc()
 	}
 	return stored, nil
 }

@@ -75,6 +75,8 @@ type Config struct {
 	// RepairBatch bounds the orders one repair pass resumes.
 	RepairBatch int
 	Log         *slog.Logger
+	// Metrics counts orders; nil counts in unregistered metrics.
+	Metrics *Metrics
 }
 
 // Service implements the order use cases.
@@ -102,6 +104,9 @@ func New(store Store, users Users, payments Payments, letters Letters, cfg Confi
 	log := cfg.Log
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil, cfg.DefaultCurrency)
 	}
 	return &Service{store: store, users: users, payments: payments, letters: letters, cfg: cfg, log: log}, nil
 }
@@ -144,6 +149,7 @@ func (s *Service) Create(ctx context.Context, userID string, price int64, curren
 			if !o.SameTerms(price, currency) {
 				return order.Order{}, order.ErrRequestIDReused(requestID)
 			}
+			s.cfg.Metrics.replays.Inc()
 			return s.finish(ctx, o)
 		}
 	}
@@ -165,8 +171,11 @@ func (s *Service) Create(ctx context.Context, userID string, price int64, curren
 	if err != nil {
 		return order.Order{}, err
 	}
-	if !created && !o.SameTerms(price, currency) { // a concurrent request won with other terms
-		return order.Order{}, order.ErrRequestIDReused(requestID)
+	if !created {
+		if !o.SameTerms(price, currency) { // a concurrent request won with other terms
+			return order.Order{}, order.ErrRequestIDReused(requestID)
+		}
+		s.cfg.Metrics.replays.Inc() // a concurrent retry won: this call answers with its order
 	}
 	return s.finish(ctx, o)
 }
@@ -183,12 +192,16 @@ func (s *Service) finish(ctx context.Context, o order.Order) (order.Order, error
 	var err error
 	if o.Status == order.Pending {
 		id := o.ID
-		o, err = s.store.Settle(ctx, id, s.pay(ctx))
+		var paid bool // billing answered this call's payment step
+		o, err = s.store.Settle(ctx, id, s.pay(ctx, &paid))
 		if errors.Is(err, errBillingSilent) {
 			return order.Order{}, apperr.Unavailable("order %s is pending: billing did not answer; retry with the same request_id", id)
 		}
 		if err != nil {
 			return order.Order{}, err
+		}
+		if paid { // not when another worker settled it first
+			s.cfg.Metrics.settled(o)
 		}
 	}
 	if !o.Notified() {
@@ -203,8 +216,9 @@ func (s *Service) finish(ctx context.Context, o order.Order) (order.Order, error
 	return o, nil
 }
 
-// pay returns the payment step Settle runs under the order's lock.
-func (s *Service) pay(ctx context.Context) func(order.Order) (order.Outcome, error) {
+// pay returns the payment step Settle runs under the order's lock. It sets
+// *answered when billing gave a final answer.
+func (s *Service) pay(ctx context.Context, answered *bool) func(order.Order) (order.Outcome, error) {
 	return func(o order.Order) (order.Outcome, error) {
 		declined, reason, err := s.payments.Withdraw(ctx, Withdrawal{
 			UserID: o.UserID, Amount: o.Price, Currency: o.Currency,
@@ -214,6 +228,7 @@ func (s *Service) pay(ctx context.Context) func(order.Order) (order.Outcome, err
 			s.log.WarnContext(ctx, "billing did not answer; order stays pending", "order_id", o.ID, "error", err)
 			return order.Outcome{}, fmt.Errorf("order %s: %w: %w", o.ID, errBillingSilent, err)
 		}
+		*answered = true
 		if declined {
 			return order.Declined(reason), nil
 		}
@@ -307,10 +322,12 @@ func (s *Service) Repair(ctx context.Context) (RepairReport, error) {
 		done, err := s.finish(ctx, o)
 		if err != nil {
 			rep.Failed++
+			s.cfg.Metrics.repaired.WithLabelValues("failed").Inc()
 			s.log.WarnContext(ctx, "repair: order still unfinished", "order_id", o.ID, "status", o.Status, "error", err)
 			continue
 		}
 		rep.Finished++
+		s.cfg.Metrics.repaired.WithLabelValues("finished").Inc()
 		s.log.InfoContext(ctx, "repair: order finished", "order_id", done.ID, "status", done.Status)
 	}
 	return rep, nil

@@ -45,11 +45,19 @@ func (u *Users) Email(ctx context.Context, userID string) (string, error) {
 
 // Payments implements app.Payments over the billing service.
 type Payments struct {
-	c billingv1.BillingServiceClient
+	c       billingv1.BillingServiceClient
+	metrics *app.Metrics
 }
 
 // NewPayments returns Payments over client c.
 func NewPayments(c billingv1.BillingServiceClient) *Payments { return &Payments{c: c} }
+
+// WithMetrics makes p count billing's refusals by reason in m (only this
+// adapter sees the machine-readable reason) and returns p.
+func (p *Payments) WithMetrics(m *app.Metrics) *Payments {
+	p.metrics = m
+	return p
+}
 
 // Withdraw asks billing to take the money.
 //
@@ -70,6 +78,7 @@ func (p *Payments) Withdraw(ctx context.Context, w app.Withdrawal) (declined boo
 	case codes.OK:
 		return false, "", nil
 	case codes.FailedPrecondition, codes.NotFound:
+		p.metrics.PaymentDeclined(apperr.ReasonOf(err))
 		return true, status.Convert(err).Message(), nil
 	}
 	if r := apperr.ReasonOf(err); r != "" {

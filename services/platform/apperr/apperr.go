@@ -62,9 +62,14 @@ func (e *Error) WithReason(reason string) *Error {
 	return &c
 }
 
-// ReasonOf returns the ErrorInfo reason of a gRPC status error from a peer
-// kassa service, or "".
+// ReasonOf returns the reason of err: the Reason of a classified error in
+// its chain (from this service), else the ErrorInfo reason of a gRPC
+// status error from a peer kassa service, else "".
 func ReasonOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Reason
+	}
 	st, ok := status.FromError(err)
 	if !ok {
 		return ""

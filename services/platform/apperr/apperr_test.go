@@ -78,3 +78,15 @@ func TestReasonRoundTrip(t *testing.T) {
 		t.Fatalf("ReasonOf(plain) = %q", got)
 	}
 }
+
+// A service reads the reason of its own classified errors too (for the
+// reason label of its metrics), through any wrapping.
+func TestReasonOf_LocalError(t *testing.T) {
+	base := apperr.FailedPrecondition("account is closed").WithReason("ACCOUNT_CLOSED")
+	if got := apperr.ReasonOf(fmt.Errorf("move: %w", fmt.Errorf("%w: closed at noon", base))); got != "ACCOUNT_CLOSED" {
+		t.Fatalf("ReasonOf(local) = %q, want ACCOUNT_CLOSED", got)
+	}
+	if got := apperr.ReasonOf(apperr.NotFound("no reason given")); got != "" {
+		t.Fatalf("ReasonOf(local without reason) = %q", got)
+	}
+}

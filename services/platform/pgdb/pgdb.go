@@ -15,6 +15,7 @@ import (
 	"github.com/lib/pq"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Options tunes the pool.
@@ -23,6 +24,10 @@ type Options struct {
 	// ConnectTimeout bounds the wait for the server to accept connections
 	// at start (it may still be starting, as under `make run` or in a pod).
 	ConnectTimeout time.Duration
+	// TracerProvider, when set, traces the pool (see traced): each
+	// statement, transaction begin and commit run inside a traced request
+	// becomes a child span of it. Nil opens a plain pool.
+	TracerProvider trace.TracerProvider
 }
 
 // Open connects to url and waits until the server answers.
@@ -30,9 +35,18 @@ func Open(ctx context.Context, url string, opts Options) (*sqlx.DB, error) {
 	if url == "" {
 		return nil, errors.New("database URL is empty: set -database-url or DATABASE_URL")
 	}
-	db, err := sqlx.Open("postgres", url)
-	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
+	var db *sqlx.DB
+	if opts.TracerProvider != nil {
+		raw, err := openTraced(url, opts.TracerProvider)
+		if err != nil {
+			return nil, fmt.Errorf("open database: %w", err)
+		}
+		db = sqlx.NewDb(raw, "postgres")
+	} else {
+		var err error
+		if db, err = sqlx.Open("postgres", url); err != nil {
+			return nil, fmt.Errorf("open database: %w", err)
+		}
 	}
 	if opts.MaxOpenConns <= 0 {
 		opts.MaxOpenConns = 10
@@ -45,6 +59,7 @@ func Open(ctx context.Context, url string, opts Options) (*sqlx.DB, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, opts.ConnectTimeout)
 	defer cancel()
+	var err error
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
 		err = db.PingContext(ctx)
 		if err == nil {

@@ -63,6 +63,12 @@ func Main(m *testing.M) int {
 // database is dropped when the test ends.
 func NewDB(t testing.TB, migrations fs.FS) *sqlx.DB {
 	t.Helper()
+	return NewDBWith(t, migrations, pgdb.Options{MaxOpenConns: 20})
+}
+
+// NewDBWith is NewDB with the pool options opts (a traced pool, say).
+func NewDBWith(t testing.TB, migrations fs.FS, opts pgdb.Options) *sqlx.DB {
+	t.Helper()
 	if server.url == "" {
 		t.Fatal("pgtest: no server; call pgtest.Main from TestMain")
 	}
@@ -89,7 +95,7 @@ func NewDB(t testing.TB, migrations fs.FS) *sqlx.DB {
 		t.Fatal(err)
 	}
 	u.Path = "/" + name
-	db, err := pgdb.Open(ctx, u.String(), pgdb.Options{MaxOpenConns: 20})
+	db, err := pgdb.Open(ctx, u.String(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,7 @@
-// Package server builds the gRPC server every kassa service runs: logging,
-// panic recovery and error mapping interceptors, the standard health
-// service and server reflection (so grpcurl works without proto files), and
-// a graceful shutdown.
+// Package server builds the gRPC server every kassa service runs: metrics,
+// tracing, logging, panic recovery and error mapping interceptors, the
+// standard health service and server reflection (so grpcurl works without
+// proto files), and a graceful shutdown.
 package server
 
 import (
@@ -14,6 +14,7 @@ import (
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/telemetry"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
@@ -27,23 +28,39 @@ type Server struct {
 	GRPC   *grpc.Server
 	Health *health.Server
 	log    *slog.Logger
+	tel    *telemetry.Telemetry
 }
 
-// New returns a server with kassa's interceptors, health and reflection.
-// Register services on s.GRPC before Serve.
+// New returns a server with kassa's interceptors, health and reflection,
+// without metrics or tracing (see NewWith). Register services on s.GRPC
+// before Serve.
 func New(log *slog.Logger, opts ...grpc.ServerOption) *Server {
+	return NewWith(log, nil, opts...)
+}
+
+// NewWith is New with the metrics and tracing of tel (nil: none). Every
+// call then gets a server span (continuing the caller's trace from the
+// traceparent metadata) and is counted and timed in grpc_server_*.
+func NewWith(log *slog.Logger, tel *telemetry.Telemetry, opts ...grpc.ServerOption) *Server {
 	onPanic := func(ctx context.Context, p any) error {
 		log.ErrorContext(ctx, "panic in handler", "panic", p, "stack", string(debug.Stack()))
 		return status.Error(codes.Internal, "internal error")
 	}
-	opts = append(opts,
-		grpc.ChainUnaryInterceptor(
-			logging.UnaryServerInterceptor(Logger(log), logging.WithLogOnEvents(logging.FinishCall)),
-			errorInterceptor(log),
-			recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(onPanic)),
-		),
+	var unary []grpc.UnaryServerInterceptor
+	if tel != nil {
+		// Outermost, so it sees the code errorInterceptor maps and the
+		// time of the whole call.
+		unary = append(unary, tel.UnaryServerInterceptor())
+		opts = append(opts, tel.ServerOptions()...)
+		opts = append(opts, grpc.ChainStreamInterceptor(tel.StreamServerInterceptor()))
+	}
+	unary = append(unary,
+		logging.UnaryServerInterceptor(Logger(log), logging.WithLogOnEvents(logging.FinishCall)),
+		errorInterceptor(log),
+		recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(onPanic)),
 	)
-	s := &Server{GRPC: grpc.NewServer(opts...), Health: health.NewServer(), log: log}
+	opts = append(opts, grpc.ChainUnaryInterceptor(unary...))
+	s := &Server{GRPC: grpc.NewServer(opts...), Health: health.NewServer(), log: log, tel: tel}
 	healthpb.RegisterHealthServer(s.GRPC, s.Health)
 	reflection.Register(s.GRPC)
 	return s
@@ -70,6 +87,8 @@ func Logger(l *slog.Logger) logging.Logger {
 // Serve serves on lis until ctx is done, then marks the server NOT_SERVING,
 // lets in-flight calls finish for up to grace and stops.
 func (s *Server) Serve(ctx context.Context, lis net.Listener, grace time.Duration) error {
+	// Every service is registered by now: give each method its zero series.
+	s.tel.InitServerMetrics(s.GRPC)
 	s.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	errc := make(chan error, 1)
 	go func() { errc <- s.GRPC.Serve(lis) }()

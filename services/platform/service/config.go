@@ -20,6 +20,7 @@ type Config struct {
 	ShutdownTimeout time.Duration // -shutdown-timeout, SHUTDOWN_TIMEOUT
 	LogLevel        string        // -log-level, LOG_LEVEL
 	LogFormat       string        // -log-format, LOG_FORMAT
+	Pprof           bool          // -pprof, PPROF: /debug/pprof/ on the admin listener
 	// Peers maps a peer name ("billing") to its gRPC address.
 	Peers map[string]string
 	// Options holds the values of the service's own Spec.Options.
@@ -60,6 +61,8 @@ func parseConfig(spec Spec, args []string, getenv func(string) string, out io.Wr
 	fs.StringVar(&c.DatabaseURL, "database-url", env("database-url", ""), "PostgreSQL URL of the service's own database (env DATABASE_URL)")
 	fs.StringVar(&c.LogLevel, "log-level", env("log-level", "info"), "debug, info, warn or error (env LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("log-format", "json"), "json or text (env LOG_FORMAT)")
+	pprofDefault, pprofErr := strconv.ParseBool(env("pprof", "false"))
+	fs.BoolVar(&c.Pprof, "pprof", pprofDefault, "serve /debug/pprof/ on the admin listener (env PPROF=true)")
 	maxConns := fs.String("db-max-conns", env("db-max-conns", "20"), "maximum open database connections (env DB_MAX_CONNS)")
 	callTimeout := fs.String("call-timeout", env("call-timeout", "5s"), "deadline of calls to other services (env CALL_TIMEOUT)")
 	shutdown := fs.String("shutdown-timeout", env("shutdown-timeout", "15s"), "how long in-flight calls may finish after SIGTERM (env SHUTDOWN_TIMEOUT)")
@@ -77,6 +80,9 @@ func parseConfig(spec Spec, args []string, getenv func(string) string, out io.Wr
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if pprofErr != nil {
+		return c, fmt.Errorf("pprof (PPROF): want true or false, got %q", getenv("PPROF"))
 	}
 	var err error
 	if c.DBMaxConns, err = strconv.Atoi(*maxConns); err != nil || c.DBMaxConns < 1 {

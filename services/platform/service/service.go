@@ -1,6 +1,7 @@
 // Package service runs a kassa service process: configuration, logging,
-// database and migrations, peer connections, the gRPC server, the admin
-// listener and shutdown. A service's main only describes itself in a Spec.
+// telemetry (metrics and traces), database and migrations, peer
+// connections, the gRPC server, the admin listener and shutdown. A
+// service's main only describes itself in a Spec.
 package service
 
 import (
@@ -12,7 +13,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -23,7 +23,9 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/kassa-dev/kassa/services/platform/pgdb"
 	"github.com/kassa-dev/kassa/services/platform/server"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/kassa-dev/kassa/services/platform/telemetry"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
 	"google.golang.org/grpc"
 )
 
@@ -46,10 +48,16 @@ type Deps struct {
 	Log    *slog.Logger
 	DB     *sqlx.DB
 	Server *grpc.Server
-	// Peers holds a connection per Spec.Peers entry, by name.
+	// Peers holds a connection per Spec.Peers entry, by name. Calls on
+	// them are traced and measured (grpc_client_*).
 	Peers map[string]*grpc.ClientConn
-	wg    sync.WaitGroup
-	ctx   context.Context
+	// Metrics is the registry the admin listener serves on /metrics: the
+	// service registers its business metrics here.
+	Metrics prometheus.Registerer
+	// Telemetry is the process's registry and tracer provider.
+	Telemetry *telemetry.Telemetry
+	wg        sync.WaitGroup
+	ctx       context.Context
 }
 
 // Go runs fn in the background until shutdown; Run waits for it to return
@@ -95,7 +103,22 @@ func Run(ctx context.Context, spec Spec, args []string, getenv func(string) stri
 	}
 	log = log.With("service", spec.Name)
 
-	db, err := pgdb.Open(ctx, cfg.DatabaseURL, pgdb.Options{MaxOpenConns: cfg.DBMaxConns})
+	tel, err := telemetry.New(ctx, telemetry.Options{Service: spec.Name, Getenv: getenv})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tel.Shutdown(ctx); err != nil {
+			log.Warn("flush spans", "error", err)
+		}
+	}()
+	// For code that asks the globals (none of kassa's own does).
+	otel.SetTracerProvider(tel.TracerProvider)
+	otel.SetTextMapPropagator(tel.Propagator)
+
+	db, err := pgdb.Open(ctx, cfg.DatabaseURL, pgdb.Options{MaxOpenConns: cfg.DBMaxConns, TracerProvider: tel.TracerProvider})
 	if err != nil {
 		return err
 	}
@@ -106,17 +129,20 @@ func Run(ctx context.Context, spec Spec, args []string, getenv func(string) stri
 	if cmd == "migrate" {
 		return nil
 	}
+	if err := tel.RegisterDB(db.DB); err != nil {
+		return err
+	}
 
-	d := &Deps{Config: cfg, Log: log, DB: db, Peers: make(map[string]*grpc.ClientConn)}
+	d := &Deps{Config: cfg, Log: log, DB: db, Peers: make(map[string]*grpc.ClientConn), Metrics: tel.Registry, Telemetry: tel}
 	for _, p := range spec.Peers {
-		conn, err := server.Dial(cfg.Peers[p.Name], cfg.CallTimeout)
+		conn, err := server.Dial(cfg.Peers[p.Name], cfg.CallTimeout, tel.DialOptions()...)
 		if err != nil {
 			return err
 		}
 		defer conn.Close()
 		d.Peers[p.Name] = conn
 	}
-	srv := server.New(log)
+	srv := server.NewWith(log, tel)
 	d.Server = srv.GRPC
 	bg, cancelBg := context.WithCancel(ctx)
 	defer cancelBg()
@@ -129,13 +155,14 @@ func Run(ctx context.Context, spec Spec, args []string, getenv func(string) stri
 	if err != nil {
 		return fmt.Errorf("listen on %s (listen, LISTEN_ADDR): %w", cfg.Listen, err)
 	}
-	stopAdmin, err := startAdmin(cfg.AdminListen, log)
+	adminAddr, stopAdmin, err := telemetry.ServeAdmin(cfg.AdminListen, telemetry.AdminHandler(tel.Registry, cfg.Pprof), log)
 	if err != nil {
 		lis.Close()
 		return err
 	}
 	defer stopAdmin()
-	log.Info("serving", "grpc", lis.Addr().String(), "admin", cfg.AdminListen, "peers", cfg.Peers)
+	log.Info("serving", "grpc", lis.Addr().String(), "admin", adminAddr, "pprof", cfg.Pprof,
+		"trace_export", tel.Exporting, "peers", cfg.Peers)
 	err = srv.Serve(ctx, lis, cfg.ShutdownTimeout)
 	cancelBg()
 	d.wg.Wait()
@@ -149,34 +176,9 @@ func newLogger(cfg Config, w io.Writer) (*slog.Logger, error) {
 		return nil, fmt.Errorf("log-level (LOG_LEVEL): %w", err)
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
 	if cfg.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(slog.NewJSONHandler(w, opts)), nil
-}
-
-// startAdmin serves /metrics and /healthz on addr (not on the gRPC port,
-// so they are never exposed with the public API).
-func startAdmin(addr string, log *slog.Logger) (stop func(), err error) {
-	if addr == "" {
-		return func() {}, nil
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.Handler())
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
-	lis, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s (admin-listen, ADMIN_ADDR): %w", addr, err)
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("admin server", "error", err)
-		}
-	}()
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	}, nil
+	return slog.New(telemetry.LogHandler(h)), nil
 }

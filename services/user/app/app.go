@@ -50,6 +50,8 @@ type Options struct {
 	PendingAge time.Duration
 	// Log receives billing failures, which clients only see as UNAVAILABLE.
 	Log *slog.Logger
+	// Metrics counts registrations; nil counts in unregistered metrics.
+	Metrics *Metrics
 }
 
 // Service implements the user use cases.
@@ -65,6 +67,9 @@ func New(store Store, accounts Accounts, opts Options) *Service {
 	log := opts.Log
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics(nil)
 	}
 	return &Service{store: store, accounts: accounts, opts: opts, log: log}
 }
@@ -104,6 +109,9 @@ func (s *Service) Create(ctx context.Context, in user.User, requestID string) (u
 		if u.Deleted() {
 			return user.User{}, fmt.Errorf("%w: user %s created with request_id %q has been deleted", user.ErrNotFound, u.ID, requestID)
 		}
+		s.opts.Metrics.replays.Inc()
+	} else {
+		s.opts.Metrics.created.Inc()
 	}
 	if u.AccountReady {
 		return u, nil

@@ -27,6 +27,7 @@ func (s *Service) RepairPending(ctx context.Context, limit int) (int, error) {
 		}
 		if _, err := s.finish(ctx, u); err == nil {
 			done++
+			s.opts.Metrics.repaired.Inc()
 		}
 	}
 	return done, nil

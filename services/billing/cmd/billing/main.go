@@ -34,7 +34,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			Usage:   "ISO 4217 currency of accounts opened without one",
 		}},
 		Setup: func(ctx context.Context, d *service.Deps) error {
-			svc, err := app.New(postgres.New(d.DB), d.Config.Options["default-currency"])
+			currency := d.Config.Options["default-currency"]
+			svc, err := app.New(postgres.New(d.DB), currency, app.WithMetrics(app.NewMetrics(d.Metrics, currency)))
 			if err != nil {
 				return err
 			}

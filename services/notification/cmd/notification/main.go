@@ -29,7 +29,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		AdminAddr:  ":9104",
 		Migrations: postgres.Migrations,
 		Setup: func(ctx context.Context, d *service.Deps) error {
-			svc := app.New(postgres.New(d.DB))
+			svc := app.New(postgres.New(d.DB), app.WithMetrics(app.NewMetrics(d.Metrics)))
 			notificationv1.RegisterNotificationServiceServer(d.Server, grpcserver.New(svc))
 			return nil
 		},

@@ -47,10 +47,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			if err != nil || interval <= 0 {
 				return fmt.Errorf("repair-interval (REPAIR_INTERVAL): want a positive duration such as 30s, got %q", d.Config.Options["repair-interval"])
 			}
+			metrics := app.NewMetrics(d.Metrics, d.Config.Options["default-currency"])
 			svc, err := app.New(
 				postgres.New(d.DB),
 				peers.NewUsers(userv1.NewUserServiceClient(d.Peers["user"])),
-				peers.NewPayments(billingv1.NewBillingServiceClient(d.Peers["billing"])),
+				peers.NewPayments(billingv1.NewBillingServiceClient(d.Peers["billing"])).WithMetrics(metrics),
 				peers.NewLetters(notificationv1.NewNotificationServiceClient(d.Peers["notification"])),
 				app.Config{
 					DefaultCurrency: d.Config.Options["default-currency"],
@@ -59,6 +60,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 					// race calls still in flight.
 					RepairMinAge: 3*d.Config.CallTimeout + 5*time.Second,
 					Log:          d.Log,
+					Metrics:      metrics,
 				})
 			if err != nil {
 				return fmt.Errorf("default-currency (DEFAULT_CURRENCY): %w", err)

@@ -51,7 +51,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 				return fmt.Errorf("repair-interval (REPAIR_INTERVAL): want a positive duration such as 10s, got %q", d.Config.Options["repair-interval"])
 			}
 			accounts := billingclient.New(billingv1.NewBillingServiceClient(d.Peers["billing"]))
-			svc := app.New(postgres.New(d.DB), accounts, app.Options{Currency: currency, PendingAge: pendingAge, Log: d.Log})
+			svc := app.New(postgres.New(d.DB), accounts, app.Options{
+				Currency: currency, PendingAge: pendingAge, Log: d.Log, Metrics: app.NewMetrics(d.Metrics),
+			})
 			userv1.RegisterUserServiceServer(d.Server, grpcserver.New(svc))
 			d.Go(func(ctx context.Context) { svc.RunRepair(ctx, interval) })
 			return nil

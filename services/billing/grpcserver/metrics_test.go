@@ -1,0 +1,80 @@
+package grpcserver_test
+
+import (
+	"context"
+	"testing"
+
+	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
+	"github.com/kassa-dev/kassa/services/billing/app"
+	"github.com/kassa-dev/kassa/services/billing/grpcserver"
+	"github.com/kassa-dev/kassa/services/billing/postgres"
+	"github.com/kassa-dev/kassa/services/platform/grpctest"
+	"github.com/kassa-dev/kassa/services/platform/pgtest"
+	"github.com/kassa-dev/kassa/services/platform/telemetry/metrictest"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+)
+
+// The business counters follow the money: applied movements and their
+// amounts by kind, refusals by reason, retries as replays (not as a second
+// movement), opened accounts.
+func TestMetrics_CountMovementsRefusalsAndReplays(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	db := pgtest.NewDB(t, postgres.Migrations)
+	svc, err := app.New(postgres.New(db), "USD", app.WithMetrics(app.NewMetrics(reg, "USD")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := grpctest.Serve(t, func(s *grpc.Server) { billingv1.RegisterBillingServiceServer(s, grpcserver.New(svc)) })
+	c := billingv1.NewBillingServiceClient(conn)
+	ctx := context.Background()
+
+	user := newAccount(t, c, 1000) // one deposit of 1000
+	newAccount(t, c, 0)
+	if _, err := c.Deposit(ctx, &billingv1.DepositRequest{UserId: user, Amount: 1000, RequestId: "initial"}); err != nil {
+		t.Fatal(err) // a retry of newAccount's deposit
+	}
+	for _, w := range []struct {
+		amount int64
+		key    string
+		code   codes.Code
+	}{
+		{300, "w1", codes.OK},
+		{300, "w1", codes.OK}, // retry
+		{200, "w2", codes.OK},
+		{5000, "w3", codes.FailedPrecondition},
+		{5000, "w3", codes.FailedPrecondition}, // a refused withdrawal recorded nothing: refused again
+	} {
+		_, err := c.Withdraw(ctx, &billingv1.WithdrawRequest{UserId: user, Amount: w.amount, RequestId: w.key})
+		wantCode(t, err, w.code)
+	}
+	_, err = c.Withdraw(ctx, &billingv1.WithdrawRequest{UserId: user, Amount: 0, RequestId: "bad"})
+	wantCode(t, err, codes.InvalidArgument) // not a refusal: a bad request
+
+	m := metrictest.Gather(t, reg)
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"kassa_billing_movements_total", []string{"kind", "deposit", "currency", "USD"}, 1},
+		{"kassa_billing_movement_amount_minor_units_total", []string{"kind", "deposit", "currency", "USD"}, 1000},
+		{"kassa_billing_movements_total", []string{"kind", "withdrawal", "currency", "USD"}, 2},
+		{"kassa_billing_movement_amount_minor_units_total", []string{"kind", "withdrawal", "currency", "USD"}, 500},
+		{"kassa_billing_movements_refused_total", []string{"kind", "withdrawal", "reason", "INSUFFICIENT_FUNDS"}, 2},
+		{"kassa_billing_movements_refused_total", []string{"kind", "withdrawal", "reason", "ACCOUNT_CLOSED"}, 0},
+		{"kassa_billing_movements_refused_total", []string{"kind", "withdrawal", "reason", "OTHER"}, 0},
+		{"kassa_billing_idempotent_replays_total", []string{"kind", "deposit"}, 1},
+		{"kassa_billing_idempotent_replays_total", []string{"kind", "withdrawal"}, 1},
+		{"kassa_billing_accounts_opened_total", nil, 2},
+	} {
+		if got := m.Value(t, c.name, c.labels...); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	// Refusal series exist before the first refusal, so alerts see it.
+	if _, ok := m["kassa_billing_movements_refused_total"]; !ok {
+		t.Error("no kassa_billing_movements_refused_total family")
+	}
+}

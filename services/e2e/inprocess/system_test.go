@@ -1,0 +1,287 @@
+package inprocess
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kassa-dev/kassa/gateway"
+	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
+	notificationv1 "github.com/kassa-dev/kassa/gen/kassa/notification/v1"
+	orderv1 "github.com/kassa-dev/kassa/gen/kassa/order/v1"
+	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
+	billingapp "github.com/kassa-dev/kassa/services/billing/app"
+	billinggrpc "github.com/kassa-dev/kassa/services/billing/grpcserver"
+	billingpg "github.com/kassa-dev/kassa/services/billing/postgres"
+	notificationapp "github.com/kassa-dev/kassa/services/notification/app"
+	notificationgrpc "github.com/kassa-dev/kassa/services/notification/grpcserver"
+	notificationpg "github.com/kassa-dev/kassa/services/notification/postgres"
+	orderapp "github.com/kassa-dev/kassa/services/order/app"
+	ordergrpc "github.com/kassa-dev/kassa/services/order/grpcserver"
+	orderpeers "github.com/kassa-dev/kassa/services/order/peers"
+	orderpg "github.com/kassa-dev/kassa/services/order/postgres"
+	"github.com/kassa-dev/kassa/services/platform/pgdb"
+	"github.com/kassa-dev/kassa/services/platform/pgtest"
+	"github.com/kassa-dev/kassa/services/platform/server"
+	"github.com/kassa-dev/kassa/services/platform/telemetry"
+	userapp "github.com/kassa-dev/kassa/services/user/app"
+	"github.com/kassa-dev/kassa/services/user/billingclient"
+	usergrpc "github.com/kassa-dev/kassa/services/user/grpcserver"
+	userpg "github.com/kassa-dev/kassa/services/user/postgres"
+	"github.com/prometheus/client_golang/prometheus"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"google.golang.org/grpc"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// options say how to assemble the system.
+type options struct {
+	// instrumented gives every process its telemetry (metrics, tracing,
+	// traced pools), as in production; false builds the plain servers.
+	instrumented bool
+	// spans receive the spans of every process (instrumented only).
+	spans []sdktrace.SpanProcessor
+	// logs receives every process's JSON log lines (nil: discarded).
+	logs io.Writer
+}
+
+// system is kassa in one process.
+type system struct {
+	// handler is the gateway: ServeHTTP returns once the request is done,
+	// its span ended and its access log written.
+	handler http.Handler
+	tel     map[string]*telemetry.Telemetry // by process; nil when plain
+	stopped chan struct{}
+	stop    func()
+}
+
+// Stop stops the gRPC servers gracefully and waits: every call has
+// finished and every server span has ended when it returns.
+func (s *system) Stop() { s.stop(); <-s.stopped }
+
+// process is one of the five processes being assembled (the gateway has
+// no listener or gRPC server of its own here).
+type process struct {
+	name string
+	lis  net.Listener
+	srv  *server.Server
+	tel  *telemetry.Telemetry
+	reg  prometheus.Registerer // nil when plain
+	log  *slog.Logger
+}
+
+func startSystem(t testing.TB, o options) *system {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out := o.logs
+	if out == nil {
+		out = io.Discard
+	}
+	sys := &system{tel: map[string]*telemetry.Telemetry{}, stopped: make(chan struct{})}
+	svcs := map[string]*process{}
+	for _, name := range []string{"user", "billing", "order", "notification", "gateway"} {
+		s := &process{name: name, log: slog.New(telemetry.LogHandler(slog.NewJSONHandler(out, nil))).With("service", name)}
+		if o.instrumented {
+			tel, err := telemetry.New(ctx, telemetry.Options{Service: name, Getenv: func(string) string { return "" }, SpanProcessors: o.spans})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.tel, s.reg = tel, tel.Registry
+			sys.tel[name] = tel
+		}
+		if name != "gateway" {
+			lis, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.lis, s.srv = lis, server.NewWith(s.log, s.tel)
+		}
+		svcs[name] = s
+	}
+	dial := func(from *process, to string) *grpc.ClientConn {
+		conn, err := server.Dial(svcs[to].lis.Addr().String(), 5*time.Second, from.tel.DialOptions()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return conn
+	}
+
+	// billing
+	b := svcs["billing"]
+	bdb := pgtest.NewDBWith(t, billingpg.Migrations, poolOptions(b.tel))
+	registerPool(t, b.tel, bdb.DB)
+	bsvc, err := billingapp.New(billingpg.New(bdb), "USD", billingapp.WithMetrics(billingapp.NewMetrics(b.reg, "USD")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	billingv1.RegisterBillingServiceServer(b.srv.GRPC, billinggrpc.New(bsvc))
+
+	// notification
+	n := svcs["notification"]
+	ndb := pgtest.NewDBWith(t, notificationpg.Migrations, poolOptions(n.tel))
+	registerPool(t, n.tel, ndb.DB)
+	nsvc := notificationapp.New(notificationpg.New(ndb), notificationapp.WithMetrics(notificationapp.NewMetrics(n.reg)))
+	notificationv1.RegisterNotificationServiceServer(n.srv.GRPC, notificationgrpc.New(nsvc))
+
+	// user
+	u := svcs["user"]
+	udb := pgtest.NewDBWith(t, userpg.Migrations, poolOptions(u.tel))
+	registerPool(t, u.tel, udb.DB)
+	usvc := userapp.New(userpg.New(udb), billingclient.New(billingv1.NewBillingServiceClient(dial(u, "billing"))),
+		userapp.Options{Currency: "USD", PendingAge: 5 * time.Second, Log: u.log, Metrics: userapp.NewMetrics(u.reg)})
+	userv1.RegisterUserServiceServer(u.srv.GRPC, usergrpc.New(usvc))
+
+	// order
+	or := svcs["order"]
+	odb := pgtest.NewDBWith(t, orderpg.Migrations, poolOptions(or.tel))
+	registerPool(t, or.tel, odb.DB)
+	om := orderapp.NewMetrics(or.reg, "USD")
+	osvc, err := orderapp.New(orderpg.New(odb),
+		orderpeers.NewUsers(userv1.NewUserServiceClient(dial(or, "user"))),
+		orderpeers.NewPayments(billingv1.NewBillingServiceClient(dial(or, "billing"))).WithMetrics(om),
+		orderpeers.NewLetters(notificationv1.NewNotificationServiceClient(dial(or, "notification"))),
+		orderapp.Config{DefaultCurrency: "USD", RepairMinAge: 20 * time.Second, Log: or.log, Metrics: om})
+	if err != nil {
+		t.Fatal(err)
+	}
+	orderv1.RegisterOrderServiceServer(or.srv.GRPC, ordergrpc.New(osvc))
+
+	// serve
+	var wg sync.WaitGroup
+	for _, name := range []string{"user", "billing", "order", "notification"} {
+		s := svcs[name]
+		wg.Go(func() {
+			if err := s.srv.Serve(ctx, s.lis, 10*time.Second); err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		})
+	}
+	go func() { wg.Wait(); close(sys.stopped) }()
+	sys.stop = cancel
+	t.Cleanup(sys.Stop)
+
+	// gateway
+	g := svcs["gateway"]
+	h, cleanup, err := gateway.New(ctx, gateway.Config{
+		Listen:   "unused",
+		UserAddr: svcs["user"].lis.Addr().String(), BillingAddr: svcs["billing"].lis.Addr().String(),
+		OrderAddr: svcs["order"].lis.Addr().String(), NotificationAddr: svcs["notification"].lis.Addr().String(),
+		CallTimeout: 10 * time.Second, MaxBodyBytes: gateway.DefaultMaxBodyBytes, Telemetry: g.tel,
+	}, g.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cleanup)
+	sys.handler = h
+	for _, tel := range sys.tel {
+		t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	}
+	return sys
+}
+
+// poolOptions are the pool settings of a service: traced when it is.
+func poolOptions(tel *telemetry.Telemetry) pgdb.Options {
+	o := pgdb.Options{MaxOpenConns: 20}
+	if tel != nil {
+		o.TracerProvider = tel.TracerProvider
+	}
+	return o
+}
+
+func registerPool(t testing.TB, tel *telemetry.Telemetry, db *sql.DB) {
+	t.Helper()
+	if err := tel.RegisterDB(db); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// call sends a REST request to the gateway and decodes the JSON answer; a
+// status other than 200 fails the test.
+func (s *system) call(t testing.TB, method, path string, body any, header http.Header) map[string]any {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req := httptest.NewRequest(method, path, rd)
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	rec := httptest.NewRecorder()
+	s.handler.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("%s %s = %d: %s", method, path, rec.Code, rec.Body)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return out
+}
+
+// fundedUser creates a user with a deposit of amount and returns its id.
+func (s *system) fundedUser(t testing.TB, name string, amount int64) string {
+	t.Helper()
+	u := s.call(t, "POST", "/v1/users", map[string]any{"username": name, "email": name + "@example.com"},
+		http.Header{"Idempotency-Key": {"user-" + name}})
+	id, _ := u["id"].(string)
+	if id == "" {
+		t.Fatalf("CreateUser answered without an id: %v", u)
+	}
+	s.call(t, "POST", "/v1/users/"+id+"/account:deposit", map[string]any{"amount": amount, "requestId": "deposit-" + name}, nil)
+	return id
+}
+
+// syncBuffer collects log lines written by many goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) Reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.Reset()
+}
+
+// lines returns the JSON log records written so far.
+func (b *syncBuffer) lines(t testing.TB) []map[string]any {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
+		if l == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("log line is not JSON: %v: %s", err, l)
+		}
+		out = append(out, m)
+	}
+	return out
+}

@@ -1,0 +1,56 @@
+package grpcserver_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/google/uuid"
+	notificationv1 "github.com/kassa-dev/kassa/gen/kassa/notification/v1"
+	"github.com/kassa-dev/kassa/services/notification/app"
+	"github.com/kassa-dev/kassa/services/notification/grpcserver"
+	"github.com/kassa-dev/kassa/services/notification/postgres"
+	"github.com/kassa-dev/kassa/services/platform/grpctest"
+	"github.com/kassa-dev/kassa/services/platform/pgtest"
+	"github.com/kassa-dev/kassa/services/platform/telemetry/metrictest"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+)
+
+// Stored letters are counted once each, by kind; a retry is a replay, a
+// refused letter is neither.
+func TestMetrics_CountStoredLettersAndReplays(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	svc := app.New(postgres.New(pgtest.NewDB(t, postgres.Migrations)), app.WithMetrics(app.NewMetrics(reg)))
+	conn := grpctest.Serve(t, func(s *grpc.Server) { notificationv1.RegisterNotificationServiceServer(s, grpcserver.New(svc)) })
+	c := notificationv1.NewNotificationServiceClient(conn)
+	ctx := context.Background()
+	user := uuid.NewString()
+
+	orderLetter := sendReq(user, "order/1/letter")
+	orderLetter.Notification.OrderId = uuid.NewString()
+	for _, req := range []*notificationv1.SendNotificationRequest{sendReq(user, "a"), sendReq(user, "a"), sendReq(user, ""), orderLetter, orderLetter} {
+		if _, err := c.SendNotification(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reused := sendReq(user, "a")
+	reused.Notification.Subject = "Something else"
+	_, err := c.SendNotification(ctx, reused)
+	wantCode(t, err, codes.AlreadyExists)
+
+	m := metrictest.Gather(t, reg)
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"kassa_notification_letters_stored_total", []string{"kind", "other"}, 2},
+		{"kassa_notification_letters_stored_total", []string{"kind", "order"}, 1},
+		{"kassa_notification_idempotent_replays_total", nil, 2},
+	} {
+		if got := m.Value(t, c.name, c.labels...); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+}

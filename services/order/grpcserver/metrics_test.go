@@ -1,0 +1,82 @@
+package grpcserver_test
+
+import (
+	"context"
+	"testing"
+
+	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
+	notificationv1 "github.com/kassa-dev/kassa/gen/kassa/notification/v1"
+	orderv1 "github.com/kassa-dev/kassa/gen/kassa/order/v1"
+	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
+	"github.com/kassa-dev/kassa/services/order/app"
+	"github.com/kassa-dev/kassa/services/order/grpcserver"
+	"github.com/kassa-dev/kassa/services/order/internal/fakepeers"
+	"github.com/kassa-dev/kassa/services/order/peers"
+	"github.com/kassa-dev/kassa/services/order/postgres"
+	"github.com/kassa-dev/kassa/services/platform/grpctest"
+	"github.com/kassa-dev/kassa/services/platform/pgtest"
+	"github.com/kassa-dev/kassa/services/platform/telemetry/metrictest"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+)
+
+// Each order is counted once, when its final status is recorded: by status,
+// with its price; billing's refusals by reason; a retry as a replay; an
+// order the repair loop finishes as a repair (and then as settled).
+func TestMetrics_CountOrdersByFinalStatus(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	metrics := app.NewMetrics(reg, "USD")
+	e := &env{
+		db: pgtest.NewDB(t, postgres.Migrations), users: fakepeers.NewUsers(),
+		billing: fakepeers.NewBilling(), letters: fakepeers.NewNotifier(),
+	}
+	peerConn := grpctest.Serve(t, func(s *grpc.Server) { fakepeers.Register(s, e.users, e.billing, e.letters) })
+	svc, err := app.New(postgres.New(e.db),
+		peers.NewUsers(userv1.NewUserServiceClient(peerConn)),
+		peers.NewPayments(billingv1.NewBillingServiceClient(peerConn)).WithMetrics(metrics),
+		peers.NewLetters(notificationv1.NewNotificationServiceClient(peerConn)),
+		app.Config{DefaultCurrency: "USD", Metrics: metrics})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := grpctest.Serve(t, func(s *grpc.Server) { orderv1.RegisterOrderServiceServer(s, grpcserver.New(svc)) })
+	e.orders, e.svc = orderv1.NewOrderServiceClient(conn), svc
+
+	buyer := e.buyer(t, 1000)
+	e.mustCreate(t, buyer, 700, "paid")
+	e.mustCreate(t, buyer, 700, "paid") // retry: same order, not counted again
+	e.mustCreate(t, buyer, 500, "rejected")
+	closed := e.buyer(t, 1000)
+	e.billing.Close(closed)
+	e.mustCreate(t, closed, 100, "closed")
+	// Billing down: the order stays pending until the repair pass pays it.
+	e.billing.SetDown(true)
+	if _, err := e.create(t, buyer, 50, "later"); err == nil {
+		t.Fatal("CreateOrder with billing down succeeded")
+	}
+	e.billing.SetDown(false)
+	if rep, err := svc.Repair(context.Background()); err != nil || rep.Finished != 1 {
+		t.Fatalf("Repair = %+v, %v", rep, err)
+	}
+
+	m := metrictest.Gather(t, reg)
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"kassa_order_orders_total", []string{"status", "paid"}, 2},
+		{"kassa_order_orders_total", []string{"status", "rejected"}, 2},
+		{"kassa_order_amount_minor_units_total", []string{"status", "paid", "currency", "USD"}, 750},
+		{"kassa_order_amount_minor_units_total", []string{"status", "rejected", "currency", "USD"}, 600},
+		{"kassa_order_payment_declines_total", []string{"reason", "INSUFFICIENT_FUNDS"}, 1},
+		{"kassa_order_payment_declines_total", []string{"reason", "ACCOUNT_CLOSED"}, 1},
+		{"kassa_order_idempotent_replays_total", nil, 1},
+		{"kassa_order_repairs_total", []string{"result", "finished"}, 1},
+		{"kassa_order_repairs_total", []string{"result", "failed"}, 0},
+	} {
+		if got := m.Value(t, c.name, c.labels...); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+}

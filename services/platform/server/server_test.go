@@ -1,0 +1,218 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/server"
+	"github.com/kassa-dev/kassa/services/platform/telemetry"
+	dto "github.com/prometheus/client_model/go"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+)
+
+const probeMethod = "/kassa.test.Probe/Call"
+
+// probeDesc is a one-method service whose Call fails with a domain error
+// when asked to (BoolValue true) and logs with the request's context.
+func probeDesc(log *slog.Logger) *grpc.ServiceDesc {
+	return &grpc.ServiceDesc{
+		ServiceName: "kassa.test.Probe",
+		HandlerType: (*any)(nil),
+		Methods: []grpc.MethodDesc{{
+			MethodName: "Call",
+			Handler: func(_ any, ctx context.Context, dec func(any) error, ic grpc.UnaryServerInterceptor) (any, error) {
+				in := new(wrapperspb.BoolValue)
+				if err := dec(in); err != nil {
+					return nil, err
+				}
+				h := func(ctx context.Context, req any) (any, error) {
+					log.InfoContext(ctx, "probe handler")
+					if req.(*wrapperspb.BoolValue).GetValue() {
+						return nil, apperr.FailedPrecondition("not now")
+					}
+					return &wrapperspb.BoolValue{}, nil
+				}
+				return ic(ctx, in, &grpc.UnaryServerInfo{FullMethod: probeMethod}, h)
+			},
+		}},
+	}
+}
+
+// syncBuffer is a log sink the server goroutines and the test share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// An instrumented server and client count calls by their final code (the
+// domain error as FAILED_PRECONDITION: the metrics interceptor runs outside
+// the error mapping), and a call is one trace: the caller's span, the
+// client span and the server span in that order, with the handler's log
+// line carrying the trace id.
+func TestNewWith_MeasuresAndTracesCalls(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tel, err := telemetry.New(context.Background(), telemetry.Options{
+		Service: "probe", Getenv: func(string) string { return "" },
+		SpanProcessors: []sdktrace.SpanProcessor{sdktrace.NewSimpleSpanProcessor(exp)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	log := slog.New(telemetry.LogHandler(slog.NewTextHandler(&logs, nil)))
+	srv := server.NewWith(log, tel)
+	srv.GRPC.RegisterService(probeDesc(log), struct{}{})
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, lis, 5*time.Second) }()
+	conn, err := server.Dial(lis.Addr().String(), 5*time.Second, tel.DialOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(ctx context.Context, fail bool) error {
+		return conn.Invoke(ctx, probeMethod, wrapperspb.Bool(fail), new(wrapperspb.BoolValue))
+	}
+
+	callerCtx, caller := tel.TracerProvider.Tracer("test").Start(context.Background(), "caller")
+	if err := call(callerCtx, false); err != nil {
+		t.Fatalf("call: %v", err)
+	}
+	caller.End()
+	for range 2 {
+		if err := call(context.Background(), true); status.Code(err) != codes.FailedPrecondition {
+			t.Fatalf("failing call = %v, want FailedPrecondition", err)
+		}
+	}
+	conn.Close()
+	stop()
+	if err := <-served; err != nil { // GracefulStop: the server's spans have ended
+		t.Fatal(err)
+	}
+
+	for _, c := range []struct {
+		metric string
+		labels []string
+		want   float64
+	}{
+		{"grpc_server_handled_total", []string{"unary", "kassa.test.Probe", "Call", "OK"}, 1},
+		{"grpc_server_handled_total", []string{"unary", "kassa.test.Probe", "Call", "FailedPrecondition"}, 2},
+		{"grpc_server_handled_total", []string{"unary", "kassa.test.Probe", "Call", "Unknown"}, 0},
+		{"grpc_client_handled_total", []string{"unary", "kassa.test.Probe", "Call", "FailedPrecondition"}, 2},
+	} {
+		if got := counterValue(t, tel, c.metric, c.labels); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.metric, c.labels, got, c.want)
+		}
+	}
+	// The histogram has one observation per call.
+	if n := histogramCount(t, tel, "grpc_server_handling_seconds", "Call"); n != 3 {
+		t.Errorf("grpc_server_handling_seconds count = %d, want 3", n)
+	}
+
+	traceID := caller.SpanContext().TraceID()
+	var client, srvSpan tracetest.SpanStub
+	for _, s := range exp.GetSpans() {
+		if s.SpanContext.TraceID() != traceID {
+			continue
+		}
+		switch s.SpanKind {
+		case trace.SpanKindClient:
+			client = s
+		case trace.SpanKindServer:
+			srvSpan = s
+		}
+	}
+	if client.Name != "kassa.test.Probe/Call" || client.Parent.SpanID() != caller.SpanContext().SpanID() {
+		t.Errorf("client span %q has parent %s, want kassa.test.Probe/Call under the caller %s", client.Name, client.Parent.SpanID(), caller.SpanContext().SpanID())
+	}
+	if srvSpan.Name != "kassa.test.Probe/Call" || srvSpan.Parent.SpanID() != client.SpanContext.SpanID() || !srvSpan.Parent.IsRemote() {
+		t.Errorf("server span %q has parent %s (remote %v), want the client span %s", srvSpan.Name, srvSpan.Parent.SpanID(), srvSpan.Parent.IsRemote(), client.SpanContext.SpanID())
+	}
+	var handlerLine string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "probe handler") && strings.Contains(l, "trace_id="+traceID.String()) {
+			handlerLine = l
+		}
+	}
+	if handlerLine == "" || !strings.Contains(handlerLine, "span_id="+srvSpan.SpanContext.SpanID().String()) {
+		t.Errorf("no handler log line with trace_id=%s and the server span's span_id:\n%s", traceID, logs.String())
+	}
+}
+
+func counterValue(t *testing.T, tel *telemetry.Telemetry, name string, labels []string) float64 {
+	t.Helper()
+	mfs, err := tel.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if labelsMatch(m.GetLabel(), labels) {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}
+
+// labelsMatch compares the values of the labels grpc_type, grpc_service,
+// grpc_method and grpc_code with want, in that order.
+func labelsMatch(got []*dto.LabelPair, want []string) bool {
+	values := map[string]string{}
+	for _, l := range got {
+		values[l.GetName()] = l.GetValue()
+	}
+	for i, name := range []string{"grpc_type", "grpc_service", "grpc_method", "grpc_code"} {
+		if i < len(want) && values[name] != want[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func histogramCount(t *testing.T, tel *telemetry.Telemetry, name, method string) uint64 {
+	t.Helper()
+	mfs, err := tel.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "grpc_method" && l.GetValue() == method {
+					return m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+	}
+	return 0
+}

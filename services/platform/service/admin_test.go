@@ -1,0 +1,117 @@
+package service_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kassa-dev/kassa/services/platform/pgtest"
+	"github.com/kassa-dev/kassa/services/platform/server"
+	"github.com/kassa-dev/kassa/services/platform/service"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	return lis.Addr().String()
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// runServing starts a service with args added to its listen, admin and
+// database flags, waits until it serves and returns the admin URL.
+func runServing(t *testing.T, setup func(context.Context, *service.Deps) error, args ...string) string {
+	t.Helper()
+	db := pgtest.NewDB(t, nil)
+	addr, admin := freeAddr(t), freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- service.Run(ctx, spec(setup),
+			append([]string{"test", "-listen", addr, "-admin-listen", admin, "-database-url", pgtest.URL(t, db)}, args...),
+			func(string) string { return "" }, &out)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v\n%s", err, out.String())
+		}
+	})
+	conn, err := server.Dial(addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// The admin listener opens before gRPC serves, so once a health check
+	// answers, /metrics is up.
+	if _, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{}, grpc.WaitForReady(true)); err != nil {
+		t.Fatalf("health: %v\n%s", err, out.String())
+	}
+	return "http://" + admin
+}
+
+// The admin listener serves the process's metrics: runtime, process, pool
+// (labelled with the service name), gRPC server series of every method,
+// and what the service registered on Deps.Metrics. pprof is off.
+func TestRun_AdminListener_ServesMetrics(t *testing.T) {
+	admin := runServing(t, func(_ context.Context, d *service.Deps) error {
+		c := prometheus.NewCounter(prometheus.CounterOpts{Name: "kassa_test_things_total", Help: "Things."})
+		c.Add(3)
+		return d.Metrics.Register(c)
+	})
+	code, body := httpGet(t, admin+"/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics = %d", code)
+	}
+	for _, want := range []string{
+		"kassa_test_things_total 3",
+		`go_sql_max_open_connections{db_name="test"} 20`,
+		`grpc_server_handled_total{grpc_code="OK",grpc_method="Check",grpc_service="grpc.health.v1.Health",grpc_type="unary"} 1`,
+		`grpc_server_started_total{grpc_method="Watch",grpc_service="grpc.health.v1.Health",grpc_type="server_stream"} 0`,
+		"go_goroutines ", "process_resident_memory_bytes ",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if code, _ := httpGet(t, admin+"/debug/pprof/"); code != http.StatusNotFound {
+		t.Errorf("/debug/pprof/ without -pprof = %d, want 404", code)
+	}
+}
+
+func TestRun_Pprof_ServedWhenEnabled(t *testing.T) {
+	admin := runServing(t, func(context.Context, *service.Deps) error { return nil }, "-pprof")
+	if code, body := httpGet(t, admin+"/debug/pprof/goroutine?debug=1"); code != 200 || !strings.Contains(body, "goroutine profile") {
+		t.Errorf("/debug/pprof/goroutine with -pprof = %d %.60q", code, body)
+	}
+}
+
+func TestRun_BadPprofSetting_NamesIt(t *testing.T) {
+	var out syncBuffer
+	err := service.Run(context.Background(), spec(nil), []string{"test", "-database-url", "postgres://x/y"},
+		func(k string) string { return map[string]string{"PPROF": "sometimes"}[k] }, &out)
+	if err == nil || !strings.Contains(err.Error(), "PPROF") {
+		t.Fatalf("Run = %v, want an error naming PPROF", err)
+	}
+}

@@ -1,0 +1,34 @@
+package app
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// Metrics counts the user service's registrations. docs/observability.md
+// lists every series.
+type Metrics struct {
+	created  prometheus.Counter // users inserted
+	replays  prometheus.Counter // CreateUser retries answered with the first user
+	repaired prometheus.Counter // pending users the repair loop finished
+}
+
+// NewMetrics creates the counters and registers them on reg (nil: not
+// registered, as in unit tests).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	f := promauto.With(reg)
+	return &Metrics{
+		created: f.NewCounter(prometheus.CounterOpts{
+			Namespace: "kassa", Subsystem: "user", Name: "users_created_total",
+			Help: "Users registered (inserted; a retry of CreateUser is not counted).",
+		}),
+		replays: f.NewCounter(prometheus.CounterOpts{
+			Namespace: "kassa", Subsystem: "user", Name: "idempotent_replays_total",
+			Help: "CreateUser calls retried with a known request_id and answered with the first user.",
+		}),
+		repaired: f.NewCounter(prometheus.CounterOpts{
+			Namespace: "kassa", Subsystem: "user", Name: "pending_users_repaired_total",
+			Help: "Users left without a billing account by a failed CreateUser whose account the repair loop opened.",
+		}),
+	}
+}
