@@ -7,6 +7,7 @@ package charttest
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
@@ -57,10 +59,11 @@ var shapes = map[string]shape{
 		},
 	},
 	"values-production.yaml": {
-		kinds: map[string]int{"ServiceAccount": 1, "Service": 5, "Deployment": 5, "Job": 4, "PodDisruptionBudget": 5, "NetworkPolicy": 6, "Pod": 1, "HorizontalPodAutoscaler": 5, "Ingress": 1},
+		kinds: map[string]int{"ServiceAccount": 1, "Service": 5, "Deployment": 5, "Job": 4, "PodDisruptionBudget": 5, "NetworkPolicy": 6, "Pod": 1, "HorizontalPodAutoscaler": 5, "Ingress": 1, "ServiceMonitor": 1, "PrometheusRule": 1, "ConfigMap": 1},
 		facts: func(t *testing.T, m *manifest) {
 			hooks(t, m, "pre-install,pre-upgrade")
 			dbSecret(t, m, "kassa-database")
+			monitoring(t, m)
 			if ing := m.ingresses[0]; len(ing.Spec.TLS) == 0 || ing.Spec.IngressClassName == nil || *ing.Spec.IngressClassName != "nginx" {
 				t.Errorf("want the Ingress with TLS and class nginx, got %+v", ing.Spec)
 			}
@@ -102,6 +105,61 @@ var shapes = map[string]shape{
 			}
 		},
 	},
+}
+
+// monitoring checks the prometheus-operator and Grafana objects: the
+// ServiceMonitor scrapes the metrics port of every component's Service, the
+// PrometheusRule carries the alert rules of files/alerts.yaml, and the
+// dashboard ConfigMap holds valid dashboard JSON.
+func monitoring(t *testing.T, m *manifest) {
+	t.Helper()
+	sm := m.monitors[0]
+	selector, err := metav1.LabelSelectorAsSelector(&sm.Spec.Selector)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scraped := 0
+	for _, svc := range m.services {
+		if !selector.Matches(labels.Set(svc.Labels)) {
+			continue
+		}
+		for _, p := range svc.Spec.Ports {
+			if p.Name == sm.Spec.Endpoints[0].Port {
+				scraped++
+			}
+		}
+	}
+	if len(sm.Spec.Endpoints) != 1 || sm.Spec.Endpoints[0].Path != "/metrics" || scraped != len(m.deployments) {
+		t.Errorf("ServiceMonitor scrapes %d Services' metrics ports (endpoints %+v), want all %d", scraped, sm.Spec.Endpoints, len(m.deployments))
+	}
+	if sm.Labels["release"] != "kube-prometheus-stack" {
+		t.Errorf("ServiceMonitor labels %v lack the profile's release label", sm.Labels)
+	}
+	alerts := 0
+	for _, g := range m.rules[0].Spec.Groups {
+		for _, r := range g.Rules {
+			if r.Alert == "" || r.Expr == "" || r.Annotations["runbook"] == "" {
+				t.Errorf("rule %+v lacks an alert name, expression or runbook", r)
+			}
+			if !strings.Contains(r.Annotations["summary"], "{{") && strings.Contains(r.Annotations["summary"], "$labels") {
+				t.Errorf("alert %s: Prometheus templates were rendered by Helm: %q", r.Alert, r.Annotations["summary"])
+			}
+			alerts++
+		}
+	}
+	if alerts < 4 {
+		t.Errorf("PrometheusRule has %d alerts, want the rules of files/alerts.yaml", alerts)
+	}
+	var dash struct {
+		UID    string            `json:"uid"`
+		Panels []json.RawMessage `json:"panels"`
+	}
+	if err := json.Unmarshal([]byte(m.configMaps[0].Data["kassa.json"]), &dash); err != nil || dash.UID == "" || len(dash.Panels) == 0 {
+		t.Errorf("dashboard ConfigMap: uid %q, %d panels, %v", dash.UID, len(dash.Panels), err)
+	}
+	if m.configMaps[0].Labels["grafana_dashboard"] != "1" {
+		t.Errorf("dashboard ConfigMap labels %v lack grafana_dashboard", m.configMaps[0].Labels)
+	}
 }
 
 func env(c corev1.Container, name string) string {
@@ -498,8 +556,8 @@ func TestChecksBite(t *testing.T) {
 		}
 	})
 	t.Run("unknown kind", func(t *testing.T) {
-		broken := append(slices.Clone(manifests), []byte("---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n")...)
-		if _, err := decode(broken); err == nil || !strings.Contains(err.Error(), "kind v1/ConfigMap is not known") {
+		broken := append(slices.Clone(manifests), []byte("---\napiVersion: v1\nkind: LimitRange\nmetadata:\n  name: x\n")...)
+		if _, err := decode(broken); err == nil || !strings.Contains(err.Error(), "kind v1/LimitRange is not known") {
 			t.Fatalf("want an unknown-kind error, got %v", err)
 		}
 	})

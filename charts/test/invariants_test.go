@@ -103,6 +103,9 @@ type manifest struct {
 	ingresses   []*networkingv1.Ingress
 	clusters    map[string]*cnpgCluster
 	databases   []*cnpgDatabase
+	monitors    []*serviceMonitor
+	rules       []*prometheusRule
+	configMaps  []*corev1.ConfigMap
 	workloads   []workload
 }
 
@@ -145,6 +148,12 @@ func index(objs []*object) (*manifest, []string) {
 			m.clusters[v.Name] = v
 		case *cnpgDatabase:
 			m.databases = append(m.databases, v)
+		case *serviceMonitor:
+			m.monitors = append(m.monitors, v)
+		case *prometheusRule:
+			m.rules = append(m.rules, v)
+		case *corev1.ConfigMap:
+			m.configMaps = append(m.configMaps, v)
 		}
 	}
 	return m, bad

@@ -138,18 +138,21 @@ type object struct {
 // The kinds the chart may render, each with the Go type it must decode
 // into. A kind missing here fails the test: add it with its API type.
 var kinds = map[string]func() any{
-	"v1/ServiceAccount":                      func() any { return &corev1.ServiceAccount{} },
-	"v1/Secret":                              func() any { return &corev1.Secret{} },
-	"v1/Service":                             func() any { return &corev1.Service{} },
-	"v1/Pod":                                 func() any { return &corev1.Pod{} },
-	"apps/v1/Deployment":                     func() any { return &appsv1.Deployment{} },
-	"batch/v1/Job":                           func() any { return &batchv1.Job{} },
-	"policy/v1/PodDisruptionBudget":          func() any { return &policyv1.PodDisruptionBudget{} },
-	"autoscaling/v2/HorizontalPodAutoscaler": func() any { return &autoscalingv2.HorizontalPodAutoscaler{} },
-	"networking.k8s.io/v1/NetworkPolicy":     func() any { return &networkingv1.NetworkPolicy{} },
-	"networking.k8s.io/v1/Ingress":           func() any { return &networkingv1.Ingress{} },
-	"postgresql.cnpg.io/v1/Cluster":          func() any { return &cnpgCluster{} },
-	"postgresql.cnpg.io/v1/Database":         func() any { return &cnpgDatabase{} },
+	"v1/ServiceAccount":                       func() any { return &corev1.ServiceAccount{} },
+	"v1/Secret":                               func() any { return &corev1.Secret{} },
+	"v1/Service":                              func() any { return &corev1.Service{} },
+	"v1/Pod":                                  func() any { return &corev1.Pod{} },
+	"apps/v1/Deployment":                      func() any { return &appsv1.Deployment{} },
+	"batch/v1/Job":                            func() any { return &batchv1.Job{} },
+	"policy/v1/PodDisruptionBudget":           func() any { return &policyv1.PodDisruptionBudget{} },
+	"autoscaling/v2/HorizontalPodAutoscaler":  func() any { return &autoscalingv2.HorizontalPodAutoscaler{} },
+	"networking.k8s.io/v1/NetworkPolicy":      func() any { return &networkingv1.NetworkPolicy{} },
+	"networking.k8s.io/v1/Ingress":            func() any { return &networkingv1.Ingress{} },
+	"v1/ConfigMap":                            func() any { return &corev1.ConfigMap{} },
+	"monitoring.coreos.com/v1/ServiceMonitor": func() any { return &serviceMonitor{} },
+	"monitoring.coreos.com/v1/PrometheusRule": func() any { return &prometheusRule{} },
+	"postgresql.cnpg.io/v1/Cluster":           func() any { return &cnpgCluster{} },
+	"postgresql.cnpg.io/v1/Database":          func() any { return &cnpgDatabase{} },
 }
 
 // cnpgCluster and cnpgDatabase are the parts of CloudNativePG's
@@ -189,6 +192,39 @@ type cnpgDatabase struct {
 		Cluster struct {
 			Name string `json:"name"`
 		} `json:"cluster"`
+	} `json:"spec"`
+}
+
+// serviceMonitor and prometheusRule are the parts of prometheus-operator's
+// monitoring.coreos.com/v1 types the chart renders, with the operator's
+// field names; decoding is strict, as for the CloudNativePG types.
+type serviceMonitor struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		Selector  metav1.LabelSelector `json:"selector"`
+		Endpoints []struct {
+			Port     string `json:"port"`
+			Path     string `json:"path"`
+			Interval string `json:"interval"`
+		} `json:"endpoints"`
+	} `json:"spec"`
+}
+
+type prometheusRule struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		Groups []struct {
+			Name  string `json:"name"`
+			Rules []struct {
+				Alert       string            `json:"alert"`
+				Expr        string            `json:"expr"`
+				For         string            `json:"for,omitempty"`
+				Labels      map[string]string `json:"labels"`
+				Annotations map[string]string `json:"annotations"`
+			} `json:"rules"`
+		} `json:"groups"`
 	} `json:"spec"`
 }
 
