@@ -9,9 +9,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/google/uuid"
 	"github.com/kassa-dev/kassa/services/billing"
-	"github.com/kassa-dev/kassa/services/platform/apperr"
 	"github.com/kassa-dev/kassa/services/platform/paging"
 	"github.com/kassa-dev/kassa/services/platform/validate"
 )
@@ -196,40 +194,16 @@ func (s *Service) ListTransactions(ctx context.Context, userID string, pageSize 
 	if err != nil {
 		return Page{}, err
 	}
-	size, err := paging.Size(pageSize)
+	req, err := paging.Parse(pageSize, pageToken)
 	if err != nil {
 		return Page{}, err
 	}
-	after, err := decodeToken(pageToken)
+	items, err := s.store.ListTransactions(ctx, userID, req.After, req.Limit())
 	if err != nil {
 		return Page{}, err
 	}
-	// One extra row tells whether another page follows.
-	items, err := s.store.ListTransactions(ctx, userID, after, size+1)
-	if err != nil {
-		return Page{}, err
-	}
-	var p Page
-	if len(items) > size {
-		items = items[:size]
-		last := items[size-1]
-		p.NextPageToken = paging.Encode(paging.Cursor{Time: last.CreateTime, ID: last.ID})
-	}
-	p.Transactions = items
-	return p, nil
-}
-
-// decodeToken also checks the id and time inside the token, so a forged
-// token is a bad request rather than a database error.
-func decodeToken(token string) (paging.Cursor, error) {
-	c, err := paging.Decode(token)
-	if err != nil {
-		return c, err
-	}
-	if !c.IsFirst() {
-		if _, perr := uuid.Parse(c.ID); perr != nil || c.Time.IsZero() {
-			return paging.Cursor{}, apperr.Invalid("page_token", "is not a token returned by this API")
-		}
-	}
-	return c, nil
+	items, next := paging.Cut(req, items, func(t billing.Transaction) paging.Cursor {
+		return paging.Cursor{Time: t.CreateTime, ID: t.ID}
+	})
+	return Page{Transactions: items, NextPageToken: next}, nil
 }

@@ -3,18 +3,13 @@ package postgres
 import (
 	"embed"
 	"io/fs"
+
+	"github.com/kassa-dev/kassa/services/platform/pgdb"
 )
 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// Migrations is the goose migration folder of the billing database.
-var Migrations fs.FS = mustSub(migrationFiles, "migrations")
-
-func mustSub(f fs.FS, dir string) fs.FS {
-	sub, err := fs.Sub(f, dir)
-	if err != nil {
-		panic(err) // dir is a literal that the embed directive guarantees
-	}
-	return sub
-}
+// Migrations is the goose migration folder of the billing database, applied at
+// start and by the migrate subcommand.
+var Migrations fs.FS = pgdb.EmbeddedDir(migrationFiles, "migrations")

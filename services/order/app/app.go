@@ -261,42 +261,18 @@ func (s *Service) List(ctx context.Context, userID string, pageSize int32, pageT
 	if err != nil {
 		return Page{}, err
 	}
-	size, err := paging.Size(pageSize)
+	req, err := paging.Parse(pageSize, pageToken)
 	if err != nil {
 		return Page{}, err
 	}
-	after, err := decodeToken(pageToken)
+	items, err := s.store.List(ctx, userID, req.After, req.Limit())
 	if err != nil {
 		return Page{}, err
 	}
-	// One extra row tells whether another page follows.
-	items, err := s.store.List(ctx, userID, after, size+1)
-	if err != nil {
-		return Page{}, err
-	}
-	var p Page
-	if len(items) > size {
-		items = items[:size]
-		last := items[size-1]
-		p.NextPageToken = paging.Encode(paging.Cursor{Time: last.CreateTime, ID: last.ID})
-	}
-	p.Orders = items
-	return p, nil
-}
-
-// decodeToken also checks the id inside the token, so a forged token is a
-// bad request rather than a database error.
-func decodeToken(token string) (paging.Cursor, error) {
-	c, err := paging.Decode(token)
-	if err != nil {
-		return c, err
-	}
-	if !c.IsFirst() {
-		if _, perr := uuid.Parse(c.ID); perr != nil || c.Time.IsZero() {
-			return paging.Cursor{}, apperr.Invalid("page_token", "is not a token returned by this API")
-		}
-	}
-	return c, nil
+	items, next := paging.Cut(req, items, func(o order.Order) paging.Cursor {
+		return paging.Cursor{Time: o.CreateTime, ID: o.ID}
+	})
+	return Page{Orders: items, NextPageToken: next}, nil
 }
 
 // RepairReport counts what one repair pass did.

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/kassa-dev/kassa/services/platform/apperr"
 )
 
@@ -48,11 +49,46 @@ func Decode(token string) (Cursor, error) {
 	if token == "" {
 		return c, nil
 	}
+	// Every kassa list is keyed by (time, UUID): checking both here makes a
+	// forged token a bad request rather than a database error.
 	b, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil || json.Unmarshal(b, &c) != nil || c.ID == "" {
+	if err != nil || json.Unmarshal(b, &c) != nil || c.Time.IsZero() || uuid.Validate(c.ID) != nil {
 		return Cursor{}, apperr.Invalid("page_token", "is not a token returned by this API")
 	}
 	return c, nil
+}
+
+// Request is a validated page request.
+type Request struct {
+	Size  int    // items on the page
+	After Cursor // the page starts after this item
+}
+
+// Parse validates a request's page_size and page_token.
+func Parse(pageSize int32, token string) (Request, error) {
+	size, err := Size(pageSize)
+	if err != nil {
+		return Request{}, err
+	}
+	after, err := Decode(token)
+	if err != nil {
+		return Request{}, err
+	}
+	return Request{Size: size, After: after}, nil
+}
+
+// Limit is how many rows to fetch: one more than the page, which tells
+// whether another page follows.
+func (r Request) Limit() int { return r.Size + 1 }
+
+// Cut trims rows fetched with r.Limit() to the page and returns the token of
+// the next page, "" on the last one. key gives an item's sort key.
+func Cut[T any](r Request, rows []T, key func(T) Cursor) (page []T, next string) {
+	if len(rows) <= r.Size {
+		return rows, ""
+	}
+	rows = rows[:r.Size]
+	return rows, Encode(key(rows[r.Size-1]))
 }
 
 // IsFirst reports whether c is the start of the list.

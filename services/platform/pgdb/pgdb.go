@@ -135,3 +135,14 @@ func Redact(url string) string {
 	}
 	return u
 }
+
+// EmbeddedDir returns folder dir of an embedded file system, for a service's
+// `//go:embed migrations/*.sql`. It panics when dir is missing, which the
+// embed directive naming it rules out at compile time.
+func EmbeddedDir(f fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(f, dir)
+	if err != nil {
+		panic(err)
+	}
+	return sub
+}

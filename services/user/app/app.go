@@ -12,8 +12,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/google/uuid"
-	"github.com/kassa-dev/kassa/services/platform/apperr"
 	"github.com/kassa-dev/kassa/services/platform/paging"
 	"github.com/kassa-dev/kassa/services/platform/validate"
 	"github.com/kassa-dev/kassa/services/user"
@@ -158,33 +156,18 @@ func (s *Service) Get(ctx context.Context, id string) (user.User, error) {
 
 // List returns a page of live users, oldest first.
 func (s *Service) List(ctx context.Context, pageSize int32, pageToken string) (Page, error) {
-	size, err := paging.Size(pageSize)
+	req, err := paging.Parse(pageSize, pageToken)
 	if err != nil {
 		return Page{}, err
 	}
-	after, err := paging.Decode(pageToken)
+	users, err := s.store.List(ctx, req.After, req.Limit())
 	if err != nil {
 		return Page{}, err
 	}
-	if !after.IsFirst() {
-		// A forged token is a bad request, not a database error.
-		if _, perr := uuid.Parse(after.ID); perr != nil || after.Time.IsZero() {
-			return Page{}, apperr.Invalid("page_token", "is not a token returned by this API")
-		}
-	}
-	// One extra row tells whether another page follows.
-	users, err := s.store.List(ctx, after, size+1)
-	if err != nil {
-		return Page{}, err
-	}
-	var p Page
-	if len(users) > size {
-		users = users[:size]
-		last := users[size-1]
-		p.NextPageToken = paging.Encode(paging.Cursor{Time: last.CreateTime, ID: last.ID})
-	}
-	p.Users = users
-	return p, nil
+	users, next := paging.Cut(req, users, func(u user.User) paging.Cursor {
+		return paging.Cursor{Time: u.CreateTime, ID: u.ID}
+	})
+	return Page{Users: users, NextPageToken: next}, nil
 }
 
 // Delete soft-deletes a live user after closing its billing account. The
