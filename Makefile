@@ -5,7 +5,7 @@
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
-MODULES := gen services/platform services/user services/billing services/order services/notification gateway services/e2e
+MODULES := gen services/platform services/user services/billing services/order services/notification gateway services/e2e bench
 BIN := $(CURDIR)/bin
 BUILD := $(CURDIR)/.build
 GOTEST_FLAGS ?= -race -count=1
@@ -23,7 +23,7 @@ run: ## start PostgreSQL, the four services and the gateway; Ctrl-C stops all
 	@$(BUILD)/kassa-stack -root $(CURDIR) -dir .data
 
 .PHONY: test
-test: lint check-generated check-diagrams check-alerts fmt-check vet test-go chart-test e2e ## everything a contributor must pass
+test: lint check-generated check-diagrams check-alerts fmt-check vet test-go chart-test e2e bench-smoke ## everything a contributor must pass
 	@echo "make test: all checks passed"
 
 .PHONY: tools
@@ -99,6 +99,14 @@ postman/node_modules/.installed: postman/package-lock.json
 e2e: postman/node_modules/.installed ## run the Postman collection with newman against a throwaway stack
 	@go build -o $(BUILD)/kassa-stack ./services/platform/cmd/kassa-stack
 	$(BUILD)/kassa-stack -root $(CURDIR) -temp -logs $(BUILD)/e2e-stack.log -exec 'cd postman && $(NEWMAN) --env-var baseUrl=$$KASSA_BASE_URL'
+
+.PHONY: bench
+bench: ## benchmark kassa against the PostgreSQL ceiling on a throwaway stack (about 3-5 min on 2 cores): table + bench/result.json
+	cd bench && go run ./cmd/kassa-bench -root $(CURDIR) -logs $(BUILD)/bench-stack.log $(BENCH_FLAGS)
+
+.PHONY: bench-smoke
+bench-smoke: ## the benchmark for a few seconds at a low rate: checks correctness, measures nothing
+	cd bench && go run ./cmd/kassa-bench -root $(CURDIR) -smoke -logs $(BUILD)/bench-smoke-stack.log
 
 .PHONY: observe
 observe: ## Prometheus on http://127.0.0.1:9090 scraping a running `make run`

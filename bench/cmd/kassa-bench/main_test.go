@@ -1,0 +1,135 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kassa-dev/kassa/bench/load"
+)
+
+func noEnv(string) string { return "" }
+
+func TestParseFlagsDefaultsAndSmoke(t *testing.T) {
+	root := t.TempDir()
+	c, err := parseFlags([]string{"kassa-bench", "-root", root}, noEnv, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.users != 200 || c.clients != 16 || c.smoke || c.out != filepath.Join(root, "bench", "result.json") {
+		t.Errorf("defaults: %+v", c)
+	}
+	if c.logs != filepath.Join(root, ".build", "bench-stack.log") {
+		t.Errorf("logs = %q", c.logs)
+	}
+
+	c, err = parseFlags([]string{"kassa-bench", "-smoke", "-root", root, "-clients", "6"}, noEnv, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Smoke shrinks what was not given, keeps what was, and writes no
+	// result file unless asked.
+	if c.users != 10 || c.clients != 6 || c.ceilingTime != 2*time.Second || c.out != "" {
+		t.Errorf("smoke: users %d clients %d ceiling %v out %q", c.users, c.clients, c.ceilingTime, c.out)
+	}
+
+	c, err = parseFlags([]string{"kassa-bench"}, func(k string) string {
+		if k == "KASSA_ROOT" {
+			return root
+		}
+		return ""
+	}, io.Discard)
+	if err != nil || c.root != root {
+		t.Errorf("KASSA_ROOT: root %q, err %v", c.root, err)
+	}
+
+	for _, bad := range [][]string{
+		{"kassa-bench", "-root", root, "-factor", "1"},
+		{"kassa-bench", "-root", root, "-users", "0"},
+		{"kassa-bench", "-root", root, "extra"},
+		{"kassa-bench", "-no-such-flag"},
+	} {
+		if _, err := parseFlags(bad, noEnv, io.Discard); err == nil {
+			t.Errorf("parseFlags(%q) accepted bad input", bad)
+		}
+	}
+	var help strings.Builder
+	if _, err := parseFlags([]string{"kassa-bench", "-h"}, noEnv, &help); !errors.Is(err, flag.ErrHelp) || !strings.Contains(help.String(), "-smoke") {
+		t.Errorf("-h: err %v, usage %q", err, help.String())
+	}
+}
+
+func TestFindRootFromASubfolder(t *testing.T) {
+	// This test runs in bench/cmd/kassa-bench of the repository.
+	root, err := findRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "services", "platform", "stack", "stack.go")); err != nil {
+		t.Errorf("findRoot = %q, not the repository root: %v", root, err)
+	}
+}
+
+func TestReadPostmasterPID(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "postmaster.pid")
+	content := "4242\n/tmp/x/pg/data\n1732540000\n54321\n/tmp/x/pg\n127.0.0.1\n  1234567     98765\nready   \n"
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pid, port, err := readPostmasterPID(path)
+	if err != nil || pid != 4242 || port != 54321 {
+		t.Errorf("readPostmasterPID = %d, %d, %v; want 4242, 54321", pid, port, err)
+	}
+	if err := os.WriteFile(path, []byte("4242\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := readPostmasterPID(path); err == nil {
+		t.Error("a truncated postmaster.pid was accepted")
+	}
+}
+
+func TestResultFinishChecksTheTargets(t *testing.T) {
+	rec := func(rate, p50, p99, perS float64) *stepRecord {
+		r := &stepRecord{Rate: rate}
+		r.Result.Achieved = rate
+		r.Result.Labels = map[string]*load.LabelStats{"order": {PerSecond: perS}}
+		r.Result.Labels["order"].Latency.P50 = p50
+		r.Result.Labels["order"].Latency.P99 = p99
+		return r
+	}
+	r := &result{RSS: map[string]*rss{"gateway": {Rest: 20}, "order": {Rest: 30}, "postgres": {Rest: 120}}}
+	r.Ceiling = &ceilingResult{}
+	r.Ceiling.OrdersPerSecond = 1000
+	r.REST = &peakResult{Best: rec(800, 0, 0, 720)}
+	r.GRPC = &peakResult{Best: rec(900, 0, 0, 810)}
+	r.Half = &halfResult{Rate: 400, REST: rec(400, 6, 18, 360), GRPC: rec(400, 4, 12, 360)}
+	r.finish(false)
+	if r.RESTOrdersPerS != 720 || r.GRPCOrdersPerS != 810 || r.RESTShareOfCeiling != 0.72 {
+		t.Errorf("headline: %+v", r)
+	}
+	if r.GatewayLatencyRatio != 1.5 || r.RESTP99MsAtHalfPeak != 18 || r.GRPCP99MsAtHalfPeak != 12 {
+		t.Errorf("half peak: ratio %v, p99 %v / %v", r.GatewayLatencyRatio, r.RESTP99MsAtHalfPeak, r.GRPCP99MsAtHalfPeak)
+	}
+	met := map[string]bool{}
+	for _, tc := range r.Targets {
+		met[tc.Target] = tc.Met
+	}
+	// 72% ≥ 70%: met; p99 18 and 12 < 20: met; ratio 1.5 > 1.3: not met;
+	// largest service 30 MiB (PostgreSQL is not a service): met.
+	want := map[string]bool{
+		"REST orders/s ≥ 70% of the PostgreSQL ceiling": true,
+		"p99 < 20 ms at half the peak (REST and gRPC)":  true,
+		"REST p50 ≤ 1.3× direct gRPC p50":               false,
+		"each service < 50 MiB RSS at rest":             true,
+	}
+	for k, v := range want {
+		if got, ok := met[k]; !ok || got != v {
+			t.Errorf("target %q: met=%v (present %v), want %v", k, got, ok, v)
+		}
+	}
+}
