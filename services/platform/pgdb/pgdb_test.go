@@ -71,3 +71,16 @@ func TestRedact(t *testing.T) {
 		t.Fatalf("Redact = %q", got)
 	}
 }
+
+func TestWithDriverDefaults(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"postgres://u@h/db?sslmode=disable", "postgres://u@h/db?binary_parameters=yes&sslmode=disable"},
+		{"postgres://u@h/db?binary_parameters=no", "postgres://u@h/db?binary_parameters=no"},
+		{"host=h dbname=db", "host=h dbname=db"},
+	}
+	for _, tt := range tests {
+		if got := pgdb.WithDriverDefaults(tt.in); got != tt.want {
+			t.Errorf("withDriverDefaults(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

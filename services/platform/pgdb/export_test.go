@@ -1,0 +1,4 @@
+package pgdb
+
+// WithDriverDefaults exposes withDriverDefaults to the external tests.
+var WithDriverDefaults = withDriverDefaults
