@@ -2,8 +2,8 @@ package gateway
 
 import (
 	"io"
-	"net"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -280,14 +280,10 @@ func TestUpstreamUnreachable_Gets503WithoutInternalAddress(t *testing.T) {
 	}
 }
 
-// closedAddr returns a loopback address nothing listens on.
+// closedAddr returns an address nothing listens on: a Unix socket path in
+// an empty folder. (A freed TCP port could be taken again at once by a
+// server of another test running in parallel.)
 func closedAddr(t *testing.T) string {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := lis.Addr().String()
-	lis.Close()
-	return addr
+	return "unix://" + filepath.Join(t.TempDir(), "nobody.sock")
 }
