@@ -8,9 +8,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
 	"github.com/kassa-dev/kassa/services/billing"
+	"github.com/kassa-dev/kassa/services/platform/apperr"
 )
 
 func TestMove_ConcurrentWithdrawals_NeverOverdraw(t *testing.T) {
@@ -154,4 +157,102 @@ func TestSchema_RejectsBrokenRows(t *testing.T) {
 			t.Errorf("%s: accepted, want a constraint violation", name)
 		}
 	}
+}
+
+// A retry that queues on the account lock behind the very movement it
+// repeats must answer with that movement's entry, although it began before
+// the entry was committed, and even when the rules would now refuse it (the
+// withdrawal emptied the account). The first movement is held open by hand
+// (what Move writes, in a transaction of the test) until the retry waits on
+// its lock.
+func TestMove_RetryQueuedBehindItsOriginal_SeesTheOriginal(t *testing.T) {
+	tests := []struct {
+		name  string
+		first billing.Movement
+		retry billing.Movement
+		// balance after the first movement (the account starts at 100)
+		balance int64
+		reused  bool
+	}{
+		// The first withdrawal empties the account, so the retry must not
+		// be judged on the balance: it is a replay, not INSUFFICIENT_FUNDS.
+		{name: "withdrawal", first: withdrawal("", 100, "k"), retry: withdrawal("", 100, "k"), balance: 0},
+		{name: "deposit", first: deposit("", 40, "k"), retry: deposit("", 40, "k"), balance: 140},
+		{name: "request_id reused", first: deposit("", 40, "k"), retry: withdrawal("", 10, "k"), balance: 140, reused: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, db := newStore(t)
+			ctx := context.Background()
+			user := openAccount(t, s)
+			mustMove(t, s, deposit(user, 100, "funds"))
+
+			first, err := db.Beginx()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer first.Rollback()
+			var entryID string
+			err = first.Get(&entryID, `
+				WITH locked AS (SELECT user_id FROM accounts WHERE user_id = $1 FOR UPDATE),
+				upd AS (UPDATE accounts SET balance = $4, update_time = clock_timestamp()
+					WHERE user_id = (SELECT user_id FROM locked) RETURNING user_id)
+				INSERT INTO transactions (user_id, kind, amount, currency, balance_after, request_id)
+				SELECT user_id, $2, $3, 'USD', $4, $5 FROM upd RETURNING id`,
+				user, string(tt.first.Kind), tt.first.Amount, tt.balance, tt.first.RequestID)
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			type result struct {
+				acct billing.Account
+				tx   billing.Transaction
+				err  error
+			}
+			done := make(chan result, 1)
+			retry := tt.retry
+			retry.UserID = user
+			go func() {
+				a, tx, err := s.Move(ctx, retry)
+				done <- result{a, tx, err}
+			}()
+			awaitLockWaiters(t, db, 1)
+			if err := first.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			got := <-done
+
+			if tt.reused {
+				if apperr.KindOf(got.err) != apperr.KindAlreadyExists {
+					t.Fatalf("retry with other parameters = %v, want AlreadyExists", got.err)
+				}
+			} else if got.err != nil || got.tx.ID != entryID || got.acct.Balance != tt.balance {
+				t.Fatalf("retry = entry %s, balance %d, %v; want the first entry %s and balance %d",
+					got.tx.ID, got.acct.Balance, got.err, entryID, tt.balance)
+			}
+			if balance, entries := audit(t, db, user); balance != tt.balance || entries != 2 {
+				t.Fatalf("audit: balance %d, %d entries; want %d, 2", balance, entries, tt.balance)
+			}
+		})
+	}
+}
+
+// awaitLockWaiters returns once n sessions of this test's database wait on
+// a lock, or after a few seconds (then the test's own assertions decide).
+func awaitLockWaiters(t *testing.T, db *sqlx.DB, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		var waiting int
+		err := db.Get(&waiting, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if waiting >= n {
+			return
+		}
+	}
+	t.Logf("fewer than %d sessions queued on a lock within 5s", n)
 }

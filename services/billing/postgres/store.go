@@ -75,15 +75,18 @@ func notFound(userID string) error {
 // returned with created=false (whatever its currency: the caller decides
 // whether that is a conflict).
 //
-// Concurrent calls for one user are safe: the primary key makes the loser's
-// INSERT wait for the winner's commit and then do nothing, and the SELECT
-// that follows (a new statement, so a new snapshot under READ COMMITTED)
-// sees the winner's row.
+// Concurrent calls for one user are safe: the unique indexes make the
+// loser's INSERT wait for the winner's commit and then do nothing, and the
+// SELECT that follows (a new statement, so a new snapshot under READ
+// COMMITTED) sees the winner's row. ON CONFLICT names no index on purpose:
+// accounts has two unique ones that both contain user_id (the primary key
+// and (user_id, currency)), and a loser that meets the winner's row first in
+// an index ON CONFLICT does not watch fails with a unique violation.
 func (s *Store) CreateAccount(ctx context.Context, userID, currency string) (billing.Account, bool, error) {
 	var r accountRow
 	err := s.db.GetContext(ctx, &r, `
 		INSERT INTO accounts (user_id, currency) VALUES ($1, $2)
-		ON CONFLICT (user_id) DO NOTHING
+		ON CONFLICT DO NOTHING
 		RETURNING `+accountColumns, userID, currency)
 	if err == nil {
 		return r.domain(), true, nil
@@ -141,12 +144,31 @@ func (s *Store) Move(ctx context.Context, m billing.Movement) (billing.Account, 
 
 // MoveOnce is Move that also reports whether m was a retry answered with
 // the original entry (replayed) rather than applied now.
+//
+// A movement that is applied costs five round trips: BEGIN, the lock, the
+// entry, the balance, COMMIT. The ledger is read by request_id only when the
+// entry's insert finds the request_id taken (a retry) or when the rules
+// refuse the movement.
 func (s *Store) MoveOnce(ctx context.Context, m billing.Movement) (billing.Account, billing.Transaction, bool, error) {
 	var (
 		acct     billing.Account
 		tx       billing.Transaction
 		replayed bool
 	)
+	// replay answers m with the entry its request_id already has, read
+	// under the lock: a retry gets the first result, applied once; other
+	// parameters under the same request_id are refused.
+	replay := func(dbtx *sqlx.Tx) (found bool, err error) {
+		prev, found, err := entryByRequest(ctx, dbtx, m.UserID, m.RequestID)
+		if err != nil || !found {
+			return false, err
+		}
+		if !m.Matches(prev) {
+			return true, billing.ErrRequestIDReused(m.RequestID)
+		}
+		tx, replayed = prev, true
+		return true, nil
+	}
 	err := pgdb.InTx(ctx, s.db, func(dbtx *sqlx.Tx) error {
 		// Invariants: balance >= 0, balance == sum of the ledger, and one
 		// entry per request_id. They hold because every change of an
@@ -167,52 +189,80 @@ func (s *Store) MoveOnce(ctx context.Context, m billing.Movement) (billing.Accou
 		}
 		acct = r.domain()
 
-		var prev txRow
-		err = dbtx.GetContext(ctx, &prev, `SELECT `+txColumns+` FROM transactions WHERE user_id = $1 AND request_id = $2`,
-			m.UserID, m.RequestID)
-		switch {
-		case err == nil:
-			tx = prev.domain()
-			if !m.Matches(tx) {
-				return billing.ErrRequestIDReused(m.RequestID)
-			}
-			replayed = true
-			return nil // a retry: the first result, applied once
-		case !errors.Is(err, sql.ErrNoRows):
-			return fmt.Errorf("read transaction by request_id: %w", err)
-		}
-
+		// The rules are applied before the idempotency check, which the
+		// insert below makes on the way (ON CONFLICT), so that a new
+		// movement needs no statement of its own for it. Either order gives
+		// the same answers: a refusal stands only if the request_id is
+		// unused, because a retry of an applied request must get its first
+		// result even when the rules would refuse it now (say the original
+		// withdrawal emptied the account, or the account was closed since).
 		balance, err := acct.Apply(m)
 		if err != nil {
+			if found, replayErr := replay(dbtx); found || replayErr != nil {
+				return replayErr
+			}
 			return err
 		}
-		// clock_timestamp, not now(): the time the lock was held rather than
-		// the time the transaction began, so the ledger's time order is the
-		// order in which movements were applied.
-		err = dbtx.GetContext(ctx, &r, `
-			UPDATE accounts SET balance = $2, update_time = clock_timestamp()
-			WHERE user_id = $1
-			RETURNING `+accountColumns, m.UserID, balance)
-		if err != nil {
-			return fmt.Errorf("update balance: %w", err)
-		}
-		acct = r.domain()
+
+		// The entry first: ON CONFLICT skips it when the request_id has an
+		// entry already, before anything is written, and the balance is
+		// then left alone. clock_timestamp(), the column default, rather
+		// than now(): the time the lock was held rather than the time the
+		// transaction began, so the ledger's time order is the order in
+		// which movements were applied.
 		var row txRow
 		err = dbtx.GetContext(ctx, &row, `
 			INSERT INTO transactions (user_id, kind, amount, currency, balance_after, request_id, order_id)
 			VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, '')::uuid)
+			ON CONFLICT (user_id, request_id) DO NOTHING
 			RETURNING `+txColumns,
 			m.UserID, string(m.Kind), m.Amount, acct.Currency, balance, m.RequestID, m.OrderID)
+		if errors.Is(err, sql.ErrNoRows) {
+			// Skipped by ON CONFLICT: the request_id has an entry.
+			found, replayErr := replay(dbtx)
+			if replayErr == nil && !found {
+				replayErr = errors.New("insert transaction: skipped as a duplicate, but no entry has its request_id")
+			}
+			return replayErr
+		}
 		if err != nil {
 			return fmt.Errorf("insert transaction: %w", err)
 		}
 		tx = row.domain()
+		// The balance the entry records, changed at the entry's time; the
+		// commit makes both visible at once.
+		res, err := dbtx.ExecContext(ctx, `UPDATE accounts SET balance = $2, update_time = $3 WHERE user_id = $1`,
+			m.UserID, balance, tx.CreateTime)
+		if err != nil {
+			return fmt.Errorf("update balance: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			// Cannot happen while this transaction holds the account's
+			// lock; refuse to commit an entry without its balance.
+			return fmt.Errorf("update balance: %d rows updated (%v), want 1", n, err)
+		}
+		acct.Balance, acct.UpdateTime = balance, tx.CreateTime
 		return nil
 	})
 	if err != nil {
 		return billing.Account{}, billing.Transaction{}, false, err
 	}
 	return acct, tx, replayed, nil
+}
+
+// entryByRequest reads the ledger entry of userID's requestID; found is
+// false when there is none.
+func entryByRequest(ctx context.Context, q sqlx.QueryerContext, userID, requestID string) (t billing.Transaction, found bool, err error) {
+	var r txRow
+	err = sqlx.GetContext(ctx, q, &r, `SELECT `+txColumns+` FROM transactions WHERE user_id = $1 AND request_id = $2`,
+		userID, requestID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return billing.Transaction{}, false, nil
+	}
+	if err != nil {
+		return billing.Transaction{}, false, fmt.Errorf("read transaction by request_id: %w", err)
+	}
+	return r.domain(), true, nil
 }
 
 // ListTransactions returns up to limit ledger entries of userID, newest
