@@ -3,15 +3,9 @@ package postgres_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
-	"github.com/jmoiron/sqlx"
 	"github.com/kassa-dev/kassa/services/billing"
 	"github.com/kassa-dev/kassa/services/billing/postgres"
 	"github.com/kassa-dev/kassa/services/platform/pgdb"
@@ -54,57 +48,57 @@ func BenchmarkMove(b *testing.B) {
 
 	b.Run("deposit", func(b *testing.B) {
 		user, run := open(b, 0), uuid.NewString()
-		cpu := startCPU(b, db)
+		cpu := pgtest.StartCPU(b, db)
 		for i := 0; b.Loop(); i++ {
 			move(b, deposit(user, 1, fmt.Sprintf("%s-%d", run, i)))
 		}
-		cpu.report(b)
+		cpu.Report(b)
 	})
 	b.Run("withdraw", func(b *testing.B) {
 		user, run := open(b, 1e15), uuid.NewString()
-		cpu := startCPU(b, db)
+		cpu := pgtest.StartCPU(b, db)
 		for i := 0; b.Loop(); i++ {
 			move(b, withdrawal(user, 1, fmt.Sprintf("%s-%d", run, i)))
 		}
-		cpu.report(b)
+		cpu.Report(b)
 	})
 	// An order's payment: a withdrawal for an order, in the account's
 	// currency named explicitly, as the order service sends it.
 	b.Run("withdraw-order", func(b *testing.B) {
 		user := open(b, 1e15)
-		cpu := startCPU(b, db)
+		cpu := pgtest.StartCPU(b, db)
 		for b.Loop() {
 			order := uuid.NewString()
 			move(b, billing.Movement{UserID: user, Kind: billing.Withdrawal, Amount: 1, Currency: "USD",
 				RequestID: "order/" + order, OrderID: order})
 		}
-		cpu.report(b)
+		cpu.Report(b)
 	})
 	b.Run("replay", func(b *testing.B) {
 		user := open(b, 1e15)
 		m := withdrawal(user, 1, uuid.NewString())
 		move(b, m)
-		cpu := startCPU(b, db)
+		cpu := pgtest.StartCPU(b, db)
 		for b.Loop() {
 			move(b, m)
 		}
-		cpu.report(b)
+		cpu.Report(b)
 	})
 	b.Run("refused", func(b *testing.B) {
 		user, run := open(b, 0), uuid.NewString()
-		cpu := startCPU(b, db)
+		cpu := pgtest.StartCPU(b, db)
 		for i := 0; b.Loop(); i++ {
 			if _, _, err := s.Move(ctx, withdrawal(user, 1, fmt.Sprintf("%s-%d", run, i))); err == nil {
 				b.Fatal("a withdrawal from an empty account was applied")
 			}
 		}
-		cpu.report(b)
+		cpu.Report(b)
 	})
 	// Many accounts at once, as under load: a deposit and a withdrawal per
 	// iteration, each client on its own account.
 	b.Run("deposit+withdraw-parallel", func(b *testing.B) {
 		b.SetParallelism(4)
-		cpu := startCPU(b, db)
+		cpu := pgtest.StartCPU(b, db)
 		b.RunParallel(func(pb *testing.PB) {
 			// b.Fatal may not be called here, off the benchmark's goroutine.
 			user, run := uuid.NewString(), uuid.NewString()
@@ -124,59 +118,8 @@ func BenchmarkMove(b *testing.B) {
 				}
 			}
 		})
-		cpu.report(b)
+		cpu.Report(b)
 	})
-}
-
-// cpuMeter measures the CPU time this process and the server processes of
-// the pool's database use during a benchmark.
-type cpuMeter struct {
-	db    *sqlx.DB
-	start time.Duration
-}
-
-func startCPU(b *testing.B, db *sqlx.DB) *cpuMeter {
-	b.Helper()
-	return &cpuMeter{db: db, start: cpuNow(b, db)}
-}
-
-// report adds cpu-µs/op to the benchmark's result.
-func (m *cpuMeter) report(b *testing.B) {
-	b.Helper()
-	used := cpuNow(b, m.db) - m.start
-	b.ReportMetric(float64(used.Microseconds())/float64(b.N), "cpu-µs/op")
-}
-
-// cpuNow is the CPU time used so far by this process and by the backends
-// serving db (from /proc: the server runs on this machine).
-func cpuNow(b *testing.B, db *sqlx.DB) time.Duration {
-	b.Helper()
-	var self syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &self); err != nil {
-		b.Fatal(err)
-	}
-	total := time.Duration(self.Utime.Nano() + self.Stime.Nano())
-	var pids []int
-	if err := db.Select(&pids, `SELECT pid FROM pg_stat_activity WHERE datname = current_database()`); err != nil {
-		b.Fatal(err)
-	}
-	for _, pid := range pids {
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			b.Skipf("server CPU time not readable (server on another machine?): %v", err)
-		}
-		// Fields after the command (which may hold spaces) in parentheses;
-		// utime and stime are the 14th and 15th, in clock ticks (1/100 s).
-		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-		for _, v := range f[11:13] {
-			ticks, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				b.Fatal(err)
-			}
-			total += time.Duration(ticks) * 10 * time.Millisecond
-		}
-	}
-	return total
 }
 
 // roundTripCounter counts what a store sends to PostgreSQL: every

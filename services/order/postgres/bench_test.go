@@ -2,16 +2,9 @@ package postgres_test
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"strconv"
-	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
-	"github.com/jmoiron/sqlx"
 	"github.com/kassa-dev/kassa/services/order"
 	"github.com/kassa-dev/kassa/services/order/app"
 	"github.com/kassa-dev/kassa/services/order/postgres"
@@ -79,24 +72,24 @@ func BenchmarkStore(b *testing.B) {
 	}
 
 	b.Run("FindByRequest-miss", func(b *testing.B) {
-		cpu := startCPU(b, db)
+		cpu := pgtest.StartCPU(b, db)
 		for b.Loop() {
 			if _, found, err := s.FindByRequest(ctx, user, uuid.NewString()); err != nil || found {
 				b.Fatalf("FindByRequest = %v, %v", found, err)
 			}
 		}
-		cpu.report(b)
+		cpu.Report(b)
 	})
 	b.Run("Create", func(b *testing.B) {
-		cpu := startCPU(b, db)
+		cpu := pgtest.StartCPU(b, db)
 		for b.Loop() {
 			create(b)
 		}
-		cpu.report(b)
+		cpu.Report(b)
 	})
 	b.Run("Settle", func(b *testing.B) {
 		orders := pending(b)
-		cpu := startCPU(b, db)
+		cpu := pgtest.StartCPU(b, db)
 		b.ResetTimer()
 		for _, o := range orders {
 			if _, err := s.Settle(ctx, o.ID, paidOutcome); err != nil {
@@ -104,7 +97,7 @@ func BenchmarkStore(b *testing.B) {
 			}
 		}
 		b.StopTimer()
-		cpu.report(b)
+		cpu.Report(b)
 	})
 	b.Run("MarkNotified", func(b *testing.B) {
 		orders := pending(b)
@@ -113,7 +106,7 @@ func BenchmarkStore(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		cpu := startCPU(b, db)
+		cpu := pgtest.StartCPU(b, db)
 		b.ResetTimer()
 		for _, o := range orders {
 			if _, err := s.MarkNotified(ctx, o.ID); err != nil {
@@ -121,7 +114,7 @@ func BenchmarkStore(b *testing.B) {
 			}
 		}
 		b.StopTimer()
-		cpu.report(b)
+		cpu.Report(b)
 	})
 }
 
@@ -135,13 +128,13 @@ func BenchmarkCreateOrder(b *testing.B) {
 		svc := newService(b, s, payments)
 		b.Run(name, func(b *testing.B) {
 			user := uuid.NewString()
-			cpu := startCPU(b, db)
+			cpu := pgtest.StartCPU(b, db)
 			for b.Loop() {
 				if _, err := svc.Create(ctx, user, 100, "", uuid.NewString()); err != nil {
 					b.Fatal(err)
 				}
 			}
-			cpu.report(b)
+			cpu.Report(b)
 		})
 	}
 	run("paid", instantPayments{})
@@ -152,18 +145,18 @@ func BenchmarkCreateOrder(b *testing.B) {
 		if _, err := svc.Create(ctx, user, 100, "", key); err != nil {
 			b.Fatal(err)
 		}
-		cpu := startCPU(b, db)
+		cpu := pgtest.StartCPU(b, db)
 		for b.Loop() {
 			if _, err := svc.Create(ctx, user, 100, "", key); err != nil {
 				b.Fatal(err)
 			}
 		}
-		cpu.report(b)
+		cpu.Report(b)
 	})
 	b.Run("paid-parallel", func(b *testing.B) {
 		svc := newService(b, s, instantPayments{})
 		b.SetParallelism(4)
-		cpu := startCPU(b, db)
+		cpu := pgtest.StartCPU(b, db)
 		b.RunParallel(func(pb *testing.PB) {
 			user := uuid.NewString()
 			for pb.Next() {
@@ -173,59 +166,8 @@ func BenchmarkCreateOrder(b *testing.B) {
 				}
 			}
 		})
-		cpu.report(b)
+		cpu.Report(b)
 	})
-}
-
-// cpuMeter measures the CPU time this process and the server processes of
-// the pool's database use during a benchmark.
-type cpuMeter struct {
-	db    *sqlx.DB
-	start time.Duration
-}
-
-func startCPU(b *testing.B, db *sqlx.DB) *cpuMeter {
-	b.Helper()
-	return &cpuMeter{db: db, start: cpuNow(b, db)}
-}
-
-// report adds cpu-µs/op to the benchmark's result.
-func (m *cpuMeter) report(b *testing.B) {
-	b.Helper()
-	used := cpuNow(b, m.db) - m.start
-	b.ReportMetric(float64(used.Microseconds())/float64(b.N), "cpu-µs/op")
-}
-
-// cpuNow is the CPU time used so far by this process and by the backends
-// serving db (from /proc: the server runs on this machine).
-func cpuNow(b *testing.B, db *sqlx.DB) time.Duration {
-	b.Helper()
-	var self syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &self); err != nil {
-		b.Fatal(err)
-	}
-	total := time.Duration(self.Utime.Nano() + self.Stime.Nano())
-	var pids []int
-	if err := db.Select(&pids, `SELECT pid FROM pg_stat_activity WHERE datname = current_database()`); err != nil {
-		b.Fatal(err)
-	}
-	for _, pid := range pids {
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			b.Skipf("server CPU time not readable (server on another machine?): %v", err)
-		}
-		// Fields after the command (which may hold spaces) in parentheses;
-		// utime and stime are the 14th and 15th, in clock ticks (1/100 s).
-		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-		for _, v := range f[11:13] {
-			ticks, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				b.Fatal(err)
-			}
-			total += time.Duration(ticks) * 10 * time.Millisecond
-		}
-	}
-	return total
 }
 
 // CreateOrder's round trips to the order database (every statement, BEGIN,
