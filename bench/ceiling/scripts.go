@@ -27,9 +27,9 @@ const userIDExpr = `('00000000-0000-4000-8000-' || lpad(:n::text, 12, '0'))::uui
 //	order         SELECT by (user_id, request_id)          FindByRequest
 //	user          SELECT the live user                      GetUser (the e-mail)
 //	order         INSERT ... ON CONFLICT DO NOTHING         Create           commit 1
-//	billing       BEGIN; lock the account; look up the      Move (Withdraw)  commit 2
-//	              request_id; UPDATE balance; INSERT the
-//	              ledger entry; COMMIT
+//	billing       BEGIN; lock the account; INSERT the       Move (Withdraw)  commit 2
+//	              ledger entry ON CONFLICT DO NOTHING;
+//	              UPDATE balance; COMMIT
 //	order         BEGIN; lock the order; UPDATE status;     Settle           commit 3
 //	              COMMIT
 //	notification  INSERT ... ON CONFLICT DO NOTHING         Send             commit 4
@@ -40,8 +40,9 @@ const userIDExpr = `('00000000-0000-4000-8000-' || lpad(:n::text, 12, '0'))::uui
 // pgbench connection cannot nest transactions, so here billing commits
 // just before Settle's transaction. The statements and the number of
 // commits (the WAL flushes that bound a durable system) are the same. A
-// rejected order's billing transaction reads and rolls back, as Move does
-// when the funds check fails. A deposit is billing's Move alone.
+// rejected order's billing transaction locks, looks the request_id up in
+// the ledger and rolls back, as Move does when the funds check fails. A
+// deposit is billing's Move alone.
 
 const orderHead = `\set n random(1, :users)
 \set r random(1, 9000000000000000000)
@@ -57,7 +58,6 @@ INSERT INTO orders (user_id, price, currency, request_id, email)
 -- billing: Move, a withdrawal keyed by the order (commit 2, or a rollback)
 BEGIN;
 SELECT ` + accountColumns + ` FROM accounts WHERE user_id = :u_id FOR UPDATE \gset a_
-SELECT ` + txColumns + ` FROM transactions WHERE user_id = :u_id AND request_id = 'order/' || :o_id;
 `
 
 const orderTail = `-- notification: Send (commit 4)
@@ -76,11 +76,11 @@ UPDATE orders
 var PaidOrder = `-- kassa ceiling: one paid order (see ceiling/scripts.go)
 \set price random(100, 10000)
 ` + orderHead + `\set balance :a_balance - :price
-UPDATE accounts SET balance = :balance, update_time = clock_timestamp()
-	WHERE user_id = :u_id RETURNING ` + accountColumns + `;
 INSERT INTO transactions (user_id, kind, amount, currency, balance_after, request_id, order_id)
 	VALUES (:u_id, 'withdrawal', :price, 'USD', :balance, 'order/' || :o_id, NULLIF(:o_id, '')::uuid)
-	RETURNING ` + txColumns + `;
+	ON CONFLICT (user_id, request_id) DO NOTHING
+	RETURNING ` + txColumns + ` \gset t_
+UPDATE accounts SET balance = :balance, update_time = :t_create_time WHERE user_id = :u_id;
 COMMIT;
 -- order: Settle (commit 3)
 BEGIN;
@@ -95,7 +95,8 @@ COMMIT;
 // RejectedOrder is one order that billing declines for insufficient funds.
 var RejectedOrder = `-- kassa ceiling: one rejected order (see ceiling/scripts.go)
 \set price 10000000000000
-` + orderHead + `ROLLBACK;
+` + orderHead + `SELECT ` + txColumns + ` FROM transactions WHERE user_id = :u_id AND request_id = 'order/' || :o_id;
+ROLLBACK;
 -- order: Settle (commit 3)
 BEGIN;
 SELECT ` + orderColumns + ` FROM orders WHERE id = :o_id FOR UPDATE;
@@ -116,13 +117,12 @@ var Deposit = `-- kassa ceiling: one deposit (see ceiling/scripts.go)
 -- billing: Move, a deposit (commit 1)
 BEGIN;
 SELECT ` + accountColumns + ` FROM accounts WHERE user_id = ` + userIDExpr + ` FOR UPDATE \gset a_
-SELECT ` + txColumns + ` FROM transactions WHERE user_id = :a_user_id AND request_id = 'pgb-dep-' || :client_id || '-' || :r;
 \set balance :a_balance + :amount
-UPDATE accounts SET balance = :balance, update_time = clock_timestamp()
-	WHERE user_id = :a_user_id RETURNING ` + accountColumns + `;
 INSERT INTO transactions (user_id, kind, amount, currency, balance_after, request_id, order_id)
 	VALUES (:a_user_id, 'deposit', :amount, 'USD', :balance, 'pgb-dep-' || :client_id || '-' || :r, NULLIF('', '')::uuid)
-	RETURNING ` + txColumns + `;
+	ON CONFLICT (user_id, request_id) DO NOTHING
+	RETURNING ` + txColumns + ` \gset t_
+UPDATE accounts SET balance = :balance, update_time = :t_create_time WHERE user_id = :a_user_id;
 COMMIT;
 `
 
