@@ -5,6 +5,7 @@ package pgdb
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -29,6 +30,11 @@ type Options struct {
 	// statement, transaction begin and commit run inside a traced request
 	// becomes a child span of it. Nil opens a plain pool.
 	TracerProvider trace.TracerProvider
+	// StatementCacheSize is how many prepared statements each connection
+	// keeps (see stmtcache.go): 0 means DefaultStatementCacheSize, a
+	// negative size prepares nothing (every statement parsed and planned
+	// on each run, lib/pq's own behaviour).
+	StatementCacheSize int
 }
 
 // Open connects to url and waits until the server answers.
@@ -37,19 +43,24 @@ func Open(ctx context.Context, url string, opts Options) (*sqlx.DB, error) {
 		return nil, errors.New("database URL is empty: set -database-url or DATABASE_URL")
 	}
 	url = withDriverDefaults(url)
-	var db *sqlx.DB
-	if opts.TracerProvider != nil {
-		raw, err := openTraced(url, opts.TracerProvider)
-		if err != nil {
-			return nil, fmt.Errorf("open database: %w", err)
-		}
-		db = sqlx.NewDb(raw, "postgres")
-	} else {
-		var err error
-		if db, err = sqlx.Open("postgres", url); err != nil {
-			return nil, fmt.Errorf("open database: %w", err)
-		}
+	pqConnector, err := pq.NewConnector(url)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", Redact(url), err)
 	}
+	var connector driver.Connector = pqConnector
+	switch {
+	case opts.StatementCacheSize == 0:
+		connector = cachingConnector{Connector: connector, size: DefaultStatementCacheSize}
+	case opts.StatementCacheSize > 0:
+		connector = cachingConnector{Connector: connector, size: opts.StatementCacheSize}
+	}
+	var raw *sql.DB
+	if opts.TracerProvider != nil {
+		raw = openTraced(connector, databaseName(url), opts.TracerProvider)
+	} else {
+		raw = sql.OpenDB(connector)
+	}
+	db := sqlx.NewDb(raw, "postgres")
 	if opts.MaxOpenConns <= 0 {
 		opts.MaxOpenConns = 10
 	}
@@ -61,7 +72,6 @@ func Open(ctx context.Context, url string, opts Options) (*sqlx.DB, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, opts.ConnectTimeout)
 	defer cancel()
-	var err error
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
 		err = db.PingContext(ctx)
 		if err == nil {

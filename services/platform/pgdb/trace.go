@@ -20,9 +20,8 @@ import (
 // values. Spans are made only under a span that is already there (a
 // request): migrations and background loops outside any request would
 // otherwise each start a trace of their own.
-func openTraced(dsn string, tp trace.TracerProvider) (*sql.DB, error) {
-	dbName := databaseName(dsn)
-	return otelsql.Open("postgres", dsn,
+func openTraced(connector driver.Connector, dbName string, tp trace.TracerProvider) *sql.DB {
+	return otelsql.OpenDB(connector,
 		otelsql.WithTracerProvider(tp),
 		otelsql.WithMeterProvider(noop.NewMeterProvider()), // pool metrics come from Prometheus
 		otelsql.WithAttributes(semconv.DBSystemNamePostgreSQL, semconv.DBNamespace(dbName)),

@@ -7,20 +7,26 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kassa-dev/kassa/services/platform/pgdb"
 )
 
 // Config is the configuration every service shares. Each setting is a flag
 // with an environment variable fallback; the flag wins.
 type Config struct {
-	Listen          string        // -listen, LISTEN_ADDR
-	AdminListen     string        // -admin-listen, ADMIN_ADDR
-	DatabaseURL     string        // -database-url, DATABASE_URL
-	DBMaxConns      int           // -db-max-conns, DB_MAX_CONNS
-	CallTimeout     time.Duration // -call-timeout, CALL_TIMEOUT
-	ShutdownTimeout time.Duration // -shutdown-timeout, SHUTDOWN_TIMEOUT
-	LogLevel        string        // -log-level, LOG_LEVEL
-	LogFormat       string        // -log-format, LOG_FORMAT
-	Pprof           bool          // -pprof, PPROF: /debug/pprof/ on the admin listener
+	Listen      string // -listen, LISTEN_ADDR
+	AdminListen string // -admin-listen, ADMIN_ADDR
+	DatabaseURL string // -database-url, DATABASE_URL
+	DBMaxConns  int    // -db-max-conns, DB_MAX_CONNS
+	// DBStatementCache is how many prepared statements each database
+	// connection keeps; 0 prepares nothing (for a transaction-mode
+	// connection pooler that cannot keep them).
+	DBStatementCache int           // -db-statement-cache, DB_STATEMENT_CACHE
+	CallTimeout      time.Duration // -call-timeout, CALL_TIMEOUT
+	ShutdownTimeout  time.Duration // -shutdown-timeout, SHUTDOWN_TIMEOUT
+	LogLevel         string        // -log-level, LOG_LEVEL
+	LogFormat        string        // -log-format, LOG_FORMAT
+	Pprof            bool          // -pprof, PPROF: /debug/pprof/ on the admin listener
 	// Peers maps a peer name ("billing") to its gRPC address.
 	Peers map[string]string
 	// Options holds the values of the service's own Spec.Options.
@@ -64,6 +70,8 @@ func parseConfig(spec Spec, args []string, getenv func(string) string, out io.Wr
 	pprofDefault, pprofErr := strconv.ParseBool(env("pprof", "false"))
 	fs.BoolVar(&c.Pprof, "pprof", pprofDefault, "serve /debug/pprof/ on the admin listener (env PPROF=true)")
 	maxConns := fs.String("db-max-conns", env("db-max-conns", "20"), "maximum open database connections (env DB_MAX_CONNS)")
+	stmtCache := fs.String("db-statement-cache", env("db-statement-cache", strconv.Itoa(pgdb.DefaultStatementCacheSize)),
+		"prepared statements kept per database connection; 0 prepares none (env DB_STATEMENT_CACHE)")
 	callTimeout := fs.String("call-timeout", env("call-timeout", "5s"), "deadline of calls to other services (env CALL_TIMEOUT)")
 	shutdown := fs.String("shutdown-timeout", env("shutdown-timeout", "15s"), "how long in-flight calls may finish after SIGTERM (env SHUTDOWN_TIMEOUT)")
 	peers := make(map[string]*string)
@@ -87,6 +95,9 @@ func parseConfig(spec Spec, args []string, getenv func(string) string, out io.Wr
 	var err error
 	if c.DBMaxConns, err = strconv.Atoi(*maxConns); err != nil || c.DBMaxConns < 1 {
 		return c, fmt.Errorf("db-max-conns (DB_MAX_CONNS): want a positive integer, got %q", *maxConns)
+	}
+	if c.DBStatementCache, err = strconv.Atoi(*stmtCache); err != nil || c.DBStatementCache < 0 {
+		return c, fmt.Errorf("db-statement-cache (DB_STATEMENT_CACHE): want 0 (off) or a positive integer, got %q", *stmtCache)
 	}
 	if c.CallTimeout, err = time.ParseDuration(*callTimeout); err != nil || c.CallTimeout <= 0 {
 		return c, fmt.Errorf("call-timeout (CALL_TIMEOUT): want a positive duration such as 5s, got %q", *callTimeout)

@@ -66,6 +66,8 @@ func TestRun_BadConfig_NamesTheSetting(t *testing.T) {
 		{[]string{"test"}, nil, "DATABASE_URL"},
 		{[]string{"test", "-database-url", "postgres://x/y", "-call-timeout", "soon"}, nil, "CALL_TIMEOUT"},
 		{[]string{"test", "-database-url", "postgres://x/y"}, map[string]string{"DB_MAX_CONNS": "0"}, "DB_MAX_CONNS"},
+		{[]string{"test", "-database-url", "postgres://x/y"}, map[string]string{"DB_STATEMENT_CACHE": "-1"}, "DB_STATEMENT_CACHE"},
+		{[]string{"test", "-database-url", "postgres://x/y", "-db-statement-cache", "many"}, nil, "DB_STATEMENT_CACHE"},
 		{[]string{"test", "-database-url", "postgres://x/y", "-log-format", "xml"}, nil, "LOG_FORMAT"},
 		{[]string{"test", "frobnicate"}, nil, "unknown command"},
 	}

@@ -118,7 +118,11 @@ func Run(ctx context.Context, spec Spec, args []string, getenv func(string) stri
 	otel.SetTracerProvider(tel.TracerProvider)
 	otel.SetTextMapPropagator(tel.Propagator)
 
-	db, err := pgdb.Open(ctx, cfg.DatabaseURL, pgdb.Options{MaxOpenConns: cfg.DBMaxConns, TracerProvider: tel.TracerProvider})
+	db, err := pgdb.Open(ctx, cfg.DatabaseURL, pgdb.Options{
+		MaxOpenConns:       cfg.DBMaxConns,
+		StatementCacheSize: statementCacheSize(cfg.DBStatementCache),
+		TracerProvider:     tel.TracerProvider,
+	})
 	if err != nil {
 		return err
 	}
@@ -181,4 +185,13 @@ func newLogger(cfg Config, w io.Writer) (*slog.Logger, error) {
 		h = slog.NewTextHandler(w, opts)
 	}
 	return slog.New(telemetry.LogHandler(h)), nil
+}
+
+// statementCacheSize turns the setting (0 = off) into pgdb's option (0 =
+// default, negative = off).
+func statementCacheSize(setting int) int {
+	if setting == 0 {
+		return -1
+	}
+	return setting
 }
