@@ -194,11 +194,7 @@ func startSystem(t testing.TB, o options) *system {
 
 // poolOptions are the pool settings of a service: traced when it is.
 func poolOptions(tel *telemetry.Telemetry) pgdb.Options {
-	o := pgdb.Options{MaxOpenConns: 20}
-	if tel != nil {
-		o.TracerProvider = tel.TracerProvider
-	}
-	return o
+	return pgdb.Options{MaxOpenConns: 20, TracerProvider: tel.DBTracerProvider()}
 }
 
 func registerPool(t testing.TB, tel *telemetry.Telemetry, db *sql.DB) {

@@ -17,9 +17,10 @@ import (
 // "<OPERATION> <database>" as the OpenTelemetry conventions suggest
 // ("SELECT kassa_billing", "INSERT kassa_order") and carrying the
 // statement text. Statements are parameterised, so the text holds no
-// values. Spans are made only under a span that is already there (a
-// request): migrations and background loops outside any request would
-// otherwise each start a trace of their own.
+// values. Spans are made only under a sampled span that is already there
+// (a request that is being traced): migrations and background loops
+// outside any request would otherwise each start a trace of their own, and
+// a child of an unsampled request would be dropped anyway.
 func openTraced(connector driver.Connector, dbName string, tp trace.TracerProvider) *sql.DB {
 	return otelsql.OpenDB(connector,
 		otelsql.WithTracerProvider(tp),
@@ -36,7 +37,7 @@ func openTraced(connector driver.Connector, dbName string, tp trace.TracerProvid
 			OmitConnResetSession: true,
 			OmitRows:             true,
 			SpanFilter: func(ctx context.Context, _ otelsql.Method, _ string, _ []driver.NamedValue) bool {
-				return trace.SpanContextFromContext(ctx).IsValid()
+				return trace.SpanContextFromContext(ctx).IsSampled()
 			},
 		}),
 	)

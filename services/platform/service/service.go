@@ -121,7 +121,7 @@ func Run(ctx context.Context, spec Spec, args []string, getenv func(string) stri
 	db, err := pgdb.Open(ctx, cfg.DatabaseURL, pgdb.Options{
 		MaxOpenConns:       cfg.DBMaxConns,
 		StatementCacheSize: statementCacheSize(cfg.DBStatementCache),
-		TracerProvider:     tel.TracerProvider,
+		TracerProvider:     tel.DBTracerProvider(),
 	})
 	if err != nil {
 		return err

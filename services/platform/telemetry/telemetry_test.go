@@ -76,8 +76,20 @@ func TestNew_ExportsOnlyWhenAnEndpointIsConfigured(t *testing.T) {
 		{"protocol without endpoint", map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := newTelemetry(t, tc.env).Exporting; got != tc.export {
-				t.Errorf("Exporting = %v, want %v", got, tc.export)
+			tel := newTelemetry(t, tc.env)
+			if tel.Exporting != tc.export || tel.Recording != tc.export {
+				t.Errorf("Exporting, Recording = %v, %v; want %v", tel.Exporting, tel.Recording, tc.export)
+			}
+			// Spans are recorded only for an exporter; without one they
+			// still have ids that children share, for the logs and the
+			// next service.
+			ctx, parent := tel.TracerProvider.Tracer("test").Start(context.Background(), "request")
+			_, child := tel.TracerProvider.Tracer("test").Start(ctx, "statement")
+			if parent.IsRecording() != tc.export || parent.SpanContext().IsSampled() != tc.export {
+				t.Errorf("recording, sampled = %v, %v; want %v", parent.IsRecording(), parent.SpanContext().IsSampled(), tc.export)
+			}
+			if !parent.SpanContext().IsValid() || child.SpanContext().TraceID() != parent.SpanContext().TraceID() {
+				t.Errorf("span ids: parent %v, child %v; want a valid trace both share", parent.SpanContext(), child.SpanContext())
 			}
 		})
 	}
