@@ -9,6 +9,7 @@ import (
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 )
 
 func tracedDB(t *testing.T) (*sqlx.DB, *sdktrace.TracerProvider, *tracetest.InMemoryExporter) {
@@ -61,14 +62,23 @@ func TestTracedPool_StatementsUnderARequest_AreChildSpans(t *testing.T) {
 }
 
 // Outside any request (migrations, background loops) statements make no
-// spans, so they cannot flood the tracing backend with one-span traces.
-func TestTracedPool_StatementsWithoutARequest_MakeNoSpans(t *testing.T) {
-	db, _, exp := tracedDB(t)
-	if _, err := db.ExecContext(context.Background(), `INSERT INTO things (id, name) VALUES (1, 'a')`); err != nil {
-		t.Fatal(err)
-	}
-	if spans := exp.GetSpans(); len(spans) != 0 {
-		t.Fatalf("got %d spans without a parent, want none: first %q", len(spans), spans[0].Name)
+// spans, so they cannot flood the tracing backend with one-span traces;
+// nor do they under a request that is not sampled, whose spans would be
+// dropped.
+func TestTracedPool_StatementsWithoutASampledRequest_MakeNoSpans(t *testing.T) {
+	unsampled := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{1}, SpanID: trace.SpanID{1}, Remote: true, // TraceFlags: not sampled
+	}))
+	for name, ctx := range map[string]context.Context{"no request": context.Background(), "unsampled request": unsampled} {
+		t.Run(name, func(t *testing.T) {
+			db, _, exp := tracedDB(t)
+			if _, err := db.ExecContext(ctx, `INSERT INTO things (id, name) VALUES (1, 'a')`); err != nil {
+				t.Fatal(err)
+			}
+			if spans := exp.GetSpans(); len(spans) != 0 {
+				t.Fatalf("got %d spans, want none: first %q", len(spans), spans[0].Name)
+			}
+		})
 	}
 }
 
