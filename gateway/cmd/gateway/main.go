@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/kassa-dev/kassa/gateway"
-	"github.com/kassa-dev/kassa/services/platform/runtimetune"
 	"github.com/kassa-dev/kassa/services/platform/telemetry"
 	"go.opentelemetry.io/otel"
 )
@@ -47,7 +46,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	log = log.With("service", "gateway")
-	gc := runtimetune.Apply(getenv)
 
 	tel, err := telemetry.New(ctx, telemetry.Options{Service: "gateway", Getenv: getenv})
 	if err != nil {
@@ -92,7 +90,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(lis) }()
 	log.Info("serving", "http", lis.Addr().String(), "admin", adminAddr, "pprof", cfg.Pprof, "trace_export", tel.Exporting,
-		"gc_percent", gc.String(), "user", cfg.UserAddr, "billing", cfg.BillingAddr, "order", cfg.OrderAddr, "notification", cfg.NotificationAddr)
+		"user", cfg.UserAddr, "billing", cfg.BillingAddr, "order", cfg.OrderAddr, "notification", cfg.NotificationAddr)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)

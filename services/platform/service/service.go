@@ -22,7 +22,6 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/kassa-dev/kassa/services/platform/pgdb"
-	"github.com/kassa-dev/kassa/services/platform/runtimetune"
 	"github.com/kassa-dev/kassa/services/platform/server"
 	"github.com/kassa-dev/kassa/services/platform/telemetry"
 	"github.com/prometheus/client_golang/prometheus"
@@ -103,7 +102,6 @@ func Run(ctx context.Context, spec Spec, args []string, getenv func(string) stri
 		return err
 	}
 	log = log.With("service", spec.Name)
-	gc := runtimetune.Apply(getenv)
 
 	tel, err := telemetry.New(ctx, telemetry.Options{Service: spec.Name, Getenv: getenv})
 	if err != nil {
@@ -168,7 +166,7 @@ func Run(ctx context.Context, spec Spec, args []string, getenv func(string) stri
 	}
 	defer stopAdmin()
 	log.Info("serving", "grpc", lis.Addr().String(), "admin", adminAddr, "pprof", cfg.Pprof,
-		"trace_export", tel.Exporting, "gc_percent", gc.String(), "peers", cfg.Peers)
+		"trace_export", tel.Exporting, "peers", cfg.Peers)
 	err = srv.Serve(ctx, lis, cfg.ShutdownTimeout)
 	cancelBg()
 	d.wg.Wait()
