@@ -27,9 +27,10 @@ const userIDExpr = `('00000000-0000-4000-8000-' || lpad(:n::text, 12, '0'))::uui
 //	order         SELECT by (user_id, request_id)          FindByRequest
 //	user          SELECT the live user                      GetUser (the e-mail)
 //	order         INSERT ... ON CONFLICT DO NOTHING         Create           commit 1
-//	billing       BEGIN; lock the account; INSERT the       Move (Withdraw)  commit 2
-//	              ledger entry ON CONFLICT DO NOTHING;
-//	              UPDATE balance; COMMIT
+//	billing       BEGIN; lock the account; one WITH         Move (Withdraw)  commit 2
+//	              statement: INSERT the ledger entry ON
+//	              CONFLICT DO NOTHING and UPDATE the
+//	              balance; COMMIT
 //	order         BEGIN; lock the order; UPDATE status;     Settle           commit 3
 //	              COMMIT
 //	notification  INSERT ... ON CONFLICT DO NOTHING         Send             commit 4
@@ -76,11 +77,7 @@ UPDATE orders
 var PaidOrder = `-- kassa ceiling: one paid order (see ceiling/scripts.go)
 \set price random(100, 10000)
 ` + orderHead + `\set balance :a_balance - :price
-INSERT INTO transactions (user_id, kind, amount, currency, balance_after, request_id, order_id)
-	VALUES (:u_id, 'withdrawal', :price, 'USD', :balance, 'order/' || :o_id, NULLIF(:o_id, '')::uuid)
-	ON CONFLICT (user_id, request_id) DO NOTHING
-	RETURNING ` + txColumns + ` \gset t_
-UPDATE accounts SET balance = :balance, update_time = :t_create_time WHERE user_id = :u_id;
+` + moveEntry(`:u_id, 'withdrawal', :price, 'USD', :balance, 'order/' || :o_id, NULLIF(:o_id, '')::uuid`) + `
 COMMIT;
 -- order: Settle (commit 3)
 BEGIN;
@@ -118,14 +115,27 @@ var Deposit = `-- kassa ceiling: one deposit (see ceiling/scripts.go)
 BEGIN;
 SELECT ` + accountColumns + ` FROM accounts WHERE user_id = ` + userIDExpr + ` FOR UPDATE \gset a_
 \set balance :a_balance + :amount
-INSERT INTO transactions (user_id, kind, amount, currency, balance_after, request_id, order_id)
-	VALUES (:a_user_id, 'deposit', :amount, 'USD', :balance, 'pgb-dep-' || :client_id || '-' || :r, NULLIF('', '')::uuid)
-	ON CONFLICT (user_id, request_id) DO NOTHING
-	RETURNING ` + txColumns + ` \gset t_
-UPDATE accounts SET balance = :balance, update_time = :t_create_time WHERE user_id = :a_user_id;
+` + moveEntry(`:a_user_id, 'deposit', :amount, 'USD', :balance, 'pgb-dep-' || :client_id || '-' || :r, NULLIF('', '')::uuid`) + `
 COMMIT;
 `
 
 func letter(tail, subject, body string) string {
 	return strings.NewReplacer("{{SUBJECT}}", subject, "{{BODY}}", body).Replace(tail)
+}
+
+// moveEntry is billing's statement for an applied movement
+// (postgres.Store.MoveOnce): the ledger entry with the given VALUES and the
+// balance it records, in one statement.
+func moveEntry(values string) string {
+	return `WITH entry AS (
+	INSERT INTO transactions (user_id, kind, amount, currency, balance_after, request_id, order_id)
+	VALUES (` + values + `)
+	ON CONFLICT (user_id, request_id) DO NOTHING
+	RETURNING ` + txColumns + `
+), upd AS (
+	UPDATE accounts a SET balance = e.balance_after, update_time = e.create_time
+	FROM entry e WHERE a.user_id = e.user_id
+	RETURNING 1
+)
+SELECT entry.*, (SELECT count(*) FROM upd) AS updated FROM entry;`
 }

@@ -176,8 +176,8 @@ func TestMove_RoundTrips(t *testing.T) {
 		run  func(ctx context.Context)
 		want int
 	}{
-		{"deposit", move(deposit(user, 100, "d"), false), 5},
-		{"withdrawal", move(withdrawal(user, 30, "w"), false), 5},
+		{"deposit", move(deposit(user, 100, "d"), false), 4},
+		{"withdrawal", move(withdrawal(user, 30, "w"), false), 4},
 		{"replay", move(withdrawal(user, 30, "w"), false), 5},
 		{"insufficient funds", move(withdrawal(user, 1000, "w2"), true), 4},
 		{"request_id reused", move(withdrawal(user, 31, "w"), true), 5},

@@ -59,6 +59,13 @@ type txRow struct {
 const txColumns = `id, user_id, kind, amount, currency, balance_after, request_id,
 	coalesce(order_id::text, '') AS order_id, create_time`
 
+// movedRow is the ledger entry a movement inserted and the number of
+// account rows the same statement updated.
+type movedRow struct {
+	txRow
+	Updated int64 `db:"updated"`
+}
+
 func (r txRow) domain() billing.Transaction {
 	return billing.Transaction{
 		ID: r.ID, UserID: r.UserID, Kind: billing.Kind(r.Kind), Amount: r.Amount, Currency: r.Currency,
@@ -145,10 +152,10 @@ func (s *Store) Move(ctx context.Context, m billing.Movement) (billing.Account, 
 // MoveOnce is Move that also reports whether m was a retry answered with
 // the original entry (replayed) rather than applied now.
 //
-// A movement that is applied costs five round trips: BEGIN, the lock, the
-// entry, the balance, COMMIT. The ledger is read by request_id only when the
-// entry's insert finds the request_id taken (a retry) or when the rules
-// refuse the movement.
+// A movement that is applied costs four round trips: BEGIN, the lock, the
+// entry with the balance (one statement), COMMIT. The ledger is read by
+// request_id only when the entry's insert finds the request_id taken (a
+// retry) or when the rules refuse the movement.
 func (s *Store) MoveOnce(ctx context.Context, m billing.Movement) (billing.Account, billing.Transaction, bool, error) {
 	var (
 		acct     billing.Account
@@ -204,18 +211,33 @@ func (s *Store) MoveOnce(ctx context.Context, m billing.Movement) (billing.Accou
 			return err
 		}
 
-		// The entry first: ON CONFLICT skips it when the request_id has an
-		// entry already, before anything is written, and the balance is
-		// then left alone. clock_timestamp(), the column default, rather
-		// than now(): the time the lock was held rather than the time the
-		// transaction began, so the ledger's time order is the order in
-		// which movements were applied.
-		var row txRow
+		// The entry and the balance in one statement: ON CONFLICT skips the
+		// entry when the request_id has one already, and the balance is then
+		// left alone, because the UPDATE joins the inserted rows only. The
+		// UPDATE sets the balance the entry records at the entry's time; the
+		// commit makes both visible at once. clock_timestamp(), the column
+		// default, rather than now(): the time the lock was held rather than
+		// the time the transaction began, so the ledger's time order is the
+		// order in which movements were applied.
+		//
+		// The sub-statements of a WITH share one snapshot, taken when the
+		// statement starts; that is after the lock above was granted, so it
+		// sees what the previous holder committed (the ledger entry of a
+		// retry's original included, hence the skip). The UPDATE reaches
+		// the row this transaction has locked and does not wait.
+		var row movedRow
 		err = dbtx.GetContext(ctx, &row, `
-			INSERT INTO transactions (user_id, kind, amount, currency, balance_after, request_id, order_id)
-			VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, '')::uuid)
-			ON CONFLICT (user_id, request_id) DO NOTHING
-			RETURNING `+txColumns,
+			WITH entry AS (
+				INSERT INTO transactions (user_id, kind, amount, currency, balance_after, request_id, order_id)
+				VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, '')::uuid)
+				ON CONFLICT (user_id, request_id) DO NOTHING
+				RETURNING `+txColumns+`
+			), upd AS (
+				UPDATE accounts a SET balance = e.balance_after, update_time = e.create_time
+				FROM entry e WHERE a.user_id = e.user_id
+				RETURNING 1
+			)
+			SELECT entry.*, (SELECT count(*) FROM upd) AS updated FROM entry`,
 			m.UserID, string(m.Kind), m.Amount, acct.Currency, balance, m.RequestID, m.OrderID)
 		if errors.Is(err, sql.ErrNoRows) {
 			// Skipped by ON CONFLICT: the request_id has an entry.
@@ -228,19 +250,12 @@ func (s *Store) MoveOnce(ctx context.Context, m billing.Movement) (billing.Accou
 		if err != nil {
 			return fmt.Errorf("insert transaction: %w", err)
 		}
-		tx = row.domain()
-		// The balance the entry records, changed at the entry's time; the
-		// commit makes both visible at once.
-		res, err := dbtx.ExecContext(ctx, `UPDATE accounts SET balance = $2, update_time = $3 WHERE user_id = $1`,
-			m.UserID, balance, tx.CreateTime)
-		if err != nil {
-			return fmt.Errorf("update balance: %w", err)
-		}
-		if n, err := res.RowsAffected(); err != nil || n != 1 {
+		if row.Updated != 1 {
 			// Cannot happen while this transaction holds the account's
 			// lock; refuse to commit an entry without its balance.
-			return fmt.Errorf("update balance: %d rows updated (%v), want 1", n, err)
+			return fmt.Errorf("update balance: %d rows updated, want 1", row.Updated)
 		}
+		tx = row.domain()
 		acct.Balance, acct.UpdateTime = balance, tx.CreateTime
 		return nil
 	})
