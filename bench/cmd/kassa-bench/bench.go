@@ -21,6 +21,7 @@ import (
 	"github.com/kassa-dev/kassa/bench/ceiling"
 	"github.com/kassa-dev/kassa/bench/load"
 	"github.com/kassa-dev/kassa/bench/pgstat"
+	"github.com/kassa-dev/kassa/bench/pgstmt"
 	"github.com/kassa-dev/kassa/bench/procstat"
 	"github.com/kassa-dev/kassa/bench/profile"
 	"github.com/kassa-dev/kassa/bench/search"
@@ -68,6 +69,10 @@ type bench struct {
 	rssMu   sync.Mutex
 	rssPeak map[string]float64 // MiB, highest seen during the peak searches
 	trackRS bool
+
+	// stmtsOn: the server runs pg_stat_statements and the windows read it.
+	stmtsOn bool
+	stmtMu  sync.Mutex
 
 	res result
 }
@@ -150,6 +155,9 @@ func (b *bench) run(ctx context.Context) (err error) {
 		return errors.New("the run was not correct (see the problems above)")
 	case b.cfg.smoke && b.res.smokeErrors() > 0:
 		return fmt.Errorf("%d requests failed at the smoke rate", b.res.smokeErrors())
+	case b.cfg.smoke && b.res.PGStatements.Error != "":
+		// Not a number: the statements section itself broke.
+		return fmt.Errorf("the per-statement numbers broke: %s", b.res.PGStatements.Error)
 	}
 	return nil
 }
@@ -185,20 +193,25 @@ func (b *bench) startStack(ctx context.Context) error {
 	b.printf("starting the stack in %s (builds the binaries; logs in %s)\n", dir, b.cfg.logs)
 	t0 := time.Now()
 	opts := stack.Options{Root: b.cfg.root, Dir: dir, FreePorts: true, Durable: true, Out: logs, LogFmt: "text"}
-	if b.cfg.pgParams != "" {
-		// An experiment: the same private cluster the stack would start
-		// (same folder, fsync on), started here so that the services'
-		// connection URLs can carry extra parameters.
-		b.printf("experiment: the services connect with %q\n", b.cfg.pgParams)
-		if b.cluster, err = pgcluster.Start(ctx, pgcluster.Options{Dir: filepath.Join(dir, "pg"), Durable: true}); err != nil {
-			return err
-		}
-		opts.DatabaseURL = b.cluster.URL("postgres") + "&" + b.cfg.pgParams
+	b.res.PGStatements = &pgStatements{}
+	if b.cfg.pgStatements {
+		opts.PGSettings = pgstmt.ServerSettings()
+	} else {
+		b.res.PGStatements.Unavailable = "turned off with -pg-statements=false"
 	}
-	b.st, err = stack.Start(ctx, opts)
+	err = b.startProcesses(ctx, opts)
+	if err != nil && opts.PGSettings != nil && strings.Contains(err.Error(), "pg_stat_statements") {
+		// The module ships apart from the server on some systems (a
+		// "contrib" package): measure without it rather than not at all.
+		b.noStatements("the server cannot load pg_stat_statements: " + serverMessage(err.Error(), "pg_stat_statements"))
+		opts.PGSettings = nil
+		err = b.startProcesses(ctx, opts)
+	}
 	if err != nil {
 		return fmt.Errorf("start the stack: %w", err)
 	}
+	b.res.PGStatements.Settings = opts.PGSettings
+	b.stmtsOn = opts.PGSettings != nil
 	b.printf("stack ready in %.1fs: REST %s, gRPC order %s\n", time.Since(t0).Seconds(), b.st.BaseURL(), b.st.Addr("order"))
 
 	b.postmaster, b.pgPort, err = readPostmasterPID(filepath.Join(dir, "pg", "data", "postmaster.pid"))
@@ -225,11 +238,108 @@ func (b *bench) startStack(ctx context.Context) error {
 	if err := pgstat.EnableWALTiming(ctx, b.dbs["postgres"]); err != nil {
 		return fmt.Errorf("enable WAL timing: %w", err)
 	}
+	if b.stmtsOn {
+		b.enableStatements(ctx)
+	}
 	b.rest = target.NewREST(b.st.BaseURL(), b.cfg.clients)
 	if b.grpc, err = target.NewGRPC(b.st.Addr("order"), b.st.Addr("billing")); err != nil {
 		return err
 	}
 	return nil
+}
+
+// startProcesses starts the stack, after the cluster itself with
+// -pg-params.
+func (b *bench) startProcesses(ctx context.Context, opts stack.Options) (err error) {
+	if b.cfg.pgParams != "" {
+		// An experiment: the same private cluster the stack would start
+		// (same folder, fsync on, same settings), started here so that the
+		// services' connection URLs can carry extra parameters.
+		b.printf("experiment: the services connect with %q\n", b.cfg.pgParams)
+		if b.cluster, err = pgcluster.Start(ctx, pgcluster.Options{Dir: filepath.Join(b.dir, "pg"), Durable: true, Settings: opts.PGSettings}); err != nil {
+			return err
+		}
+		opts.DatabaseURL = b.cluster.URL("postgres") + "&" + b.cfg.pgParams
+	}
+	b.st, err = stack.Start(ctx, opts)
+	return err
+}
+
+// enableStatements creates the pg_stat_statements view in the service
+// databases (for anyone looking with psql) and in postgres, through which
+// the bench reads it: the bench's own statements stay out of the measured
+// databases. A server that did not load the module leaves the run without
+// statements; a view that fails on a server that did is an error.
+func (b *bench) enableStatements(ctx context.Context) {
+	var loaded string
+	var version int
+	err := b.dbs["postgres"].QueryRowContext(ctx, `SELECT current_setting('shared_preload_libraries'), current_setting('server_version_num')::int`).Scan(&loaded, &version)
+	switch {
+	case err != nil:
+		b.statementError(err)
+		return
+	case !slices.Contains(strings.Split(strings.ReplaceAll(loaded, " ", ""), ","), "pg_stat_statements"):
+		b.noStatements("the server was started without pg_stat_statements")
+		return
+	case version < 130000:
+		b.noStatements("the bench reads pg_stat_statements as of PostgreSQL 13")
+		return
+	}
+	for _, name := range append([]string{"postgres"}, serviceDBs...) {
+		if err := pgstmt.Enable(ctx, b.dbs[name]); err != nil {
+			b.statementError(fmt.Errorf("create extension in %s: %w", name, err))
+			return
+		}
+	}
+	if _, err := pgstmt.Read(ctx, b.dbs["postgres"], serviceDBs, false); err != nil {
+		b.statementError(err)
+	}
+}
+
+// noStatements turns the statements off for a reason and says so.
+func (b *bench) noStatements(why string) {
+	b.stmtMu.Lock()
+	defer b.stmtMu.Unlock()
+	b.stmtsOn = false
+	b.res.PGStatements.Unavailable = why
+	b.res.PGStatements.Settings = nil
+	b.printf("no per-statement numbers in this run: %s\n", why)
+}
+
+// statementError records a failed read of the view and turns the
+// statements off: a window with half its snapshots would mislead. Smoke
+// runs fail on it, so that the section keeps working.
+func (b *bench) statementError(err error) {
+	b.stmtMu.Lock()
+	defer b.stmtMu.Unlock()
+	if !b.stmtsOn {
+		return
+	}
+	b.stmtsOn = false
+	b.res.PGStatements.Error = err.Error()
+	b.printf("pg_stat_statements failed, no per-statement numbers from here on: %v\n", err)
+}
+
+func (b *bench) statementsOn() bool {
+	b.stmtMu.Lock()
+	defer b.stmtMu.Unlock()
+	return b.stmtsOn
+}
+
+// serverMessage returns the first line of s that contains sub, without
+// the server log's prefix (time, pid, level).
+func serverMessage(s, sub string) string {
+	for _, line := range strings.Split(s, "\n") {
+		if strings.Contains(line, sub) {
+			for _, level := range []string{"FATAL:", "ERROR:"} {
+				if _, msg, ok := strings.Cut(line, level); ok {
+					return strings.TrimSpace(msg)
+				}
+			}
+			return strings.TrimSpace(line)
+		}
+	}
+	return ""
 }
 
 func (b *bench) dbURL(name string) string {
@@ -437,6 +547,12 @@ func (b *bench) measureCeiling(ctx context.Context) error {
 	if err := ceiling.Setup(ctx, db, b.cfg.root, b.cfg.users); err != nil {
 		return err
 	}
+	if b.statementsOn() {
+		// Like the service databases: for a look with psql.
+		if err := pgstmt.Enable(ctx, db); err != nil {
+			b.statementError(fmt.Errorf("create extension in %s: %w", ceilingDB, err))
+		}
+	}
 	pgbench, err := ceiling.FindPGBench()
 	if err != nil {
 		return err
@@ -471,6 +587,7 @@ func (b *bench) measureCeiling(ctx context.Context) error {
 	// pgbench is not a process of the stack: add its own CPU time.
 	obs.CPU["pgbench"] = res.ClientCPU.Seconds() / b.cfg.ceilingTime.Seconds()
 	obs.costPer(res.TPS)
+	obs.stmtsPer(float64(res.Transactions))
 	b.res.Ceiling = &ceilingResult{Result: res, Observed: obs}
 	b.printf("ceiling: %.1f orders/s (%.1f transactions/s of the mix), avg latency %.1f ms; CPU %s\n",
 		res.OrdersPerSecond, res.TPS, res.LatencyMs, obs.cpuLine())
@@ -487,6 +604,7 @@ func (b *bench) measureCeiling(ctx context.Context) error {
 		}
 		xobs.CPU["pgbench"] = xres.ClientCPU.Seconds() / x.Duration.Seconds()
 		xobs.costPer(xres.TPS)
+		xobs.stmtsPer(float64(xres.Transactions))
 		b.res.CeilingExtended = &ceilingResult{Result: xres, Observed: xobs}
 		b.printf("ceiling without prepared statements (pgbench -M extended, %v): %.1f orders/s; CPU %s\n",
 			x.Duration, xres.OrdersPerSecond, xobs.cpuLine())
@@ -525,6 +643,9 @@ func (b *bench) step(ctx context.Context, t target.Target, phase string, rate fl
 		b.printf("\r\x1b[K")
 	}
 	obs.costPer(res.Achieved)
+	if obs.stmts != nil {
+		obs.stmtsPer(res.Achieved * obs.stmts.Seconds)
+	}
 	rec := &stepRecord{Target: t.Name(), Phase: phase, Rate: rate, Result: res, Observed: obs}
 	select {
 	case name := <-b.st.Exited():
@@ -718,6 +839,16 @@ func mergeObserved(obs []observed) observed {
 	if out.PG.WALSyncsPerS > 0 {
 		out.PG.CommitsPerSync = out.PG.CommitsPerS / out.PG.WALSyncsPerS
 	}
+	var ws []pgstmt.Window
+	for _, o := range obs {
+		if o.stmts != nil {
+			ws = append(ws, *o.stmts)
+		}
+	}
+	if len(ws) > 0 && len(ws) == len(obs) {
+		w := pgstmt.Merge(ws...)
+		out.stmts = &w
+	}
 	return out
 }
 
@@ -797,8 +928,8 @@ func (b *bench) check(ctx context.Context) error {
 	return nil
 }
 
-// monitor observes CPU, PostgreSQL counters and backend activity between
-// its start and stop.
+// monitor observes CPU, PostgreSQL counters, backend activity and
+// statements between its start and stop.
 type monitor struct {
 	b       *bench
 	cpu0    cpuSnapshot
@@ -807,11 +938,20 @@ type monitor struct {
 	sampler *pgstat.Sampler
 	dbs     []string
 	ctx     context.Context
+	stmts   bool
+	stmt0   pgstmt.Snapshot
 }
 
 func (b *bench) monitor(ctx context.Context, dbs []string) *monitor {
 	m := &monitor{b: b, cpu0: b.cpuSnapshot(), dbs: dbs, ctx: ctx}
 	m.pg0, m.pgErr = pgstat.Read(ctx, b.dbs["postgres"], dbs)
+	if m.stmts = b.statementsOn(); m.stmts {
+		var err error
+		if m.stmt0, err = pgstmt.Read(ctx, b.dbs["postgres"], dbs, false); err != nil {
+			b.statementError(err)
+			m.stmts = false
+		}
+	}
 	m.sampler = pgstat.Sample(ctx, b.dbs["postgres"], dbs, b.cfg.sampleEvery)
 	return m
 }
@@ -829,6 +969,17 @@ func (m *monitor) stop() observed {
 	o.Other = max(0, o.Other)
 	if pg1, err := pgstat.Read(m.ctx, m.b.dbs["postgres"], m.dbs); err == nil && m.pgErr == nil {
 		o.PG = pg1.Since(m.pg0)
+	}
+	if m.stmts && m.b.statementsOn() {
+		if s1, err := pgstmt.Read(m.ctx, m.b.dbs["postgres"], m.dbs, true); err != nil {
+			if m.ctx.Err() == nil { // an interrupted run is no failure of the view
+				m.b.statementError(err)
+			}
+		} else {
+			// Requests are counted by the caller: stmtsPer.
+			w := pgstmt.NewWindow(s1.Since(m.stmt0), s1.At.Sub(m.stmt0.At).Seconds(), 0)
+			o.stmts = &w
+		}
 	}
 	return o
 }

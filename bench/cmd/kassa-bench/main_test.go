@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kassa-dev/kassa/bench/load"
+	"github.com/kassa-dev/kassa/bench/pgstmt"
 )
 
 func noEnv(string) string { return "" }
@@ -131,5 +132,89 @@ func TestResultFinishChecksTheTargets(t *testing.T) {
 		if got, ok := met[k]; !ok || got != v {
 			t.Errorf("target %q: met=%v (present %v), want %v", k, got, ok, v)
 		}
+	}
+}
+
+func TestServerMessage(t *testing.T) {
+	err := "pg_ctl start: exit status 1\nwaiting for server to start.... stopped waiting\n" +
+		`2026-11-25 16:20:11.456 UTC [20606] FATAL:  could not access file "pg_stat_statements": No such file or directory` + "\n"
+	if got, want := serverMessage(err, "pg_stat_statements"), `could not access file "pg_stat_statements": No such file or directory`; got != want {
+		t.Errorf("serverMessage = %q, want %q", got, want)
+	}
+	if got := serverMessage("no such line", "pg_stat_statements"); got != "" {
+		t.Errorf("serverMessage without the word = %q", got)
+	}
+}
+
+func TestPrintStatements(t *testing.T) {
+	window := func(db, query string, calls int64, ms, requests float64) *pgstmt.Window {
+		w := pgstmt.NewWindow([]pgstmt.Stmt{{DB: db, QueryID: 1, Query: query, Counters: pgstmt.Counters{Calls: calls, ExecMs: ms}}}, 4, requests)
+		return &w
+	}
+	const find = "SELECT id, user_id FROM orders WHERE user_id = $1 AND request_id = $2"
+	obs := func(w *pgstmt.Window) observed { return observed{stmts: w} }
+	for _, c := range []struct {
+		name string
+		r    *result
+		want []string // lines of the output, in order
+		none []string
+	}{
+		{
+			name: "REST peak beside the ceiling",
+			r: &result{
+				Ceiling: &ceilingResult{Observed: obs(window("kassa_bench", "SELECT id, user_id FROM orders WHERE user_id = ($3 || $1)::uuid AND request_id = $2", 900, 45, 1000))},
+				REST:    &peakResult{Best: &stepRecord{Observed: obs(window("kassa_order", find, 90, 18, 100))}},
+			},
+			want: []string{
+				"PostgreSQL statements at the REST peak vs the ceiling",
+				"kassa_order: 180 µs of execution per request; the same statements in the ceiling 45 µs",
+				"  SELECT … FROM orders WHERE user_id = $1 AND request_id = $2",
+				"0.90    200.0  100%     0.90     50.0  100%",
+				"all statements, µs per request",
+			},
+			none: []string{"only in the ceiling"},
+		},
+		{
+			name: "smoke: the REST step; the ceiling's own statement listed apart",
+			r: &result{
+				Ceiling: &ceilingResult{Observed: obs(window("kassa_bench", "UPDATE accounts SET balance = $1", 910, 20, 1000))},
+				Smoke:   []*stepRecord{{Target: "rest", Observed: obs(window("kassa_order", find, 90, 18, 100))}},
+			},
+			want: []string{"at the REST smoke step vs the ceiling", "only in the ceiling\n  UPDATE accounts SET balance = $1"},
+		},
+		{
+			name: "unavailable: one line",
+			r:    &result{PGStatements: &pgStatements{Unavailable: "the server cannot load pg_stat_statements: could not access file"}},
+			want: []string{"PostgreSQL statements: none, the server cannot load pg_stat_statements"},
+			none: []string{"per request"},
+		},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.r.PGStatements == nil {
+				c.r.PGStatements = &pgStatements{}
+			}
+			c.r.collectStatements()
+			var out strings.Builder
+			c.r.printStatements(&out)
+			s := out.String()
+			at := 0
+			for _, w := range c.want {
+				i := strings.Index(s[at:], w)
+				if i < 0 {
+					t.Fatalf("output lacks %q (after offset %d):\n%s", w, at, s)
+				}
+				at += i + len(w)
+			}
+			for _, n := range c.none {
+				if strings.Contains(s, n) {
+					t.Errorf("output has %q:\n%s", n, s)
+				}
+			}
+			for _, line := range strings.Split(s, "\n") {
+				if strings.HasSuffix(line, " ") {
+					t.Errorf("trailing space in %q", line)
+				}
+			}
+		})
 	}
 }

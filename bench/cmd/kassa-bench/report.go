@@ -16,6 +16,7 @@ import (
 	"github.com/kassa-dev/kassa/bench/ceiling"
 	"github.com/kassa-dev/kassa/bench/load"
 	"github.com/kassa-dev/kassa/bench/pgstat"
+	"github.com/kassa-dev/kassa/bench/pgstmt"
 	"github.com/kassa-dev/kassa/bench/profile"
 	"github.com/kassa-dev/kassa/bench/verify"
 )
@@ -66,7 +67,24 @@ type result struct {
 	GRPC          *peakResult                   `json:"grpc_search,omitempty"`
 	Half          *halfResult                   `json:"half_peak,omitempty"`
 	Smoke         []*stepRecord                 `json:"smoke,omitempty"`
+	PGStatements  *pgStatements                 `json:"pg_statements,omitempty"`
 	Note          string                        `json:"note,omitempty"`
+}
+
+// pgStatements is what pg_stat_statements saw in the windows that matter.
+type pgStatements struct {
+	// Settings are the server settings the bench started the cluster
+	// with to load it.
+	Settings map[string]string `json:"settings,omitempty"`
+	// Unavailable says why the run has no statements: turned off, or the
+	// server could not load pg_stat_statements.
+	Unavailable string `json:"unavailable,omitempty"`
+	// Error is the failed read that ended the statements mid-run.
+	Error string `json:"error,omitempty"`
+	// Windows by name: ceiling, ceiling_extended, rest_peak, grpc_peak,
+	// rest_half_peak, grpc_half_peak; with -smoke ceiling, smoke_rest and
+	// smoke_grpc.
+	Windows map[string]*pgstmt.Window `json:"windows,omitempty"`
 }
 
 type rss struct {
@@ -104,6 +122,9 @@ type publicConfig struct {
 	HalfS        float64 `json:"half_peak_s"`
 	Durable      bool    `json:"fsync"`
 	PGParams     string  `json:"pg_params,omitempty"`
+	// PGStatements: the cluster was asked to load pg_stat_statements
+	// (pg_statements says whether it did).
+	PGStatements bool `json:"pg_stat_statements"`
 }
 
 func (c config) public() publicConfig {
@@ -111,7 +132,7 @@ func (c config) public() publicConfig {
 		Smoke: c.smoke, Users: c.users, Clients: c.clients, DepositShare: c.depositShare, RejectShare: c.rejectShare,
 		Seed: c.seed, TimeoutS: c.timeout.Seconds(), CeilingS: c.ceilingTime.Seconds(), PGBenchMode: c.pgbenchMode,
 		StepWarmupS: c.warmup.Seconds(), StepS: c.step.Seconds(), Factor: c.factor, P99LimitMs: ms(c.p99Limit),
-		HalfS: c.halfTime.Seconds(), Durable: true, PGParams: c.pgParams,
+		HalfS: c.halfTime.Seconds(), Durable: true, PGParams: c.pgParams, PGStatements: c.pgStatements,
 	}
 }
 
@@ -172,6 +193,18 @@ type observed struct {
 	Machine         machineCPU         `json:"machine_cpu_cores"`
 	PG              pgstat.Rates       `json:"postgres"`
 	Activity        pgstat.Activity    `json:"backend_activity"`
+	// stmts is pg_stat_statements over the window; the chosen windows go
+	// to result.json's pg_statements, not every step's.
+	stmts *pgstmt.Window
+}
+
+// stmtsPer sets the statements' per-request numbers, requests having
+// been served in the window.
+func (o *observed) stmtsPer(requests float64) {
+	if o.stmts != nil {
+		w := pgstmt.NewWindow(o.stmts.Statements, o.stmts.Seconds, requests)
+		o.stmts = &w
+	}
 }
 
 // costPer fills PerRequest for perSecond requests served per second.
@@ -295,6 +328,7 @@ func (r *result) finish(smoke bool) {
 	for _, s := range r.Smoke {
 		addErrs("smoke_"+s.Target, s)
 	}
+	r.collectStatements()
 	if smoke {
 		r.Note = "smoke run: a few seconds at a low rate; it checks correctness and measures nothing"
 		return
@@ -349,6 +383,46 @@ func (r *result) finish(smoke bool) {
 			fmt.Sprintf("%.2f× (%.2f vs %.2f ms)", r.GatewayLatencyRatio, r.RESTP50MsAtHalfPeak, r.GRPCP50MsAtHalfPeak)},
 		{"each service < 50 MiB RSS at rest", maxRest > 0 && maxRest < targetRestRSSMiB,
 			fmt.Sprintf("largest %s %.1f MiB", maxName, maxRest)},
+	}
+}
+
+// collectStatements keeps the statements of the windows the summary
+// compares, and those of the other peak and the half peak.
+func (r *result) collectStatements() {
+	ps := r.PGStatements
+	if ps == nil {
+		return
+	}
+	add := func(name string, o *observed) {
+		if o.stmts != nil {
+			if ps.Windows == nil {
+				ps.Windows = map[string]*pgstmt.Window{}
+			}
+			ps.Windows[name] = o.stmts
+		}
+	}
+	if r.Ceiling != nil {
+		add("ceiling", &r.Ceiling.Observed)
+	}
+	if r.CeilingExtended != nil {
+		add("ceiling_extended", &r.CeilingExtended.Observed)
+	}
+	if r.REST != nil && r.REST.Best != nil {
+		add("rest_peak", &r.REST.Best.Observed)
+	}
+	if r.GRPC != nil && r.GRPC.Best != nil {
+		add("grpc_peak", &r.GRPC.Best.Observed)
+	}
+	if r.Half != nil {
+		if r.Half.REST != nil {
+			add("rest_half_peak", &r.Half.REST.Observed)
+		}
+		if r.Half.GRPC != nil {
+			add("grpc_half_peak", &r.Half.GRPC.Observed)
+		}
+	}
+	for _, s := range r.Smoke {
+		add("smoke_"+s.Target, &s.Observed)
 	}
 }
 
@@ -480,6 +554,7 @@ func (r *result) print(w io.Writer, c config) {
 			p("  %s\n", line)
 		}
 	}
+	r.printStatements(w)
 	p("\nerrors      ")
 	if len(r.Errors) == 0 {
 		p("none\n")
@@ -511,6 +586,108 @@ func (r *result) print(w io.Writer, c config) {
 		}
 	}
 	p("\n")
+}
+
+// Statements shown per database, the ceiling's own statements shown when
+// they take at least stmtMinShare of its statement time, and the width of
+// a statement's text.
+const (
+	stmtsPerDB   = 8
+	stmtMinShare = 0.005
+	stmtWidth    = 62
+)
+
+// printStatements prints kassa's statements at the REST peak (in a smoke
+// run, the REST step) next to the same statements in the ceiling, per
+// request: calls, mean execution time and share of all statement time.
+func (r *result) printStatements(w io.Writer) {
+	p := func(format string, args ...any) {
+		fmt.Fprintln(w, strings.TrimRight(fmt.Sprintf(format, args...), " "))
+	}
+	ps := r.PGStatements
+	switch {
+	case ps == nil:
+		return
+	case ps.Unavailable != "":
+		p("\nPostgreSQL statements: none, %s", ps.Unavailable)
+		return
+	case ps.Error != "":
+		p("\nPostgreSQL statements: pg_stat_statements failed (%s)", ps.Error)
+	}
+	name, label := "rest_peak", "REST peak"
+	if len(r.Smoke) > 0 {
+		name, label = "smoke_rest", "REST smoke step"
+	}
+	a, b := ps.Windows[name], ps.Windows["ceiling"]
+	if a == nil || b == nil {
+		return
+	}
+	side := func(s *pgstmt.Side) string {
+		if s == nil {
+			return fmt.Sprintf("%6s %8s %5s", "-", "-", "-")
+		}
+		return fmt.Sprintf("%6.2f %8.1f %4.0f%%", s.CallsPerRequest, s.MeanExecUs, 100*s.Share)
+	}
+	p("\nPostgreSQL statements at the %s vs the ceiling, per request (pg_stat_statements; matched by text)", label)
+	p("%-*s   %-21s   %-21s", stmtWidth+2, "", label, "ceiling")
+	p("%-*s   %6s %8s %5s   %6s %8s %5s", stmtWidth+2, "", "calls", "mean µs", "share", "calls", "mean µs", "share")
+	rows := pgstmt.Compare(*a, *b)
+	for i := 0; i < len(rows); {
+		db := rows[i].DB
+		j := i
+		var aMs, bMs float64
+		for ; j < len(rows) && rows[j].DB == db; j++ {
+			if rows[j].A != nil {
+				aMs += rows[j].A.ExecMs
+			}
+			if rows[j].B != nil {
+				bMs += rows[j].B.ExecMs
+			}
+		}
+		group := rows[i:j]
+		i = j
+		var show []pgstmt.Row
+		hidden, hiddenShare := 0, 0.0
+		for _, row := range group {
+			if (db != "" && len(show) < stmtsPerDB) || (db == "" && row.B.Share >= stmtMinShare) {
+				show = append(show, row)
+				continue
+			}
+			hidden++
+			if row.A != nil {
+				hiddenShare += row.A.Share
+			} else {
+				hiddenShare += row.B.Share
+			}
+		}
+		switch {
+		case db != "":
+			p("%s: %.0f µs of execution per request; the same statements in the ceiling %.0f µs", db, perRequestUs(aMs, a), perRequestUs(bMs, b))
+		case len(show) == 0:
+			p("only in the ceiling: %d statements, each under %.1f%% of its time", hidden, 100*stmtMinShare)
+			continue
+		default:
+			p("only in the ceiling")
+		}
+		for _, row := range show {
+			p("  %-*s   %s   %s", stmtWidth, pgstmt.Shorten(row.Query, stmtWidth), side(row.A), side(row.B))
+		}
+		if hidden > 0 {
+			p("  (%d more, %.1f%% of the time together)", hidden, 100*hiddenShare)
+		}
+	}
+	p("%-*s   %-21s   %-21s", stmtWidth+2, "all statements, µs per request",
+		fmt.Sprintf("exec %.0f, plan %.0f", a.ExecUsPerRequest, a.PlanUsPerRequest),
+		fmt.Sprintf("exec %.0f, plan %.0f", b.ExecUsPerRequest, b.PlanUsPerRequest))
+	p("(BEGIN, COMMIT and ROLLBACK are not matched: a prepared one counts only at its first execution)")
+}
+
+// perRequestUs is ms of execution in window w in µs per request.
+func perRequestUs(ms float64, w *pgstmt.Window) float64 {
+	if w.Requests <= 0 {
+		return 0
+	}
+	return 1000 * ms / w.Requests
 }
 
 func orDash(v float64) string {

@@ -47,6 +47,7 @@ type config struct {
 	pprofDir        string
 	pgParams        string
 	profileTime     time.Duration
+	pgStatements    bool
 }
 
 func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (config, error) {
@@ -80,6 +81,7 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (co
 	fs.DurationVar(&c.ceilingExtended, "ceiling-extended", 8*time.Second, "also run pgbench -M extended (statements parsed every time, as lib/pq sends them) this long; 0 skips it")
 	fs.StringVar(&c.pprofDir, "pprof", "", "start the services with PPROF=true and, after the search, take CPU profiles of every service at the REST peak into this folder")
 	fs.StringVar(&c.pgParams, "pg-params", "", "experiment: extra connection parameters for the services' PostgreSQL URLs (e.g. binary_parameters=yes); the bench then starts the cluster itself, the same way the stack would")
+	fs.BoolVar(&c.pgStatements, "pg-statements", true, "load pg_stat_statements into the cluster and report each statement's calls and time per request; false measures without its cost")
 	fs.DurationVar(&c.profileTime, "profile-time", 10*time.Second, "length of the -pprof CPU profiles")
 	fs.Float64Var(&c.smokeRate, "smoke-rate", 20, "requests per second in -smoke")
 	fs.DurationVar(&c.sampleEvery, "sample-every", 100*time.Millisecond, "pg_stat_activity sampling interval during load")

@@ -59,6 +59,12 @@ type Options struct {
 	Durable bool
 	Out     io.Writer // prefixed process output
 	LogFmt  string    // service log format: text or json
+
+	// PGSettings are extra server settings of the private cluster (name →
+	// value, over pgcluster's own), such as shared_preload_libraries,
+	// which only a server start applies. They are ignored with
+	// DatabaseURL: that server is not the stack's to configure.
+	PGSettings map[string]string
 }
 
 // Stack is a running system.
@@ -147,7 +153,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		if opts.FreePorts || !portFree(port) {
 			port = 0
 		}
-		if s.cluster, err = pgcluster.Start(ctx, pgcluster.Options{Dir: filepath.Join(opts.Dir, "pg"), Port: port, Durable: opts.Durable}); err != nil {
+		if s.cluster, err = pgcluster.Start(ctx, pgcluster.Options{Dir: filepath.Join(opts.Dir, "pg"), Port: port, Durable: opts.Durable, Settings: opts.PGSettings}); err != nil {
 			return nil, err
 		}
 		adminURL = s.cluster.URL("postgres")
