@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -174,7 +175,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 
 	for _, c := range s.components {
-		env := append(os.Environ(),
+		env := processEnv(os.Environ(),
 			"LISTEN_ADDR="+fmt.Sprintf("127.0.0.1:%d", c.Port),
 			"ADMIN_ADDR="+fmt.Sprintf("127.0.0.1:%d", c.AdminPort),
 			"LOG_FORMAT="+opts.LogFmt,
@@ -184,15 +185,6 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 			"ORDER_ADDR="+s.Addr("order"),
 			"NOTIFICATION_ADDR="+s.Addr("notification"),
 		)
-		if os.Getenv("GOMAXPROCS") == "" {
-			// One P per process unless the caller chose otherwise. Five Go
-			// processes and PostgreSQL share the machine's cores here, and
-			// none of the Go processes needs more than a fraction of a core;
-			// with one P a request's goroutines never wait for another
-			// thread to be woken. make bench on 2 cores: the same
-			// throughput, the median order 20 % faster (docs/benchmarks.md).
-			env = append(env, "GOMAXPROCS=1")
-		}
 		if err := s.spawn(c, filepath.Join(bin, filepath.Base(c.Pkg)), env); err != nil {
 			return nil, err
 		}
@@ -201,6 +193,23 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// processEnv is the environment of a process of the stack: the caller's,
+// then the stack's settings (later entries win), and GOMAXPROCS=1 unless the
+// caller set GOMAXPROCS. Five Go processes and PostgreSQL share the
+// machine's cores here and none of the Go processes needs more than a
+// fraction of a core; with one P a request's goroutines run on the thread
+// that is already awake instead of waking another. make bench on 2 cores:
+// the same throughput, the median order 13-20 % faster (docs/benchmarks.md).
+func processEnv(environ []string, settings ...string) []string {
+	env := append(slices.Clip(environ), settings...)
+	for _, kv := range environ {
+		if strings.HasPrefix(kv, "GOMAXPROCS=") && kv != "GOMAXPROCS=" {
+			return env
+		}
+	}
+	return append(env, "GOMAXPROCS=1")
 }
 
 func (s *Stack) spawn(c Component, path string, env []string) error {
