@@ -593,7 +593,8 @@ func (b *bench) measureCeiling(ctx context.Context) error {
 		res.OrdersPerSecond, res.TPS, res.LatencyMs, obs.cpuLine())
 	if b.cfg.ceilingExtended > 0 && cfg.Mode != "extended" {
 		// The same work with every statement parsed and planned anew, as
-		// lib/pq sends it: the share of the ceiling prepared statements buy.
+		// lib/pq sends it without the services' statement cache (and as
+		// DB_STATEMENT_CACHE=0 runs kassa): what preparing buys.
 		x := cfg
 		x.Mode, x.Duration = "extended", b.cfg.ceilingExtended
 		mon := b.monitor(ctx, []string{ceilingDB})
