@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -132,6 +133,39 @@ func TestResultFinishChecksTheTargets(t *testing.T) {
 		if got, ok := met[k]; !ok || got != v {
 			t.Errorf("target %q: met=%v (present %v), want %v", k, got, ok, v)
 		}
+	}
+}
+
+// kassa's share is taken of the mean of the ceiling runs before and after
+// the load, and both runs are listed.
+func TestResultFinishAveragesTheCeilingRuns(t *testing.T) {
+	tests := []struct {
+		name      string
+		runs      []float64
+		wantMean  float64
+		wantShare float64
+	}{
+		{"one run", []float64{1000}, 1000, 0.4},
+		{"before and after", []float64{900, 1100}, 1000, 0.4},
+		{"a slower second run lowers the ceiling", []float64{1000, 600}, 800, 0.5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &result{}
+			r.Ceiling = &ceilingResult{}
+			r.Ceiling.OrdersPerSecond = tt.runs[0]
+			if len(tt.runs) > 1 {
+				r.CeilingAgain = &ceilingResult{}
+				r.CeilingAgain.OrdersPerSecond = tt.runs[1]
+			}
+			r.REST = &peakResult{Best: &stepRecord{}}
+			r.REST.Best.Result.Labels = map[string]*load.LabelStats{"order": {PerSecond: 400}}
+			r.finish(false)
+			if r.PGCeilingOrdersPerS != tt.wantMean || r.RESTShareOfCeiling != tt.wantShare || !slices.Equal(r.PGCeilingRuns, tt.runs) {
+				t.Errorf("ceiling %v of runs %v, REST share %v; want %v, %v, %v",
+					r.PGCeilingOrdersPerS, r.PGCeilingRuns, r.RESTShareOfCeiling, tt.wantMean, tt.runs, tt.wantShare)
+			}
+		})
 	}
 }
 

@@ -32,7 +32,10 @@ const (
 // result is bench/result.json.
 type result struct {
 	// The headline numbers.
+	// PGCeilingOrdersPerS is the mean of the ceiling's runs (before and,
+	// unless -ceiling-twice=false, after the load), listed in PGCeilingRuns.
 	PGCeilingOrdersPerS  float64                     `json:"pg_ceiling_orders_per_s"`
+	PGCeilingRuns        []float64                   `json:"pg_ceiling_runs_orders_per_s,omitempty"`
 	RESTOrdersPerS       float64                     `json:"rest_orders_per_s"`
 	GRPCOrdersPerS       float64                     `json:"grpc_orders_per_s"`
 	RESTShareOfCeiling   float64                     `json:"rest_share_of_ceiling"`
@@ -59,6 +62,7 @@ type result struct {
 	Seconds              float64                     `json:"seconds"`
 	Ceiling              *ceilingResult              `json:"ceiling"`
 	CeilingExtended      *ceilingResult              `json:"ceiling_extended,omitempty"`
+	CeilingAgain         *ceilingResult              `json:"ceiling_again,omitempty"`
 	Profiles             map[string]string           `json:"profiles,omitempty"`
 	// ProfileShares is each process's CPU profile at the REST peak summed
 	// by kind of work (see package profile), as fractions.
@@ -322,9 +326,13 @@ func (r *result) finish(smoke bool) {
 			}
 		}
 	}
-	if r.Ceiling != nil {
-		r.PGCeilingOrdersPerS = r.Ceiling.OrdersPerSecond
+	r.PGCeilingRuns = nil
+	for _, c := range []*ceilingResult{r.Ceiling, r.CeilingAgain} {
+		if c != nil {
+			r.PGCeilingRuns = append(r.PGCeilingRuns, c.OrdersPerSecond)
+		}
 	}
+	r.PGCeilingOrdersPerS = mean(r.PGCeilingRuns)
 	for _, s := range r.Smoke {
 		addErrs("smoke_"+s.Target, s)
 	}
@@ -463,6 +471,9 @@ func (r *result) print(w io.Writer, c config) {
 	}
 	if r.Ceiling != nil {
 		p("%-44s %12.1f %11.0f%%\n", fmt.Sprintf("PostgreSQL ceiling (pgbench -M %s)", c.pgbenchMode), r.PGCeilingOrdersPerS, 100.0)
+		if len(r.PGCeilingRuns) > 1 {
+			p("%-44s %12s\n", "  mean of: before the load / after it", fmt.Sprintf("%.1f / %.1f", r.PGCeilingRuns[0], r.PGCeilingRuns[1]))
+		}
 	}
 	if r.CeilingExtended != nil {
 		p("%-44s %12.1f %11.0f%%\n", "  same, statements not prepared (-M extended)", r.PGCeilingExtended, share(r.PGCeilingExtended))
@@ -520,6 +531,9 @@ func (r *result) print(w io.Writer, c config) {
 	p("\nCPU, cores busy on average (of %d)\n", m.Cores)
 	if r.Ceiling != nil {
 		cpu("pgbench ceiling", r.Ceiling.Observed)
+	}
+	if r.CeilingAgain != nil {
+		cpu("pgbench ceiling, after the load", r.CeilingAgain.Observed)
 	}
 	if r.CeilingExtended != nil {
 		cpu("pgbench -M extended", r.CeilingExtended.Observed)
@@ -706,4 +720,16 @@ func (r *result) setBreakdown(name string, b profile.Breakdown) {
 		m[k] = b.Share(k)
 	}
 	r.ProfileShares[name] = m
+}
+
+// mean is the arithmetic mean of xs, 0 for none.
+func mean(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	var sum float64
+	for _, x := range xs {
+		sum += x
+	}
+	return sum / float64(len(xs))
 }

@@ -28,6 +28,7 @@ type config struct {
 
 	ceilingTime   time.Duration
 	ceilingWarmup time.Duration
+	ceilingTwice  bool
 	pgbenchMode   string
 
 	warmup      time.Duration
@@ -67,6 +68,7 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (co
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "deadline of each request")
 	fs.DurationVar(&c.ceilingTime, "ceiling-time", 15*time.Second, "pgbench duration for the ceiling")
 	fs.DurationVar(&c.ceilingWarmup, "ceiling-warmup", 3*time.Second, "unmeasured pgbench run before the ceiling")
+	fs.BoolVar(&c.ceilingTwice, "ceiling-twice", true, "measure the ceiling again after the load and take kassa's share of the mean of both runs")
 	fs.StringVar(&c.pgbenchMode, "pgbench-mode", "prepared", "pgbench query mode: prepared (the server's best, as kassa sends statements), extended (parsed every time) or simple")
 	fs.DurationVar(&c.warmup, "warmup", time.Second, "warm-up of each search step")
 	fs.DurationVar(&c.step, "step", 4*time.Second, "measured length of each search step")
