@@ -1237,9 +1237,24 @@ func (b *bench) profile(ctx context.Context) error {
 			if err := os.WriteFile(txt, out, 0o644); err != nil {
 				return err
 			}
-			b.res.Profiles[strings.TrimSuffix(filepath.Base(p.path), ".pprof")] = txt
+			b.res.Profiles[strings.TrimSuffix(filepath.Base(p.path), ".pprof")] = repoPath(b.cfg.root, txt)
 		}
 	}
 	b.printf("  profiles: %d summaries in %s\n", len(b.res.Profiles), dir)
 	return nil
+}
+
+// repoPath names path relative to the repository root when it lies inside
+// it, so that a committed result.json names no folder of the machine that
+// wrote it; other paths are left as they are.
+func repoPath(root, path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return path
+	}
+	rel, err := filepath.Rel(root, abs)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		return path
+	}
+	return rel
 }

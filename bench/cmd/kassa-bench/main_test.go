@@ -169,6 +169,20 @@ func TestResultFinishAveragesTheCeilingRuns(t *testing.T) {
 	}
 }
 
+func TestRepoPath(t *testing.T) {
+	tests := []struct{ root, path, want string }{
+		{"/src/kassa", "/src/kassa/.build/pprof/order.cpu.top.txt", ".build/pprof/order.cpu.top.txt"},
+		{"/src/kassa", "/src/kassa/bench/../.build/x.txt", ".build/x.txt"},
+		{"/src/kassa", "/elsewhere/x.txt", "/elsewhere/x.txt"},
+		{"/src/kassa", "/src/kassa-other/x.txt", "/src/kassa-other/x.txt"},
+	}
+	for _, tt := range tests {
+		if got := repoPath(tt.root, tt.path); got != tt.want {
+			t.Errorf("repoPath(%q, %q) = %q, want %q", tt.root, tt.path, got, tt.want)
+		}
+	}
+}
+
 func TestServerMessage(t *testing.T) {
 	err := "pg_ctl start: exit status 1\nwaiting for server to start.... stopped waiting\n" +
 		`2026-11-25 16:20:11.456 UTC [20606] FATAL:  could not access file "pg_stat_statements": No such file or directory` + "\n"
