@@ -143,7 +143,14 @@ func trimEnd(q string, i int) int {
 
 // collapseGroups replaces the parenthesised group after each keyword kw
 // by "(…)".
-func collapseGroups(q, kw string) string {
+func collapseGroups(q, kw string) string { return collapseAfter(q, kw, false) }
+
+// collapseInsertColumns replaces the column list of INSERT INTO t (…).
+func collapseInsertColumns(q string) string { return collapseAfter(q, "INSERT INTO", true) }
+
+// collapseAfter replaces the parenthesised group that follows each keyword
+// kw (after a name, with skipName) by "(…)".
+func collapseAfter(q, kw string, skipName bool) string {
 	var b strings.Builder
 	for {
 		i := indexWord(q, kw)
@@ -155,30 +162,13 @@ func collapseGroups(q, kw string) string {
 		for j < len(q) && q[j] == ' ' {
 			j++
 		}
-		b.WriteString(q[:j])
-		q = q[j:]
-		if end := groupEnd(q); end > 0 {
-			b.WriteString("(…)")
-			q = q[end:]
-		}
-	}
-}
-
-// collapseInsertColumns replaces the column list of INSERT INTO t (…).
-func collapseInsertColumns(q string) string {
-	var b strings.Builder
-	for {
-		i := indexWord(q, "INSERT INTO")
-		if i < 0 {
-			b.WriteString(q)
-			return b.String()
-		}
-		j := i + len("INSERT INTO ")
-		for j < len(q) && q[j] != ' ' && q[j] != '(' {
-			j++ // the table
-		}
-		for j < len(q) && q[j] == ' ' {
-			j++
+		if skipName {
+			for j < len(q) && q[j] != ' ' && q[j] != '(' {
+				j++
+			}
+			for j < len(q) && q[j] == ' ' {
+				j++
+			}
 		}
 		b.WriteString(q[:j])
 		q = q[j:]
