@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"log/slog"
 	neturl "net/url"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -45,7 +46,8 @@ func Open(ctx context.Context, url string, opts Options) (*sqlx.DB, error) {
 	url = withDriverDefaults(url)
 	pqConnector, err := pq.NewConnector(url)
 	if err != nil {
-		return nil, fmt.Errorf("open database %s: %w", Redact(url), err)
+		// The driver's message quotes the whole URL, password included.
+		return nil, fmt.Errorf("open database: %s", strings.ReplaceAll(err.Error(), url, "<database URL>"))
 	}
 	var connector driver.Connector = pqConnector
 	switch {

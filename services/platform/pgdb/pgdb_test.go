@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -82,5 +83,14 @@ func TestWithDriverDefaults(t *testing.T) {
 		if got := pgdb.WithDriverDefaults(tt.in); got != tt.want {
 			t.Errorf("withDriverDefaults(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// A URL the driver cannot parse fails at Open, naming the setting's value
+// without its password, before any connection is tried.
+func TestOpen_RefusesAnUnparseableURL(t *testing.T) {
+	_, err := pgdb.Open(context.Background(), "postgres://u:secret@h:notaport/db", pgdb.Options{})
+	if err == nil || !strings.Contains(err.Error(), "open database") || strings.Contains(err.Error(), "secret") {
+		t.Fatalf("Open = %v, want an open database error without the password", err)
 	}
 }
