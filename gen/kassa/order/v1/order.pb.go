@@ -25,6 +25,59 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// The step of an order the work is.
+type ParkedItem_Step int32
+
+const (
+	// Not used.
+	ParkedItem_STEP_UNSPECIFIED ParkedItem_Step = 0
+	// The payment of a pending order (a withdrawal in billing).
+	ParkedItem_STEP_PAYMENT ParkedItem_Step = 1
+	// The outcome letter of a final order (a letter in notification).
+	ParkedItem_STEP_LETTER ParkedItem_Step = 2
+)
+
+// Enum value maps for ParkedItem_Step.
+var (
+	ParkedItem_Step_name = map[int32]string{
+		0: "STEP_UNSPECIFIED",
+		1: "STEP_PAYMENT",
+		2: "STEP_LETTER",
+	}
+	ParkedItem_Step_value = map[string]int32{
+		"STEP_UNSPECIFIED": 0,
+		"STEP_PAYMENT":     1,
+		"STEP_LETTER":      2,
+	}
+)
+
+func (x ParkedItem_Step) Enum() *ParkedItem_Step {
+	p := new(ParkedItem_Step)
+	*p = x
+	return p
+}
+
+func (x ParkedItem_Step) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ParkedItem_Step) Descriptor() protoreflect.EnumDescriptor {
+	return file_kassa_order_v1_order_proto_enumTypes[0].Descriptor()
+}
+
+func (ParkedItem_Step) Type() protoreflect.EnumType {
+	return &file_kassa_order_v1_order_proto_enumTypes[0]
+}
+
+func (x ParkedItem_Step) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ParkedItem_Step.Descriptor instead.
+func (ParkedItem_Step) EnumDescriptor() ([]byte, []int) {
+	return file_kassa_order_v1_order_proto_rawDescGZIP(), []int{0, 0}
+}
+
 // The life cycle of an order.
 type Order_Status int32
 
@@ -66,11 +119,11 @@ func (x Order_Status) String() string {
 }
 
 func (Order_Status) Descriptor() protoreflect.EnumDescriptor {
-	return file_kassa_order_v1_order_proto_enumTypes[0].Descriptor()
+	return file_kassa_order_v1_order_proto_enumTypes[1].Descriptor()
 }
 
 func (Order_Status) Type() protoreflect.EnumType {
-	return &file_kassa_order_v1_order_proto_enumTypes[0]
+	return &file_kassa_order_v1_order_proto_enumTypes[1]
 }
 
 func (x Order_Status) Number() protoreflect.EnumNumber {
@@ -79,7 +132,301 @@ func (x Order_Status) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Order_Status.Descriptor instead.
 func (Order_Status) EnumDescriptor() ([]byte, []int) {
-	return file_kassa_order_v1_order_proto_rawDescGZIP(), []int{0, 0}
+	return file_kassa_order_v1_order_proto_rawDescGZIP(), []int{5, 0}
+}
+
+// ParkedItem is one piece of background work that is no longer retried.
+type ParkedItem struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The step of the order this item is.
+	Step ParkedItem_Step `protobuf:"varint,1,opt,name=step,proto3,enum=kassa.order.v1.ParkedItem_Step" json:"step,omitempty"`
+	// The order the work is for.
+	OrderId string `protobuf:"bytes,2,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	// The buyer.
+	UserId string `protobuf:"bytes,3,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// Failed attempts so far.
+	Attempts int32 `protobuf:"varint,4,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// The error of the last attempt, as the service logged it.
+	LastError string `protobuf:"bytes,5,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// When the item was parked.
+	ParkTime      *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=park_time,json=parkTime,proto3" json:"park_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ParkedItem) Reset() {
+	*x = ParkedItem{}
+	mi := &file_kassa_order_v1_order_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ParkedItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ParkedItem) ProtoMessage() {}
+
+func (x *ParkedItem) ProtoReflect() protoreflect.Message {
+	mi := &file_kassa_order_v1_order_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ParkedItem.ProtoReflect.Descriptor instead.
+func (*ParkedItem) Descriptor() ([]byte, []int) {
+	return file_kassa_order_v1_order_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ParkedItem) GetStep() ParkedItem_Step {
+	if x != nil {
+		return x.Step
+	}
+	return ParkedItem_STEP_UNSPECIFIED
+}
+
+func (x *ParkedItem) GetOrderId() string {
+	if x != nil {
+		return x.OrderId
+	}
+	return ""
+}
+
+func (x *ParkedItem) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *ParkedItem) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *ParkedItem) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *ParkedItem) GetParkTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ParkTime
+	}
+	return nil
+}
+
+// ListParkedRequest is the input of ListParked.
+type ListParkedRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Maximum number of items to return, 1-1000; 0 means 50.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token from a previous response.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListParkedRequest) Reset() {
+	*x = ListParkedRequest{}
+	mi := &file_kassa_order_v1_order_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListParkedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListParkedRequest) ProtoMessage() {}
+
+func (x *ListParkedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kassa_order_v1_order_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListParkedRequest.ProtoReflect.Descriptor instead.
+func (*ListParkedRequest) Descriptor() ([]byte, []int) {
+	return file_kassa_order_v1_order_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ListParkedRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListParkedRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListParkedResponse is a page of parked items.
+type ListParkedResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The items, the most recently parked first.
+	Items []*ParkedItem `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	// Token for the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListParkedResponse) Reset() {
+	*x = ListParkedResponse{}
+	mi := &file_kassa_order_v1_order_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListParkedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListParkedResponse) ProtoMessage() {}
+
+func (x *ListParkedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kassa_order_v1_order_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListParkedResponse.ProtoReflect.Descriptor instead.
+func (*ListParkedResponse) Descriptor() ([]byte, []int) {
+	return file_kassa_order_v1_order_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ListParkedResponse) GetItems() []*ParkedItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *ListParkedResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// RetryParkedRequest is the input of RetryParked.
+type RetryParkedRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The orders whose parked items to release; empty releases every parked
+	// item.
+	OrderIds      []string `protobuf:"bytes,1,rep,name=order_ids,json=orderIds,proto3" json:"order_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetryParkedRequest) Reset() {
+	*x = RetryParkedRequest{}
+	mi := &file_kassa_order_v1_order_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryParkedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryParkedRequest) ProtoMessage() {}
+
+func (x *RetryParkedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kassa_order_v1_order_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryParkedRequest.ProtoReflect.Descriptor instead.
+func (*RetryParkedRequest) Descriptor() ([]byte, []int) {
+	return file_kassa_order_v1_order_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RetryParkedRequest) GetOrderIds() []string {
+	if x != nil {
+		return x.OrderIds
+	}
+	return nil
+}
+
+// RetryParkedResponse is the output of RetryParked.
+type RetryParkedResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How many items were released.
+	Released      int32 `protobuf:"varint,1,opt,name=released,proto3" json:"released,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetryParkedResponse) Reset() {
+	*x = RetryParkedResponse{}
+	mi := &file_kassa_order_v1_order_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryParkedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryParkedResponse) ProtoMessage() {}
+
+func (x *RetryParkedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kassa_order_v1_order_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryParkedResponse.ProtoReflect.Descriptor instead.
+func (*RetryParkedResponse) Descriptor() ([]byte, []int) {
+	return file_kassa_order_v1_order_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RetryParkedResponse) GetReleased() int32 {
+	if x != nil {
+		return x.Released
+	}
+	return 0
 }
 
 // Order is a purchase by a user.
@@ -109,7 +456,7 @@ type Order struct {
 
 func (x *Order) Reset() {
 	*x = Order{}
-	mi := &file_kassa_order_v1_order_proto_msgTypes[0]
+	mi := &file_kassa_order_v1_order_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -121,7 +468,7 @@ func (x *Order) String() string {
 func (*Order) ProtoMessage() {}
 
 func (x *Order) ProtoReflect() protoreflect.Message {
-	mi := &file_kassa_order_v1_order_proto_msgTypes[0]
+	mi := &file_kassa_order_v1_order_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -134,7 +481,7 @@ func (x *Order) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Order.ProtoReflect.Descriptor instead.
 func (*Order) Descriptor() ([]byte, []int) {
-	return file_kassa_order_v1_order_proto_rawDescGZIP(), []int{0}
+	return file_kassa_order_v1_order_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Order) GetId() string {
@@ -218,7 +565,7 @@ type CreateOrderRequest struct {
 
 func (x *CreateOrderRequest) Reset() {
 	*x = CreateOrderRequest{}
-	mi := &file_kassa_order_v1_order_proto_msgTypes[1]
+	mi := &file_kassa_order_v1_order_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -230,7 +577,7 @@ func (x *CreateOrderRequest) String() string {
 func (*CreateOrderRequest) ProtoMessage() {}
 
 func (x *CreateOrderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kassa_order_v1_order_proto_msgTypes[1]
+	mi := &file_kassa_order_v1_order_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -243,7 +590,7 @@ func (x *CreateOrderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrderRequest.ProtoReflect.Descriptor instead.
 func (*CreateOrderRequest) Descriptor() ([]byte, []int) {
-	return file_kassa_order_v1_order_proto_rawDescGZIP(), []int{1}
+	return file_kassa_order_v1_order_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CreateOrderRequest) GetUserId() string {
@@ -280,7 +627,7 @@ type GetOrderRequest struct {
 
 func (x *GetOrderRequest) Reset() {
 	*x = GetOrderRequest{}
-	mi := &file_kassa_order_v1_order_proto_msgTypes[2]
+	mi := &file_kassa_order_v1_order_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -292,7 +639,7 @@ func (x *GetOrderRequest) String() string {
 func (*GetOrderRequest) ProtoMessage() {}
 
 func (x *GetOrderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kassa_order_v1_order_proto_msgTypes[2]
+	mi := &file_kassa_order_v1_order_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -305,7 +652,7 @@ func (x *GetOrderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOrderRequest.ProtoReflect.Descriptor instead.
 func (*GetOrderRequest) Descriptor() ([]byte, []int) {
-	return file_kassa_order_v1_order_proto_rawDescGZIP(), []int{2}
+	return file_kassa_order_v1_order_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetOrderRequest) GetUserId() string {
@@ -337,7 +684,7 @@ type ListOrdersRequest struct {
 
 func (x *ListOrdersRequest) Reset() {
 	*x = ListOrdersRequest{}
-	mi := &file_kassa_order_v1_order_proto_msgTypes[3]
+	mi := &file_kassa_order_v1_order_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -349,7 +696,7 @@ func (x *ListOrdersRequest) String() string {
 func (*ListOrdersRequest) ProtoMessage() {}
 
 func (x *ListOrdersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kassa_order_v1_order_proto_msgTypes[3]
+	mi := &file_kassa_order_v1_order_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -362,7 +709,7 @@ func (x *ListOrdersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOrdersRequest.ProtoReflect.Descriptor instead.
 func (*ListOrdersRequest) Descriptor() ([]byte, []int) {
-	return file_kassa_order_v1_order_proto_rawDescGZIP(), []int{3}
+	return file_kassa_order_v1_order_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListOrdersRequest) GetUserId() string {
@@ -399,7 +746,7 @@ type ListOrdersResponse struct {
 
 func (x *ListOrdersResponse) Reset() {
 	*x = ListOrdersResponse{}
-	mi := &file_kassa_order_v1_order_proto_msgTypes[4]
+	mi := &file_kassa_order_v1_order_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -411,7 +758,7 @@ func (x *ListOrdersResponse) String() string {
 func (*ListOrdersResponse) ProtoMessage() {}
 
 func (x *ListOrdersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kassa_order_v1_order_proto_msgTypes[4]
+	mi := &file_kassa_order_v1_order_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -424,7 +771,7 @@ func (x *ListOrdersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOrdersResponse.ProtoReflect.Descriptor instead.
 func (*ListOrdersResponse) Descriptor() ([]byte, []int) {
-	return file_kassa_order_v1_order_proto_rawDescGZIP(), []int{4}
+	return file_kassa_order_v1_order_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListOrdersResponse) GetOrders() []*Order {
@@ -445,7 +792,31 @@ var File_kassa_order_v1_order_proto protoreflect.FileDescriptor
 
 const file_kassa_order_v1_order_proto_rawDesc = "" +
 	"\n" +
-	"\x1akassa/order/v1/order.proto\x12\x0ekassa.order.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb4\x03\n" +
+	"\x1akassa/order/v1/order.proto\x12\x0ekassa.order.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaa\x02\n" +
+	"\n" +
+	"ParkedItem\x123\n" +
+	"\x04step\x18\x01 \x01(\x0e2\x1f.kassa.order.v1.ParkedItem.StepR\x04step\x12\x19\n" +
+	"\border_id\x18\x02 \x01(\tR\aorderId\x12\x17\n" +
+	"\auser_id\x18\x03 \x01(\tR\x06userId\x12\x1a\n" +
+	"\battempts\x18\x04 \x01(\x05R\battempts\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x05 \x01(\tR\tlastError\x127\n" +
+	"\tpark_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bparkTime\"?\n" +
+	"\x04Step\x12\x14\n" +
+	"\x10STEP_UNSPECIFIED\x10\x00\x12\x10\n" +
+	"\fSTEP_PAYMENT\x10\x01\x12\x0f\n" +
+	"\vSTEP_LETTER\x10\x02\"O\n" +
+	"\x11ListParkedRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"n\n" +
+	"\x12ListParkedResponse\x120\n" +
+	"\x05items\x18\x01 \x03(\v2\x1a.kassa.order.v1.ParkedItemR\x05items\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"1\n" +
+	"\x12RetryParkedRequest\x12\x1b\n" +
+	"\torder_ids\x18\x01 \x03(\tR\borderIds\"1\n" +
+	"\x13RetryParkedResponse\x12\x1a\n" +
+	"\breleased\x18\x01 \x01(\x05R\breleased\"\xb4\x03\n" +
 	"\x05Order\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x14\n" +
@@ -484,7 +855,11 @@ const file_kassa_order_v1_order_proto_rawDesc = "" +
 	"\vCreateOrder\x12\".kassa.order.v1.CreateOrderRequest\x1a\x15.kassa.order.v1.Order\x12B\n" +
 	"\bGetOrder\x12\x1f.kassa.order.v1.GetOrderRequest\x1a\x15.kassa.order.v1.Order\x12S\n" +
 	"\n" +
-	"ListOrders\x12!.kassa.order.v1.ListOrdersRequest\x1a\".kassa.order.v1.ListOrdersResponseB7Z5github.com/kassa-dev/kassa/gen/kassa/order/v1;orderv1b\x06proto3"
+	"ListOrders\x12!.kassa.order.v1.ListOrdersRequest\x1a\".kassa.order.v1.ListOrdersResponse2\xc0\x01\n" +
+	"\x11OrderAdminService\x12S\n" +
+	"\n" +
+	"ListParked\x12!.kassa.order.v1.ListParkedRequest\x1a\".kassa.order.v1.ListParkedResponse\x12V\n" +
+	"\vRetryParked\x12\".kassa.order.v1.RetryParkedRequest\x1a#.kassa.order.v1.RetryParkedResponseB7Z5github.com/kassa-dev/kassa/gen/kassa/order/v1;orderv1b\x06proto3"
 
 var (
 	file_kassa_order_v1_order_proto_rawDescOnce sync.Once
@@ -498,34 +873,47 @@ func file_kassa_order_v1_order_proto_rawDescGZIP() []byte {
 	return file_kassa_order_v1_order_proto_rawDescData
 }
 
-var file_kassa_order_v1_order_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_kassa_order_v1_order_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_kassa_order_v1_order_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_kassa_order_v1_order_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_kassa_order_v1_order_proto_goTypes = []any{
-	(Order_Status)(0),             // 0: kassa.order.v1.Order.Status
-	(*Order)(nil),                 // 1: kassa.order.v1.Order
-	(*CreateOrderRequest)(nil),    // 2: kassa.order.v1.CreateOrderRequest
-	(*GetOrderRequest)(nil),       // 3: kassa.order.v1.GetOrderRequest
-	(*ListOrdersRequest)(nil),     // 4: kassa.order.v1.ListOrdersRequest
-	(*ListOrdersResponse)(nil),    // 5: kassa.order.v1.ListOrdersResponse
-	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
+	(ParkedItem_Step)(0),          // 0: kassa.order.v1.ParkedItem.Step
+	(Order_Status)(0),             // 1: kassa.order.v1.Order.Status
+	(*ParkedItem)(nil),            // 2: kassa.order.v1.ParkedItem
+	(*ListParkedRequest)(nil),     // 3: kassa.order.v1.ListParkedRequest
+	(*ListParkedResponse)(nil),    // 4: kassa.order.v1.ListParkedResponse
+	(*RetryParkedRequest)(nil),    // 5: kassa.order.v1.RetryParkedRequest
+	(*RetryParkedResponse)(nil),   // 6: kassa.order.v1.RetryParkedResponse
+	(*Order)(nil),                 // 7: kassa.order.v1.Order
+	(*CreateOrderRequest)(nil),    // 8: kassa.order.v1.CreateOrderRequest
+	(*GetOrderRequest)(nil),       // 9: kassa.order.v1.GetOrderRequest
+	(*ListOrdersRequest)(nil),     // 10: kassa.order.v1.ListOrdersRequest
+	(*ListOrdersResponse)(nil),    // 11: kassa.order.v1.ListOrdersResponse
+	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
 }
 var file_kassa_order_v1_order_proto_depIdxs = []int32{
-	0, // 0: kassa.order.v1.Order.status:type_name -> kassa.order.v1.Order.Status
-	6, // 1: kassa.order.v1.Order.create_time:type_name -> google.protobuf.Timestamp
-	6, // 2: kassa.order.v1.Order.update_time:type_name -> google.protobuf.Timestamp
-	1, // 3: kassa.order.v1.CreateOrderRequest.order:type_name -> kassa.order.v1.Order
-	1, // 4: kassa.order.v1.ListOrdersResponse.orders:type_name -> kassa.order.v1.Order
-	2, // 5: kassa.order.v1.OrderService.CreateOrder:input_type -> kassa.order.v1.CreateOrderRequest
-	3, // 6: kassa.order.v1.OrderService.GetOrder:input_type -> kassa.order.v1.GetOrderRequest
-	4, // 7: kassa.order.v1.OrderService.ListOrders:input_type -> kassa.order.v1.ListOrdersRequest
-	1, // 8: kassa.order.v1.OrderService.CreateOrder:output_type -> kassa.order.v1.Order
-	1, // 9: kassa.order.v1.OrderService.GetOrder:output_type -> kassa.order.v1.Order
-	5, // 10: kassa.order.v1.OrderService.ListOrders:output_type -> kassa.order.v1.ListOrdersResponse
-	8, // [8:11] is the sub-list for method output_type
-	5, // [5:8] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	0,  // 0: kassa.order.v1.ParkedItem.step:type_name -> kassa.order.v1.ParkedItem.Step
+	12, // 1: kassa.order.v1.ParkedItem.park_time:type_name -> google.protobuf.Timestamp
+	2,  // 2: kassa.order.v1.ListParkedResponse.items:type_name -> kassa.order.v1.ParkedItem
+	1,  // 3: kassa.order.v1.Order.status:type_name -> kassa.order.v1.Order.Status
+	12, // 4: kassa.order.v1.Order.create_time:type_name -> google.protobuf.Timestamp
+	12, // 5: kassa.order.v1.Order.update_time:type_name -> google.protobuf.Timestamp
+	7,  // 6: kassa.order.v1.CreateOrderRequest.order:type_name -> kassa.order.v1.Order
+	7,  // 7: kassa.order.v1.ListOrdersResponse.orders:type_name -> kassa.order.v1.Order
+	8,  // 8: kassa.order.v1.OrderService.CreateOrder:input_type -> kassa.order.v1.CreateOrderRequest
+	9,  // 9: kassa.order.v1.OrderService.GetOrder:input_type -> kassa.order.v1.GetOrderRequest
+	10, // 10: kassa.order.v1.OrderService.ListOrders:input_type -> kassa.order.v1.ListOrdersRequest
+	3,  // 11: kassa.order.v1.OrderAdminService.ListParked:input_type -> kassa.order.v1.ListParkedRequest
+	5,  // 12: kassa.order.v1.OrderAdminService.RetryParked:input_type -> kassa.order.v1.RetryParkedRequest
+	7,  // 13: kassa.order.v1.OrderService.CreateOrder:output_type -> kassa.order.v1.Order
+	7,  // 14: kassa.order.v1.OrderService.GetOrder:output_type -> kassa.order.v1.Order
+	11, // 15: kassa.order.v1.OrderService.ListOrders:output_type -> kassa.order.v1.ListOrdersResponse
+	4,  // 16: kassa.order.v1.OrderAdminService.ListParked:output_type -> kassa.order.v1.ListParkedResponse
+	6,  // 17: kassa.order.v1.OrderAdminService.RetryParked:output_type -> kassa.order.v1.RetryParkedResponse
+	13, // [13:18] is the sub-list for method output_type
+	8,  // [8:13] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_kassa_order_v1_order_proto_init() }
@@ -538,10 +926,10 @@ func file_kassa_order_v1_order_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kassa_order_v1_order_proto_rawDesc), len(file_kassa_order_v1_order_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   5,
+			NumEnums:      2,
+			NumMessages:   10,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_kassa_order_v1_order_proto_goTypes,
 		DependencyIndexes: file_kassa_order_v1_order_proto_depIdxs,

@@ -220,3 +220,165 @@ var OrderService_ServiceDesc = grpc.ServiceDesc{
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "kassa/order/v1/order.proto",
 }
+
+const (
+	OrderAdminService_ListParked_FullMethodName  = "/kassa.order.v1.OrderAdminService/ListParked"
+	OrderAdminService_RetryParked_FullMethodName = "/kassa.order.v1.OrderAdminService/RetryParked"
+)
+
+// OrderAdminServiceClient is the client API for OrderAdminService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// OrderAdminService is for operators, not customers: it has no REST route.
+// The order service finishes work a failure left undone (a payment billing
+// did not answer, a letter the notification service did not take) in the
+// background, retrying with backoff; after a bounded number of failed
+// attempts an item is parked instead of retried forever, so it cannot starve
+// newer work. Parked items are counted in kassa_order_parked_items and
+// listed and released here.
+type OrderAdminServiceClient interface {
+	// ListParked lists parked work items, the most recently parked first.
+	ListParked(ctx context.Context, in *ListParkedRequest, opts ...grpc.CallOption) (*ListParkedResponse, error)
+	// RetryParked releases parked items: their attempt count is reset and the
+	// background loops try them again at once.
+	RetryParked(ctx context.Context, in *RetryParkedRequest, opts ...grpc.CallOption) (*RetryParkedResponse, error)
+}
+
+type orderAdminServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewOrderAdminServiceClient(cc grpc.ClientConnInterface) OrderAdminServiceClient {
+	return &orderAdminServiceClient{cc}
+}
+
+func (c *orderAdminServiceClient) ListParked(ctx context.Context, in *ListParkedRequest, opts ...grpc.CallOption) (*ListParkedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListParkedResponse)
+	err := c.cc.Invoke(ctx, OrderAdminService_ListParked_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *orderAdminServiceClient) RetryParked(ctx context.Context, in *RetryParkedRequest, opts ...grpc.CallOption) (*RetryParkedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RetryParkedResponse)
+	err := c.cc.Invoke(ctx, OrderAdminService_RetryParked_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// OrderAdminServiceServer is the server API for OrderAdminService service.
+// All implementations must embed UnimplementedOrderAdminServiceServer
+// for forward compatibility.
+//
+// OrderAdminService is for operators, not customers: it has no REST route.
+// The order service finishes work a failure left undone (a payment billing
+// did not answer, a letter the notification service did not take) in the
+// background, retrying with backoff; after a bounded number of failed
+// attempts an item is parked instead of retried forever, so it cannot starve
+// newer work. Parked items are counted in kassa_order_parked_items and
+// listed and released here.
+type OrderAdminServiceServer interface {
+	// ListParked lists parked work items, the most recently parked first.
+	ListParked(context.Context, *ListParkedRequest) (*ListParkedResponse, error)
+	// RetryParked releases parked items: their attempt count is reset and the
+	// background loops try them again at once.
+	RetryParked(context.Context, *RetryParkedRequest) (*RetryParkedResponse, error)
+	mustEmbedUnimplementedOrderAdminServiceServer()
+}
+
+// UnimplementedOrderAdminServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedOrderAdminServiceServer struct{}
+
+func (UnimplementedOrderAdminServiceServer) ListParked(context.Context, *ListParkedRequest) (*ListParkedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListParked not implemented")
+}
+func (UnimplementedOrderAdminServiceServer) RetryParked(context.Context, *RetryParkedRequest) (*RetryParkedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RetryParked not implemented")
+}
+func (UnimplementedOrderAdminServiceServer) mustEmbedUnimplementedOrderAdminServiceServer() {}
+func (UnimplementedOrderAdminServiceServer) testEmbeddedByValue()                           {}
+
+// UnsafeOrderAdminServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to OrderAdminServiceServer will
+// result in compilation errors.
+type UnsafeOrderAdminServiceServer interface {
+	mustEmbedUnimplementedOrderAdminServiceServer()
+}
+
+func RegisterOrderAdminServiceServer(s grpc.ServiceRegistrar, srv OrderAdminServiceServer) {
+	// If the following call panics, it indicates UnimplementedOrderAdminServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&OrderAdminService_ServiceDesc, srv)
+}
+
+func _OrderAdminService_ListParked_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListParkedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OrderAdminServiceServer).ListParked(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OrderAdminService_ListParked_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OrderAdminServiceServer).ListParked(ctx, req.(*ListParkedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OrderAdminService_RetryParked_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RetryParkedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OrderAdminServiceServer).RetryParked(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OrderAdminService_RetryParked_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OrderAdminServiceServer).RetryParked(ctx, req.(*RetryParkedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// OrderAdminService_ServiceDesc is the grpc.ServiceDesc for OrderAdminService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var OrderAdminService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "kassa.order.v1.OrderAdminService",
+	HandlerType: (*OrderAdminServiceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "ListParked",
+			Handler:    _OrderAdminService_ListParked_Handler,
+		},
+		{
+			MethodName: "RetryParked",
+			Handler:    _OrderAdminService_RetryParked_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "kassa/order/v1/order.proto",
+}

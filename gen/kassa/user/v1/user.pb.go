@@ -26,6 +26,281 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ParkedUser is a user whose account opening is no longer retried.
+type ParkedUser struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// Failed attempts so far.
+	Attempts int32 `protobuf:"varint,2,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// The error of the last attempt, as the service logged it.
+	LastError string `protobuf:"bytes,3,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// When the user was parked.
+	ParkTime      *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=park_time,json=parkTime,proto3" json:"park_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ParkedUser) Reset() {
+	*x = ParkedUser{}
+	mi := &file_kassa_user_v1_user_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ParkedUser) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ParkedUser) ProtoMessage() {}
+
+func (x *ParkedUser) ProtoReflect() protoreflect.Message {
+	mi := &file_kassa_user_v1_user_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ParkedUser.ProtoReflect.Descriptor instead.
+func (*ParkedUser) Descriptor() ([]byte, []int) {
+	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ParkedUser) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *ParkedUser) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *ParkedUser) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *ParkedUser) GetParkTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ParkTime
+	}
+	return nil
+}
+
+// ListParkedRequest is the input of ListParked.
+type ListParkedRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Maximum number of users to return, 1-1000; 0 means 50.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token from a previous response.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListParkedRequest) Reset() {
+	*x = ListParkedRequest{}
+	mi := &file_kassa_user_v1_user_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListParkedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListParkedRequest) ProtoMessage() {}
+
+func (x *ListParkedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kassa_user_v1_user_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListParkedRequest.ProtoReflect.Descriptor instead.
+func (*ListParkedRequest) Descriptor() ([]byte, []int) {
+	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ListParkedRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListParkedRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListParkedResponse is a page of parked users.
+type ListParkedResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The users, the most recently parked first.
+	Users []*ParkedUser `protobuf:"bytes,1,rep,name=users,proto3" json:"users,omitempty"`
+	// Token for the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListParkedResponse) Reset() {
+	*x = ListParkedResponse{}
+	mi := &file_kassa_user_v1_user_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListParkedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListParkedResponse) ProtoMessage() {}
+
+func (x *ListParkedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kassa_user_v1_user_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListParkedResponse.ProtoReflect.Descriptor instead.
+func (*ListParkedResponse) Descriptor() ([]byte, []int) {
+	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ListParkedResponse) GetUsers() []*ParkedUser {
+	if x != nil {
+		return x.Users
+	}
+	return nil
+}
+
+func (x *ListParkedResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// RetryParkedRequest is the input of RetryParked.
+type RetryParkedRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The users to release; empty releases every parked user.
+	UserIds       []string `protobuf:"bytes,1,rep,name=user_ids,json=userIds,proto3" json:"user_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetryParkedRequest) Reset() {
+	*x = RetryParkedRequest{}
+	mi := &file_kassa_user_v1_user_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryParkedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryParkedRequest) ProtoMessage() {}
+
+func (x *RetryParkedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kassa_user_v1_user_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryParkedRequest.ProtoReflect.Descriptor instead.
+func (*RetryParkedRequest) Descriptor() ([]byte, []int) {
+	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RetryParkedRequest) GetUserIds() []string {
+	if x != nil {
+		return x.UserIds
+	}
+	return nil
+}
+
+// RetryParkedResponse is the output of RetryParked.
+type RetryParkedResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How many users were released.
+	Released      int32 `protobuf:"varint,1,opt,name=released,proto3" json:"released,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetryParkedResponse) Reset() {
+	*x = RetryParkedResponse{}
+	mi := &file_kassa_user_v1_user_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryParkedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryParkedResponse) ProtoMessage() {}
+
+func (x *RetryParkedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kassa_user_v1_user_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryParkedResponse.ProtoReflect.Descriptor instead.
+func (*RetryParkedResponse) Descriptor() ([]byte, []int) {
+	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RetryParkedResponse) GetReleased() int32 {
+	if x != nil {
+		return x.Released
+	}
+	return 0
+}
+
 // User is a customer of the shop.
 type User struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -54,7 +329,7 @@ type User struct {
 
 func (x *User) Reset() {
 	*x = User{}
-	mi := &file_kassa_user_v1_user_proto_msgTypes[0]
+	mi := &file_kassa_user_v1_user_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -66,7 +341,7 @@ func (x *User) String() string {
 func (*User) ProtoMessage() {}
 
 func (x *User) ProtoReflect() protoreflect.Message {
-	mi := &file_kassa_user_v1_user_proto_msgTypes[0]
+	mi := &file_kassa_user_v1_user_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -79,7 +354,7 @@ func (x *User) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use User.ProtoReflect.Descriptor instead.
 func (*User) Descriptor() ([]byte, []int) {
-	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{0}
+	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *User) GetId() string {
@@ -160,7 +435,7 @@ type CreateUserRequest struct {
 
 func (x *CreateUserRequest) Reset() {
 	*x = CreateUserRequest{}
-	mi := &file_kassa_user_v1_user_proto_msgTypes[1]
+	mi := &file_kassa_user_v1_user_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -172,7 +447,7 @@ func (x *CreateUserRequest) String() string {
 func (*CreateUserRequest) ProtoMessage() {}
 
 func (x *CreateUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kassa_user_v1_user_proto_msgTypes[1]
+	mi := &file_kassa_user_v1_user_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -185,7 +460,7 @@ func (x *CreateUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUserRequest.ProtoReflect.Descriptor instead.
 func (*CreateUserRequest) Descriptor() ([]byte, []int) {
-	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{1}
+	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CreateUserRequest) GetUser() *User {
@@ -213,7 +488,7 @@ type GetUserRequest struct {
 
 func (x *GetUserRequest) Reset() {
 	*x = GetUserRequest{}
-	mi := &file_kassa_user_v1_user_proto_msgTypes[2]
+	mi := &file_kassa_user_v1_user_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -225,7 +500,7 @@ func (x *GetUserRequest) String() string {
 func (*GetUserRequest) ProtoMessage() {}
 
 func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kassa_user_v1_user_proto_msgTypes[2]
+	mi := &file_kassa_user_v1_user_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -238,7 +513,7 @@ func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserRequest.ProtoReflect.Descriptor instead.
 func (*GetUserRequest) Descriptor() ([]byte, []int) {
-	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{2}
+	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetUserRequest) GetId() string {
@@ -261,7 +536,7 @@ type ListUsersRequest struct {
 
 func (x *ListUsersRequest) Reset() {
 	*x = ListUsersRequest{}
-	mi := &file_kassa_user_v1_user_proto_msgTypes[3]
+	mi := &file_kassa_user_v1_user_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -273,7 +548,7 @@ func (x *ListUsersRequest) String() string {
 func (*ListUsersRequest) ProtoMessage() {}
 
 func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kassa_user_v1_user_proto_msgTypes[3]
+	mi := &file_kassa_user_v1_user_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -286,7 +561,7 @@ func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersRequest.ProtoReflect.Descriptor instead.
 func (*ListUsersRequest) Descriptor() ([]byte, []int) {
-	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{3}
+	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListUsersRequest) GetPageSize() int32 {
@@ -316,7 +591,7 @@ type ListUsersResponse struct {
 
 func (x *ListUsersResponse) Reset() {
 	*x = ListUsersResponse{}
-	mi := &file_kassa_user_v1_user_proto_msgTypes[4]
+	mi := &file_kassa_user_v1_user_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -328,7 +603,7 @@ func (x *ListUsersResponse) String() string {
 func (*ListUsersResponse) ProtoMessage() {}
 
 func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kassa_user_v1_user_proto_msgTypes[4]
+	mi := &file_kassa_user_v1_user_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -341,7 +616,7 @@ func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersResponse.ProtoReflect.Descriptor instead.
 func (*ListUsersResponse) Descriptor() ([]byte, []int) {
-	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{4}
+	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListUsersResponse) GetUsers() []*User {
@@ -371,7 +646,7 @@ type UpdateUserRequest struct {
 
 func (x *UpdateUserRequest) Reset() {
 	*x = UpdateUserRequest{}
-	mi := &file_kassa_user_v1_user_proto_msgTypes[5]
+	mi := &file_kassa_user_v1_user_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -383,7 +658,7 @@ func (x *UpdateUserRequest) String() string {
 func (*UpdateUserRequest) ProtoMessage() {}
 
 func (x *UpdateUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kassa_user_v1_user_proto_msgTypes[5]
+	mi := &file_kassa_user_v1_user_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -396,7 +671,7 @@ func (x *UpdateUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateUserRequest.ProtoReflect.Descriptor instead.
 func (*UpdateUserRequest) Descriptor() ([]byte, []int) {
-	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{5}
+	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *UpdateUserRequest) GetUser() *User {
@@ -424,7 +699,7 @@ type DeleteUserRequest struct {
 
 func (x *DeleteUserRequest) Reset() {
 	*x = DeleteUserRequest{}
-	mi := &file_kassa_user_v1_user_proto_msgTypes[6]
+	mi := &file_kassa_user_v1_user_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -436,7 +711,7 @@ func (x *DeleteUserRequest) String() string {
 func (*DeleteUserRequest) ProtoMessage() {}
 
 func (x *DeleteUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kassa_user_v1_user_proto_msgTypes[6]
+	mi := &file_kassa_user_v1_user_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -449,7 +724,7 @@ func (x *DeleteUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUserRequest.ProtoReflect.Descriptor instead.
 func (*DeleteUserRequest) Descriptor() ([]byte, []int) {
-	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{6}
+	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DeleteUserRequest) GetId() string {
@@ -463,7 +738,25 @@ var File_kassa_user_v1_user_proto protoreflect.FileDescriptor
 
 const file_kassa_user_v1_user_proto_rawDesc = "" +
 	"\n" +
-	"\x18kassa/user/v1/user.proto\x12\rkassa.user.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd1\x02\n" +
+	"\x18kassa/user/v1/user.proto\x12\rkassa.user.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x99\x01\n" +
+	"\n" +
+	"ParkedUser\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1a\n" +
+	"\battempts\x18\x02 \x01(\x05R\battempts\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x03 \x01(\tR\tlastError\x127\n" +
+	"\tpark_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bparkTime\"O\n" +
+	"\x11ListParkedRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"m\n" +
+	"\x12ListParkedResponse\x12/\n" +
+	"\x05users\x18\x01 \x03(\v2\x19.kassa.user.v1.ParkedUserR\x05users\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"/\n" +
+	"\x12RetryParkedRequest\x12\x19\n" +
+	"\buser_ids\x18\x01 \x03(\tR\auserIds\"1\n" +
+	"\x13RetryParkedResponse\x12\x1a\n" +
+	"\breleased\x18\x01 \x01(\x05R\breleased\"\xd1\x02\n" +
 	"\x04User\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\busername\x18\x02 \x01(\tR\busername\x12\x14\n" +
@@ -505,7 +798,11 @@ const file_kassa_user_v1_user_proto_rawDesc = "" +
 	"\n" +
 	"UpdateUser\x12 .kassa.user.v1.UpdateUserRequest\x1a\x13.kassa.user.v1.User\x12C\n" +
 	"\n" +
-	"DeleteUser\x12 .kassa.user.v1.DeleteUserRequest\x1a\x13.kassa.user.v1.UserB5Z3github.com/kassa-dev/kassa/gen/kassa/user/v1;userv1b\x06proto3"
+	"DeleteUser\x12 .kassa.user.v1.DeleteUserRequest\x1a\x13.kassa.user.v1.User2\xbb\x01\n" +
+	"\x10UserAdminService\x12Q\n" +
+	"\n" +
+	"ListParked\x12 .kassa.user.v1.ListParkedRequest\x1a!.kassa.user.v1.ListParkedResponse\x12T\n" +
+	"\vRetryParked\x12!.kassa.user.v1.RetryParkedRequest\x1a\".kassa.user.v1.RetryParkedResponseB5Z3github.com/kassa-dev/kassa/gen/kassa/user/v1;userv1b\x06proto3"
 
 var (
 	file_kassa_user_v1_user_proto_rawDescOnce sync.Once
@@ -519,41 +816,52 @@ func file_kassa_user_v1_user_proto_rawDescGZIP() []byte {
 	return file_kassa_user_v1_user_proto_rawDescData
 }
 
-var file_kassa_user_v1_user_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_kassa_user_v1_user_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_kassa_user_v1_user_proto_goTypes = []any{
-	(*User)(nil),                  // 0: kassa.user.v1.User
-	(*CreateUserRequest)(nil),     // 1: kassa.user.v1.CreateUserRequest
-	(*GetUserRequest)(nil),        // 2: kassa.user.v1.GetUserRequest
-	(*ListUsersRequest)(nil),      // 3: kassa.user.v1.ListUsersRequest
-	(*ListUsersResponse)(nil),     // 4: kassa.user.v1.ListUsersResponse
-	(*UpdateUserRequest)(nil),     // 5: kassa.user.v1.UpdateUserRequest
-	(*DeleteUserRequest)(nil),     // 6: kassa.user.v1.DeleteUserRequest
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil), // 8: google.protobuf.FieldMask
+	(*ParkedUser)(nil),            // 0: kassa.user.v1.ParkedUser
+	(*ListParkedRequest)(nil),     // 1: kassa.user.v1.ListParkedRequest
+	(*ListParkedResponse)(nil),    // 2: kassa.user.v1.ListParkedResponse
+	(*RetryParkedRequest)(nil),    // 3: kassa.user.v1.RetryParkedRequest
+	(*RetryParkedResponse)(nil),   // 4: kassa.user.v1.RetryParkedResponse
+	(*User)(nil),                  // 5: kassa.user.v1.User
+	(*CreateUserRequest)(nil),     // 6: kassa.user.v1.CreateUserRequest
+	(*GetUserRequest)(nil),        // 7: kassa.user.v1.GetUserRequest
+	(*ListUsersRequest)(nil),      // 8: kassa.user.v1.ListUsersRequest
+	(*ListUsersResponse)(nil),     // 9: kassa.user.v1.ListUsersResponse
+	(*UpdateUserRequest)(nil),     // 10: kassa.user.v1.UpdateUserRequest
+	(*DeleteUserRequest)(nil),     // 11: kassa.user.v1.DeleteUserRequest
+	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil), // 13: google.protobuf.FieldMask
 }
 var file_kassa_user_v1_user_proto_depIdxs = []int32{
-	7,  // 0: kassa.user.v1.User.create_time:type_name -> google.protobuf.Timestamp
-	7,  // 1: kassa.user.v1.User.update_time:type_name -> google.protobuf.Timestamp
-	7,  // 2: kassa.user.v1.User.delete_time:type_name -> google.protobuf.Timestamp
-	0,  // 3: kassa.user.v1.CreateUserRequest.user:type_name -> kassa.user.v1.User
-	0,  // 4: kassa.user.v1.ListUsersResponse.users:type_name -> kassa.user.v1.User
-	0,  // 5: kassa.user.v1.UpdateUserRequest.user:type_name -> kassa.user.v1.User
-	8,  // 6: kassa.user.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
-	1,  // 7: kassa.user.v1.UserService.CreateUser:input_type -> kassa.user.v1.CreateUserRequest
-	2,  // 8: kassa.user.v1.UserService.GetUser:input_type -> kassa.user.v1.GetUserRequest
-	3,  // 9: kassa.user.v1.UserService.ListUsers:input_type -> kassa.user.v1.ListUsersRequest
-	5,  // 10: kassa.user.v1.UserService.UpdateUser:input_type -> kassa.user.v1.UpdateUserRequest
-	6,  // 11: kassa.user.v1.UserService.DeleteUser:input_type -> kassa.user.v1.DeleteUserRequest
-	0,  // 12: kassa.user.v1.UserService.CreateUser:output_type -> kassa.user.v1.User
-	0,  // 13: kassa.user.v1.UserService.GetUser:output_type -> kassa.user.v1.User
-	4,  // 14: kassa.user.v1.UserService.ListUsers:output_type -> kassa.user.v1.ListUsersResponse
-	0,  // 15: kassa.user.v1.UserService.UpdateUser:output_type -> kassa.user.v1.User
-	0,  // 16: kassa.user.v1.UserService.DeleteUser:output_type -> kassa.user.v1.User
-	12, // [12:17] is the sub-list for method output_type
-	7,  // [7:12] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	12, // 0: kassa.user.v1.ParkedUser.park_time:type_name -> google.protobuf.Timestamp
+	0,  // 1: kassa.user.v1.ListParkedResponse.users:type_name -> kassa.user.v1.ParkedUser
+	12, // 2: kassa.user.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	12, // 3: kassa.user.v1.User.update_time:type_name -> google.protobuf.Timestamp
+	12, // 4: kassa.user.v1.User.delete_time:type_name -> google.protobuf.Timestamp
+	5,  // 5: kassa.user.v1.CreateUserRequest.user:type_name -> kassa.user.v1.User
+	5,  // 6: kassa.user.v1.ListUsersResponse.users:type_name -> kassa.user.v1.User
+	5,  // 7: kassa.user.v1.UpdateUserRequest.user:type_name -> kassa.user.v1.User
+	13, // 8: kassa.user.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
+	6,  // 9: kassa.user.v1.UserService.CreateUser:input_type -> kassa.user.v1.CreateUserRequest
+	7,  // 10: kassa.user.v1.UserService.GetUser:input_type -> kassa.user.v1.GetUserRequest
+	8,  // 11: kassa.user.v1.UserService.ListUsers:input_type -> kassa.user.v1.ListUsersRequest
+	10, // 12: kassa.user.v1.UserService.UpdateUser:input_type -> kassa.user.v1.UpdateUserRequest
+	11, // 13: kassa.user.v1.UserService.DeleteUser:input_type -> kassa.user.v1.DeleteUserRequest
+	1,  // 14: kassa.user.v1.UserAdminService.ListParked:input_type -> kassa.user.v1.ListParkedRequest
+	3,  // 15: kassa.user.v1.UserAdminService.RetryParked:input_type -> kassa.user.v1.RetryParkedRequest
+	5,  // 16: kassa.user.v1.UserService.CreateUser:output_type -> kassa.user.v1.User
+	5,  // 17: kassa.user.v1.UserService.GetUser:output_type -> kassa.user.v1.User
+	9,  // 18: kassa.user.v1.UserService.ListUsers:output_type -> kassa.user.v1.ListUsersResponse
+	5,  // 19: kassa.user.v1.UserService.UpdateUser:output_type -> kassa.user.v1.User
+	5,  // 20: kassa.user.v1.UserService.DeleteUser:output_type -> kassa.user.v1.User
+	2,  // 21: kassa.user.v1.UserAdminService.ListParked:output_type -> kassa.user.v1.ListParkedResponse
+	4,  // 22: kassa.user.v1.UserAdminService.RetryParked:output_type -> kassa.user.v1.RetryParkedResponse
+	16, // [16:23] is the sub-list for method output_type
+	9,  // [9:16] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_kassa_user_v1_user_proto_init() }
@@ -567,9 +875,9 @@ func file_kassa_user_v1_user_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kassa_user_v1_user_proto_rawDesc), len(file_kassa_user_v1_user_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   12,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_kassa_user_v1_user_proto_goTypes,
 		DependencyIndexes: file_kassa_user_v1_user_proto_depIdxs,

@@ -302,3 +302,165 @@ var UserService_ServiceDesc = grpc.ServiceDesc{
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "kassa/user/v1/user.proto",
 }
+
+const (
+	UserAdminService_ListParked_FullMethodName  = "/kassa.user.v1.UserAdminService/ListParked"
+	UserAdminService_RetryParked_FullMethodName = "/kassa.user.v1.UserAdminService/RetryParked"
+)
+
+// UserAdminServiceClient is the client API for UserAdminService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// UserAdminService is for operators, not customers: it has no REST route.
+// A user whose billing account could not be opened while CreateUser ran is
+// finished by a background loop that retries with backoff; after a bounded
+// number of failed attempts the user is parked instead of retried forever,
+// so it cannot starve newer work. Parked users are counted in
+// kassa_user_parked_items and listed and released here.
+type UserAdminServiceClient interface {
+	// ListParked lists users whose account opening is parked, the most
+	// recently parked first.
+	ListParked(ctx context.Context, in *ListParkedRequest, opts ...grpc.CallOption) (*ListParkedResponse, error)
+	// RetryParked releases parked users: their attempt count is reset and the
+	// background loop tries them again at once.
+	RetryParked(ctx context.Context, in *RetryParkedRequest, opts ...grpc.CallOption) (*RetryParkedResponse, error)
+}
+
+type userAdminServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewUserAdminServiceClient(cc grpc.ClientConnInterface) UserAdminServiceClient {
+	return &userAdminServiceClient{cc}
+}
+
+func (c *userAdminServiceClient) ListParked(ctx context.Context, in *ListParkedRequest, opts ...grpc.CallOption) (*ListParkedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListParkedResponse)
+	err := c.cc.Invoke(ctx, UserAdminService_ListParked_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *userAdminServiceClient) RetryParked(ctx context.Context, in *RetryParkedRequest, opts ...grpc.CallOption) (*RetryParkedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RetryParkedResponse)
+	err := c.cc.Invoke(ctx, UserAdminService_RetryParked_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// UserAdminServiceServer is the server API for UserAdminService service.
+// All implementations must embed UnimplementedUserAdminServiceServer
+// for forward compatibility.
+//
+// UserAdminService is for operators, not customers: it has no REST route.
+// A user whose billing account could not be opened while CreateUser ran is
+// finished by a background loop that retries with backoff; after a bounded
+// number of failed attempts the user is parked instead of retried forever,
+// so it cannot starve newer work. Parked users are counted in
+// kassa_user_parked_items and listed and released here.
+type UserAdminServiceServer interface {
+	// ListParked lists users whose account opening is parked, the most
+	// recently parked first.
+	ListParked(context.Context, *ListParkedRequest) (*ListParkedResponse, error)
+	// RetryParked releases parked users: their attempt count is reset and the
+	// background loop tries them again at once.
+	RetryParked(context.Context, *RetryParkedRequest) (*RetryParkedResponse, error)
+	mustEmbedUnimplementedUserAdminServiceServer()
+}
+
+// UnimplementedUserAdminServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedUserAdminServiceServer struct{}
+
+func (UnimplementedUserAdminServiceServer) ListParked(context.Context, *ListParkedRequest) (*ListParkedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListParked not implemented")
+}
+func (UnimplementedUserAdminServiceServer) RetryParked(context.Context, *RetryParkedRequest) (*RetryParkedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RetryParked not implemented")
+}
+func (UnimplementedUserAdminServiceServer) mustEmbedUnimplementedUserAdminServiceServer() {}
+func (UnimplementedUserAdminServiceServer) testEmbeddedByValue()                          {}
+
+// UnsafeUserAdminServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to UserAdminServiceServer will
+// result in compilation errors.
+type UnsafeUserAdminServiceServer interface {
+	mustEmbedUnimplementedUserAdminServiceServer()
+}
+
+func RegisterUserAdminServiceServer(s grpc.ServiceRegistrar, srv UserAdminServiceServer) {
+	// If the following call panics, it indicates UnimplementedUserAdminServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&UserAdminService_ServiceDesc, srv)
+}
+
+func _UserAdminService_ListParked_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListParkedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(UserAdminServiceServer).ListParked(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: UserAdminService_ListParked_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(UserAdminServiceServer).ListParked(ctx, req.(*ListParkedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _UserAdminService_RetryParked_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RetryParkedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(UserAdminServiceServer).RetryParked(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: UserAdminService_RetryParked_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(UserAdminServiceServer).RetryParked(ctx, req.(*RetryParkedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// UserAdminService_ServiceDesc is the grpc.ServiceDesc for UserAdminService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var UserAdminService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "kassa.user.v1.UserAdminService",
+	HandlerType: (*UserAdminServiceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "ListParked",
+			Handler:    _UserAdminService_ListParked_Handler,
+		},
+		{
+			MethodName: "RetryParked",
+			Handler:    _UserAdminService_RetryParked_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "kassa/user/v1/user.proto",
+}
