@@ -87,7 +87,8 @@ func (f *fakeBilling) Deposit(_ context.Context, req *billingv1.DepositRequest) 
 	}, nil
 }
 
-func (f *fakeBilling) Withdraw(context.Context, *billingv1.WithdrawRequest) (*billingv1.WithdrawResponse, error) {
+func (f *fakeBilling) Withdraw(_ context.Context, req *billingv1.WithdrawRequest) (*billingv1.WithdrawResponse, error) {
+	f.rec.add("Withdraw.request_id", req.GetRequestId())
 	st, err := status.New(codes.FailedPrecondition, "insufficient funds").
 		WithDetails(&errdetails.ErrorInfo{Reason: "INSUFFICIENT_FUNDS", Domain: "kassa.dev"})
 	if err != nil {
@@ -98,10 +99,26 @@ func (f *fakeBilling) Withdraw(context.Context, *billingv1.WithdrawRequest) (*bi
 
 type fakeOrders struct {
 	orderv1.UnimplementedOrderServiceServer
+	rec *recorderLog
+}
+
+func (f *fakeOrders) CreateOrder(_ context.Context, req *orderv1.CreateOrderRequest) (*orderv1.Order, error) {
+	f.rec.add("CreateOrder.request_id", req.GetRequestId())
+	f.rec.add("CreateOrder.order.request_id", req.GetOrder().GetRequestId())
+	return &orderv1.Order{Id: "o1", UserId: req.GetUserId(), Price: req.GetOrder().GetPrice(),
+		Status: orderv1.Order_STATUS_PAID, RequestId: req.GetRequestId()}, nil
 }
 
 type fakeNotifications struct {
 	notificationv1.UnimplementedNotificationServiceServer
+	rec *recorderLog
+}
+
+func (f *fakeNotifications) SendNotification(_ context.Context, req *notificationv1.SendNotificationRequest) (*notificationv1.Notification, error) {
+	f.rec.add("SendNotification.request_id", req.GetRequestId())
+	n := proto.Clone(req.GetNotification()).(*notificationv1.Notification)
+	n.Id, n.UserId = "n1", req.GetUserId()
+	return n, nil
 }
 
 // recorderLog collects what the fakes saw, by key, in order.
@@ -170,9 +187,9 @@ func newEnv(t *testing.T, mutate ...func(*Config)) *testEnv {
 	e := &testEnv{rec: &recorderLog{}, servers: make(map[string]*fakeServer), logs: &syncBuffer{}, reg: prometheus.NewRegistry()}
 	e.servers["user"] = startFake(t, e.rec, func(s *grpc.Server) { userv1.RegisterUserServiceServer(s, &fakeUsers{rec: e.rec}) })
 	e.servers["billing"] = startFake(t, e.rec, func(s *grpc.Server) { billingv1.RegisterBillingServiceServer(s, &fakeBilling{rec: e.rec}) })
-	e.servers["order"] = startFake(t, e.rec, func(s *grpc.Server) { orderv1.RegisterOrderServiceServer(s, &fakeOrders{}) })
+	e.servers["order"] = startFake(t, e.rec, func(s *grpc.Server) { orderv1.RegisterOrderServiceServer(s, &fakeOrders{rec: e.rec}) })
 	e.servers["notification"] = startFake(t, e.rec, func(s *grpc.Server) {
-		notificationv1.RegisterNotificationServiceServer(s, &fakeNotifications{})
+		notificationv1.RegisterNotificationServiceServer(s, &fakeNotifications{rec: e.rec})
 	})
 	cfg := Config{
 		Listen:           "127.0.0.1:0",

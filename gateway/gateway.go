@@ -1,8 +1,9 @@
 // Package gateway is kassa's public REST/JSON API: a grpc-gateway reverse
 // proxy that turns the HTTP rules of proto/http.yaml into calls of the four
 // gRPC services. Besides the proxied routes it serves /openapi.json, /healthz
-// and /readyz, limits request bodies, turns an Idempotency-Key header into
-// the request_id of the call, and logs and measures every request.
+// and /readyz, limits request bodies, turns an Idempotency-Key header or a
+// body requestId into the request_id of the call, and logs and measures
+// every request.
 package gateway
 
 import (
@@ -93,7 +94,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, func(
 		runtime.WithRoutingErrorHandler(handleRoutingError),
 
 		runtime.WithIncomingHeaderMatcher(incomingHeader),
-		runtime.WithMiddlewares(recordRoute),
+		runtime.WithMiddlewares(recordRoute, g.liftBodyKey),
 	)
 	conn := func(name string) *grpc.ClientConn {
 		for _, u := range g.upstreams {

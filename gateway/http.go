@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
-	"github.com/kassa-dev/kassa/services/platform/validate"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
@@ -35,21 +34,11 @@ type requestInfo struct {
 	bodyTooLarge atomic.Bool
 }
 
-type (
-	infoKey           struct{}
-	idempotencyKeyKey struct{}
-)
+type infoKey struct{}
 
 func infoFrom(ctx context.Context) *requestInfo {
 	info, _ := ctx.Value(infoKey{}).(*requestInfo)
 	return info
-}
-
-// idempotencyKeyFrom returns the Idempotency-Key header of the HTTP request
-// an upstream call serves.
-func idempotencyKeyFrom(ctx context.Context) (string, bool) {
-	key, ok := ctx.Value(idempotencyKeyKey{}).(string)
-	return key, ok
 }
 
 // errBodyTooLarge stands for the 413 answer; handleError replaces it.
@@ -123,17 +112,13 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 		fail(errBodyTooLarge)
 		return
 	}
-	if keys := r.Header.Values(idempotencyKeyHeader); len(keys) > 0 {
-		switch {
-		case len(keys) > 1:
-			fail(status.Error(codes.InvalidArgument, "Idempotency-Key header must be sent once"))
-			return
-		case len(keys[0]) > validate.MaxRequestIDLen:
-			fail(status.Errorf(codes.InvalidArgument, "Idempotency-Key header must be at most %d characters", validate.MaxRequestIDLen))
-			return
-		case keys[0] != "":
-			r = r.WithContext(context.WithValue(ctx, idempotencyKeyKey{}, keys[0]))
-		}
+	key, err := headerKey(r)
+	if err != nil {
+		fail(err)
+		return
+	}
+	if key != "" {
+		r = r.WithContext(context.WithValue(ctx, idempotencyKeyKey{}, idempotencyKey{value: key, source: fromHeader}))
 	}
 	g.mux.ServeHTTP(w, r)
 }
@@ -176,9 +161,7 @@ func handleRoutingError(ctx context.Context, mux *runtime.ServeMux, m runtime.Ma
 // metrics and the request's span (a bounded label, unlike the path).
 func recordRoute(next runtime.HandlerFunc) runtime.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
-		if pat, ok := runtime.HTTPPattern(r.Context()); ok {
-			// "/v1/users/{id=*}" → "/v1/users/{id}", as in http.yaml.
-			route := strings.ReplaceAll(pat.String(), "=*}", "}")
+		if route := routeOf(r); route != "" {
 			if info := infoFrom(r.Context()); info != nil {
 				info.route = route
 			}
@@ -189,6 +172,16 @@ func recordRoute(next runtime.HandlerFunc) runtime.HandlerFunc {
 		}
 		next(w, r, params)
 	}
+}
+
+// routeOf returns the path pattern the mux matched for r, as written in
+// http.yaml ("/v1/users/{id}"), or "" outside a route.
+func routeOf(r *http.Request) string {
+	pat, ok := runtime.HTTPPattern(r.Context())
+	if !ok {
+		return ""
+	}
+	return strings.ReplaceAll(pat.String(), "=*}", "}") // "{id=*}" → "{id}"
 }
 
 // limitedBody flags the request when http.MaxBytesReader cuts the body off,

@@ -10,13 +10,11 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // upstreamInterceptor runs on every call the gateway makes to the service
 // name. It
-//   - puts the Idempotency-Key header into the request's request_id field;
+//   - puts the request's idempotency key (header or body) into request_id;
 //   - bounds the call by timeout: a client's Grpc-Timeout header may
 //     shorten a call but not make it longer than the gateway allows;
 //   - hides connection failures (which name internal addresses) behind a
@@ -41,32 +39,4 @@ func upstreamInterceptor(name string, timeout time.Duration, log *slog.Logger) g
 		}
 		return err
 	}
-}
-
-// applyIdempotencyKey copies the request's Idempotency-Key header into the
-// top-level string field request_id of req, the services' idempotency key
-// (AIP-155). A request_id already set by the client (body or query) must
-// equal the header. Requests without such a field ignore the header.
-func applyIdempotencyKey(ctx context.Context, req any) error {
-	key, ok := idempotencyKeyFrom(ctx)
-	if !ok {
-		return nil
-	}
-	msg, ok := req.(proto.Message)
-	if !ok {
-		return nil
-	}
-	m := msg.ProtoReflect()
-	fd := m.Descriptor().Fields().ByName("request_id")
-	if fd == nil || fd.Kind() != protoreflect.StringKind || fd.Cardinality() == protoreflect.Repeated {
-		return nil
-	}
-	switch current := m.Get(fd).String(); current {
-	case "":
-		m.Set(fd, protoreflect.ValueOfString(key))
-	case key:
-	default:
-		return status.Error(codes.InvalidArgument, "Idempotency-Key header and request_id differ")
-	}
-	return nil
 }
