@@ -1,7 +1,7 @@
 // Package server builds the gRPC server every kassa service runs: metrics,
-// tracing, logging, panic recovery and error mapping interceptors, the
-// standard health service and server reflection (so grpcurl works without
-// proto files), and a graceful shutdown.
+// tracing, logging, panic recovery, error mapping and text validation
+// interceptors, the standard health service and server reflection (so
+// grpcurl works without proto files), and a graceful shutdown.
 package server
 
 import (
@@ -46,6 +46,8 @@ func NewWith(log *slog.Logger, tel *telemetry.Telemetry, opts ...grpc.ServerOpti
 		log.ErrorContext(ctx, "panic in handler", "panic", p, "stack", string(debug.Stack()))
 		return status.Error(codes.Internal, "internal error")
 	}
+	// First, so that a caller's own codec option would still win.
+	opts = append([]grpc.ServerOption{grpc.ForceServerCodecV2(newTextCodec())}, opts...)
 	var unary []grpc.UnaryServerInterceptor
 	if tel != nil {
 		// Outermost, so it sees the code errorInterceptor maps and the
@@ -58,8 +60,9 @@ func NewWith(log *slog.Logger, tel *telemetry.Telemetry, opts ...grpc.ServerOpti
 		logging.UnaryServerInterceptor(Logger(log), logging.WithLogOnEvents(logging.FinishCall)),
 		errorInterceptor(log),
 		recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(onPanic)),
+		textInterceptor(),
 	)
-	opts = append(opts, grpc.ChainUnaryInterceptor(unary...))
+	opts = append(opts, grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(textStreamInterceptor(log)))
 	s := &Server{GRPC: grpc.NewServer(opts...), Health: health.NewServer(), log: log, tel: tel}
 	healthpb.RegisterHealthServer(s.GRPC, s.Health)
 	reflection.Register(s.GRPC)

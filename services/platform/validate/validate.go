@@ -1,11 +1,12 @@
 // Package validate checks the request fields every kassa service shares: ids,
-// idempotency keys, money amounts and currency codes. Failures are
-// apperr.Invalid errors that name the field.
+// idempotency keys, money amounts, currency codes and what counts as text.
+// Failures are apperr.Invalid errors that name the field.
 package validate
 
 import (
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/kassa-dev/kassa/services/platform/apperr"
@@ -70,6 +71,27 @@ var currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
 func Currency(field, s string) error {
 	if s != "" && !currencyRE.MatchString(s) {
 		return apperr.Invalid(field, "must be an ISO 4217 code of three upper-case letters such as USD, got %q", truncate(s))
+	}
+	return nil
+}
+
+// TextRule is what Text says of a string it refuses.
+const TextRule = "must be UTF-8 text without NUL characters"
+
+// IsText reports whether s is acceptable text: valid UTF-8 with no NUL.
+// PostgreSQL refuses both in text columns (NUL even when escaped), so a
+// string that fails this would otherwise reach the database and come back
+// as an internal error.
+func IsText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
+
+// Text checks that s is acceptable text (see IsText). The gRPC server
+// applies it to every string field of every request, so services need not
+// call it themselves.
+func Text(field, s string) error {
+	if !IsText(s) {
+		return apperr.Invalid(field, TextRule)
 	}
 	return nil
 }

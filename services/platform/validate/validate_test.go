@@ -77,3 +77,31 @@ func TestRequestID(t *testing.T) {
 		}
 	}
 }
+
+func TestText(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		ok   bool
+	}{
+		{"empty", "", true},
+		{"ascii", "order paid", true},
+		{"multi-byte", "Zahlung für Bestellung ✓", true},
+		{"NUL inside", "a\x00b", false},
+		{"NUL alone", "\x00", false},
+		{"invalid byte", "a\xffb", false},
+		{"truncated sequence", "\xe2\x82", false},
+		{"surrogate half", "\xed\xa0\x80", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := validate.Text("subject", tt.in)
+			if (err == nil) != tt.ok || validate.IsText(tt.in) != tt.ok {
+				t.Fatalf("Text(%q) = %v, IsText = %v; want ok=%v", tt.in, err, validate.IsText(tt.in), tt.ok)
+			}
+			if err != nil && (apperr.KindOf(err) != apperr.KindInvalid || err.Error() != "subject: "+validate.TextRule) {
+				t.Fatalf("Text(%q) error = %v (kind %v), want an invalid subject", tt.in, err, apperr.KindOf(err))
+			}
+		})
+	}
+}
