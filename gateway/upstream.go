@@ -5,6 +5,9 @@ import (
 	"log/slog"
 	"time"
 
+	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
+	notificationv1 "github.com/kassa-dev/kassa/gen/kassa/notification/v1"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -15,6 +18,7 @@ import (
 // upstreamInterceptor runs on every call the gateway makes to the service
 // name. It
 //   - puts the request's idempotency key (header or body) into request_id;
+//   - refuses fields only the order service may set (refuseServerOwned);
 //   - bounds the call by timeout: a client's Grpc-Timeout header may
 //     shorten a call but not make it longer than the gateway allows;
 //   - hides connection failures (which name internal addresses) behind a
@@ -22,6 +26,9 @@ import (
 func upstreamInterceptor(name string, timeout time.Duration, log *slog.Logger) grpc.UnaryClientInterceptor {
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		if err := applyIdempotencyKey(ctx, req); err != nil {
+			return err
+		}
+		if err := refuseServerOwned(req); err != nil {
 			return err
 		}
 		ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -39,4 +46,35 @@ func upstreamInterceptor(name string, timeout time.Duration, log *slog.Logger) g
 		}
 		return err
 	}
+}
+
+// refuseServerOwned refuses, from the public API, the order_id fields only
+// the order service sets: WithdrawRequest.order_id when it pays an order
+// and Notification.order_id on its letters. Billing and notification keep
+// the order service's own idempotency in the order_id namespace (one
+// debit, one letter per order), so a client able to write there could
+// pre-empt or block a step of an order.
+func refuseServerOwned(req any) error {
+	var field string
+	switch m := req.(type) {
+	case *billingv1.WithdrawRequest:
+		if m.GetOrderId() != "" {
+			field = "order_id"
+		}
+	case *notificationv1.SendNotificationRequest:
+		if m.GetNotification().GetOrderId() != "" {
+			field = "notification.order_id"
+		}
+	}
+	if field == "" {
+		return nil
+	}
+	const msg = "order_id is set by the order service"
+	st, err := status.New(codes.InvalidArgument, msg).WithDetails(&errdetails.BadRequest{
+		FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: msg}},
+	})
+	if err != nil {
+		return status.Error(codes.InvalidArgument, msg)
+	}
+	return st.Err()
 }
