@@ -52,10 +52,20 @@ func Decode(token string) (Cursor, error) {
 	// Every kassa list is keyed by (time, UUID): checking both here makes a
 	// forged token a bad request rather than a database error.
 	b, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil || json.Unmarshal(b, &c) != nil || c.Time.IsZero() || uuid.Validate(c.ID) != nil {
+	if err != nil || json.Unmarshal(b, &c) != nil || c.Time.IsZero() || !canonicalUUID(c.ID) {
 		return Cursor{}, apperr.Invalid("page_token", "is not a token returned by this API")
 	}
 	return c, nil
+}
+
+// canonicalUUID reports whether s is a UUID written the way this API writes
+// them: 36 lower-case hex digits and dashes. uuid.Parse also takes
+// "urn:uuid:", which PostgreSQL's uuid type refuses (a 500 if it got that
+// far), and braces or bare hex. Tokens come from Encode, which writes ids as
+// PostgreSQL returns them, so any other spelling is forged.
+func canonicalUUID(s string) bool {
+	id, err := uuid.Parse(s)
+	return err == nil && id.String() == s
 }
 
 // Request is a validated page request.

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kassa-dev/kassa/services/platform/apperr"
 	"github.com/kassa-dev/kassa/services/platform/paging"
 )
 
@@ -16,15 +17,40 @@ func TestCursorRoundTrip(t *testing.T) {
 	if c, err := paging.Decode(""); err != nil || !c.IsFirst() {
 		t.Fatalf("empty token = %+v, %v", c, err)
 	}
-	forged := []string{
-		"!!", "e30", "bm90IGpzb24",
-		paging.Encode(paging.Cursor{Time: in.Time, ID: "1; DROP TABLE x"}), // not a UUID
-		paging.Encode(paging.Cursor{ID: in.ID}),                            // no time
+}
+
+// A token whose parts are not what Encode writes is a bad request, never
+// something for the database to choke on: the id must be a UUID in the
+// canonical form, the time present.
+func TestDecode_RefusesForgedTokens(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	const id = "6f9619ff-8b86-d011-b42d-00c04fc964ff"
+	tests := []struct {
+		name  string
+		token string
+	}{
+		{"not base64", "!!"},
+		{"empty object", "e30"},
+		{"not JSON", "bm90IGpzb24"},
+		{"no time", paging.Encode(paging.Cursor{ID: id})},
+		{"no id", paging.Encode(paging.Cursor{Time: at})},
+		{"SQL in the id", paging.Encode(paging.Cursor{Time: at, ID: "1; DROP TABLE x"})},
+		{"urn:uuid: prefix", paging.Encode(paging.Cursor{Time: at, ID: "urn:uuid:" + id})},
+		{"braces", paging.Encode(paging.Cursor{Time: at, ID: "{" + id + "}"})},
+		{"no dashes", paging.Encode(paging.Cursor{Time: at, ID: "6f9619ff8b86d011b42d00c04fc964ff"})},
+		{"upper case", paging.Encode(paging.Cursor{Time: at, ID: "6F9619FF-8B86-D011-B42D-00C04FC964FF"})},
+		{"NUL after the id", paging.Encode(paging.Cursor{Time: at, ID: id + "\x00"})},
 	}
-	for _, bad := range forged {
-		if _, err := paging.Decode(bad); err == nil {
-			t.Errorf("Decode(%q) accepted", bad)
-		}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := paging.Decode(tt.token)
+			if apperr.KindOf(err) != apperr.KindInvalid {
+				t.Fatalf("Decode = %v, want an invalid page_token", err)
+			}
+			if _, err := paging.Parse(10, tt.token); apperr.KindOf(err) != apperr.KindInvalid {
+				t.Fatalf("Parse = %v, want an invalid page_token", err)
+			}
+		})
 	}
 }
 
