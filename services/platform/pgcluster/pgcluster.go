@@ -35,11 +35,15 @@ type Options struct {
 	Settings map[string]string
 }
 
-// Cluster is a running server.
+// Cluster is a server the package started. Stop and Start stop it and start
+// it again with the same settings, for tests that take the database away.
 type Cluster struct {
 	dir, bin string
 	port     int
 	runAs    string
+	// serverOpts is pg_ctl's -o value: the settings the server was first
+	// started with, so a later Start brings back the same server.
+	serverOpts string
 }
 
 const superuser = "postgres"
@@ -139,17 +143,33 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	for k, v := range opts.Settings {
 		settings[k] = v
 	}
+	c.serverOpts = serverOptions(settings)
+	if err := c.Start(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// serverOptions renders settings as pg_ctl's -o value, sorted so the
+// command line is the same run after run.
+func serverOptions(settings map[string]string) string {
 	var o []string
 	for k, v := range settings {
 		o = append(o, fmt.Sprintf("-c %s=%s", k, v))
 	}
 	sort.Strings(o)
-	logFile := filepath.Join(dir, "postgres.log")
-	if out, err := c.command(ctx, "pg_ctl", "start", "-D", data, "-l", logFile, "-w", "-t", "60", "-o", strings.Join(o, " ")).CombinedOutput(); err != nil {
+	return strings.Join(o, " ")
+}
+
+// Start starts the server of a cluster that Stop stopped, with the settings
+// of the first start, and waits until it accepts connections.
+func (c *Cluster) Start(ctx context.Context) error {
+	logFile := filepath.Join(c.dir, "postgres.log")
+	if out, err := c.command(ctx, "pg_ctl", "start", "-D", filepath.Join(c.dir, "data"), "-l", logFile, "-w", "-t", "60", "-o", c.serverOpts).CombinedOutput(); err != nil {
 		tail, _ := os.ReadFile(logFile)
-		return nil, fmt.Errorf("pg_ctl start: %w\n%s\n%s", err, out, lastLines(string(tail), 20))
+		return fmt.Errorf("pg_ctl start: %w\n%s\n%s", err, out, lastLines(string(tail), 20))
 	}
-	return c, nil
+	return nil
 }
 
 // Port is the TCP port the server listens on.
@@ -189,13 +209,24 @@ func EnsureDatabase(ctx context.Context, adminURL, name string) error {
 	return nil
 }
 
-// Stop shuts the server down (fast mode: open sessions are disconnected).
+// Stop shuts the server down (fast mode: open sessions are disconnected
+// and their transactions rolled back) and waits until it has exited.
 func (c *Cluster) Stop() error {
 	out, err := c.command(context.Background(), "pg_ctl", "stop", "-D", filepath.Join(c.dir, "data"), "-m", "fast", "-w").CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("pg_ctl stop: %w\n%s", err, out)
 	}
 	return nil
+}
+
+// Restart stops the server (fast mode) and starts it again with the same
+// settings: every session is cut, as in a failover or a restart to apply
+// settings.
+func (c *Cluster) Restart(ctx context.Context) error {
+	if err := c.Stop(); err != nil {
+		return err
+	}
+	return c.Start(ctx)
 }
 
 // command runs a server program, as the unprivileged user under root. It

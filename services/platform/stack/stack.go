@@ -66,6 +66,11 @@ type Options struct {
 	// which only a server start applies. They are ignored with
 	// DatabaseURL: that server is not the stack's to configure.
 	PGSettings map[string]string
+
+	// Env is extra environment of every process (KEY=value), applied after
+	// the stack's own settings so it wins: tests shorten REPAIR_INTERVAL or
+	// CALL_TIMEOUT with it. Unknown names are ignored by the services.
+	Env []string
 }
 
 // Stack is a running system.
@@ -73,15 +78,25 @@ type Stack struct {
 	opts       Options
 	cluster    *pgcluster.Cluster
 	components []Component
-	procs      []*proc
-	exited     chan string // name of a process that exited on its own
+	bin        string            // folder of the built binaries
+	dbURLs     map[string]string // service → its database URL
+	exited     chan string       // name of a process that exited on its own
 	stopping   atomic.Bool
+
+	ctl       sync.Mutex       // one Kill, Terminate, Start or PostgreSQL control at a time
+	mu        sync.Mutex       // guards procs and pgStopped
+	procs     map[string]*proc // the latest process of each component
+	pgStopped bool             // StopPostgres stopped the cluster on purpose
 }
 
 type proc struct {
 	name string
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the process has been reaped
+	err  error         // cmd.Wait's result, set before done is closed
+	// deliberate is set before the stack signals the process on purpose
+	// (Kill, Terminate), so its exit is not reported on Exited.
+	deliberate atomic.Bool
 }
 
 // BaseURL is the gateway's URL.
@@ -111,13 +126,19 @@ func (s *Stack) port(name string) int {
 	return 0
 }
 
-// Exited reports the name of a process that exited on its own.
+// Exited reports the name of a process that exited on its own: not one
+// that Stop, Kill or Terminate ended.
 func (s *Stack) Exited() <-chan string { return s.exited }
+
+// DatabaseURL is the URL of a service's database ("" for the gateway), for
+// tests that check what the services stored.
+func (s *Stack) DatabaseURL(name string) string { return s.dbURLs[name] }
 
 // Start builds and starts everything and waits until the gateway reports
 // all services ready. On error it stops whatever it started.
 func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
-	s := &Stack{opts: opts, components: Components(), exited: make(chan string, 8)}
+	s := &Stack{opts: opts, components: Components(), exited: make(chan string, 8),
+		dbURLs: make(map[string]string), procs: make(map[string]*proc)}
 	defer func() {
 		if err != nil {
 			s.Stop()
@@ -134,8 +155,8 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		}
 	}
 	s.logf("building binaries")
-	bin := filepath.Join(opts.Dir, "bin")
-	args := []string{"build", "-o", bin + string(filepath.Separator)}
+	s.bin = filepath.Join(opts.Dir, "bin")
+	args := []string{"build", "-o", s.bin + string(filepath.Separator)}
 	for _, c := range s.components {
 		args = append(args, c.Pkg)
 	}
@@ -160,7 +181,6 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		adminURL = s.cluster.URL("postgres")
 		s.logf("PostgreSQL listening on 127.0.0.1:%d (psql %s)", s.cluster.Port(), s.cluster.URL("kassa_billing"))
 	}
-	dbURLs := make(map[string]string)
 	for _, c := range s.components {
 		if c.Name == "gateway" {
 			continue
@@ -169,23 +189,13 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		if err := pgcluster.EnsureDatabase(ctx, adminURL, name); err != nil {
 			return nil, err
 		}
-		if dbURLs[c.Name], err = withDatabase(adminURL, name); err != nil {
+		if s.dbURLs[c.Name], err = withDatabase(adminURL, name); err != nil {
 			return nil, err
 		}
 	}
 
 	for _, c := range s.components {
-		env := processEnv(os.Environ(),
-			"LISTEN_ADDR="+fmt.Sprintf("127.0.0.1:%d", c.Port),
-			"ADMIN_ADDR="+fmt.Sprintf("127.0.0.1:%d", c.AdminPort),
-			"LOG_FORMAT="+opts.LogFmt,
-			"DATABASE_URL="+dbURLs[c.Name],
-			"USER_ADDR="+s.Addr("user"),
-			"BILLING_ADDR="+s.Addr("billing"),
-			"ORDER_ADDR="+s.Addr("order"),
-			"NOTIFICATION_ADDR="+s.Addr("notification"),
-		)
-		if err := s.spawn(c, filepath.Join(bin, filepath.Base(c.Pkg)), env); err != nil {
+		if _, err := s.spawn(c); err != nil {
 			return nil, err
 		}
 	}
@@ -195,26 +205,48 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	return s, nil
 }
 
+// env is the environment of component c's process; a restarted process
+// gets the same.
+func (s *Stack) env(c Component) []string {
+	settings := []string{
+		"LISTEN_ADDR=" + fmt.Sprintf("127.0.0.1:%d", c.Port),
+		"ADMIN_ADDR=" + fmt.Sprintf("127.0.0.1:%d", c.AdminPort),
+		"LOG_FORMAT=" + s.opts.LogFmt,
+		"DATABASE_URL=" + s.dbURLs[c.Name],
+		"USER_ADDR=" + s.Addr("user"),
+		"BILLING_ADDR=" + s.Addr("billing"),
+		"ORDER_ADDR=" + s.Addr("order"),
+		"NOTIFICATION_ADDR=" + s.Addr("notification"),
+	}
+	return processEnv(os.Environ(), append(settings, s.opts.Env...)...)
+}
+
 // processEnv is the environment of a process of the stack: the caller's,
 // then the stack's settings (later entries win), and GOMAXPROCS=1 unless the
-// caller set GOMAXPROCS. Five Go processes and PostgreSQL share the
+// caller or the settings set GOMAXPROCS. Five Go processes and PostgreSQL share the
 // machine's cores here and none of the Go processes needs more than a
 // fraction of a core; with one P a request's goroutines run on the thread
 // that is already awake instead of waking another. make bench on 2 cores:
 // the same throughput, the median order 13-20 % faster (docs/benchmarks.md).
 func processEnv(environ []string, settings ...string) []string {
 	env := append(slices.Clip(environ), settings...)
-	for _, kv := range environ {
-		if strings.HasPrefix(kv, "GOMAXPROCS=") && kv != "GOMAXPROCS=" {
-			return env
+	// The last entry is the one the process sees.
+	for i := len(env) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(env[i], "GOMAXPROCS="); ok {
+			if v != "" {
+				return env
+			}
+			break
 		}
 	}
 	return append(env, "GOMAXPROCS=1")
 }
 
-func (s *Stack) spawn(c Component, path string, env []string) error {
-	cmd := exec.Command(path)
-	cmd.Env = env
+// spawn starts component c's binary. The caller holds no lock; spawn
+// takes s.mu to record the process.
+func (s *Stack) spawn(c Component) (*proc, error) {
+	cmd := exec.Command(filepath.Join(s.bin, filepath.Base(c.Pkg)))
+	cmd.Env = s.env(c)
 	cmd.Dir = s.opts.Root
 	// Own process group: a terminal Ctrl-C reaches the runner only, which
 	// then stops the processes in order.
@@ -222,24 +254,31 @@ func (s *Stack) spawn(c Component, path string, env []string) error {
 	pw := &prefixWriter{prefix: fmt.Sprintf("%-12s | ", c.Name), w: s.opts.Out}
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", c.Name, err)
+		return nil, fmt.Errorf("start %s: %w", c.Name, err)
 	}
 	p := &proc{name: c.Name, cmd: cmd, done: make(chan struct{})}
-	s.procs = append(s.procs, p)
+	s.mu.Lock()
+	s.procs[c.Name] = p
+	s.mu.Unlock()
 	go func() {
-		err := cmd.Wait()
+		p.err = cmd.Wait()
 		pw.flush()
+		// Closed before the exit is reported: whoever hears of it on
+		// Exited finds the component not Running.
 		close(p.done)
-		if s.stopping.Load() {
-			return
-		}
-		s.logf("%s exited unexpectedly: %v", c.Name, err)
-		select {
-		case s.exited <- c.Name:
-		default:
+		switch exitKind(s.stopping.Load(), p.deliberate.Load()) {
+		case exitStopping:
+		case exitDeliberate:
+			s.logf("%s ended on purpose: %v", c.Name, exitText(p.err))
+		case exitUnexpected:
+			s.logf("%s exited unexpectedly: %v", c.Name, exitText(p.err))
+			select {
+			case s.exited <- c.Name:
+			default:
+			}
 		}
 	}()
-	return nil
+	return p, nil
 }
 
 // waitReady polls the gateway's /readyz, which checks all four services.
@@ -271,11 +310,17 @@ func (s *Stack) waitReady(ctx context.Context, timeout time.Duration) error {
 
 // Stop terminates the processes in reverse start order, each with SIGTERM
 // and a grace period, then stops the private cluster. It is safe to call
-// more than once.
+// more than once, and after Kill or Terminate left components down.
 func (s *Stack) Stop() {
 	s.stopping.Store(true)
-	for i := len(s.procs) - 1; i >= 0; i-- {
-		p := s.procs[i]
+	for i := len(s.components) - 1; i >= 0; i-- {
+		s.mu.Lock()
+		p := s.procs[s.components[i].Name]
+		delete(s.procs, s.components[i].Name)
+		s.mu.Unlock()
+		if p == nil {
+			continue
+		}
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-p.done:
@@ -285,10 +330,13 @@ func (s *Stack) Stop() {
 			<-p.done
 		}
 	}
-	s.procs = nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.cluster != nil {
-		if err := s.cluster.Stop(); err != nil {
-			s.logf("stop PostgreSQL: %v", err)
+		if !s.pgStopped {
+			if err := s.cluster.Stop(); err != nil {
+				s.logf("stop PostgreSQL: %v", err)
+			}
 		}
 		s.cluster = nil
 	}
@@ -326,47 +374,6 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// prefixWriter writes whole lines, each with a prefix; lines of the
-// processes interleave but never mix.
-type prefixWriter struct {
-	mu     sync.Mutex
-	prefix string
-	w      io.Writer
-	buf    []byte
-}
-
-var outMu sync.Mutex // one line at a time across all processes
-
-func (p *prefixWriter) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.buf = append(p.buf, b...)
-	for {
-		i := strings.IndexByte(string(p.buf), '\n')
-		if i < 0 {
-			break
-		}
-		p.emit(p.buf[:i])
-		p.buf = p.buf[i+1:]
-	}
-	return len(b), nil
-}
-
-func (p *prefixWriter) flush() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.buf) > 0 {
-		p.emit(p.buf)
-		p.buf = nil
-	}
-}
-
-func (p *prefixWriter) emit(line []byte) {
-	outMu.Lock()
-	defer outMu.Unlock()
-	fmt.Fprintf(p.w, "%s%s\n", p.prefix, line)
 }
 
 // Ports returns "name=port" pairs, for messages.
