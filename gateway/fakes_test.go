@@ -44,8 +44,24 @@ type fakeUsers struct {
 
 func (f *fakeUsers) CreateUser(_ context.Context, req *userv1.CreateUserRequest) (*userv1.User, error) {
 	f.rec.add("CreateUser.request_id", req.GetRequestId())
-	if req.GetUser().GetUsername() == "taken" {
+	switch name := req.GetUser().GetUsername(); name {
+	case "taken":
 		return nil, status.Error(codes.AlreadyExists, `username "taken" is already in use`)
+	case "reused", "in-use", "foreign-reason":
+		// The errors a service's idempotency store answers, by reason.
+		code, reason, domain := codes.AlreadyExists, "REQUEST_ID_REUSED", "kassa.dev"
+		switch name {
+		case "in-use":
+			code, reason = codes.Aborted, "IDEMPOTENCY_KEY_IN_USE"
+		case "foreign-reason":
+			domain = "example.com"
+		}
+		st, err := status.New(code, "request_id "+req.GetRequestId()+" "+name).
+			WithDetails(&errdetails.ErrorInfo{Reason: reason, Domain: domain})
+		if err != nil {
+			return nil, err
+		}
+		return nil, st.Err()
 	}
 	u := proto.Clone(req.GetUser()).(*userv1.User)
 	u.Id = testUserID

@@ -287,3 +287,33 @@ func closedAddr(t *testing.T) string {
 	t.Helper()
 	return "unix://" + filepath.Join(t.TempDir(), "nobody.sock")
 }
+
+// The kassa.dev ErrorInfo reason decides the HTTP status where the gRPC
+// code alone cannot; other errors keep grpc-gateway's mapping.
+func TestErrorReason_DecidesHTTPStatus(t *testing.T) {
+	e := newEnv(t)
+	tests := []struct {
+		username   string
+		httpStatus int
+		code       codes.Code
+		reason     string
+	}{
+		{"reused", http.StatusUnprocessableEntity, codes.AlreadyExists, "REQUEST_ID_REUSED"},
+		{"in-use", http.StatusConflict, codes.Aborted, "IDEMPOTENCY_KEY_IN_USE"},
+		{"foreign-reason", http.StatusConflict, codes.AlreadyExists, "REQUEST_ID_REUSED"}, // not kassa.dev: by code
+		{"taken", http.StatusConflict, codes.AlreadyExists, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.username, func(t *testing.T) {
+			r := e.do(t, "POST", "/v1/users", `{"username":"`+tt.username+`","requestId":"k"}`, nil)
+			m := wantStatus(t, r, tt.httpStatus, tt.code)
+			var reason any
+			if d := asSlice(m["details"]); len(d) > 0 {
+				reason = d[0].(map[string]any)["reason"]
+			}
+			if tt.reason != "" && reason != tt.reason {
+				t.Errorf("details = %v, want the ErrorInfo %s passed through", m["details"], tt.reason)
+			}
+		})
+	}
+}

@@ -14,7 +14,6 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
@@ -40,9 +39,6 @@ func infoFrom(ctx context.Context) *requestInfo {
 	info, _ := ctx.Value(infoKey{}).(*requestInfo)
 	return info
 }
-
-// errBodyTooLarge stands for the 413 answer; handleError replaces it.
-var errBodyTooLarge = errors.New("request body too large")
 
 // ServeHTTP wraps the grpc-gateway mux with request ids, the body limit,
 // Idempotency-Key handling, the access log and metrics.
@@ -121,40 +117,6 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 		r = r.WithContext(context.WithValue(ctx, idempotencyKeyKey{}, idempotencyKey{value: key, source: fromHeader}))
 	}
 	g.mux.ServeHTTP(w, r)
-}
-
-// handleError is grpc-gateway's default error handler (google.rpc.Status
-// JSON, status code from the gRPC code) plus the 413 of the body limit.
-func (g *Gateway) handleError(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
-	info := infoFrom(r.Context())
-	if info != nil && info.bodyTooLarge.Load() {
-		// INVALID_ARGUMENT rather than RESOURCE_EXHAUSTED: the request is
-		// wrong as sent and retrying it cannot help (RESOURCE_EXHAUSTED
-		// reads as a quota that may recover). The HTTP status says 413.
-		err = &runtime.HTTPStatusError{
-			HTTPStatus: http.StatusRequestEntityTooLarge,
-			Err:        status.Errorf(codes.InvalidArgument, "request body larger than %d bytes", g.maxBody),
-		}
-	}
-	if info != nil {
-		info.err = err
-	}
-	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
-}
-
-// handleRoutingError keeps grpc-gateway's 404 and 400 for routing errors
-// but answers 405 for a known path with another method: the default maps
-// that to UNIMPLEMENTED and so to 501, which would tell clients the server
-// lacks a feature rather than that they used the wrong method.
-func handleRoutingError(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
-	if httpStatus == http.StatusMethodNotAllowed {
-		runtime.HTTPError(ctx, mux, m, w, r, &runtime.HTTPStatusError{
-			HTTPStatus: http.StatusMethodNotAllowed,
-			Err:        status.Errorf(codes.Unimplemented, "method %s is not allowed on %s", r.Method, r.URL.Path),
-		})
-		return
-	}
-	runtime.DefaultRoutingErrorHandler(ctx, mux, m, w, r, httpStatus)
 }
 
 // recordRoute notes the matched path pattern for the access log, the
