@@ -13,6 +13,7 @@ import (
 	"github.com/kassa-dev/kassa/services/notification/app"
 	"github.com/kassa-dev/kassa/services/notification/grpcserver"
 	"github.com/kassa-dev/kassa/services/notification/postgres"
+	"github.com/kassa-dev/kassa/services/platform/apperr"
 	"github.com/kassa-dev/kassa/services/platform/grpctest"
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
 	"google.golang.org/grpc"
@@ -260,5 +261,93 @@ func TestListNotifications_BadRequests(t *testing.T) {
 	empty, err := c.ListNotifications(context.Background(), &notificationv1.ListNotificationsRequest{UserId: user})
 	if err != nil || len(empty.GetNotifications()) != 0 || empty.GetNextPageToken() != "" {
 		t.Fatalf("list of a user without letters = %v, %v", empty, err)
+	}
+}
+
+func orderLetterReq(userID, orderID, body string) *notificationv1.SendNotificationRequest {
+	r := sendReq(userID, "order/"+orderID+"/letter")
+	r.Notification.OrderId = orderID
+	r.Notification.Body = body
+	return r
+}
+
+// A client who knows an order's letter key stores a letter under it before
+// the order service does. That letter stays a client letter; the order's
+// letter is stored as its own, with its own text, and retries of the order
+// letter keep answering with it.
+func TestSendNotification_ForgedOrderLetterKey_DoesNotReplaceOrderLetter(t *testing.T) {
+	c := newClient(t)
+	ctx := context.Background()
+	user, order := uuid.NewString(), uuid.NewString()
+	const realText, forgedText = "Order paid: 100.", "Order failed: pay again at evil.example."
+
+	forged := sendReq(user, "order/"+order+"/letter")
+	forged.Notification.Body = forgedText
+	client, err := c.SendNotification(ctx, forged)
+	if err != nil || client.GetOrderId() != "" || client.GetBody() != forgedText {
+		t.Fatalf("client letter = %v, %v; want it stored without order_id", client, err)
+	}
+	real, err := c.SendNotification(ctx, orderLetterReq(user, order, realText))
+	if err != nil || real.GetId() == client.GetId() || real.GetBody() != realText || real.GetOrderId() != order {
+		t.Fatalf("order letter = %v, %v; want its own letter with the real text", real, err)
+	}
+	again, err := c.SendNotification(ctx, orderLetterReq(user, order, realText))
+	if err != nil || !proto.Equal(again, real) {
+		t.Fatalf("retry of the order letter = %v, %v; want %v", again, err, real)
+	}
+	list, err := c.ListNotifications(ctx, &notificationv1.ListNotificationsRequest{UserId: user})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bodies := map[string]string{}
+	for _, n := range list.GetNotifications() {
+		bodies[n.GetId()] = n.GetBody()
+	}
+	if len(bodies) != 2 || bodies[client.GetId()] != forgedText || bodies[real.GetId()] != realText {
+		t.Fatalf("listed %v; want the client letter and the order letter, each with its own text", bodies)
+	}
+}
+
+// An order's letter key is the order's: sent for another recipient, or with
+// another text, it is refused and shows nothing of the stored letter.
+func TestSendNotification_OrderLetterKeyReused_RefusedWithoutLeak(t *testing.T) {
+	c := newClient(t)
+	ctx := context.Background()
+	owner, order := uuid.NewString(), uuid.NewString()
+	const realText = "Order paid: 100."
+	if _, err := c.SendNotification(ctx, orderLetterReq(owner, order, realText)); err != nil {
+		t.Fatal(err)
+	}
+	stranger := uuid.NewString()
+	tests := []struct {
+		name string
+		req  *notificationv1.SendNotificationRequest
+	}{
+		{"another recipient", orderLetterReq(stranger, order, realText)},
+		{"another text", orderLetterReq(owner, order, "Order failed.")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := c.SendNotification(ctx, tt.req)
+			wantCode(t, err, codes.AlreadyExists)
+			if got != nil || strings.Contains(status.Convert(err).Message(), realText) || strings.Contains(status.Convert(err).Message(), owner) {
+				t.Fatalf("refusal leaks the stored letter: %v, %v", got, err)
+			}
+			if r := apperr.ReasonOf(err); r != "REQUEST_ID_REUSED" {
+				t.Fatalf("reason = %q, want REQUEST_ID_REUSED", r)
+			}
+		})
+	}
+	for _, u := range []struct {
+		id   string
+		want int
+	}{{owner, 1}, {stranger, 0}} {
+		list, err := c.ListNotifications(ctx, &notificationv1.ListNotificationsRequest{UserId: u.id})
+		if err != nil || len(list.GetNotifications()) != u.want {
+			t.Fatalf("user %s has %d letters, %v; want %d", u.id, len(list.GetNotifications()), err, u.want)
+		}
+		if u.want == 1 && list.GetNotifications()[0].GetBody() != realText {
+			t.Fatalf("order letter overwritten: %v", list.GetNotifications()[0])
+		}
 	}
 }

@@ -46,20 +46,30 @@ func (r row) domain() notification.Notification {
 	}
 }
 
-// Send stores n. When n.RequestID was already used by n.UserID, nothing is
-// stored and the earlier letter is returned with created=false, so the
+// Send stores n. When n's key was already used in its namespace, nothing
+// is stored and the earlier letter is returned with created=false, so the
 // caller can tell a retry from a reuse of the key.
 //
+// A letter about an order (OrderID set) is keyed by (order_id, request_id):
+// the key belongs to the order, and the caller compares the recipient too.
+// Any other letter is keyed by (user_id, request_id). The two partial
+// unique indexes never see each other's rows, so a client letter cannot
+// take an order's key, nor an order letter a client's.
+//
 // Concurrent sends with one key are safe without explicit locking: the
-// unique constraint makes the loser's INSERT wait for the winner and then do
+// unique index makes the loser's INSERT wait for the winner and then do
 // nothing, and the SELECT that follows (a new statement, so a new snapshot
 // under READ COMMITTED) sees the winner's committed row.
 func (s *Store) Send(ctx context.Context, n notification.Notification) (notification.Notification, bool, error) {
+	ns := clientKeys
+	if n.OrderID != "" {
+		ns = orderKeys
+	}
 	var r row
 	err := s.db.GetContext(ctx, &r, `
 		INSERT INTO notifications (user_id, email, subject, body, order_id, request_id)
 		VALUES ($1, $2, $3, $4, NULLIF($5, '')::uuid, NULLIF($6, ''))
-		ON CONFLICT (user_id, request_id) DO NOTHING
+		ON CONFLICT `+ns.conflict+` DO NOTHING
 		RETURNING `+columns,
 		n.UserID, n.Email, n.Subject, n.Body, n.OrderID, n.RequestID)
 	if err == nil {
@@ -68,14 +78,35 @@ func (s *Store) Send(ctx context.Context, n notification.Notification) (notifica
 	if !errors.Is(err, sql.ErrNoRows) {
 		return notification.Notification{}, false, fmt.Errorf("insert notification: %w", err)
 	}
-	// Only a conflicting request_id makes ON CONFLICT skip the row.
-	err = s.db.GetContext(ctx, &r, `SELECT `+columns+` FROM notifications WHERE user_id = $1 AND request_id = $2`,
-		n.UserID, n.RequestID)
+	// Only a conflicting key makes ON CONFLICT skip the row.
+	err = s.db.GetContext(ctx, &r, `SELECT `+columns+` FROM notifications WHERE `+ns.lookup,
+		ns.owner(n), n.RequestID)
 	if err != nil {
 		return notification.Notification{}, false, fmt.Errorf("read notification by request_id: %w", err)
 	}
 	return r.domain(), false, nil
 }
+
+// keySpace is one idempotency namespace: the ON CONFLICT target naming its
+// partial unique index, and the lookup of the row that holds a key.
+type keySpace struct {
+	conflict string
+	lookup   string
+	owner    func(notification.Notification) string
+}
+
+var (
+	clientKeys = keySpace{
+		conflict: `(user_id, request_id) WHERE order_id IS NULL`,
+		lookup:   `order_id IS NULL AND user_id = $1 AND request_id = $2`,
+		owner:    func(n notification.Notification) string { return n.UserID },
+	}
+	orderKeys = keySpace{
+		conflict: `(order_id, request_id) WHERE order_id IS NOT NULL`,
+		lookup:   `order_id = $1::uuid AND request_id = $2`,
+		owner:    func(n notification.Notification) string { return n.OrderID },
+	}
+)
 
 // Get returns the letter id of user userID, or notification.ErrNotFound.
 func (s *Store) Get(ctx context.Context, userID, id string) (notification.Notification, error) {

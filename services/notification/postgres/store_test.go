@@ -182,3 +182,65 @@ func TestSchema_RejectsWhatValidationRejects(t *testing.T) {
 		t.Fatal("empty subject stored; want a CHECK violation")
 	}
 }
+
+func orderLetter(userID, orderID string) notification.Notification {
+	n := letter(userID, "order/"+orderID+"/letter")
+	n.OrderID = orderID
+	n.Body = "Your order is paid."
+	return n
+}
+
+// A key in one namespace never finds a letter of the other: a client letter
+// under an order's key and the order's letter are two letters, and retries
+// in each namespace find their own.
+func TestSend_OrderAndClientKeys_AreSeparateNamespaces(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	user, order := uuid.NewString(), uuid.NewString()
+	forged := letter(user, "order/"+order+"/letter")
+	forged.Body = "Your order failed, pay again at evil.example."
+	client, created, err := s.Send(ctx, forged)
+	if err != nil || !created || client.OrderID != "" {
+		t.Fatalf("client letter: %+v, created %v, %v", client, created, err)
+	}
+	real, created, err := s.Send(ctx, orderLetter(user, order))
+	if err != nil || !created || real.ID == client.ID || real.Body != "Your order is paid." {
+		t.Fatalf("order letter: %+v, created %v, %v; want a letter of its own", real, created, err)
+	}
+	tests := []struct {
+		name string
+		in   notification.Notification
+		want notification.Notification
+	}{
+		{"retry of the order letter", orderLetter(user, order), real},
+		{"retry of the client letter", forged, client},
+		{"order key from another recipient", orderLetter(uuid.NewString(), order), real},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, created, err := s.Send(ctx, tt.in)
+			if err != nil || created || got != tt.want {
+				t.Fatalf("Send = %+v, created %v, %v; want the stored %+v", got, created, err, tt.want)
+			}
+		})
+	}
+	list, err := s.List(ctx, user, paging.Cursor{}, 100)
+	if err != nil || len(list) != 2 {
+		t.Fatalf("listed %d letters, %v; want 2", len(list), err)
+	}
+}
+
+// The same key on two orders is two letters: the order namespace is keyed
+// by the order, not by the key alone.
+func TestSend_SameKeyOnTwoOrders_StoresBoth(t *testing.T) {
+	s := newStore(t)
+	user := uuid.NewString()
+	a := orderLetter(user, uuid.NewString())
+	b := orderLetter(user, uuid.NewString())
+	b.RequestID = a.RequestID
+	x, _, err1 := s.Send(context.Background(), a)
+	y, created, err2 := s.Send(context.Background(), b)
+	if err1 != nil || err2 != nil || !created || x.ID == y.ID {
+		t.Fatalf("second order's letter: created %v, ids %s %s, errors %v %v", created, x.ID, y.ID, err1, err2)
+	}
+}
