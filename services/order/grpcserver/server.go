@@ -9,6 +9,7 @@ import (
 	orderv1 "github.com/kassa-dev/kassa/gen/kassa/order/v1"
 	"github.com/kassa-dev/kassa/services/order"
 	"github.com/kassa-dev/kassa/services/order/app"
+	"github.com/kassa-dev/kassa/services/platform/apperr"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -25,12 +26,34 @@ func New(a *app.Service) *Server {
 
 // CreateOrder places an order and pays for it.
 func (s *Server) CreateOrder(ctx context.Context, req *orderv1.CreateOrderRequest) (*orderv1.Order, error) {
-	in := req.GetOrder() // only price and currency are input; the rest is output only
-	o, err := s.app.Create(ctx, req.GetUserId(), in.GetPrice(), in.GetCurrency(), req.GetRequestId())
+	in := req.GetOrder() // price and currency are input; of the rest only request_id is read
+	key, err := requestID(req)
+	if err != nil {
+		return nil, err
+	}
+	o, err := s.app.Create(ctx, req.GetUserId(), in.GetPrice(), in.GetCurrency(), key)
 	if err != nil {
 		return nil, err
 	}
 	return toProto(o), nil
+}
+
+// requestID is the idempotency key of a CreateOrder call. It is the
+// request's request_id; a client that put it into the order instead (the
+// field is output-only there, but a gRPC client can set it, and REST bodies
+// used to be decoded into the order) gets it honoured rather than silently
+// dropped, which would make each retry a new order and a new debit. Two
+// different keys in one request are refused: either could be the one the
+// client retries with.
+func requestID(req *orderv1.CreateOrderRequest) (string, error) {
+	top, inner := req.GetRequestId(), req.GetOrder().GetRequestId()
+	switch {
+	case top == "":
+		return inner, nil
+	case inner != "" && inner != top:
+		return "", apperr.Invalid("request_id", "request_id %q and order.request_id %q differ; send one key", top, inner)
+	}
+	return top, nil
 }
 
 // GetOrder returns one order of a user.

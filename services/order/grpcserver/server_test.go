@@ -359,3 +359,52 @@ func TestListOrders_PagesNewestFirst(t *testing.T) {
 		t.Errorf("user without orders: %v, %v; want an empty last page", resp, err)
 	}
 }
+
+// A key sent in order.request_id (output-only in Order, but a gRPC client
+// can set it) is the call's key: a retry is the first order, other terms
+// with it are refused, and a second, different key in the same request is
+// invalid.
+func TestCreateOrder_KeyInOrderRequestID_HonouredOnce(t *testing.T) {
+	e := newEnv(t)
+	user := e.buyer(t, 1000)
+	ctx := context.Background()
+	inOrder := func(price int64, key, top string) (*orderv1.Order, error) {
+		return e.orders.CreateOrder(ctx, &orderv1.CreateOrderRequest{
+			UserId: user, Order: &orderv1.Order{Price: price, RequestId: key}, RequestId: top,
+		})
+	}
+	first, err := inOrder(300, "k1", "")
+	if err != nil || first.GetRequestId() != "k1" || first.GetStatus() != orderv1.Order_STATUS_PAID {
+		t.Fatalf("first = %v, %v; want PAID under key k1", first, err)
+	}
+	tests := []struct {
+		name     string
+		price    int64
+		key, top string
+		code     codes.Code
+		reason   string
+	}{
+		{"same key again", 300, "k1", "", codes.OK, ""},
+		{"same key in both fields", 300, "k1", "k1", codes.OK, ""},
+		{"same key at the top", 300, "", "k1", codes.OK, ""},
+		{"same key, other price", 301, "k1", "", codes.AlreadyExists, "REQUEST_ID_REUSED"},
+		{"two different keys", 300, "k2", "k1", codes.InvalidArgument, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := inOrder(tt.price, tt.key, tt.top)
+			if status.Code(err) != tt.code || apperr.ReasonOf(err) != tt.reason {
+				t.Fatalf("err = %v, want %v %q", err, tt.code, tt.reason)
+			}
+			if err == nil && o.GetId() != first.GetId() {
+				t.Errorf("order %s, want the first order %s", o.GetId(), first.GetId())
+			}
+			if tt.code == codes.InvalidArgument && badField(err) != "request_id" {
+				t.Errorf("field = %q, want request_id", badField(err))
+			}
+		})
+	}
+	if e.rows(t) != 1 || e.billing.Balance(user) != 700 {
+		t.Errorf("orders %d, balance %d; want 1 order and one debit (700)", e.rows(t), e.billing.Balance(user))
+	}
+}
