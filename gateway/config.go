@@ -25,6 +25,7 @@ type Config struct {
 	NotificationAddr string        // -notification-addr, NOTIFICATION_ADDR
 	CallTimeout      time.Duration // -call-timeout, CALL_TIMEOUT: upper bound of every upstream call
 	MaxBodyBytes     int64         // -max-body-bytes, MAX_BODY_BYTES
+	RetryAfter       time.Duration // -retry-after, RETRY_AFTER: Retry-After of every 503 (whole seconds, rounded up); 0 means the default
 	ShutdownTimeout  time.Duration // -shutdown-timeout, SHUTDOWN_TIMEOUT
 	LogLevel         string        // -log-level, LOG_LEVEL
 	LogFormat        string        // -log-format, LOG_FORMAT
@@ -46,6 +47,7 @@ const (
 	DefaultAdminListen  = ":9100"
 	DefaultCallTimeout  = 10 * time.Second
 	DefaultMaxBodyBytes = 1 << 20
+	DefaultRetryAfter   = time.Second
 )
 
 func envName(flagName string) string {
@@ -82,6 +84,7 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	}
 	callTimeout := fs.String("call-timeout", env("CALL_TIMEOUT", DefaultCallTimeout.String()), "deadline of every upstream call; a shorter Grpc-Timeout header from the client wins (env CALL_TIMEOUT)")
 	maxBody := fs.String("max-body-bytes", env("MAX_BODY_BYTES", strconv.Itoa(DefaultMaxBodyBytes)), "largest accepted request body; larger ones get 413 (env MAX_BODY_BYTES)")
+	retryAfter := fs.String("retry-after", env("RETRY_AFTER", DefaultRetryAfter.String()), "Retry-After of every 503 answer, rounded up to whole seconds (env RETRY_AFTER)")
 	shutdown := fs.String("shutdown-timeout", env("SHUTDOWN_TIMEOUT", "15s"), "how long in-flight requests may finish after SIGTERM (env SHUTDOWN_TIMEOUT)")
 	fs.StringVar(&c.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("LOG_FORMAT", "json"), "json or text (env LOG_FORMAT)")
@@ -102,6 +105,9 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	}
 	if c.MaxBodyBytes, err = strconv.ParseInt(*maxBody, 10, 64); err != nil || c.MaxBodyBytes <= 0 {
 		return c, fmt.Errorf("max-body-bytes (MAX_BODY_BYTES): want a positive number of bytes, got %q", *maxBody)
+	}
+	if c.RetryAfter, err = time.ParseDuration(*retryAfter); err != nil || c.RetryAfter <= 0 {
+		return c, fmt.Errorf("retry-after (RETRY_AFTER): want a positive duration such as 1s, got %q", *retryAfter)
 	}
 	if c.ShutdownTimeout, err = time.ParseDuration(*shutdown); err != nil || c.ShutdownTimeout < 0 {
 		return c, fmt.Errorf("shutdown-timeout (SHUTDOWN_TIMEOUT): want a duration such as 15s, got %q", *shutdown)
@@ -127,6 +133,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBodyBytes <= 0 {
 		return fmt.Errorf("max-body-bytes (MAX_BODY_BYTES): want a positive number of bytes, got %d", c.MaxBodyBytes)
+	}
+	if c.RetryAfter < 0 {
+		return fmt.Errorf("retry-after (RETRY_AFTER): want a positive duration, got %v", c.RetryAfter)
 	}
 	if c.ShutdownTimeout < 0 {
 		return fmt.Errorf("shutdown-timeout (SHUTDOWN_TIMEOUT): want a non-negative duration, got %v", c.ShutdownTimeout)

@@ -21,7 +21,7 @@ func TestParseConfig_Defaults(t *testing.T) {
 	want := Config{
 		Listen: ":8080", AdminListen: ":9100",
 		UserAddr: "localhost:50051", BillingAddr: "localhost:50052", OrderAddr: "localhost:50053", NotificationAddr: "localhost:50054",
-		CallTimeout: 10 * time.Second, MaxBodyBytes: 1 << 20, ShutdownTimeout: 15 * time.Second,
+		CallTimeout: 10 * time.Second, MaxBodyBytes: 1 << 20, RetryAfter: time.Second, ShutdownTimeout: 15 * time.Second,
 		LogLevel: "info", LogFormat: "json",
 	}
 	if c != want {
@@ -59,6 +59,8 @@ func TestParseConfig_ErrorsNameTheSetting(t *testing.T) {
 		{nil, map[string]string{"MAX_BODY_BYTES": "-1"}, "max-body-bytes (MAX_BODY_BYTES)"},
 		{[]string{"-max-body-bytes", "1MB"}, nil, "max-body-bytes (MAX_BODY_BYTES)"},
 		{[]string{"-shutdown-timeout", "-1s"}, nil, "shutdown-timeout (SHUTDOWN_TIMEOUT)"},
+		{[]string{"-retry-after", "0s"}, nil, "retry-after (RETRY_AFTER)"},
+		{nil, map[string]string{"RETRY_AFTER": "soon"}, "retry-after (RETRY_AFTER)"},
 		{[]string{"-log-level", "loud"}, nil, "log-level (LOG_LEVEL)"},
 		{[]string{"-log-format", "xml"}, nil, "log-format (LOG_FORMAT)"},
 		{[]string{"-order-addr", ""}, nil, "order-addr (ORDER_ADDR)"},

@@ -46,7 +46,8 @@ func reasonOf(st *status.Status) string {
 
 // handleError is the gateway's only error handler: grpc-gateway's default
 // (google.rpc.Status JSON, HTTP status from the gRPC code) with the
-// statuses of statusByReason and the 413 of the body limit.
+// statuses of statusByReason, the 413 of the body limit, and Retry-After
+// on every 503.
 func (g *Gateway) handleError(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 	info := infoFrom(r.Context())
 	var withHTTP *runtime.HTTPStatusError
@@ -67,6 +68,14 @@ func (g *Gateway) handleError(ctx context.Context, mux *runtime.ServeMux, m runt
 	}
 	if info != nil {
 		info.err = err
+	}
+	code := runtime.HTTPStatusFromCode(status.Code(err))
+	if errors.As(err, &withHTTP) {
+		code = withHTTP.HTTPStatus
+	}
+	if code == http.StatusServiceUnavailable {
+		// Every 503 is worth retrying, by definition of UNAVAILABLE; say when.
+		w.Header().Set("Retry-After", g.retryAfter)
 	}
 	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
 }

@@ -74,8 +74,12 @@ func (f *fakeUsers) GetUser(ctx context.Context, req *userv1.GetUserRequest) (*u
 	switch req.GetId() {
 	case "missing":
 		return nil, status.Error(codes.NotFound, `user "missing" not found`)
+	case "raw-unavailable":
+		// As a gRPC library or proxy inside the service would say it.
+		return nil, status.Error(codes.Unavailable, "connection error: desc = dial tcp 10.0.0.7:5432: connect: connection refused")
 	case "stall":
-		<-ctx.Done() // until the gateway's deadline cancels the call
+		f.rec.add("GetUser.stalled", req.GetId())
+		<-ctx.Done() // until the gateway's deadline cancels the call, or the server stops
 		return nil, status.FromContextError(ctx.Err()).Err()
 	}
 	return &userv1.User{Id: req.GetId(), Username: "ada"}, nil
@@ -125,6 +129,19 @@ func (f *fakeOrders) CreateOrder(_ context.Context, req *orderv1.CreateOrderRequ
 		Status: orderv1.Order_STATUS_PAID, RequestId: req.GetRequestId()}, nil
 }
 
+func (f *fakeOrders) GetOrder(_ context.Context, req *orderv1.GetOrderRequest) (*orderv1.Order, error) {
+	if req.GetId() == "pending" {
+		// The service's own UNAVAILABLE: a retry instruction for the client.
+		st, err := status.New(codes.Unavailable, "order pending is pending: retry with the same request_id").
+			WithDetails(&errdetails.ErrorInfo{Reason: "ORDER_PENDING", Domain: "kassa.dev"})
+		if err != nil {
+			return nil, err
+		}
+		return nil, st.Err()
+	}
+	return &orderv1.Order{Id: req.GetId(), UserId: req.GetUserId(), Status: orderv1.Order_STATUS_PAID}, nil
+}
+
 type fakeNotifications struct {
 	notificationv1.UnimplementedNotificationServiceServer
 	rec *recorderLog
@@ -160,17 +177,31 @@ func (r *recorderLog) get(key string) []string {
 
 // fakeServer is one fake service on a loopback port with a health server.
 type fakeServer struct {
-	addr   string
+	addr   string // as the gateway dials it
 	grpc   *grpc.Server
 	health *health.Server
+	lis    *connListener
 }
 
 func startFake(t *testing.T, rec *recorderLog, register func(*grpc.Server)) *fakeServer {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	return startFakeAt(t, "127.0.0.1:0", rec, register)
+}
+
+// startFakeAt starts a fake on a TCP address or, for "unix://path", on a
+// Unix socket; a stopped fake can be started again on the same socket
+// without racing other tests for a port.
+func startFakeAt(t *testing.T, addr string, rec *recorderLog, register func(*grpc.Server)) *fakeServer {
+	t.Helper()
+	network, laddr := "tcp", addr
+	if path, ok := strings.CutPrefix(addr, "unix://"); ok {
+		network, laddr = "unix", path
+	}
+	l, err := net.Listen(network, laddr)
 	if err != nil {
 		t.Fatal(err)
 	}
+	lis := &connListener{Listener: l}
 	// Every call is recorded by method, to check which RPC a route reaches.
 	s := grpc.NewServer(grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 		rec.add("method", info.FullMethod)
@@ -182,7 +213,46 @@ func startFake(t *testing.T, rec *recorderLog, register func(*grpc.Server)) *fak
 	done := make(chan struct{})
 	go func() { defer close(done); _ = s.Serve(lis) }()
 	t.Cleanup(func() { s.Stop(); <-done })
-	return &fakeServer{addr: lis.Addr().String(), grpc: s, health: hs}
+	if network == "tcp" {
+		addr = l.Addr().String()
+	}
+	return &fakeServer{addr: addr, grpc: s, health: hs, lis: lis}
+}
+
+// connListener remembers the connections it accepted, so a test can cut
+// them the way a crashing process or a dropped network would.
+type connListener struct {
+	net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func (l *connListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.mu.Lock()
+		l.conns = append(l.conns, c)
+		l.mu.Unlock()
+	}
+	return c, err
+}
+
+// reset closes every accepted TCP connection with a RST (linger 0), so the
+// peer reads "connection reset by peer" in the middle of its calls.
+func (l *connListener) reset(t *testing.T) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.conns {
+		tc, ok := c.(*net.TCPConn)
+		if !ok {
+			t.Fatalf("reset needs TCP connections, got %T", c)
+		}
+		if err := tc.SetLinger(0); err != nil {
+			t.Fatal(err)
+		}
+		_ = tc.Close()
+	}
 }
 
 // testEnv is a gateway over the four fakes, served by httptest.
@@ -252,6 +322,35 @@ func (r response) json(t *testing.T) map[string]any {
 		t.Fatalf("body is not a JSON object: %v\n%s", err, r.body)
 	}
 	return m
+}
+
+// start sends a GET in the background; the response arrives on the
+// channel (status 0 and the error as body if the request failed).
+func (e *testEnv) start(path string) <-chan response {
+	out := make(chan response, 1)
+	go func() {
+		resp, err := http.Get(e.url + path)
+		if err != nil {
+			out <- response{body: []byte(err.Error())}
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		out <- response{status: resp.StatusCode, header: resp.Header, body: b}
+	}()
+	return out
+}
+
+// waitFor polls cond until it holds, failing the test after a deadline.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
+	}
 }
 
 // do sends a request; body may be a string or an io.Reader (an io.Reader
@@ -339,4 +438,11 @@ func (b *syncBuffer) lines(t *testing.T) []map[string]any {
 		out = append(out, m)
 	}
 	return out
+}
+
+// contains reports whether any log record has the message msg.
+func (b *syncBuffer) contains(msg string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Contains(b.buf.String(), `"msg":"`+msg+`"`)
 }

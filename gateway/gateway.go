@@ -10,7 +10,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -42,8 +44,10 @@ type Gateway struct {
 	mux       *runtime.ServeMux
 	upstreams []upstream
 	maxBody   int64
-	log       *slog.Logger
-	metrics   *metrics
+	// retryAfter is the Retry-After header of every 503, in seconds.
+	retryAfter string
+	log        *slog.Logger
+	metrics    *metrics
 }
 
 // New connects (lazily) to the four services and returns the gateway's
@@ -61,7 +65,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, func(
 	if err != nil {
 		return nil, nil, err
 	}
-	g := &Gateway{maxBody: cfg.MaxBodyBytes, log: log, metrics: m}
+	if cfg.RetryAfter == 0 {
+		cfg.RetryAfter = DefaultRetryAfter
+	}
+	g := &Gateway{maxBody: cfg.MaxBodyBytes, log: log, metrics: m,
+		retryAfter: strconv.Itoa(int(math.Ceil(cfg.RetryAfter.Seconds())))}
 	cleanup := func() {
 		for _, u := range g.upstreams {
 			_ = u.conn.Close()
@@ -96,14 +104,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, func(
 		runtime.WithIncomingHeaderMatcher(incomingHeader),
 		runtime.WithMiddlewares(recordRoute, g.liftBodyKey),
 	)
-	conn := func(name string) *grpc.ClientConn {
-		for _, u := range g.upstreams {
-			if u.name == name {
-				return u.conn
-			}
-		}
-		panic("no upstream " + name)
-	}
+	conn := g.conn
 	regs := []error{
 		userv1.RegisterUserServiceHandlerClient(ctx, g.mux, userv1.NewUserServiceClient(conn("user"))),
 		billingv1.RegisterBillingServiceHandlerClient(ctx, g.mux, billingv1.NewBillingServiceClient(conn("billing"))),
@@ -123,6 +124,16 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, func(
 		return g, cleanup, nil
 	}
 	return traced(g, cfg), cleanup, nil
+}
+
+// conn returns the connection to the service name.
+func (g *Gateway) conn(name string) *grpc.ClientConn {
+	for _, u := range g.upstreams {
+		if u.name == name {
+			return u.conn
+		}
+	}
+	panic("no upstream " + name)
 }
 
 // traced starts a server span for every API request, or continues the

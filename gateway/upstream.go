@@ -21,8 +21,7 @@ import (
 //   - refuses fields only the order service may set (refuseServerOwned);
 //   - bounds the call by timeout: a client's Grpc-Timeout header may
 //     shorten a call but not make it longer than the gateway allows;
-//   - hides connection failures (which name internal addresses) behind a
-//     plain "service unavailable" and logs the details instead.
+//   - answers transport failures with the gateway's own text (ownError).
 func upstreamInterceptor(name string, timeout time.Duration, log *slog.Logger) grpc.UnaryClientInterceptor {
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		if err := applyIdempotencyKey(ctx, req); err != nil {
@@ -35,17 +34,44 @@ func upstreamInterceptor(name string, timeout time.Duration, log *slog.Logger) g
 		defer cancel()
 		var p peer.Peer
 		err := invoker(ctx, method, req, reply, cc, append(opts[:len(opts):len(opts)], grpc.Peer(&p))...)
-		// Without a peer the call never reached the service, so the status
-		// was made by the client library and its message is about our
-		// network, not for API clients.
-		if err != nil && p.Addr == nil && status.Code(err) == codes.Unavailable {
-			if method != healthpb.Health_Check_FullMethodName { // /readyz reports those
-				log.WarnContext(ctx, "upstream unreachable", "upstream", name, "method", method, "error", err)
-			}
-			return status.Errorf(codes.Unavailable, "the %s service is unavailable, retry later", name)
-		}
+		return ownError(ctx, name, method, p, err, log)
+	}
+}
+
+// ownError replaces the messages of the gRPC library with the gateway's
+// own. An UNAVAILABLE or DEADLINE_EXCEEDED without a kassa.dev ErrorInfo
+// was made by the transport, not by the service (connection refused, reset
+// in the middle of a call, GOAWAY while the service drained, the call's
+// deadline): its text is about the gateway's network and names internal
+// addresses, so it goes to the log and the client gets a stable sentence.
+// The services' own UNAVAILABLE always carries an ErrorInfo ("order X is
+// pending: retry with the same request_id") and is passed on unchanged.
+func ownError(ctx context.Context, name, method string, p peer.Peer, err error, log *slog.Logger) error {
+	if err == nil {
+		return nil
+	}
+	st := status.Convert(err)
+	var own error
+	logMsg := "upstream unavailable"
+	switch {
+	case reasonOf(st) != "":
+		return err
+	case st.Code() == codes.Unavailable:
+		own = status.Errorf(codes.Unavailable, "the %s service is unavailable, retry later", name)
+	case st.Code() == codes.DeadlineExceeded:
+		own = status.Errorf(codes.DeadlineExceeded, "the %s service did not answer in time, retry later", name)
+		logMsg = "upstream timed out"
+	default:
 		return err
 	}
+	if method != healthpb.Health_Check_FullMethodName { // /readyz reports those
+		attrs := []any{"upstream", name, "method", method, "grpc_code", st.Code().String(), "error", st.Message()}
+		if p.Addr != nil {
+			attrs = append(attrs, "peer", p.Addr.String()) // the call had reached a server
+		}
+		log.WarnContext(ctx, logMsg, attrs...)
+	}
+	return own
 }
 
 // refuseServerOwned refuses, from the public API, the order_id fields only

@@ -2,9 +2,12 @@ package gateway
 
 import (
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 )
 
 // Fields only the order service sets are refused from the public API:
@@ -36,5 +39,89 @@ func TestServerOwnedOrderID_Refused_NothingCalled(t *testing.T) {
 				t.Errorf("refused request reached %q", calls)
 			}
 		})
+	}
+}
+
+// want503 fails unless r is the gateway's own 503 for the service, with a
+// Retry-After header and nothing of the transport's text.
+func want503(t *testing.T, r response, service string) {
+	t.Helper()
+	m := wantStatus(t, r, http.StatusServiceUnavailable, codes.Unavailable)
+	if want := "the " + service + " service is unavailable, retry later"; m["message"] != want {
+		t.Errorf("message = %q, want %q", m["message"], want)
+	}
+	if got := r.header.Get("Retry-After"); got != "1" {
+		t.Errorf("Retry-After = %q, want 1", got)
+	}
+}
+
+// A service that dies in the middle of a call (its connection reset) is
+// the gateway's own 503; the library's "connection reset by peer" only
+// goes to the log.
+func TestUpstreamResetMidCall_Gets503WithOwnText(t *testing.T) {
+	e := newEnv(t)
+	resp := e.start("/v1/users/stall")
+	waitFor(t, "the call to reach the user service", func() bool { return len(e.rec.get("GetUser.stalled")) > 0 })
+	e.servers["user"].lis.reset(t)
+	r := <-resp
+	want503(t, r, "user")
+	if strings.Contains(string(r.body), "reset") || strings.Contains(string(r.body), "127.0.0.1") {
+		t.Errorf("body leaks the transport's text: %s", r.body)
+	}
+	if !e.logs.contains("upstream unavailable") {
+		t.Error("the transport's error was not logged")
+	}
+}
+
+// A service that drains (GOAWAY) and then stops with the call still in
+// flight, as a service does when its grace period ends: the gateway's own
+// 503, not "closing transport due to: ... graceful_stop".
+func TestUpstreamGracefulStopMidCall_Gets503WithOwnText(t *testing.T) {
+	e := newEnv(t)
+	resp := e.start("/v1/users/stall")
+	waitFor(t, "the call to reach the user service", func() bool { return len(e.rec.get("GetUser.stalled")) > 0 })
+	srv := e.servers["user"].grpc
+	stopped := make(chan struct{})
+	go func() { srv.GracefulStop(); close(stopped) }() // waits for the stalled call
+	conn := e.handler.(*Gateway).conn("user")
+	waitFor(t, "the gateway to receive GOAWAY", func() bool { return conn.GetState() != connectivity.Ready })
+	srv.Stop()
+	<-stopped
+	r := <-resp
+	want503(t, r, "user")
+	if strings.Contains(string(r.body), "graceful_stop") || strings.Contains(string(r.body), "transport") {
+		t.Errorf("body leaks the transport's text: %s", r.body)
+	}
+	// Once gone, the service is refused at connect: the same 503.
+	want503(t, e.do(t, "GET", "/v1/users/"+testUserID, nil, nil), "user")
+}
+
+func TestUpstreamUnavailable_OwnTextUnlessTheServiceExplains(t *testing.T) {
+	e := newEnv(t)
+	// UNAVAILABLE without a kassa.dev ErrorInfo was made by a library.
+	want503(t, e.do(t, "GET", "/v1/users/raw-unavailable", nil, nil), "user")
+	// With one it is the service's instruction to the client and stays.
+	r := e.do(t, "GET", "/v1/users/"+testUserID+"/orders/pending", nil, nil)
+	m := wantStatus(t, r, http.StatusServiceUnavailable, codes.Unavailable)
+	if m["message"] != "order pending is pending: retry with the same request_id" {
+		t.Errorf("message = %q, want the service's", m["message"])
+	}
+	if got := r.header.Get("Retry-After"); got != "1" {
+		t.Errorf("Retry-After = %q, want 1", got)
+	}
+}
+
+func TestRetryAfter_IsConfigurable(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.UserAddr = closedAddr(t); c.RetryAfter = 2500 * time.Millisecond })
+	r := e.do(t, "GET", "/v1/users/"+testUserID, nil, nil)
+	if got := r.header.Get("Retry-After"); r.status != http.StatusServiceUnavailable || got != "3" {
+		t.Errorf("status %d, Retry-After = %q, want 503 and 3 (whole seconds, rounded up)", r.status, got)
+	}
+	// Other errors carry none.
+	if r := e.do(t, "GET", "/v1/users/"+testUserID+"/orders/o1", nil, nil); r.status != 200 {
+		t.Fatalf("status = %d", r.status)
+	}
+	if got := e.do(t, "GET", "/v1/nothing", nil, nil).header.Get("Retry-After"); got != "" {
+		t.Errorf("404 has Retry-After %q", got)
 	}
 }
