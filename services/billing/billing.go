@@ -2,9 +2,22 @@
 // user, the append-only ledger of its transactions, the rules a deposit or a
 // withdrawal must pass and the errors the service reports. Money is int64 in
 // minor units of the account currency (cents for USD).
+//
+// Every movement carries an idempotency key, and the first outcome under a
+// key is its answer for good, whether the movement was applied or refused
+// by a rule (Stripe's and the IETF Idempotency-Key draft's semantics): a
+// retry with the same parameters gets the same entry or the same refusal
+// (code, reason and message), even after the account changed so that the
+// rules would now decide otherwise; the same key with other parameters is
+// ErrRequestIDReused. Keys have two owners that never meet. A client's key
+// is its request_id, scoped to the user. The payment of an order
+// (Movement.PaysOrder) is keyed by the order alone, one per order ever; its
+// request_id is recorded but takes no client key, so no client request can
+// block or pre-empt an order's payment.
 package billing
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -48,7 +61,8 @@ type Transaction struct {
 	Currency string
 	// BalanceAfter is the account balance right after this entry.
 	BalanceAfter int64
-	RequestID    string
+	// RequestID is "" for an order's payment sent without one.
+	RequestID string
 	// OrderID is the order a withdrawal pays for, "" when none.
 	OrderID    string
 	CreateTime time.Time
@@ -60,10 +74,37 @@ type Movement struct {
 	Kind   Kind
 	Amount int64
 	// Currency is "" for "the account's currency".
+	Currency string
+	// RequestID is the client's idempotency key; optional (and not a key)
+	// when OrderID is set.
+	RequestID string
+	// OrderID is "" when the withdrawal pays for no order; otherwise it is
+	// the movement's key.
+	OrderID string
+}
+
+// PaysOrder reports whether m is the payment of an order, keyed by its
+// order rather than by its request_id.
+func (m Movement) PaysOrder() bool { return m.OrderID != "" }
+
+// Refusal is a movement a business rule refused, remembered under its key
+// so that every retry gets the same answer. Entries are never changed or
+// deleted.
+type Refusal struct {
+	ID     string
+	UserID string
+	Kind   Kind
+	Amount int64
+	// Currency is the one the request asked for, the account's when it
+	// named none.
 	Currency  string
 	RequestID string
-	// OrderID is "" when the withdrawal pays for no order.
-	OrderID string
+	OrderID   string
+	// Reason is the ErrorInfo reason of the refusal, Message the full text
+	// of the first answer.
+	Reason     string
+	Message    string
+	CreateTime time.Time
 }
 
 // Errors of the billing service. Callers match them with errors.Is; clients
@@ -85,6 +126,68 @@ func ErrRequestIDReused(requestID string) error {
 	return apperr.AlreadyExists("request_id %q was already used with different parameters", requestID).
 		WithReason("REQUEST_ID_REUSED")
 }
+
+// ErrOrderIDReused reports a payment of an order that has one already with
+// other parameters (another user, amount or currency). The key is the
+// order's, so the reason is the same as for a client key.
+func ErrOrderIDReused(orderID string) error {
+	return apperr.AlreadyExists("order_id %q already has a payment with different parameters", orderID).
+		WithReason("REQUEST_ID_REUSED")
+}
+
+// ErrKeyReused is ErrOrderIDReused for an order's payment and
+// ErrRequestIDReused otherwise.
+func (m Movement) ErrKeyReused() error {
+	if m.PaysOrder() {
+		return ErrOrderIDReused(m.OrderID)
+	}
+	return ErrRequestIDReused(m.RequestID)
+}
+
+// rules are the refusals Apply makes, by reason: the outcomes remembered
+// under a key. A missing account is not among them: there is no account to
+// hold the key, and the request may be retried once the account is opened.
+var rules = map[string]*apperr.Error{
+	ErrAccountClosed.Reason:     ErrAccountClosed,
+	ErrCurrencyMismatch.Reason:  ErrCurrencyMismatch,
+	ErrInsufficientFunds.Reason: ErrInsufficientFunds,
+	ErrBalanceLimit.Reason:      ErrBalanceLimit,
+}
+
+// NewRefusal returns the record of m refused by err on account a, or false
+// when err is not a business rule's refusal (a bug or the database) and so
+// must not be remembered.
+func NewRefusal(a Account, m Movement, err error) (Refusal, bool) {
+	for reason, rule := range rules {
+		if errors.Is(err, rule) {
+			return Refusal{
+				UserID: m.UserID, Kind: m.Kind, Amount: m.Amount, Currency: m.currencyIn(a),
+				RequestID: m.RequestID, OrderID: m.OrderID, Reason: reason, Message: err.Error(),
+			}, true
+		}
+	}
+	return Refusal{}, false
+}
+
+// Err is the refusal as it was first answered: the same rule (so the same
+// code and reason, and errors.Is matches it) and the same message.
+func (r Refusal) Err() error {
+	rule, ok := rules[r.Reason]
+	if !ok {
+		return fmt.Errorf("billing: refusal %s has an unknown reason %q", r.ID, r.Reason)
+	}
+	return &refused{rule: rule, message: r.Message}
+}
+
+// refused is a remembered refusal: its text is the first answer's, its
+// kind and reason those of the rule.
+type refused struct {
+	rule    *apperr.Error
+	message string
+}
+
+func (e *refused) Error() string { return e.message }
+func (e *refused) Unwrap() error { return e.rule }
 
 // Apply decides whether m may change account a and returns the balance after
 // it. It changes nothing; the caller must hold the account's lock from
@@ -120,10 +223,26 @@ func (a Account) Apply(m Movement) (int64, error) {
 
 // Matches reports whether t is what m would have recorded, so m is a retry
 // of the request that made t. An empty m.Currency means the account's
-// currency, which t recorded.
+// currency, which t recorded. The request_id of an order's payment is not
+// compared: the order is its key.
 func (m Movement) Matches(t Transaction) bool {
 	return m.UserID == t.UserID && m.Kind == t.Kind && m.Amount == t.Amount &&
 		(m.Currency == "" || m.Currency == t.Currency) && m.OrderID == t.OrderID
+}
+
+// MatchesRefusal reports whether m is a retry of the request r records, m
+// being a movement of account a (whose currency an empty m.Currency means).
+func (m Movement) MatchesRefusal(r Refusal, a Account) bool {
+	return m.UserID == r.UserID && m.Kind == r.Kind && m.Amount == r.Amount &&
+		m.currencyIn(a) == r.Currency && m.OrderID == r.OrderID
+}
+
+// currencyIn is the currency m asks for on account a.
+func (m Movement) currencyIn(a Account) string {
+	if m.Currency == "" {
+		return a.Currency
+	}
+	return m.Currency
 }
 
 // VerifyLedger checks the ledger invariants of an account: ledger holds all

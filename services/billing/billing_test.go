@@ -117,3 +117,64 @@ func TestVerifyLedger(t *testing.T) {
 		}
 	}
 }
+
+func TestRefusal_ErrRepeatsTheFirstAnswer(t *testing.T) {
+	a := billing.Account{UserID: "u", Balance: 5, Currency: "USD"}
+	m := billing.Movement{UserID: "u", Kind: billing.Withdrawal, Amount: 9, RequestID: "k"}
+	_, first := a.Apply(m)
+	r, ok := billing.NewRefusal(a, m, first)
+	if !ok || r.Reason != "INSUFFICIENT_FUNDS" || r.Message != first.Error() || r.Currency != "USD" || r.RequestID != "k" {
+		t.Fatalf("NewRefusal = %+v, %v", r, ok)
+	}
+	again := r.Err()
+	if !errors.Is(again, billing.ErrInsufficientFunds) || again.Error() != first.Error() ||
+		apperr.ReasonOf(again) != apperr.ReasonOf(first) || apperr.KindOf(again) != apperr.KindOf(first) {
+		t.Fatalf("Err = %v, want the first answer %v", again, first)
+	}
+	for _, err := range []error{billing.ErrAccountNotFound, errors.New("driver: bad connection"), billing.ErrRequestIDReused("k")} {
+		if _, ok := billing.NewRefusal(a, m, err); ok {
+			t.Errorf("NewRefusal(%v) recorded a refusal", err)
+		}
+	}
+	if err := (billing.Refusal{Reason: "NO_SUCH_RULE"}).Err(); apperr.KindOf(err) != 0 {
+		t.Errorf("unknown reason = %v, want an unclassified error", err)
+	}
+}
+
+func TestMovementMatchesRefusal(t *testing.T) {
+	a := billing.Account{UserID: "u", Currency: "USD"}
+	r := billing.Refusal{UserID: "u", Kind: billing.Withdrawal, Amount: 30, Currency: "USD", RequestID: "k", OrderID: "o"}
+	same := billing.Movement{UserID: "u", Kind: billing.Withdrawal, Amount: 30, RequestID: "k", OrderID: "o"}
+	if !same.MatchesRefusal(r, a) {
+		t.Error("retry without currency does not match a refusal in the account currency")
+	}
+	eur := r
+	eur.Currency = "EUR"
+	if same.MatchesRefusal(eur, a) {
+		t.Error("a retry in the account currency matches a refusal in EUR")
+	}
+	for name, edit := range map[string]func(*billing.Movement){
+		"kind":     func(m *billing.Movement) { m.Kind = billing.Deposit },
+		"amount":   func(m *billing.Movement) { m.Amount = 31 },
+		"currency": func(m *billing.Movement) { m.Currency = "EUR" },
+		"order":    func(m *billing.Movement) { m.OrderID = "" },
+		"user":     func(m *billing.Movement) { m.UserID = "v" },
+	} {
+		m := same
+		edit(&m)
+		if m.MatchesRefusal(r, a) {
+			t.Errorf("other %s matches", name)
+		}
+	}
+}
+
+func TestMovement_ErrKeyReused_NamesTheKey(t *testing.T) {
+	client := billing.Movement{RequestID: "k"}
+	order := billing.Movement{RequestID: "order/o", OrderID: "o"}
+	for m, want := range map[billing.Movement]string{client: `request_id "k"`, order: `order_id "o"`} {
+		err := m.ErrKeyReused()
+		if apperr.ReasonOf(err) != "REQUEST_ID_REUSED" || apperr.KindOf(err) != apperr.KindAlreadyExists || !strings.Contains(err.Error(), want) {
+			t.Errorf("ErrKeyReused(%+v) = %v, want REQUEST_ID_REUSED naming %s", m, err, want)
+		}
+	}
+}

@@ -24,9 +24,9 @@ type Store interface {
 	ListTransactions(ctx context.Context, userID string, after paging.Cursor, limit int) ([]billing.Transaction, error)
 }
 
-// replayReporter is a Store that also tells a movement applied now from a
-// retry answered with the first result (postgres.Store does). With other
-// stores replays are not counted.
+// replayReporter is a Store that also tells a movement decided now from a
+// retry answered with its key's first outcome, applied or refused
+// (postgres.Store does). With other stores replays are not counted.
 type replayReporter interface {
 	MoveOnce(ctx context.Context, m billing.Movement) (acct billing.Account, tx billing.Transaction, replayed bool, err error)
 }
@@ -157,11 +157,15 @@ func (s *Service) move(ctx context.Context, m billing.Movement) (Result, error) 
 		acct, tx, err = s.store.Move(ctx, m)
 	}
 	if err != nil {
-		s.metrics.refusedBy(m.Kind, err)
+		if replayed {
+			s.metrics.replays.WithLabelValues(string(m.Kind), outcomeRefused).Inc()
+		} else {
+			s.metrics.refusedBy(m.Kind, err)
+		}
 		return Result{}, err
 	}
 	if replayed {
-		s.metrics.replays.WithLabelValues(string(m.Kind)).Inc()
+		s.metrics.replays.WithLabelValues(string(m.Kind), outcomeApplied).Inc()
 	} else {
 		s.metrics.moved(tx)
 	}
@@ -179,10 +183,12 @@ func checkMovement(m billing.Movement) (billing.Movement, error) {
 	if err := validate.Currency("currency", m.Currency); err != nil {
 		return m, err
 	}
-	if err := validate.RequestID("request_id", m.RequestID, true); err != nil {
+	if m.OrderID, err = validate.OptionalID("order_id", m.OrderID); err != nil {
 		return m, err
 	}
-	if m.OrderID, err = validate.OptionalID("order_id", m.OrderID); err != nil {
+	// An order's payment is keyed by its order; a request_id it carries
+	// is recorded, not required.
+	if err := validate.RequestID("request_id", m.RequestID, !m.PaysOrder()); err != nil {
 		return m, err
 	}
 	return m, nil

@@ -125,6 +125,21 @@ func TestMovements_CanonicalIDsReachTheStore(t *testing.T) {
 	}
 }
 
+// An order's payment is keyed by its order: it needs no request_id, and
+// one it carries is passed on.
+func TestWithdraw_OrderPaymentWithoutRequestID_ReachesTheStore(t *testing.T) {
+	s, f := newService(t)
+	user, order := uuid.NewString(), uuid.NewString()
+	for _, key := range []string{"", "order/" + order} {
+		if _, err := s.Withdraw(context.Background(), user, 7, "", key, order); err != nil {
+			t.Fatalf("Withdraw with request_id %q = %v", key, err)
+		}
+	}
+	if len(f.moved) != 2 || f.moved[0].RequestID != "" || f.moved[1].RequestID != "order/"+order || !f.moved[0].PaysOrder() {
+		t.Fatalf("store got %+v", f.moved)
+	}
+}
+
 func TestListTransactions_FullPageHasNextToken(t *testing.T) {
 	s, _ := newService(t)
 	p, err := s.ListTransactions(context.Background(), uuid.NewString(), 4, "")

@@ -13,8 +13,8 @@ import (
 type Metrics struct {
 	movements *prometheus.CounterVec // applied deposits and withdrawals
 	amount    *prometheus.CounterVec // money they moved
-	refused   *prometheus.CounterVec // refused by a business rule
-	replays   *prometheus.CounterVec // retries answered with the first result
+	refused   *prometheus.CounterVec // refused by a business rule (replays not counted)
+	replays   *prometheus.CounterVec // retries answered with the key's first outcome
 	opened    prometheus.Counter     // accounts opened
 }
 
@@ -25,6 +25,12 @@ var refusalReasons = map[billing.Kind][]string{
 	billing.Deposit:    {"ACCOUNT_NOT_FOUND", "ACCOUNT_CLOSED", "CURRENCY_MISMATCH", "BALANCE_LIMIT"},
 	billing.Withdrawal: {"ACCOUNT_NOT_FOUND", "ACCOUNT_CLOSED", "CURRENCY_MISMATCH", "INSUFFICIENT_FUNDS"},
 }
+
+// The outcome label values of the replays counter.
+const (
+	outcomeApplied = "applied"
+	outcomeRefused = "refused"
+)
 
 // NewMetrics creates the counters and registers them on reg (nil: not
 // registered, as in unit tests). The series of currency are created at zero.
@@ -41,12 +47,12 @@ func NewMetrics(reg prometheus.Registerer, currency string) *Metrics {
 		}, []string{"kind", "currency"}),
 		refused: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "kassa", Subsystem: "billing", Name: "movements_refused_total",
-			Help: "Deposits and withdrawals refused by a business rule, by kind and ErrorInfo reason (INSUFFICIENT_FUNDS, ACCOUNT_CLOSED, ...).",
+			Help: "Deposits and withdrawals refused by a business rule, by kind and ErrorInfo reason (INSUFFICIENT_FUNDS, ACCOUNT_CLOSED, ...); a retry answered with the first refusal counts as a replay instead.",
 		}, []string{"kind", "reason"}),
 		replays: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "kassa", Subsystem: "billing", Name: "idempotent_replays_total",
-			Help: "Deposits and withdrawals retried with a known request_id and answered with the first result, by kind.",
-		}, []string{"kind"}),
+			Help: "Deposits and withdrawals retried with a known key and answered with its first outcome, by kind and outcome (applied: the first entry; refused: the first refusal).",
+		}, []string{"kind", "outcome"}),
 		opened: f.NewCounter(prometheus.CounterOpts{
 			Namespace: "kassa", Subsystem: "billing", Name: "accounts_opened_total",
 			Help: "Accounts opened (a CreateAccount for an existing account is not counted).",
@@ -54,7 +60,8 @@ func NewMetrics(reg prometheus.Registerer, currency string) *Metrics {
 	}
 	for kind, reasons := range refusalReasons {
 		k := string(kind)
-		m.replays.WithLabelValues(k)
+		m.replays.WithLabelValues(k, outcomeApplied)
+		m.replays.WithLabelValues(k, outcomeRefused)
 		if currency != "" {
 			m.movements.WithLabelValues(k, currency)
 			m.amount.WithLabelValues(k, currency)

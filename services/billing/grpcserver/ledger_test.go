@@ -105,22 +105,35 @@ func TestDepositWithdraw_ReturnAccountAndEntry(t *testing.T) {
 	}
 }
 
-func TestWithdraw_InsufficientFunds_LeavesBalanceAndLedger(t *testing.T) {
+// A refused withdrawal is the key's answer for good: after a deposit that
+// would cover it, the same request still answers the first refusal, word
+// for word, and nothing is withdrawn.
+func TestWithdraw_RefusedThenDeposit_RetryStillRefused(t *testing.T) {
 	c, db := newClient(t)
 	ctx := context.Background()
 	user := newAccount(t, c, 40)
 	req := &billingv1.WithdrawRequest{UserId: user, Amount: 41, RequestId: "too-much"}
-	_, err := c.Withdraw(ctx, req)
-	wantRefusal(t, err, "INSUFFICIENT_FUNDS")
+	_, first := c.Withdraw(ctx, req)
+	wantRefusal(t, first, "INSUFFICIENT_FUNDS")
 	if balance, n := audit(t, c, db, user); balance != 40 || n != 1 {
 		t.Fatalf("audit after refusal: balance %d, %d entries; want 40, 1", balance, n)
 	}
-	// Nothing was recorded under the key, so it works once funds arrive.
 	if _, err := c.Deposit(ctx, &billingv1.DepositRequest{UserId: user, Amount: 1, RequestId: "top-up"}); err != nil {
 		t.Fatal(err)
 	}
-	if resp, err := c.Withdraw(ctx, req); err != nil || resp.GetAccount().GetBalance() != 0 {
-		t.Fatalf("retried withdrawal = %v, %v", resp, err)
+	for range 2 {
+		resp, err := c.Withdraw(ctx, req)
+		wantRefusal(t, err, "INSUFFICIENT_FUNDS")
+		if resp != nil || status.Convert(err).Message() != status.Convert(first).Message() {
+			t.Fatalf("retry = %v, %q; want the first message %q", resp, status.Convert(err).Message(), status.Convert(first).Message())
+		}
+	}
+	if balance, n := audit(t, c, db, user); balance != 41 || n != 2 {
+		t.Fatalf("audit after retries: balance %d, %d entries; want 41 (deposits only), 2", balance, n)
+	}
+	var withdrawals int
+	if err := db.Get(&withdrawals, `SELECT count(*) FROM transactions WHERE user_id = $1 AND kind = 'withdrawal'`, user); err != nil || withdrawals != 0 {
+		t.Fatalf("%d withdrawals in the ledger (%v), want 0", withdrawals, err)
 	}
 }
 
@@ -134,7 +147,7 @@ func TestMovements_SameRequestID_AppliedOnce(t *testing.T) {
 	if err1 != nil || err2 != nil || !proto.Equal(d1.GetTransaction(), d2.GetTransaction()) || d2.GetAccount().GetBalance() != 300 {
 		t.Fatalf("deposit twice: %v / %v, %v / %v", d1, d2, err1, err2)
 	}
-	wreq := &billingv1.WithdrawRequest{UserId: user, Amount: 120, RequestId: "wd-1", OrderId: uuid.NewString()}
+	wreq := &billingv1.WithdrawRequest{UserId: user, Amount: 120, RequestId: "wd-1"}
 	w1, err1 := c.Withdraw(ctx, wreq)
 	w2, err2 := c.Withdraw(ctx, wreq)
 	if err1 != nil || err2 != nil || !proto.Equal(w1.GetTransaction(), w2.GetTransaction()) || w2.GetAccount().GetBalance() != 180 {
@@ -143,9 +156,9 @@ func TestMovements_SameRequestID_AppliedOnce(t *testing.T) {
 	// The same keys with other parameters are refused and change nothing.
 	_, err := c.Deposit(ctx, &billingv1.DepositRequest{UserId: user, Amount: 301, RequestId: "dep-1"})
 	wantCode(t, err, codes.AlreadyExists)
-	_, err = c.Withdraw(ctx, &billingv1.WithdrawRequest{UserId: user, Amount: 121, RequestId: "wd-1", OrderId: wreq.GetOrderId()})
+	_, err = c.Withdraw(ctx, &billingv1.WithdrawRequest{UserId: user, Amount: 121, RequestId: "wd-1"})
 	wantCode(t, err, codes.AlreadyExists)
-	_, err = c.Withdraw(ctx, &billingv1.WithdrawRequest{UserId: user, Amount: 120, RequestId: "wd-1"})
+	_, err = c.Withdraw(ctx, &billingv1.WithdrawRequest{UserId: user, Amount: 120, RequestId: "wd-1", Currency: "EUR"})
 	wantCode(t, err, codes.AlreadyExists)
 	_, err = c.Withdraw(ctx, &billingv1.WithdrawRequest{UserId: user, Amount: 300, RequestId: "dep-1"})
 	wantCode(t, err, codes.AlreadyExists)

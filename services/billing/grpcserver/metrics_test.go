@@ -17,8 +17,8 @@ import (
 )
 
 // The business counters follow the money: applied movements and their
-// amounts by kind, refusals by reason, retries as replays (not as a second
-// movement), opened accounts.
+// amounts by kind, refusals by reason, retries as replays by outcome (not
+// as a second movement or refusal), opened accounts.
 func TestMetrics_CountMovementsRefusalsAndReplays(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	db := pgtest.NewDB(t, postgres.Migrations)
@@ -44,7 +44,7 @@ func TestMetrics_CountMovementsRefusalsAndReplays(t *testing.T) {
 		{300, "w1", codes.OK}, // retry
 		{200, "w2", codes.OK},
 		{5000, "w3", codes.FailedPrecondition},
-		{5000, "w3", codes.FailedPrecondition}, // a refused withdrawal recorded nothing: refused again
+		{5000, "w3", codes.FailedPrecondition}, // retry: the first refusal, replayed
 	} {
 		_, err := c.Withdraw(ctx, &billingv1.WithdrawRequest{UserId: user, Amount: w.amount, RequestId: w.key})
 		wantCode(t, err, w.code)
@@ -62,19 +62,24 @@ func TestMetrics_CountMovementsRefusalsAndReplays(t *testing.T) {
 		{"kassa_billing_movement_amount_minor_units_total", []string{"kind", "deposit", "currency", "USD"}, 1000},
 		{"kassa_billing_movements_total", []string{"kind", "withdrawal", "currency", "USD"}, 2},
 		{"kassa_billing_movement_amount_minor_units_total", []string{"kind", "withdrawal", "currency", "USD"}, 500},
-		{"kassa_billing_movements_refused_total", []string{"kind", "withdrawal", "reason", "INSUFFICIENT_FUNDS"}, 2},
+		{"kassa_billing_movements_refused_total", []string{"kind", "withdrawal", "reason", "INSUFFICIENT_FUNDS"}, 1},
 		{"kassa_billing_movements_refused_total", []string{"kind", "withdrawal", "reason", "ACCOUNT_CLOSED"}, 0},
 		{"kassa_billing_movements_refused_total", []string{"kind", "withdrawal", "reason", "OTHER"}, 0},
-		{"kassa_billing_idempotent_replays_total", []string{"kind", "deposit"}, 1},
-		{"kassa_billing_idempotent_replays_total", []string{"kind", "withdrawal"}, 1},
+		{"kassa_billing_idempotent_replays_total", []string{"kind", "deposit", "outcome", "applied"}, 1},
+		{"kassa_billing_idempotent_replays_total", []string{"kind", "withdrawal", "outcome", "applied"}, 1},
+		{"kassa_billing_idempotent_replays_total", []string{"kind", "withdrawal", "outcome", "refused"}, 1},
+		{"kassa_billing_idempotent_replays_total", []string{"kind", "deposit", "outcome", "refused"}, 0},
 		{"kassa_billing_accounts_opened_total", nil, 2},
 	} {
 		if got := m.Value(t, c.name, c.labels...); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
 		}
 	}
-	// Refusal series exist before the first refusal, so alerts see it.
-	if _, ok := m["kassa_billing_movements_refused_total"]; !ok {
-		t.Error("no kassa_billing_movements_refused_total family")
+	// Refusal and replay series exist before the first one, so alerts see
+	// it as an increase.
+	for _, name := range []string{"kassa_billing_movements_refused_total", "kassa_billing_idempotent_replays_total"} {
+		if len(m[name].GetMetric()) < 4 {
+			t.Errorf("%s: %d series, want every kind and label value from the start", name, len(m[name].GetMetric()))
+		}
 	}
 }

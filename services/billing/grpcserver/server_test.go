@@ -165,6 +165,11 @@ func TestMovementRPCs_BadRequests(t *testing.T) {
 		{"withdraw: bad currency", wd(func(r *billingv1.WithdrawRequest) { r.Currency = "U$D" }), codes.InvalidArgument, "currency"},
 		{"withdraw: other currency", wd(func(r *billingv1.WithdrawRequest) { r.Currency = "GBP" }), codes.FailedPrecondition, "GBP"},
 		{"withdraw: malformed order_id", wd(func(r *billingv1.WithdrawRequest) { r.OrderId = "order-7" }), codes.InvalidArgument, "order_id"},
+		{"withdraw: malformed order_id, no request_id", wd(func(r *billingv1.WithdrawRequest) { r.OrderId, r.RequestId = "order-7", "" }), codes.InvalidArgument, "order_id"},
+		{"withdraw: order payment, padded request_id", wd(func(r *billingv1.WithdrawRequest) { r.OrderId, r.RequestId = uuid.NewString(), "k " }), codes.InvalidArgument, "request_id"},
+		{"withdraw: order payment, long request_id", wd(func(r *billingv1.WithdrawRequest) {
+			r.OrderId, r.RequestId = uuid.NewString(), strings.Repeat("k", 129)
+		}), codes.InvalidArgument, "request_id"},
 		{"withdraw: more than the balance", wd(func(r *billingv1.WithdrawRequest) { r.Amount = 101 }), codes.FailedPrecondition, "balance is 100"},
 	})
 	acct, err := c.GetAccount(context.Background(), &billingv1.GetAccountRequest{UserId: user})

@@ -171,6 +171,7 @@ func TestMove_RoundTrips(t *testing.T) {
 			}
 		}
 	}
+	order, refusedOrder := uuid.NewString(), uuid.NewString()
 	steps := []struct {
 		name string
 		run  func(ctx context.Context)
@@ -179,14 +180,22 @@ func TestMove_RoundTrips(t *testing.T) {
 		{"deposit", move(deposit(user, 100, "d"), false), 4},
 		{"withdrawal", move(withdrawal(user, 30, "w"), false), 4},
 		{"replay", move(withdrawal(user, 30, "w"), false), 5},
+		// Refused: BEGIN, lock, the key read with the refusal recorded, COMMIT.
 		{"insufficient funds", move(withdrawal(user, 1000, "w2"), true), 4},
+		{"refusal replayed", move(withdrawal(user, 1000, "w2"), true), 4},
 		{"request_id reused", move(withdrawal(user, 31, "w"), true), 5},
 		{"reused, refused", move(withdrawal(user, 1000, "w"), true), 4},
+		{"order payment", move(payment(user, order, 10), false), 4},
+		{"order payment replay", move(payment(user, order, 10), false), 5},
+		{"order payment refused", move(payment(user, refusedOrder, 1000), true), 4},
 		{"unknown account", move(deposit(uuid.NewString(), 1, "d"), true), 3},
+		{"deposit covering w2", move(deposit(user, 1000, "d2"), false), 4},
+		// Affordable now: the insert skips for the refusal, which is read.
+		{"refusal replayed, rules pass", move(withdrawal(user, 1000, "w2"), true), 5},
 	}
 	for _, st := range steps {
 		names := c.count(st.run)
-		t.Logf("%-18s %d round trips: %v", st.name, len(names), names)
+		t.Logf("%-30s %d round trips: %v", st.name, len(names), names)
 		if len(names) != st.want {
 			t.Errorf("%s: %d round trips, want %d", st.name, len(names), st.want)
 		}

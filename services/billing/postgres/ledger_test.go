@@ -138,8 +138,22 @@ func TestSchema_RejectsBrokenRows(t *testing.T) {
 	s, db := newStore(t)
 	user := openAccount(t, s)
 	mustMove(t, s, deposit(user, 100, "d"))
+	order := uuid.NewString()
+	mustMove(t, s, payment(user, order, 10))
+	if _, _, err := s.Move(context.Background(), withdrawal(user, 1000, "refused")); !errors.Is(err, billing.ErrInsufficientFunds) {
+		t.Fatal(err)
+	}
 	ins := `INSERT INTO transactions (user_id, kind, amount, currency, balance_after, request_id, order_id) VALUES `
+	ref := `INSERT INTO refusals (user_id, kind, amount, currency, request_id, order_id, reason, message) VALUES `
 	for name, stmt := range map[string]string{
+		"no key":                   ins + `('` + user + `', 'deposit', 1, 'USD', 91, NULL, NULL)`,
+		"order paid twice":         ins + `('` + user + `', 'withdrawal', 1, 'USD', 89, 'other', '` + order + `')`,
+		"refusal without key":      ref + `('` + user + `', 'deposit', 1, 'USD', NULL, NULL, 'BALANCE_LIMIT', 'm')`,
+		"refusal of no rule":       ref + `('` + user + `', 'deposit', 1, 'USD', 'x', NULL, 'NOPE', 'm')`,
+		"refusal without message":  ref + `('` + user + `', 'deposit', 1, 'USD', 'x', NULL, 'BALANCE_LIMIT', '')`,
+		"refusal, reused key":      ref + `('` + user + `', 'withdrawal', 1000, 'USD', 'refused', NULL, 'INSUFFICIENT_FUNDS', 'm')`,
+		"refusal, order refused":   ref + `('` + user + `', 'deposit', 1, 'USD', 'x', '` + order + `', 'BALANCE_LIMIT', 'm')`,
+		"refusal, unknown account": ref + `('` + uuid.NewString() + `', 'deposit', 1, 'USD', 'x', NULL, 'BALANCE_LIMIT', 'm')`,
 		"negative balance":         `UPDATE accounts SET balance = -1 WHERE user_id = '` + user + `'`,
 		"lower-case currency":      `INSERT INTO accounts (user_id, currency) VALUES ('` + uuid.NewString() + `', 'usd')`,
 		"account currency changed": `UPDATE accounts SET currency = 'EUR' WHERE user_id = '` + user + `'`,
@@ -156,6 +170,136 @@ func TestSchema_RejectsBrokenRows(t *testing.T) {
 		if _, err := db.Exec(stmt); err == nil {
 			t.Errorf("%s: accepted, want a constraint violation", name)
 		}
+	}
+}
+
+func TestRefusals_AreFinal(t *testing.T) {
+	s, db := newStore(t)
+	user := openAccount(t, s)
+	if _, _, err := s.Move(context.Background(), withdrawal(user, 1, "w")); !errors.Is(err, billing.ErrInsufficientFunds) {
+		t.Fatal(err)
+	}
+	for name, stmt := range map[string]string{
+		"UPDATE":   `UPDATE refusals SET amount = 2`,
+		"DELETE":   `DELETE FROM refusals`,
+		"TRUNCATE": `TRUNCATE refusals`,
+	} {
+		if _, err := db.Exec(stmt); err == nil || !strings.Contains(err.Error(), "final") {
+			t.Errorf("%s: %v, want a refusals-are-final error", name, err)
+		}
+	}
+	if n := refusals(t, db, user); n != 1 {
+		t.Fatalf("%d refusals, want 1", n)
+	}
+}
+
+// Retries of a refused key at once, once funds would cover it: all are
+// refused and none is applied (the 30 wait on the account lock in turn,
+// and each sees the refusal committed before it).
+func TestMove_ConcurrentRetriesOfRefusedKey_AllRefused(t *testing.T) {
+	for name, m := range map[string]func(user string) billing.Movement{
+		"client key": func(u string) billing.Movement { return withdrawal(u, 70, "k") },
+		"order":      func(u string) billing.Movement { return payment(u, "6f1d2c3b-4a59-4e8f-9d7c-1b2a3c4d5e6f", 70) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			s, db := newStore(t)
+			user := openAccount(t, s)
+			_, _, first := s.Move(context.Background(), m(user))
+			if !errors.Is(first, billing.ErrInsufficientFunds) {
+				t.Fatalf("first = %v", first)
+			}
+			mustMove(t, s, deposit(user, 1000, "funds"))
+			const n = 30
+			errs := make([]error, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() { _, _, errs[i] = s.Move(context.Background(), m(user)) })
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if err == nil || err.Error() != first.Error() {
+					t.Fatalf("retry %d = %v, want %q", i, err, first)
+				}
+			}
+			if balance, entries := audit(t, db, user); balance != 1000 || entries != 1 {
+				t.Fatalf("audit: balance %d, %d entries; want 1000, 1", balance, entries)
+			}
+		})
+	}
+}
+
+// Two users paying one order at once (a caller's bug): the order's unique
+// key lets one entry in, and the other is a reuse, whichever commits
+// first.
+func TestMove_OneOrderPaidByTwoUsersAtOnce_OneEntry(t *testing.T) {
+	s, db := newStore(t)
+	a, b := openAccount(t, s), openAccount(t, s)
+	mustMove(t, s, deposit(a, 100, "funds"))
+	mustMove(t, s, deposit(b, 100, "funds"))
+	for round := range 10 {
+		order := uuid.NewString()
+		errs := make([]error, 2)
+		var wg sync.WaitGroup
+		for i, user := range []string{a, b} {
+			wg.Go(func() { _, _, errs[i] = s.Move(context.Background(), payment(user, order, 1)) })
+		}
+		wg.Wait()
+		applied := 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				applied++
+			case apperr.ReasonOf(err) != "REQUEST_ID_REUSED":
+				t.Fatalf("round %d: %v, want applied or REQUEST_ID_REUSED", round, err)
+			}
+		}
+		var entries int
+		if err := db.Get(&entries, `SELECT count(*) FROM transactions WHERE order_id = $1`, order); err != nil || applied != 1 || entries != 1 {
+			t.Fatalf("round %d: %d applied, %d entries (%v); want 1 and 1", round, applied, entries, err)
+		}
+	}
+	balA, _ := audit(t, db, a)
+	balB, _ := audit(t, db, b)
+	if balA+balB != 190 {
+		t.Fatalf("balances %d + %d, want 190 in all", balA, balB)
+	}
+}
+
+// A retry queued on the account lock behind the transaction that records
+// its refusal must answer that refusal, although it began before the
+// refusal was committed and the funds would now cover it.
+func TestMove_RetryQueuedBehindItsRefusal_IsRefused(t *testing.T) {
+	s, db := newStore(t)
+	user := openAccount(t, s)
+	mustMove(t, s, deposit(user, 100, "funds"))
+	first, err := db.Beginx()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Rollback()
+	// What Move records for a refusal, by hand, under the account's lock.
+	_, err = first.Exec(`
+		WITH locked AS (SELECT user_id FROM accounts WHERE user_id = $1 FOR UPDATE)
+		INSERT INTO refusals (user_id, kind, amount, currency, request_id, reason, message)
+		SELECT user_id, 'withdrawal', 100, 'USD', 'k', 'INSUFFICIENT_FUNDS', 'insufficient funds: as first answered'
+		FROM locked`, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := s.Move(context.Background(), withdrawal(user, 100, "k"))
+		done <- err
+	}()
+	awaitLockWaiters(t, db, 1)
+	if err := first.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, billing.ErrInsufficientFunds) || err.Error() != "insufficient funds: as first answered" {
+		t.Fatalf("queued retry = %v, want the committed refusal", err)
+	}
+	if balance, entries := audit(t, db, user); balance != 100 || entries != 1 {
+		t.Fatalf("audit: balance %d, %d entries; want 100, 1", balance, entries)
 	}
 }
 

@@ -12,7 +12,6 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/kassa-dev/kassa/services/billing"
 	"github.com/kassa-dev/kassa/services/platform/paging"
-	"github.com/kassa-dev/kassa/services/platform/pgdb"
 )
 
 // Store reads and writes accounts and their ledgers.
@@ -43,7 +42,7 @@ func (r accountRow) domain() billing.Account {
 	}
 }
 
-// txRow is a transactions row; a NULL order_id is read as "".
+// txRow is a transactions row; a NULL request_id or order_id is read as "".
 type txRow struct {
 	ID           string    `db:"id"`
 	UserID       string    `db:"user_id"`
@@ -56,15 +55,8 @@ type txRow struct {
 	CreateTime   time.Time `db:"create_time"`
 }
 
-const txColumns = `id, user_id, kind, amount, currency, balance_after, request_id,
-	coalesce(order_id::text, '') AS order_id, create_time`
-
-// movedRow is the ledger entry a movement inserted and the number of
-// account rows the same statement updated.
-type movedRow struct {
-	txRow
-	Updated int64 `db:"updated"`
-}
+const txColumns = `id, user_id, kind, amount, currency, balance_after,
+	coalesce(request_id, '') AS request_id, coalesce(order_id::text, '') AS order_id, create_time`
 
 func (r txRow) domain() billing.Transaction {
 	return billing.Transaction{
@@ -134,150 +126,6 @@ func (s *Store) CloseAccount(ctx context.Context, userID string) (billing.Accoun
 		return billing.Account{}, fmt.Errorf("close account: %w", err)
 	}
 	return r.domain(), nil
-}
-
-// Move applies a deposit or withdrawal: it changes the balance and appends
-// the ledger entry in one transaction, and returns the account after it with
-// the entry. A retry of an earlier request (same user and request_id, same
-// parameters) changes nothing and returns the account as it is now with the
-// original entry; the same request_id with other parameters is
-// billing.ErrRequestIDReused. A refused movement (closed account, other
-// currency, insufficient funds, balance limit) writes nothing, so it may be
-// retried with the same request_id.
-func (s *Store) Move(ctx context.Context, m billing.Movement) (billing.Account, billing.Transaction, error) {
-	acct, tx, _, err := s.MoveOnce(ctx, m)
-	return acct, tx, err
-}
-
-// MoveOnce is Move that also reports whether m was a retry answered with
-// the original entry (replayed) rather than applied now.
-//
-// A movement that is applied costs four round trips: BEGIN, the lock, the
-// entry with the balance (one statement), COMMIT. The ledger is read by
-// request_id only when the entry's insert finds the request_id taken (a
-// retry) or when the rules refuse the movement.
-func (s *Store) MoveOnce(ctx context.Context, m billing.Movement) (billing.Account, billing.Transaction, bool, error) {
-	var (
-		acct     billing.Account
-		tx       billing.Transaction
-		replayed bool
-	)
-	// replay answers m with the entry its request_id already has, read
-	// under the lock: a retry gets the first result, applied once; other
-	// parameters under the same request_id are refused.
-	replay := func(dbtx *sqlx.Tx) (found bool, err error) {
-		prev, found, err := entryByRequest(ctx, dbtx, m.UserID, m.RequestID)
-		if err != nil || !found {
-			return false, err
-		}
-		if !m.Matches(prev) {
-			return true, billing.ErrRequestIDReused(m.RequestID)
-		}
-		tx, replayed = prev, true
-		return true, nil
-	}
-	err := pgdb.InTx(ctx, s.db, func(dbtx *sqlx.Tx) error {
-		// Invariants: balance >= 0, balance == sum of the ledger, and one
-		// entry per request_id. They hold because every change of an
-		// account's balance or ledger runs in a transaction that first takes
-		// this row lock and keeps it until commit, so the read balance,
-		// the idempotency check and the writes below cannot interleave with
-		// another movement of the same account. Under READ COMMITTED a
-		// waiter that gets the lock reads the row as the previous holder
-		// committed it, and its later statements see that holder's ledger
-		// entry. Movements of different accounts do not wait for each other.
-		var r accountRow
-		err := dbtx.GetContext(ctx, &r, `SELECT `+accountColumns+` FROM accounts WHERE user_id = $1 FOR UPDATE`, m.UserID)
-		if errors.Is(err, sql.ErrNoRows) {
-			return notFound(m.UserID)
-		}
-		if err != nil {
-			return fmt.Errorf("lock account: %w", err)
-		}
-		acct = r.domain()
-
-		// The rules are applied before the idempotency check, which the
-		// insert below makes on the way (ON CONFLICT), so that a new
-		// movement needs no statement of its own for it. Either order gives
-		// the same answers: a refusal stands only if the request_id is
-		// unused, because a retry of an applied request must get its first
-		// result even when the rules would refuse it now (say the original
-		// withdrawal emptied the account, or the account was closed since).
-		balance, err := acct.Apply(m)
-		if err != nil {
-			if found, replayErr := replay(dbtx); found || replayErr != nil {
-				return replayErr
-			}
-			return err
-		}
-
-		// The entry and the balance in one statement: ON CONFLICT skips the
-		// entry when the request_id has one already, and the balance is then
-		// left alone, because the UPDATE joins the inserted rows only. The
-		// UPDATE sets the balance the entry records at the entry's time; the
-		// commit makes both visible at once. clock_timestamp(), the column
-		// default, rather than now(): the time the lock was held rather than
-		// the time the transaction began, so the ledger's time order is the
-		// order in which movements were applied.
-		//
-		// The sub-statements of a WITH share one snapshot, taken when the
-		// statement starts; that is after the lock above was granted, so it
-		// sees what the previous holder committed (the ledger entry of a
-		// retry's original included, hence the skip). The UPDATE reaches
-		// the row this transaction has locked and does not wait.
-		var row movedRow
-		err = dbtx.GetContext(ctx, &row, `
-			WITH entry AS (
-				INSERT INTO transactions (user_id, kind, amount, currency, balance_after, request_id, order_id)
-				VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, '')::uuid)
-				ON CONFLICT (user_id, request_id) DO NOTHING
-				RETURNING `+txColumns+`
-			), upd AS (
-				UPDATE accounts a SET balance = e.balance_after, update_time = e.create_time
-				FROM entry e WHERE a.user_id = e.user_id
-				RETURNING 1
-			)
-			SELECT entry.*, (SELECT count(*) FROM upd) AS updated FROM entry`,
-			m.UserID, string(m.Kind), m.Amount, acct.Currency, balance, m.RequestID, m.OrderID)
-		if errors.Is(err, sql.ErrNoRows) {
-			// Skipped by ON CONFLICT: the request_id has an entry.
-			found, replayErr := replay(dbtx)
-			if replayErr == nil && !found {
-				replayErr = errors.New("insert transaction: skipped as a duplicate, but no entry has its request_id")
-			}
-			return replayErr
-		}
-		if err != nil {
-			return fmt.Errorf("insert transaction: %w", err)
-		}
-		if row.Updated != 1 {
-			// Cannot happen while this transaction holds the account's
-			// lock; refuse to commit an entry without its balance.
-			return fmt.Errorf("update balance: %d rows updated, want 1", row.Updated)
-		}
-		tx = row.domain()
-		acct.Balance, acct.UpdateTime = balance, tx.CreateTime
-		return nil
-	})
-	if err != nil {
-		return billing.Account{}, billing.Transaction{}, false, err
-	}
-	return acct, tx, replayed, nil
-}
-
-// entryByRequest reads the ledger entry of userID's requestID; found is
-// false when there is none.
-func entryByRequest(ctx context.Context, q sqlx.QueryerContext, userID, requestID string) (t billing.Transaction, found bool, err error) {
-	var r txRow
-	err = sqlx.GetContext(ctx, q, &r, `SELECT `+txColumns+` FROM transactions WHERE user_id = $1 AND request_id = $2`,
-		userID, requestID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return billing.Transaction{}, false, nil
-	}
-	if err != nil {
-		return billing.Transaction{}, false, fmt.Errorf("read transaction by request_id: %w", err)
-	}
-	return r.domain(), true, nil
 }
 
 // ListTransactions returns up to limit ledger entries of userID, newest

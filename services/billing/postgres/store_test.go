@@ -92,6 +92,16 @@ func audit(t *testing.T, db *sqlx.DB, user string) (balance int64, entries int) 
 	return a.Balance, len(rows)
 }
 
+// refusals counts the refusals recorded for user.
+func refusals(t *testing.T, db *sqlx.DB, user string) int {
+	t.Helper()
+	var n int
+	if err := db.Get(&n, `SELECT count(*) FROM refusals WHERE user_id = $1`, user); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 func TestCreateAccount_OpensEmptyAccountOnce(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := context.Background()
@@ -212,12 +222,13 @@ func TestMove_RequestIDReusedWithOtherParams_AlreadyExists(t *testing.T) {
 	w := withdrawal(user, 100, "w")
 	w.OrderID = order
 	mustMove(t, s, w)
+	// A withdrawal under "w" without an order, or for another order, is not
+	// a reuse: order payments are keyed by their order
+	// (TestMove_ClientAndOrderKeys_LiveApart).
 	reuses := map[string]billing.Movement{
 		"deposit, other amount":      deposit(user, 501, "d"),
 		"deposit, other currency":    {UserID: user, Kind: billing.Deposit, Amount: 500, Currency: "EUR", RequestID: "d"},
 		"deposit key for withdrawal": withdrawal(user, 500, "d"),
-		"withdrawal, no order":       withdrawal(user, 100, "w"),
-		"withdrawal, other order":    {UserID: user, Kind: billing.Withdrawal, Amount: 100, RequestID: "w", OrderID: uuid.NewString()},
 	}
 	for name, m := range reuses {
 		_, _, err := s.Move(context.Background(), m)
@@ -240,14 +251,14 @@ func TestMove_RequestIDIsScopedPerAccount(t *testing.T) {
 	}
 }
 
-func TestMove_InsufficientFunds_WritesNothingAndMayBeRetried(t *testing.T) {
+func TestMove_InsufficientFunds_RecordsRefusalAndStaysRefused(t *testing.T) {
 	s, db := newStore(t)
 	user := openAccount(t, s)
 	before, _ := mustMove(t, s, deposit(user, 50, "d1"))
-	_, _, err := s.Move(context.Background(), withdrawal(user, 80, "w"))
-	if !errors.Is(err, billing.ErrInsufficientFunds) || !strings.Contains(err.Error(), "balance is 50 USD") ||
-		!strings.Contains(err.Error(), "needs 80") {
-		t.Fatalf("Move = %v, want ErrInsufficientFunds naming balance and amount", err)
+	_, _, first := s.Move(context.Background(), withdrawal(user, 80, "w"))
+	if !errors.Is(first, billing.ErrInsufficientFunds) || !strings.Contains(first.Error(), "balance is 50 USD") ||
+		!strings.Contains(first.Error(), "needs 80") {
+		t.Fatalf("Move = %v, want ErrInsufficientFunds naming balance and amount", first)
 	}
 	after, err := s.GetAccount(context.Background(), user)
 	if err != nil || after != before {
@@ -256,9 +267,17 @@ func TestMove_InsufficientFunds_WritesNothingAndMayBeRetried(t *testing.T) {
 	if balance, n := audit(t, db, user); balance != 50 || n != 1 {
 		t.Fatalf("audit: balance %d, %d entries; want 50, 1", balance, n)
 	}
+	// Affordable now, but the key's answer is its first one.
 	mustMove(t, s, deposit(user, 30, "d2"))
-	if acct, tx := mustMove(t, s, withdrawal(user, 80, "w")); acct.Balance != 0 || tx.BalanceAfter != 0 {
-		t.Fatalf("retried withdrawal: %+v, %+v", acct, tx)
+	_, _, again := s.Move(context.Background(), withdrawal(user, 80, "w"))
+	if !errors.Is(again, billing.ErrInsufficientFunds) || again.Error() != first.Error() {
+		t.Fatalf("retry after the deposit = %v, want the first refusal %q", again, first)
+	}
+	if balance, n := audit(t, db, user); balance != 80 || n != 2 {
+		t.Fatalf("audit: balance %d, %d entries; want 80, 2", balance, n)
+	}
+	if n := refusals(t, db, user); n != 1 {
+		t.Fatalf("%d refusals recorded, want 1", n)
 	}
 }
 
