@@ -35,6 +35,9 @@ type Config struct {
 	// unregistered (tests build many gateways in one process), unless
 	// Telemetry is set: then they go to its registry.
 	Registerer prometheus.Registerer
+	// Draining is closed when the process begins to shut down (SIGTERM);
+	// from then on /readyz answers 503. Nil: never.
+	Draining <-chan struct{}
 	// Telemetry, when set, traces every API request (continuing a client's
 	// W3C traceparent) and every upstream call, and measures the upstream
 	// calls (grpc_client_*). Nil: no tracing.

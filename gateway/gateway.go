@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
@@ -25,6 +26,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/metric/noop"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	// The services put google.rpc.ErrorInfo and BadRequest into error
@@ -46,6 +48,7 @@ type Gateway struct {
 	maxBody   int64
 	// retryAfter is the Retry-After header of every 503, in seconds.
 	retryAfter string
+	draining   <-chan struct{} // Config.Draining; nil never closes
 	log        *slog.Logger
 	metrics    *metrics
 }
@@ -68,7 +71,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, func(
 	if cfg.RetryAfter == 0 {
 		cfg.RetryAfter = DefaultRetryAfter
 	}
-	g := &Gateway{maxBody: cfg.MaxBodyBytes, log: log, metrics: m,
+	g := &Gateway{maxBody: cfg.MaxBodyBytes, log: log, metrics: m, draining: cfg.Draining,
 		retryAfter: strconv.Itoa(int(math.Ceil(cfg.RetryAfter.Seconds())))}
 	cleanup := func() {
 		for _, u := range g.upstreams {
@@ -78,8 +81,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, func(
 	for _, u := range []struct{ name, addr string }{
 		{"user", cfg.UserAddr}, {"billing", cfg.BillingAddr}, {"order", cfg.OrderAddr}, {"notification", cfg.NotificationAddr},
 	} {
-		opts := append([]grpc.DialOption{grpc.WithChainUnaryInterceptor(upstreamInterceptor(u.name, cfg.CallTimeout, log))},
-			cfg.Telemetry.DialOptions()...)
+		opts := append([]grpc.DialOption{
+			grpc.WithChainUnaryInterceptor(upstreamInterceptor(u.name, cfg.CallTimeout, log)),
+			grpc.WithConnectParams(reconnect),
+		}, cfg.Telemetry.DialOptions()...)
 		conn, err := server.Dial(u.addr, cfg.CallTimeout, opts...)
 		if err != nil {
 			cleanup()
@@ -124,6 +129,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, func(
 		return g, cleanup, nil
 	}
 	return traced(g, cfg), cleanup, nil
+}
+
+// reconnect bounds how long a service that is back waits for the gateway.
+// While a connection is down, calls fail at once with UNAVAILABLE (the
+// route's 503) and gRPC reconnects in the background with backoff; its
+// default backoff grows to two minutes, so after a long outage the service
+// would stay unused for up to that long. Two seconds between attempts cost
+// one TCP connect per service and replica.
+var reconnect = grpc.ConnectParams{
+	Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
+	MinConnectTimeout: 20 * time.Second, // gRPC's default; the zero value would mean the backoff delay
 }
 
 // conn returns the connection to the service name.

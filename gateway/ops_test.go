@@ -3,10 +3,13 @@ package gateway
 import (
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	orderv1 "github.com/kassa-dev/kassa/gen/kassa/order/v1"
+	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
@@ -21,52 +24,130 @@ func TestHealthz_OK(t *testing.T) {
 	}
 }
 
+// /readyz stays 200 while services are down, naming them, so one
+// service's outage does not take the gateway out of rotation; ?all asks
+// whether everything is up.
 func TestReadyz(t *testing.T) {
 	tests := []struct {
-		name  string
-		setup func(e *testEnv)
-		want  int
-		state map[string]string // expected non-SERVING states
+		name   string
+		setup  func(e *testEnv)
+		status string
+		state  map[string]string // expected non-SERVING states
 	}{
-		{"all serving", func(*testEnv) {}, http.StatusOK, nil},
+		{"all serving", func(*testEnv) {}, "ready", nil},
 		{"billing not serving", func(e *testEnv) {
 			e.servers["billing"].health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
-		}, http.StatusServiceUnavailable, map[string]string{"billing": "NOT_SERVING"}},
+		}, "degraded", map[string]string{"billing": "NOT_SERVING"}},
 		{"order stopped", func(e *testEnv) { e.servers["order"].grpc.Stop() },
-			http.StatusServiceUnavailable, map[string]string{"order": "UNREACHABLE"}},
+			"degraded", map[string]string{"order": "UNREACHABLE"}},
 		{"two down", func(e *testEnv) {
 			e.servers["user"].grpc.Stop()
 			e.servers["notification"].health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
-		}, http.StatusServiceUnavailable, map[string]string{"user": "UNREACHABLE", "notification": "NOT_SERVING"}},
+		}, "degraded", map[string]string{"user": "UNREACHABLE", "notification": "NOT_SERVING"}},
+		{"all stopped", func(e *testEnv) {
+			for _, s := range e.servers {
+				s.grpc.Stop()
+			}
+		}, "degraded", map[string]string{"user": "UNREACHABLE", "billing": "UNREACHABLE", "order": "UNREACHABLE", "notification": "UNREACHABLE"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
 			tt.setup(e)
 			r := e.do(t, "GET", "/readyz", nil, nil)
-			if r.status != tt.want {
-				t.Fatalf("status = %d, want %d; body %s", r.status, tt.want, r.body)
+			if r.status != http.StatusOK {
+				t.Fatalf("status = %d, want 200; body %s", r.status, r.body)
 			}
-			m := r.json(t)
-			services, _ := m["services"].(map[string]any)
-			var notReady []string
-			for _, v := range asSlice(m["notReady"]) {
-				notReady = append(notReady, v.(string))
+			wantReadiness(t, r, tt.status, tt.state)
+			strict := e.do(t, "GET", "/readyz?all", nil, nil)
+			if want := map[bool]int{true: 200, false: 503}[len(tt.state) == 0]; strict.status != want {
+				t.Errorf("/readyz?all = %d, want %d; body %s", strict.status, want, strict.body)
 			}
-			for _, name := range []string{"user", "billing", "order", "notification"} {
-				want, down := tt.state[name]
-				if !down {
-					want = "SERVING"
-				}
-				if services[name] != want {
-					t.Errorf("services[%s] = %v, want %s", name, services[name], want)
-				}
-				if slices.Contains(notReady, name) != down {
-					t.Errorf("notReady = %v; %s down: %v", notReady, name, down)
-				}
+			if strict.status == 503 && strict.header.Get("Retry-After") == "" {
+				t.Error("/readyz?all 503 without Retry-After")
 			}
 		})
 	}
+}
+
+// wantReadiness checks a /readyz body: its status, and every service
+// SERVING except those in down, which are listed under "down".
+func wantReadiness(t *testing.T, r response, status string, down map[string]string) {
+	t.Helper()
+	m := r.json(t)
+	if m["status"] != status {
+		t.Errorf("status = %v, want %s; body %s", m["status"], status, r.body)
+	}
+	services, _ := m["services"].(map[string]any)
+	var listed []string
+	for _, v := range asSlice(m["down"]) {
+		listed = append(listed, v.(string))
+	}
+	for _, name := range []string{"user", "billing", "order", "notification"} {
+		want, isDown := down[name]
+		if !isDown {
+			want = "SERVING"
+		}
+		if services[name] != want {
+			t.Errorf("services[%s] = %v, want %s", name, services[name], want)
+		}
+		if slices.Contains(listed, name) != isDown {
+			t.Errorf("down = %v; %s down: %v", listed, name, isDown)
+		}
+	}
+}
+
+// While draining, /readyz answers 503 so the load balancer stops sending
+// new requests; the requests it still gets are served.
+func TestReadyz_Draining_503ButRoutesServe(t *testing.T) {
+	draining := make(chan struct{})
+	e := newEnv(t, func(c *Config) { c.Draining = draining })
+	if r := e.do(t, "GET", "/readyz", nil, nil); r.status != http.StatusOK {
+		t.Fatalf("before draining: %d %s", r.status, r.body)
+	}
+	close(draining)
+	r := e.do(t, "GET", "/readyz", nil, nil)
+	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") != "1" {
+		t.Errorf("draining: status %d, Retry-After %q, want 503 and 1", r.status, r.header.Get("Retry-After"))
+	}
+	wantReadiness(t, r, "draining", nil)
+	if r := e.do(t, "GET", "/v1/users/"+testUserID, nil, nil); r.status != http.StatusOK {
+		t.Errorf("route while draining: %d %s", r.status, r.body)
+	}
+}
+
+// One backend down: the gateway stays ready and names it, its routes
+// answer the gateway's 503 with Retry-After, the others keep working; once
+// it is back its routes work again without restarting anything.
+func TestBackendDown_OnlyItsRoutesFail_AndRecover(t *testing.T) {
+	// The order fake listens on a Unix socket so it can come back at the
+	// same address without racing other tests for a TCP port.
+	addr := "unix://" + filepath.Join(t.TempDir(), "order.sock")
+	rec := &recorderLog{}
+	register := func(s *grpc.Server) { orderv1.RegisterOrderServiceServer(s, &fakeOrders{rec: rec}) }
+	order := startFakeAt(t, addr, rec, register)
+	e := newEnv(t, func(c *Config) { c.OrderAddr = addr })
+	orderPath := "/v1/users/" + testUserID + "/orders/o1"
+	if r := e.do(t, "GET", orderPath, nil, nil); r.status != http.StatusOK {
+		t.Fatalf("before the outage: %d %s", r.status, r.body)
+	}
+
+	order.grpc.Stop()
+	r := e.do(t, "GET", "/readyz", nil, nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("/readyz = %d with one backend down, want 200; body %s", r.status, r.body)
+	}
+	wantReadiness(t, r, "degraded", map[string]string{"order": "UNREACHABLE"})
+	want503(t, e.do(t, "GET", orderPath, nil, nil), "order")
+	for _, path := range []string{"/v1/users/" + testUserID, "/v1/users/" + testUserID + "/account"} {
+		if r := e.do(t, "GET", path, nil, nil); r.status != http.StatusOK {
+			t.Errorf("GET %s during the order outage = %d %s", path, r.status, r.body)
+		}
+	}
+
+	startFakeAt(t, addr, rec, register)
+	waitFor(t, "the order route to work again", func() bool { return e.do(t, "GET", orderPath, nil, nil).status == http.StatusOK })
+	wantReadiness(t, e.do(t, "GET", "/readyz", nil, nil), "ready", nil)
 }
 
 func asSlice(v any) []any { s, _ := v.([]any); return s }

@@ -62,6 +62,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	otel.SetTextMapPropagator(tel.Propagator)
 	cfg.Registerer = tel.Registry
 	cfg.Telemetry = tel
+	// From the signal on /readyz answers 503, while the server lets the
+	// requests in flight finish.
+	cfg.Draining = ctx.Done()
 
 	handler, cleanup, err := gateway.New(ctx, cfg, log)
 	if err != nil {

@@ -281,7 +281,7 @@ func (s *Stack) spawn(c Component) (*proc, error) {
 	return p, nil
 }
 
-// waitReady polls the gateway's /readyz, which checks all four services.
+// waitReady polls the gateway's /readyz?all, 200 once all four services are SERVING.
 func (s *Stack) waitReady(ctx context.Context, timeout time.Duration) error {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
@@ -289,7 +289,7 @@ func (s *Stack) waitReady(ctx context.Context, timeout time.Duration) error {
 	defer tick.Stop()
 	client := &http.Client{Timeout: 2 * time.Second}
 	for {
-		resp, err := client.Get(s.BaseURL() + "/readyz")
+		resp, err := client.Get(s.BaseURL() + "/readyz?all")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
