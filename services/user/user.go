@@ -35,6 +35,23 @@ type User struct {
 	DeleteTime   time.Time // zero while the user is live
 }
 
+// Pending is a live user whose account is not confirmed open, as the
+// repair loop sees it.
+type Pending struct {
+	User
+	// Attempts is how many repair attempts have failed so far.
+	Attempts int
+}
+
+// Parked is a pending user the repair loop stopped retrying after the
+// retry policy's last attempt, until an operator releases it.
+type Parked struct {
+	UserID    string
+	Attempts  int
+	LastError string
+	ParkTime  time.Time
+}
+
 // Deleted reports whether u was soft-deleted.
 func (u User) Deleted() bool { return !u.DeleteTime.IsZero() }
 

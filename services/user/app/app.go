@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kassa-dev/kassa/services/platform/paging"
+	"github.com/kassa-dev/kassa/services/platform/retry"
 	"github.com/kassa-dev/kassa/services/platform/validate"
 	"github.com/kassa-dev/kassa/services/user"
 )
@@ -34,7 +35,11 @@ type Store interface {
 	MarkAccountReady(ctx context.Context, id string) (user.User, error)
 	Get(ctx context.Context, id string) (user.User, error)
 	List(ctx context.Context, after paging.Cursor, limit int) ([]user.User, error)
-	ListPending(ctx context.Context, minAge time.Duration, limit int) ([]user.User, error)
+	ListPending(ctx context.Context, minAge time.Duration, limit int) ([]user.Pending, error)
+	RecordRepairFailure(ctx context.Context, id string, attempts int, delay time.Duration, park bool, lastErr string) (bool, error)
+	CountParked(ctx context.Context) (int, error)
+	ListParked(ctx context.Context, after paging.Cursor, limit int) ([]user.Parked, error)
+	ReleaseParked(ctx context.Context, ids []string) (int, error)
 	Update(ctx context.Context, id string, p user.Patch) (user.User, error)
 	SoftDelete(ctx context.Context, id string) (user.User, error)
 }
@@ -46,6 +51,9 @@ type Options struct {
 	// PendingAge is how old a pending user must be before the repair loop
 	// finishes it, to leave young ones to their own CreateUser call.
 	PendingAge time.Duration
+	// Retry schedules the repair loop's attempts at a user and parks it
+	// after the last; the zero Policy means retry.Default.
+	Retry retry.Policy
 	// Log receives billing failures, which clients only see as UNAVAILABLE.
 	Log *slog.Logger
 	// Metrics counts registrations; nil counts in unregistered metrics.
@@ -68,6 +76,9 @@ func New(store Store, accounts Accounts, opts Options) *Service {
 	}
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics(nil)
+	}
+	if opts.Retry == (retry.Policy{}) {
+		opts.Retry = retry.Default
 	}
 	return &Service{store: store, accounts: accounts, opts: opts, log: log}
 }
@@ -124,7 +135,8 @@ func (s *Service) Create(ctx context.Context, in user.User, requestID string) (u
 	return ready, err
 }
 
-// errOpen marks a failed Open inside finish; the cause has been logged.
+// errOpen marks a failed Open inside finish; it wraps the cause, which has
+// been logged.
 var errOpen = errors.New("billing account not opened")
 
 // finish opens u's account and marks u ready. When u was deleted while its
@@ -133,7 +145,7 @@ var errOpen = errors.New("billing account not opened")
 func (s *Service) finish(ctx context.Context, u user.User) (user.User, error) {
 	if err := s.accounts.Open(ctx, u.ID, s.opts.Currency); err != nil {
 		s.log.WarnContext(ctx, "opening billing account failed; user stays pending", "user_id", u.ID, "error", err)
-		return user.User{}, errOpen
+		return user.User{}, fmt.Errorf("%w: %w", errOpen, err)
 	}
 	ready, err := s.store.MarkAccountReady(ctx, u.ID)
 	if errors.Is(err, user.ErrNotFound) {

@@ -3,8 +3,10 @@ package app_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
+	"github.com/kassa-dev/kassa/services/platform/retry"
 	"github.com/kassa-dev/kassa/services/platform/telemetry/metrictest"
 	"github.com/kassa-dev/kassa/services/user"
 	"github.com/kassa-dev/kassa/services/user/app"
@@ -43,5 +45,47 @@ func TestMetrics_CountRegistrationsReplaysAndRepairs(t *testing.T) {
 		if got := m.Value(t, name); got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
+	}
+}
+
+// The parked-items gauge is a count in the database, so a replica that
+// parked nobody still reports users another replica parked, while the
+// parked counter counts only what this process did.
+func TestMetrics_ParkedGaugeCountsOtherReplicasParkedCounterOwn(t *testing.T) {
+	store := postgres.New(pgtest.NewDB(t, postgres.Migrations))
+	acc := &fakeAccounts{open: make(map[string]string)}
+	once := retry.Policy{Base: time.Hour, Max: time.Hour, MaxAttempts: 1}
+	regA, regB := prometheus.NewRegistry(), prometheus.NewRegistry()
+	a := app.New(store, acc, app.Options{Retry: once, Metrics: app.NewMetrics(regA)})
+	b := app.New(store, acc, app.Options{Retry: once, Metrics: app.NewMetrics(regB)})
+	ctx := context.Background()
+
+	acc.failOpen = 2 // CreateUser's own call and b's repair attempt
+	if _, err := a.Create(ctx, ada(), ""); err == nil {
+		t.Fatal("Create with billing down succeeded")
+	}
+	if _, err := b.RepairPending(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.RepairPending(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	ma, mb := metrictest.Gather(t, regA), metrictest.Gather(t, regB)
+	for _, c := range []struct {
+		name string
+		m    metrictest.Families
+		want float64
+	}{
+		{"kassa_user_parked_items", ma, 1},
+		{"kassa_user_parked_total", ma, 0},
+		{"kassa_user_parked_items", mb, 1},
+		{"kassa_user_parked_total", mb, 1},
+	} {
+		if got := c.m.Value(t, c.name); got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, got, c.want)
+		}
+	}
+	if acc.opens != 2 {
+		t.Errorf("billing Open calls = %d, want 2 (a's pass must not retry the parked user)", acc.opens)
 	}
 }

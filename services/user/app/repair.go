@@ -2,35 +2,87 @@ package app
 
 import (
 	"context"
+	"errors"
 	"time"
+
+	"github.com/kassa-dev/kassa/services/user"
 )
 
 // RepairBatch bounds the users one repair pass handles.
 const RepairBatch = 100
 
-// RepairPending finishes up to limit users whose account was never
-// confirmed (their CreateUser failed at billing and was not retried):
-// it opens each account and marks the user ready. It returns how many it
-// finished; failures are logged and left for the next pass.
+// RepairPending finishes up to limit due users whose account was never
+// confirmed (their CreateUser failed at billing and was not retried): it
+// opens each account and marks the user ready. It returns how many it
+// finished.
+//
+// A failure is recorded on the user: one more attempt, and the next one
+// after the retry policy's backoff, or the user is parked once the policy
+// says so. Since the pass takes users by their next attempt, users that
+// keep failing move behind the others, so however many of them there are
+// a newer user is reached within a pass or two. The parked-items gauge is
+// refreshed from the database at the end of every pass, so it is right
+// after restarts and whichever replica parked or released the users.
 //
 // Several replicas may repair the same user at once; that is safe because
-// opening an account is idempotent per user.
+// opening an account is idempotent per user, and the failure is counted
+// once (see postgres.Store.RecordRepairFailure).
 func (s *Service) RepairPending(ctx context.Context, limit int) (int, error) {
 	pending, err := s.store.ListPending(ctx, s.opts.PendingAge, limit)
 	if err != nil {
 		return 0, err
 	}
 	done := 0
-	for _, u := range pending {
+	for _, p := range pending {
 		if ctx.Err() != nil {
 			return done, ctx.Err()
 		}
-		if _, err := s.finish(ctx, u); err == nil {
+		_, err := s.finish(ctx, p.User)
+		switch {
+		case err == nil:
 			done++
 			s.opts.Metrics.repaired.Inc()
+		case errors.Is(err, user.ErrNotFound):
+			// Deleted while its account was opened; finish closed it again.
+		case ctx.Err() != nil:
+			// Stopping: the attempt did not fail on its own, so it is not
+			// counted against the user.
+			return done, ctx.Err()
+		default:
+			s.recordFailure(ctx, p, err)
 		}
 	}
-	return done, nil
+	return done, s.refreshParked(ctx)
+}
+
+// recordFailure schedules p's next attempt or parks it. A failure to
+// record is only logged: the user stays due and the next pass tries again.
+func (s *Service) recordFailure(ctx context.Context, p user.Pending, cause error) {
+	attempts := p.Attempts + 1
+	now := time.Now()
+	next, park := s.opts.Retry.After(now, attempts)
+	delay := time.Duration(0)
+	if !park {
+		delay = next.Sub(now)
+	}
+	recorded, err := s.store.RecordRepairFailure(ctx, p.ID, p.Attempts, delay, park, cause.Error())
+	switch {
+	case err != nil:
+		s.log.ErrorContext(ctx, "recording a failed repair attempt failed", "user_id", p.ID, "error", err)
+	case recorded && park:
+		s.opts.Metrics.parked.Inc()
+		s.log.ErrorContext(ctx, "user parked: its billing account could not be opened; release it with UserAdminService.RetryParked",
+			"user_id", p.ID, "attempts", attempts, "error", cause)
+	}
+}
+
+func (s *Service) refreshParked(ctx context.Context) error {
+	n, err := s.store.CountParked(ctx)
+	if err != nil {
+		return err
+	}
+	s.opts.Metrics.parkedItems.Set(float64(n))
+	return nil
 }
 
 // RunRepair calls RepairPending every interval until ctx is done. Run it

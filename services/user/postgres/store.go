@@ -151,22 +151,6 @@ func (s *Store) List(ctx context.Context, after paging.Cursor, limit int) ([]use
 	return domains(rows), nil
 }
 
-// ListPending returns up to limit live users whose account is not confirmed
-// and who were created at least minAge ago (younger ones are most likely
-// still being finished by their own CreateUser call). Age is measured on the
-// database clock, the one create_time was set by.
-func (s *Store) ListPending(ctx context.Context, minAge time.Duration, limit int) ([]user.User, error) {
-	var rows []row
-	err := s.db.SelectContext(ctx, &rows, `SELECT `+columns+` FROM users
-		WHERE NOT account_ready AND delete_time IS NULL
-		  AND create_time <= now() - make_interval(secs => $1)
-		ORDER BY create_time LIMIT $2`, minAge.Seconds(), limit)
-	if err != nil {
-		return nil, fmt.Errorf("list pending users: %w", err)
-	}
-	return domains(rows), nil
-}
-
 func domains(rows []row) []user.User {
 	out := make([]user.User, len(rows))
 	for i, r := range rows {
