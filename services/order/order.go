@@ -49,8 +49,8 @@ type Order struct {
 	// when the order was recorded. Kept on the order so a resumed order
 	// sends the same letter without asking the user service again.
 	Email string
-	// NotifyTime is when the outcome letter was stored by the notification
-	// service; zero until then.
+	// NotifyTime is when the notification service confirmed it stored the
+	// outcome letter; zero until then (the letter then waits in the outbox).
 	NotifyTime time.Time
 	CreateTime time.Time
 	UpdateTime time.Time
@@ -109,6 +109,9 @@ type Letter struct {
 	Body      string
 	OrderID   string
 	RequestID string
+	// Attempts counts the relay's delivery attempts of a letter taken from
+	// the outbox, this one included; 0 for a letter not from the outbox.
+	Attempts int
 }
 
 // OutcomeLetter writes the letter for a final order. It depends only on

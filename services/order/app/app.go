@@ -1,7 +1,8 @@
 // Package app holds the order service's use cases: placing an order
 // (validate, look up the buyer, record the order, pay through billing,
-// send the outcome letter), reading orders, and the repair pass that
-// finishes orders a failure left half done. It talks to the store and to
+// record the outcome with its letter in the outbox, hand the letter over),
+// reading orders, and the background passes that finish what a failure
+// left undone: the repair pass (payments) and the relay (letters). It talks to the store and to
 // the user, billing and notification services through the small interfaces
 // below and knows nothing about SQL or protobuf.
 package app
@@ -27,11 +28,18 @@ type Store interface {
 	Create(ctx context.Context, o order.Order) (stored order.Order, created bool, err error)
 	Get(ctx context.Context, userID, id string) (order.Order, error)
 	List(ctx context.Context, userID string, after paging.Cursor, limit int) ([]order.Order, error)
-	// Settle runs pay for a pending order while no other worker can settle
-	// it, and records pay's outcome; a final order is returned untouched.
-	Settle(ctx context.Context, id string, pay func(order.Order) (order.Outcome, error)) (order.Order, error)
-	MarkNotified(ctx context.Context, id string) (order.Order, error)
-	Unfinished(ctx context.Context, minAge time.Duration, limit int) ([]order.Order, error)
+	// RecordOutcome records billing's answer for pending order o together
+	// with its letter in the outbox (which the relay may take after
+	// letterDelay); recorded is false, and the stored order returned, when
+	// another worker recorded the answer first.
+	RecordOutcome(ctx context.Context, o order.Order, out order.Outcome, letter order.Letter, letterDelay time.Duration) (stored order.Order, recorded bool, err error)
+	// MarkSent records that the letter of order id is stored by the
+	// notification service.
+	MarkSent(ctx context.Context, id string) (order.Order, error)
+	Pending(ctx context.Context, minAge time.Duration, limit int) ([]order.Order, error)
+	// ClaimLetters takes due letters from the outbox for one delivery
+	// attempt each, hiding them from other relays for lease.
+	ClaimLetters(ctx context.Context, lease time.Duration, limit int) ([]order.Letter, error)
 }
 
 // Users is the user service.
@@ -69,10 +77,12 @@ type Letters interface {
 type Config struct {
 	// DefaultCurrency applies to orders without a currency.
 	DefaultCurrency string
-	// RepairMinAge: the repair pass leaves orders younger than this alone,
-	// as their CreateOrder call is most likely still working on them.
+	// RepairMinAge: the background passes leave orders and letters younger
+	// than this alone, as their CreateOrder call is most likely still
+	// working on them; it is also the lease of a letter the relay sends.
 	RepairMinAge time.Duration
-	// RepairBatch bounds the orders one repair pass resumes.
+	// RepairBatch bounds the orders one repair pass resumes and the letters
+	// one relay pass sends.
 	RepairBatch int
 	Log         *slog.Logger
 	// Metrics counts orders; nil counts in unregistered metrics.
@@ -150,7 +160,7 @@ func (s *Service) Create(ctx context.Context, userID string, price int64, curren
 				return order.Order{}, order.ErrRequestIDReused(requestID)
 			}
 			s.cfg.Metrics.replays.Inc()
-			return s.finish(ctx, o)
+			return s.complete(ctx, o)
 		}
 	}
 
@@ -177,63 +187,85 @@ func (s *Service) Create(ctx context.Context, userID string, price int64, curren
 		}
 		s.cfg.Metrics.replays.Inc() // a concurrent retry won: this call answers with its order
 	}
-	return s.finish(ctx, o)
+	return s.complete(ctx, o)
 }
 
-// finish pays a pending order and sends the letter of a final one; it is
-// the part of Create that retries and the repair pass repeat. Both steps
-// use idempotency keys derived from the order id, so repeating them is
-// safe.
+// complete is finish for a CreateOrder call: a payment billing did not
+// answer becomes an error the client can act on.
+func (s *Service) complete(ctx context.Context, o order.Order) (order.Order, error) {
+	done, err := s.finish(ctx, o)
+	if errors.Is(err, errBillingSilent) {
+		return order.Order{}, apperr.Unavailable("order %s is pending: billing did not answer; retry with the same request_id", o.ID)
+	}
+	return done, err
+}
+
+// finish pays a pending order and hands over the letter of a final one
+// that is not yet confirmed; it is the part of Create that retries and the
+// repair pass repeat. An error means the order is still pending. A letter
+// the notification service did not take is no error: it waits in the
+// outbox for the relay, and the order is returned with its final status.
 func (s *Service) finish(ctx context.Context, o order.Order) (order.Order, error) {
 	// Once money may move, carry on even if the caller hangs up: each peer
 	// call still has its own deadline (the peer connection's call timeout),
-	// and stopping halfway would only leave work for the repair loop.
+	// and stopping halfway would only leave work for the background loops.
 	ctx = context.WithoutCancel(ctx)
-	var err error
 	if o.Status == order.Pending {
-		id := o.ID
-		var paid bool // billing answered this call's payment step
-		o, err = s.store.Settle(ctx, id, s.pay(ctx, &paid))
-		if errors.Is(err, errBillingSilent) {
-			return order.Order{}, apperr.Unavailable("order %s is pending: billing did not answer; retry with the same request_id", id)
-		}
-		if err != nil {
+		var err error
+		if o, err = s.settle(ctx, o); err != nil {
 			return order.Order{}, err
-		}
-		if paid { // not when another worker settled it first
-			s.cfg.Metrics.settled(o)
 		}
 	}
 	if !o.Notified() {
-		if err := s.letters.Send(ctx, order.OutcomeLetter(o)); err != nil {
-			s.log.WarnContext(ctx, "outcome letter not stored", "order_id", o.ID, "error", err)
-			return order.Order{}, apperr.Unavailable("order %s is %s but its letter was not stored; retry with the same request_id", o.ID, o.Status)
-		}
-		if o, err = s.store.MarkNotified(ctx, o.ID); err != nil {
-			return order.Order{}, err
-		}
+		o = s.handOver(ctx, o)
 	}
 	return o, nil
 }
 
-// pay returns the payment step Settle runs under the order's lock. It sets
-// *answered when billing gave a final answer.
-func (s *Service) pay(ctx context.Context, answered *bool) func(order.Order) (order.Outcome, error) {
-	return func(o order.Order) (order.Outcome, error) {
-		declined, reason, err := s.payments.Withdraw(ctx, Withdrawal{
-			UserID: o.UserID, Amount: o.Price, Currency: o.Currency,
-			RequestID: order.PaymentRequestID(o.ID), OrderID: o.ID,
-		})
-		if err != nil {
-			s.log.WarnContext(ctx, "billing did not answer; order stays pending", "order_id", o.ID, "error", err)
-			return order.Outcome{}, fmt.Errorf("order %s: %w: %w", o.ID, errBillingSilent, err)
-		}
-		*answered = true
-		if declined {
-			return order.Declined(reason), nil
-		}
-		return order.Outcome{Status: order.Paid}, nil
+// settle asks billing to pay pending order o and records the answer with
+// its letter. No database connection is held while billing answers.
+func (s *Service) settle(ctx context.Context, o order.Order) (order.Order, error) {
+	declined, reason, err := s.payments.Withdraw(ctx, Withdrawal{
+		UserID: o.UserID, Amount: o.Price, Currency: o.Currency,
+		RequestID: order.PaymentRequestID(o.ID), OrderID: o.ID,
+	})
+	if err != nil {
+		s.log.WarnContext(ctx, "billing did not answer; order stays pending", "order_id", o.ID, "error", err)
+		return order.Order{}, fmt.Errorf("order %s: %w: %w", o.ID, errBillingSilent, err)
 	}
+	out := order.Outcome{Status: order.Paid}
+	if declined {
+		out = order.Declined(reason)
+	}
+	final := o
+	final.Status, final.FailureReason = out.Status, out.Reason
+	stored, recorded, err := s.store.RecordOutcome(ctx, o, out, order.OutcomeLetter(final), s.cfg.RepairMinAge)
+	if err != nil {
+		return order.Order{}, err
+	}
+	if recorded { // not when another worker recorded it first
+		s.cfg.Metrics.settled(stored)
+	}
+	return stored, nil
+}
+
+// handOver gives the letter of final order o to the notification service
+// right away, so that in the normal case it is stored when CreateOrder
+// returns, and returns o as now stored. When that fails the letter stays
+// in the outbox and the relay delivers it.
+func (s *Service) handOver(ctx context.Context, o order.Order) order.Order {
+	if err := s.letters.Send(ctx, order.OutcomeLetter(o)); err != nil {
+		s.log.WarnContext(ctx, "letter not handed over; the relay will deliver it", "order_id", o.ID, "error", err)
+		return o
+	}
+	sent, err := s.store.MarkSent(ctx, o.ID)
+	if err != nil {
+		// Stored but not marked: the relay sends it again and the
+		// notification service keeps the one it has.
+		s.log.WarnContext(ctx, "letter stored but not marked sent", "order_id", o.ID, "error", err)
+		return o
+	}
+	return sent
 }
 
 // Get returns the order id of userID; another user's order is NOT_FOUND.
@@ -273,54 +305,4 @@ func (s *Service) List(ctx context.Context, userID string, pageSize int32, pageT
 		return paging.Cursor{Time: o.CreateTime, ID: o.ID}
 	})
 	return Page{Orders: items, NextPageToken: next}, nil
-}
-
-// RepairReport counts what one repair pass did.
-type RepairReport struct {
-	Finished int // orders that are now paid/rejected and notified
-	Failed   int // orders still unfinished (a peer is still failing)
-}
-
-// Repair finishes orders that a failure left pending or without a letter:
-// it pays or re-asks billing (same idempotency key, so never twice) and
-// sends missing letters. It runs one pass over at most Config.RepairBatch
-// orders; RunRepair calls it periodically.
-func (s *Service) Repair(ctx context.Context) (RepairReport, error) {
-	var rep RepairReport
-	orders, err := s.store.Unfinished(ctx, s.cfg.RepairMinAge, s.cfg.RepairBatch)
-	if err != nil {
-		return rep, err
-	}
-	for _, o := range orders {
-		if ctx.Err() != nil {
-			return rep, ctx.Err()
-		}
-		done, err := s.finish(ctx, o)
-		if err != nil {
-			rep.Failed++
-			s.cfg.Metrics.repaired.WithLabelValues("failed").Inc()
-			s.log.WarnContext(ctx, "repair: order still unfinished", "order_id", o.ID, "status", o.Status, "error", err)
-			continue
-		}
-		rep.Finished++
-		s.cfg.Metrics.repaired.WithLabelValues("finished").Inc()
-		s.log.InfoContext(ctx, "repair: order finished", "order_id", done.ID, "status", done.Status)
-	}
-	return rep, nil
-}
-
-// RunRepair runs Repair every interval until ctx is done.
-func (s *Service) RunRepair(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if _, err := s.Repair(ctx); err != nil && ctx.Err() == nil {
-			s.log.ErrorContext(ctx, "repair pass failed", "error", err)
-		}
-	}
 }

@@ -4,104 +4,35 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
 	"github.com/kassa-dev/kassa/services/order"
 	"github.com/kassa-dev/kassa/services/order/app"
+	"github.com/kassa-dev/kassa/services/order/postgres"
 	"github.com/kassa-dev/kassa/services/platform/apperr"
-	"github.com/kassa-dev/kassa/services/platform/paging"
+	"github.com/kassa-dev/kassa/services/platform/pgtest"
 )
 
-// memStore is an in-memory app.Store.
-type memStore struct {
-	mu     sync.Mutex
-	orders map[string]order.Order
-	// raceWinner, when set, is what Create finds already stored under the
-	// key, as if a concurrent request had inserted it after FindByRequest.
-	raceWinner *order.Order
-	minAges    []time.Duration
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// The use cases run on the real store (a fresh database per test), so no
+// in-memory imitation of its SQL can drift from it; only the peers are
+// fakes.
+
+// raceStore makes Create find raceWinner already stored under the key, as
+// if a concurrent request had inserted it after FindByRequest.
+type raceStore struct {
+	*postgres.Store
+	raceWinner order.Order
 }
 
-func newMemStore() *memStore { return &memStore{orders: map[string]order.Order{}} }
-
-func (m *memStore) FindByRequest(_ context.Context, userID, requestID string) (order.Order, bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, o := range m.orders {
-		if o.UserID == userID && o.RequestID == requestID {
-			return o, true, nil
-		}
-	}
-	return order.Order{}, false, nil
-}
-
-func (m *memStore) Create(_ context.Context, o order.Order) (order.Order, bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.raceWinner != nil {
-		return *m.raceWinner, false, nil
-	}
-	o.ID, o.Status, o.CreateTime = uuid.NewString(), order.Pending, time.Now()
-	m.orders[o.ID] = o
-	return o, true, nil
-}
-
-func (m *memStore) Get(_ context.Context, userID, id string) (order.Order, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	o, ok := m.orders[id]
-	if !ok || o.UserID != userID {
-		return order.Order{}, order.ErrNotFound
-	}
-	return o, nil
-}
-
-func (m *memStore) List(context.Context, string, paging.Cursor, int) ([]order.Order, error) {
-	return nil, errors.New("not used")
-}
-
-func (m *memStore) Settle(_ context.Context, id string, pay func(order.Order) (order.Outcome, error)) (order.Order, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	o := m.orders[id]
-	if o.Status != order.Pending {
-		return o, nil
-	}
-	out, err := pay(o)
-	if err != nil {
-		return order.Order{}, err
-	}
-	o.Status, o.FailureReason = out.Status, out.Reason
-	m.orders[id] = o
-	return o, nil
-}
-
-func (m *memStore) MarkNotified(_ context.Context, id string) (order.Order, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	o := m.orders[id]
-	if o.NotifyTime.IsZero() {
-		o.NotifyTime = time.Now()
-	}
-	m.orders[id] = o
-	return o, nil
-}
-
-func (m *memStore) Unfinished(_ context.Context, minAge time.Duration, limit int) ([]order.Order, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.minAges = append(m.minAges, minAge)
-	var out []order.Order
-	for _, o := range m.orders {
-		if !o.Done() && len(out) < limit {
-			out = append(out, o)
-		}
-	}
-	return out, nil
+func (r *raceStore) Create(context.Context, order.Order) (order.Order, bool, error) {
+	return r.raceWinner, false, nil
 }
 
 type fakeUsers struct {
@@ -141,7 +72,8 @@ func (f *fakeLetters) Send(_ context.Context, l order.Letter) error {
 
 type fixture struct {
 	svc      *app.Service
-	store    *memStore
+	store    *postgres.Store
+	db       *sqlx.DB
 	users    *fakeUsers
 	payments *fakePayments
 	letters  *fakeLetters
@@ -149,8 +81,9 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{store: newMemStore(), users: &fakeUsers{}, payments: &fakePayments{}, letters: &fakeLetters{}}
-	svc, err := app.New(f.store, f.users, f.payments, f.letters, app.Config{DefaultCurrency: "EUR", RepairMinAge: 7 * time.Second})
+	db := pgtest.NewDB(t, postgres.Migrations)
+	f := &fixture{store: postgres.New(db), db: db, users: &fakeUsers{}, payments: &fakePayments{}, letters: &fakeLetters{}}
+	svc, err := app.New(f.store, f.users, f.payments, f.letters, app.Config{DefaultCurrency: "EUR", RepairMinAge: minAge})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,10 +91,38 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
+// minAge is the fixture's RepairMinAge. Tests of the background passes
+// age their orders past it in SQL rather than waiting.
+const minAge = 7 * time.Second
+
+// age moves every order and letter of the fixture's database past minAge,
+// as if that much time had passed.
+func (f *fixture) age(t *testing.T) {
+	t.Helper()
+	for _, q := range []string{
+		`UPDATE orders SET update_time = update_time - interval '1 hour'`,
+		`UPDATE order_letters SET next_attempt_time = next_attempt_time - interval '1 hour'`,
+	} {
+		if _, err := f.db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// orders counts the stored orders.
+func (f *fixture) orders(t *testing.T) int {
+	t.Helper()
+	var n int
+	if err := f.db.Get(&n, `SELECT count(*) FROM orders`); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 var user = uuid.NewString()
 
 func TestNew_BadDefaultCurrency_Fails(t *testing.T) {
-	if _, err := app.New(newMemStore(), &fakeUsers{}, &fakePayments{}, &fakeLetters{}, app.Config{DefaultCurrency: "dollars"}); err == nil {
+	if _, err := app.New(postgres.New(pgtest.NewDB(t, postgres.Migrations)), &fakeUsers{}, &fakePayments{}, &fakeLetters{}, app.Config{DefaultCurrency: "dollars"}); err == nil {
 		t.Error("New accepted default currency \"dollars\"")
 	}
 }
@@ -187,7 +148,7 @@ func TestCreate_BadInput_InvalidWithoutPeerCalls(t *testing.T) {
 			if !errors.As(err, &ae) || ae.Kind != apperr.KindInvalid || ae.Field != tt.wantInField {
 				t.Fatalf("err = %v, want invalid %s", err, tt.wantInField)
 			}
-			if f.users.calls+len(f.payments.calls) != 0 || len(f.store.orders) != 0 {
+			if f.users.calls+len(f.payments.calls) != 0 || f.orders(t) != 0 {
 				t.Error("an invalid request reached a peer or the store")
 			}
 		})
@@ -236,7 +197,6 @@ func TestCreate_PeerFailures(t *testing.T) {
 		{"unknown user", func(f *fixture) { f.users.err = fmt.Errorf("x: %w", order.ErrUnknownUser) }, apperr.KindNotFound, "user " + user + " not found", ""},
 		{"user service down", func(f *fixture) { f.users.err = down }, apperr.KindUnavailable, "user service", ""},
 		{"billing silent", func(f *fixture) { f.payments.err = down }, apperr.KindUnavailable, "is pending: billing did not answer", order.Pending},
-		{"letter not stored", func(f *fixture) { f.letters.err = down }, apperr.KindUnavailable, "is paid but its letter was not stored", order.Paid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -301,8 +261,15 @@ func TestCreate_KeyReusedWithOtherTerms_AlreadyExists(t *testing.T) {
 // insert after this one looked for the key; this one must not pay for it.
 func TestCreate_LostInsertRaceToOtherTerms_AlreadyExists(t *testing.T) {
 	f := newFixture(t)
-	f.store.raceWinner = &order.Order{ID: uuid.NewString(), UserID: user, Price: 999, Currency: "EUR", RequestID: "k", Status: order.Pending}
-	if _, err := f.svc.Create(context.Background(), user, 100, "", "k"); apperr.KindOf(err) != apperr.KindAlreadyExists {
+	winner, _, err := f.store.Create(context.Background(), order.Order{UserID: uuid.NewString(), Price: 999, Currency: "EUR", RequestID: "k", Email: "x@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := app.New(&raceStore{Store: f.store, raceWinner: winner}, f.users, f.payments, f.letters, app.Config{DefaultCurrency: "EUR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Create(context.Background(), user, 100, "", "k"); apperr.KindOf(err) != apperr.KindAlreadyExists {
 		t.Fatalf("err = %v, want AlreadyExists", err)
 	}
 	if len(f.payments.calls) != 0 {
@@ -322,7 +289,7 @@ func TestCreate_NoKey_ServerMakesOnePerCall(t *testing.T) {
 	}
 }
 
-func TestRepair_FinishesUnfinishedOrdersOldEnough(t *testing.T) {
+func TestRepair_SettlesPendingOrdersOldEnough(t *testing.T) {
 	f := newFixture(t)
 	f.payments.err = errors.New("timeout")
 	for _, k := range []string{"a", "b"} {
@@ -330,6 +297,12 @@ func TestRepair_FinishesUnfinishedOrdersOldEnough(t *testing.T) {
 			t.Fatal("want billing failure")
 		}
 	}
+	f.payments.err = nil
+	if rep, err := f.svc.Repair(context.Background()); err != nil || rep != (app.RepairReport{}) {
+		t.Fatalf("pass over orders younger than %s = %+v, %v; want nothing done", minAge, rep, err)
+	}
+	f.age(t)
+	f.payments.err = errors.New("timeout")
 	rep, err := f.svc.Repair(context.Background())
 	if err != nil || rep.Failed != 2 || rep.Finished != 0 {
 		t.Fatalf("pass with billing down = %+v, %v; want 2 failed", rep, err)
@@ -342,10 +315,35 @@ func TestRepair_FinishesUnfinishedOrdersOldEnough(t *testing.T) {
 	if len(f.letters.sent) != 2 {
 		t.Errorf("letters = %d, want 2", len(f.letters.sent))
 	}
-	for _, age := range f.store.minAges {
-		if age != 7*time.Second {
-			t.Errorf("asked for orders older than %v, want the configured 7s", age)
-		}
+}
+
+// A letter the notification service did not take does not hold up the
+// answer: the order comes back paid, and the letter waits in the outbox
+// until the relay delivers it (once).
+func TestCreate_LetterNotTaken_PaidAndRelayedLater(t *testing.T) {
+	f := newFixture(t)
+	f.letters.err = errors.New("connection refused")
+	o, err := f.svc.Create(context.Background(), user, 100, "", "k")
+	if err != nil || o.Status != order.Paid || o.Notified() {
+		t.Fatalf("Create = %+v, %v; want paid, letter not yet confirmed", o, err)
+	}
+	f.letters.err = nil
+	if rep, err := f.svc.Relay(context.Background()); err != nil || rep != (app.RelayReport{}) {
+		t.Fatalf("relay before the lease = %+v, %v; want nothing (the request may still hand it over)", rep, err)
+	}
+	f.age(t)
+	if rep, err := f.svc.Relay(context.Background()); err != nil || rep.Sent != 1 {
+		t.Fatalf("relay = %+v, %v; want 1 sent", rep, err)
+	}
+	if len(f.letters.sent) != 1 || f.letters.sent[0].Subject != order.OutcomeLetter(o).Subject {
+		t.Errorf("letters = %+v, want the paid letter once", f.letters.sent)
+	}
+	if got, _ := f.store.Get(context.Background(), user, o.ID); !got.Notified() {
+		t.Error("order not notified after the relay delivered its letter")
+	}
+	f.age(t)
+	if rep, _ := f.svc.Relay(context.Background()); rep.Sent != 0 {
+		t.Errorf("second relay pass sent %d letters, want 0", rep.Sent)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
@@ -16,6 +17,7 @@ import (
 	"github.com/kassa-dev/kassa/services/order/peers"
 	"github.com/kassa-dev/kassa/services/order/postgres"
 	"github.com/kassa-dev/kassa/services/platform/grpctest"
+	"github.com/kassa-dev/kassa/services/platform/pgdb"
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
 	"google.golang.org/grpc"
 )
@@ -33,21 +35,47 @@ type env struct {
 	letters *fakepeers.Notifier
 }
 
-func newEnv(t *testing.T) *env {
+// envSetup is what newEnv's options change.
+type envSetup struct {
+	db  pgdb.Options
+	cfg app.Config
+	// store wraps the real store, to inject faults.
+	store func(*postgres.Store) app.Store
+}
+
+type envOption func(*envSetup)
+
+// withPool gives the order service n pooled database connections.
+func withPool(n int) envOption { return func(s *envSetup) { s.db.MaxOpenConns = n } }
+
+// withStore puts wrap around the real store.
+func withStore(wrap func(*postgres.Store) app.Store) envOption {
+	return func(s *envSetup) { s.store = wrap }
+}
+
+func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
+	setup := envSetup{
+		// RepairMinAge 0: the passes see every unfinished item at once.
+		cfg:   app.Config{DefaultCurrency: "USD"},
+		store: func(s *postgres.Store) app.Store { return s },
+	}
+	for _, o := range opts {
+		o(&setup)
+	}
 	e := &env{
-		db:      pgtest.NewDB(t, postgres.Migrations),
+		db:      pgtest.NewDBWith(t, postgres.Migrations, setup.db),
 		users:   fakepeers.NewUsers(),
 		billing: fakepeers.NewBilling(),
 		letters: fakepeers.NewNotifier(),
 	}
 	peerConn := grpctest.Serve(t, func(s *grpc.Server) { fakepeers.Register(s, e.users, e.billing, e.letters) })
 	svc, err := app.New(
-		postgres.New(e.db),
+		setup.store(postgres.New(e.db)),
 		peers.NewUsers(userv1.NewUserServiceClient(peerConn)),
 		peers.NewPayments(billingv1.NewBillingServiceClient(peerConn)),
 		peers.NewLetters(notificationv1.NewNotificationServiceClient(peerConn)),
-		app.Config{DefaultCurrency: "USD"}, // RepairMinAge 0: Repair sees every unfinished order at once
+		setup.cfg,
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -99,4 +127,16 @@ func (e *env) rows(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// eventually polls cond until it holds or timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
+	}
 }

@@ -80,18 +80,20 @@ func TestCreateOrder_BillingReplyLost_RetryDoesNotChargeTwice(t *testing.T) {
 	}
 }
 
-func TestCreateOrder_NotificationDown_PaidThenRetrySendsOneLetter(t *testing.T) {
+// The payment's answer does not wait for the letter: with notification
+// down the order comes back PAID at once; its letter waits in the outbox,
+// and a retry (or the relay) delivers it once.
+func TestCreateOrder_NotificationDown_PaidAtOnceLetterOnRetry(t *testing.T) {
 	e := newEnv(t)
 	user := e.buyer(t, 1000)
 	e.letters.SetDown(true)
 
-	_, err := e.create(t, user, 250, "k")
-	if status.Code(err) != codes.Unavailable || !strings.Contains(status.Convert(err).Message(), "letter was not stored") {
-		t.Fatalf("err = %v, want Unavailable about the letter", err)
-	}
-	paid := e.onlyOrder(t, user)
+	paid := e.mustCreate(t, user, 250, "k")
 	if paid.GetStatus() != orderv1.Order_STATUS_PAID || e.billing.Balance(user) != 750 {
 		t.Fatalf("order %v, balance %d; want PAID and 750", paid.GetStatus(), e.billing.Balance(user))
+	}
+	if n := len(e.letters.Letters()); n != 0 {
+		t.Fatalf("letters = %d while notification is down", n)
 	}
 
 	e.letters.SetDown(false)
@@ -99,21 +101,24 @@ func TestCreateOrder_NotificationDown_PaidThenRetrySendsOneLetter(t *testing.T) 
 	if o.GetId() != paid.GetId() || o.GetStatus() != orderv1.Order_STATUS_PAID {
 		t.Fatalf("retry = %v", o)
 	}
-	if n := len(e.letters.Letters()); n != 1 {
+	if n := len(e.letters.LettersFor(o.GetId())); n != 1 {
 		t.Errorf("letters = %d, want 1", n)
 	}
 	if e.billing.Balance(user) != 750 || e.billing.Calls() != 1 {
 		t.Errorf("balance %d after %d billing calls; want 750 after 1 (a paid order is not paid again)",
 			e.billing.Balance(user), e.billing.Calls())
 	}
-	// A third call changes nothing.
+	// A third call and a relay pass change nothing.
 	e.mustCreate(t, user, 250, "k")
+	if rep, err := e.svc.Relay(context.Background()); err != nil || rep != (app.RelayReport{}) {
+		t.Errorf("relay = %+v, %v; want nothing to do", rep, err)
+	}
 	if n := len(e.letters.Letters()); n != 1 || e.letters.Calls() != 2 {
 		t.Errorf("letters %d after %d sends, want 1 after 2 (a notified order is not notified again)", n, e.letters.Calls())
 	}
 }
 
-func TestRepair_ResumesPendingAndUnnotifiedOrders(t *testing.T) {
+func TestRepairAndRelay_FinishPendingAndUndeliveredOrders(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	payer, rejected := e.buyer(t, 1000), e.buyer(t, 10)
@@ -124,30 +129,25 @@ func TestRepair_ResumesPendingAndUnnotifiedOrders(t *testing.T) {
 	}
 	e.billing.SetDown(false)
 	e.letters.SetDown(true)
-	if _, err := e.create(t, rejected, 400, "k"); status.Code(err) != codes.Unavailable {
-		t.Fatalf("err = %v, want Unavailable", err)
+	if o := e.mustCreate(t, rejected, 400, "k"); o.GetStatus() != orderv1.Order_STATUS_REJECTED {
+		t.Fatalf("order = %v, want REJECTED although its letter is not delivered", o.GetStatus())
 	}
 
 	// Billing answers again but notification is still down: the pending
-	// order gets paid, and both stay without a letter.
-	rep, err := e.svc.Repair(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.Finished != 0 || rep.Failed != 2 {
-		t.Errorf("first pass = %+v, want 2 failed", rep)
+	// order gets paid, and both letters stay in the outbox.
+	if rep, err := e.svc.Repair(ctx); err != nil || rep.Finished != 1 || rep.Failed != 0 {
+		t.Errorf("repair = %+v, %v; want 1 finished", rep, err)
 	}
 	if got := e.onlyOrder(t, payer); got.GetStatus() != orderv1.Order_STATUS_PAID {
 		t.Errorf("pending order after repair = %v, want PAID", got.GetStatus())
 	}
+	if rep, err := e.svc.Relay(ctx); err != nil || rep.Sent != 0 || rep.Failed != 2 {
+		t.Errorf("relay with notification down = %+v, %v; want 2 failed", rep, err)
+	}
 
 	e.letters.SetDown(false)
-	rep, err = e.svc.Repair(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.Finished != 2 || rep.Failed != 0 {
-		t.Errorf("second pass = %+v, want 2 finished", rep)
+	if rep, err := e.svc.Relay(ctx); err != nil || rep.Sent != 2 || rep.Failed != 0 {
+		t.Errorf("relay = %+v, %v; want 2 sent", rep, err)
 	}
 	p, r := e.onlyOrder(t, payer), e.onlyOrder(t, rejected)
 	if p.GetStatus() != orderv1.Order_STATUS_PAID || r.GetStatus() != orderv1.Order_STATUS_REJECTED {
@@ -161,12 +161,15 @@ func TestRepair_ResumesPendingAndUnnotifiedOrders(t *testing.T) {
 	}
 
 	// Nothing is left to do.
-	rep, err = e.svc.Repair(ctx)
+	rep, err := e.svc.Repair(ctx)
 	if err != nil || rep != (app.RepairReport{}) {
-		t.Errorf("third pass = %+v, %v; want nothing to do", rep, err)
+		t.Errorf("repair with nothing to do = %+v, %v", rep, err)
+	}
+	if rep, err := e.svc.Relay(ctx); err != nil || rep != (app.RelayReport{}) {
+		t.Errorf("relay with nothing to do = %+v, %v", rep, err)
 	}
 	if len(e.letters.Letters()) != 2 {
-		t.Errorf("letters = %d after a pass with nothing to do, want 2", len(e.letters.Letters()))
+		t.Errorf("letters = %d after passes with nothing to do, want 2", len(e.letters.Letters()))
 	}
 }
 

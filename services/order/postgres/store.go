@@ -11,7 +11,6 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/kassa-dev/kassa/services/order"
 	"github.com/kassa-dev/kassa/services/platform/paging"
-	"github.com/kassa-dev/kassa/services/platform/pgdb"
 )
 
 // Store reads and writes orders.
@@ -136,81 +135,61 @@ func (s *Store) List(ctx context.Context, userID string, after paging.Cursor, li
 	return domainAll(rows), nil
 }
 
-// Settle gives a pending order its payment outcome. It locks the order's
-// row, and only if the order is still pending calls pay and records the
-// outcome pay returns, all in one transaction. A pay error leaves the order
-// pending and is returned as is.
+// RecordOutcome gives pending order o billing's answer out and writes
+// letter, the letter announcing it, into the outbox; the relay may take
+// the letter after letterDelay (the request hands it over itself before
+// that). Both happen in one statement, so in one transaction: there is no
+// recorded outcome without its letter.
 //
-// The row lock is held across pay (a call to billing) on purpose: it makes
-// the workers of one order (concurrent client retries, the repair loop)
-// take turns, so a second worker sees the first one's outcome instead of
-// paying again. Billing's idempotency key already prevents a double
-// charge; the lock prevents two workers from recording different outcomes
-// (say one declined, then one paid after a deposit landed in between).
-// pay must not use the database: its transaction holds a pooled connection
-// for as long as billing takes (bounded by the call timeout).
-func (s *Store) Settle(ctx context.Context, id string, pay func(order.Order) (order.Outcome, error)) (order.Order, error) {
-	var settled order.Order
-	err := pgdb.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
-		var r row
-		if err := tx.GetContext(ctx, &r, `SELECT `+columns+` FROM orders WHERE id = $1 FOR UPDATE`, id); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("%w: no order %s", order.ErrNotFound, id)
-			}
-			return fmt.Errorf("lock order: %w", err)
-		}
-		if r.Status != string(order.Pending) {
-			settled = r.domain() // another worker got here first
-			return nil
-		}
-		out, err := pay(r.domain())
-		if err != nil {
-			return err
-		}
-		err = tx.GetContext(ctx, &r, `UPDATE orders
-			SET status = $2, failure_reason = $3, update_time = now()
-			WHERE id = $1 RETURNING `+columns, id, string(out.Status), out.Reason)
-		if err != nil {
-			return fmt.Errorf("record payment outcome: %w", err)
-		}
-		settled = r.domain()
-		return nil
-	})
-	if err != nil {
-		return order.Order{}, err
-	}
-	return settled, nil
-}
-
-// MarkNotified records that the outcome letter of order id is stored. It is
-// idempotent: an order notified before keeps its first time.
-func (s *Store) MarkNotified(ctx context.Context, id string) (order.Order, error) {
+// Nothing is locked while billing is asked: billing's answer for an order
+// is final (its withdrawals are idempotent by order id and it remembers a
+// refusal), so every worker of one order gets the same answer, and the
+// conditional UPDATE (only while the order is still pending) lets exactly
+// one of them record it. The others get recorded=false and the stored
+// order, with the same outcome. o must be the order as read (its price,
+// currency and email never change), as the letter is written from it.
+func (s *Store) RecordOutcome(ctx context.Context, o order.Order, out order.Outcome, letter order.Letter, letterDelay time.Duration) (stored order.Order, recorded bool, err error) {
 	var r row
-	err := s.db.GetContext(ctx, &r, `UPDATE orders
-		SET notified_at = coalesce(notified_at, now()),
-		    update_time = CASE WHEN notified_at IS NULL THEN now() ELSE update_time END
-		WHERE id = $1 RETURNING `+columns, id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return order.Order{}, fmt.Errorf("%w: no order %s", order.ErrNotFound, id)
+	// A data-modifying WITH runs exactly once whether or not the outer
+	// SELECT reads it, and only for the row the UPDATE changed.
+	err = s.db.GetContext(ctx, &r, `
+		WITH settled AS (
+			UPDATE orders SET status = $2, failure_reason = $3, update_time = now()
+			WHERE id = $1 AND status = 'pending'
+			RETURNING `+columns+`
+		), outbox AS (
+			INSERT INTO order_letters (order_id, user_id, request_id, email, subject, body, next_attempt_time)
+			SELECT id, user_id, $4, $5, $6, $7, now() + make_interval(secs => $8) FROM settled
+		)
+		SELECT `+columns+` FROM settled`,
+		o.ID, string(out.Status), out.Reason,
+		letter.RequestID, letter.Email, letter.Subject, letter.Body, letterDelay.Seconds())
+	if err == nil {
+		return r.domain(), true, nil
 	}
-	if err != nil {
-		return order.Order{}, fmt.Errorf("mark order notified: %w", err)
+	if !errors.Is(err, sql.ErrNoRows) {
+		return order.Order{}, false, fmt.Errorf("record payment outcome of order %s: %w", o.ID, err)
 	}
-	return r.domain(), nil
+	// Not pending any more: another worker recorded billing's answer first.
+	if err := s.db.GetContext(ctx, &r, `SELECT `+columns+` FROM orders WHERE id = $1`, o.ID); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return order.Order{}, false, fmt.Errorf("%w: no order %s", order.ErrNotFound, o.ID)
+		}
+		return order.Order{}, false, fmt.Errorf("read settled order %s: %w", o.ID, err)
+	}
+	return r.domain(), false, nil
 }
 
-// Unfinished returns up to limit orders that are pending or whose letter
-// is not stored, and that have not changed for at least minAge (younger
-// ones are most likely still being worked on by their CreateOrder call),
-// the longest waiting first.
-func (s *Store) Unfinished(ctx context.Context, minAge time.Duration, limit int) ([]order.Order, error) {
+// Pending returns up to limit pending orders that have not changed for at
+// least minAge (younger ones are most likely still being paid by their
+// CreateOrder call), the longest waiting first.
+func (s *Store) Pending(ctx context.Context, minAge time.Duration, limit int) ([]order.Order, error) {
 	var rows []row
 	err := s.db.SelectContext(ctx, &rows, `SELECT `+columns+` FROM orders
-		WHERE (status = 'pending' OR notified_at IS NULL)
-		  AND update_time <= now() - make_interval(secs => $1)
+		WHERE status = 'pending' AND update_time <= now() - make_interval(secs => $1)
 		ORDER BY update_time LIMIT $2`, minAge.Seconds(), limit)
 	if err != nil {
-		return nil, fmt.Errorf("list unfinished orders: %w", err)
+		return nil, fmt.Errorf("list pending orders: %w", err)
 	}
 	return domainAll(rows), nil
 }

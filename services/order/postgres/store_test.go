@@ -2,7 +2,7 @@ package postgres_test
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -61,6 +61,11 @@ func TestSchema_RefusesInconsistentRows(t *testing.T) {
 		{"paid with reason", `INSERT INTO orders (user_id, price, currency, request_id, email, status, failure_reason) VALUES ($1, 1, 'USD', 'k', 'e', 'paid', 'why')`},
 		{"pending but notified", `INSERT INTO orders (user_id, price, currency, request_id, email, notified_at) VALUES ($1, 1, 'USD', 'k', 'e', now())`},
 		{"empty request_id", `INSERT INTO orders (user_id, price, currency, request_id, email) VALUES ($1, 1, 'USD', '', 'e')`},
+		{"letter of no order", `INSERT INTO order_letters (order_id, user_id, request_id, email, subject, body) VALUES (gen_random_uuid(), $1, 'k', 'e', 's', 'b')`},
+		{"letter without body", `WITH o AS (INSERT INTO orders (user_id, price, currency, request_id, email, status) VALUES ($1, 1, 'USD', 'k', 'e', 'paid') RETURNING id)
+			INSERT INTO order_letters (order_id, user_id, request_id, email, subject, body) SELECT id, $1, 'k', 'e', 's', '' FROM o`},
+		{"letter sent and parked", `WITH o AS (INSERT INTO orders (user_id, price, currency, request_id, email, status) VALUES ($1, 1, 'USD', 'k', 'e', 'paid') RETURNING id)
+			INSERT INTO order_letters (order_id, user_id, request_id, email, subject, body, sent_time, parked_time) SELECT id, $1, 'k', 'e', 's', 'b', now(), now() FROM o`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -71,141 +76,179 @@ func TestSchema_RefusesInconsistentRows(t *testing.T) {
 	}
 }
 
-func TestSettle_RecordsOutcomeOnce(t *testing.T) {
-	s, _ := newStore(t)
+// paid records o as paid with its letter, due for the relay at once.
+func paid(t *testing.T, s *postgres.Store, o order.Order) order.Order {
+	t.Helper()
+	out := order.Outcome{Status: order.Paid}
+	final := o
+	final.Status = order.Paid
+	got, recorded, err := s.RecordOutcome(context.Background(), o, out, order.OutcomeLetter(final), 0)
+	if err != nil || !recorded {
+		t.Fatalf("RecordOutcome = %v, %v", recorded, err)
+	}
+	return got
+}
+
+func TestRecordOutcome_OnceWithItsLetter(t *testing.T) {
+	s, db := newStore(t)
 	o := newOrder(t, s, uuid.NewString(), "k")
 	ctx := context.Background()
-
-	boom := errors.New("billing silent")
-	if _, err := s.Settle(ctx, o.ID, func(order.Order) (order.Outcome, error) { return order.Outcome{}, boom }); !errors.Is(err, boom) {
-		t.Fatalf("Settle = %v, want the pay error", err)
+	declined := o
+	declined.Status, declined.FailureReason = order.Rejected, "no money"
+	got, recorded, err := s.RecordOutcome(ctx, o, order.Declined("no money"), order.OutcomeLetter(declined), time.Minute)
+	if err != nil || !recorded || got.Status != order.Rejected || got.FailureReason != "no money" {
+		t.Fatalf("RecordOutcome = %+v, %v, %v; want rejected", got, recorded, err)
 	}
-	if got, _ := s.Get(ctx, o.UserID, o.ID); got.Status != order.Pending {
-		t.Fatalf("after a pay error status = %s, want pending", got.Status)
+	var l struct {
+		Subject, Body, RequestID string
+		Due                      bool
 	}
-
-	got, err := s.Settle(ctx, o.ID, func(order.Order) (order.Outcome, error) { return order.Declined("no money"), nil })
-	if err != nil || got.Status != order.Rejected || got.FailureReason != "no money" {
-		t.Fatalf("Settle = %+v, %v; want rejected", got, err)
+	if err := db.Get(&l, `SELECT subject, body, request_id AS requestid, next_attempt_time <= now() AS due
+		FROM order_letters WHERE order_id = $1`, o.ID); err != nil {
+		t.Fatalf("letter row: %v", err)
 	}
-	called := false
-	again, err := s.Settle(ctx, o.ID, func(order.Order) (order.Outcome, error) { called = true; return order.Outcome{Status: order.Paid}, nil })
-	if err != nil || called || again.Status != order.Rejected {
-		t.Errorf("Settle of a final order: %+v, %v, pay called %v; want it untouched", again, err, called)
+	want := order.OutcomeLetter(got)
+	if l.Subject != want.Subject || l.Body != want.Body || l.RequestID != want.RequestID || l.Due {
+		t.Errorf("outbox row = %+v, want the declined letter, not due for a minute", l)
+	}
+	// A second worker with another answer (say, a deposit landed in
+	// between) records nothing and gets the first outcome.
+	again, recorded, err := s.RecordOutcome(ctx, o, order.Outcome{Status: order.Paid}, order.OutcomeLetter(o), 0)
+	if err != nil || recorded || again.Status != order.Rejected {
+		t.Errorf("second RecordOutcome = %+v, %v, %v; want the rejected order, not recorded", again, recorded, err)
+	}
+	var letters int
+	if err := db.Get(&letters, `SELECT count(*) FROM order_letters`); err != nil || letters != 1 {
+		t.Errorf("letters = %d, %v; want 1", letters, err)
 	}
 }
 
-// Concurrent workers of one order take turns: only the first pays. The
-// first pay holds on until every other worker is queued on the row lock,
-// so without the lock they would all be paying at the same time.
-func TestSettle_Concurrent_PaysOnce(t *testing.T) {
+// Workers of one order race to record billing's answer without a lock:
+// exactly one records it, with one letter.
+func TestRecordOutcome_Concurrent_RecordedOnce(t *testing.T) {
 	s, db := newStore(t)
 	o := newOrder(t, s, uuid.NewString(), "k")
-	const workers = 8
-	var pays atomic.Int32
+	final := o
+	final.Status = order.Paid
+	var recorded atomic.Int32
 	var wg sync.WaitGroup
-	for range workers {
+	for range 8 {
 		wg.Go(func() {
-			got, err := s.Settle(context.Background(), o.ID, func(order.Order) (order.Outcome, error) {
-				if pays.Add(1) == 1 {
-					awaitLockWaiters(t, db, workers-1)
-				}
-				return order.Outcome{Status: order.Paid}, nil
-			})
+			got, rec, err := s.RecordOutcome(context.Background(), o, order.Outcome{Status: order.Paid}, order.OutcomeLetter(final), 0)
 			if err != nil || got.Status != order.Paid {
-				t.Errorf("Settle = %+v, %v", got, err)
+				t.Errorf("RecordOutcome = %+v, %v", got, err)
+			}
+			if rec {
+				recorded.Add(1)
 			}
 		})
 	}
 	wg.Wait()
-	if pays.Load() != 1 {
-		t.Errorf("pay ran %d times, want 1", pays.Load())
+	var letters int
+	if err := db.Get(&letters, `SELECT count(*) FROM order_letters WHERE order_id = $1`, o.ID); err != nil {
+		t.Fatal(err)
+	}
+	if recorded.Load() != 1 || letters != 1 {
+		t.Errorf("recorded by %d workers with %d letters, want 1 and 1", recorded.Load(), letters)
 	}
 }
 
-// awaitLockWaiters returns once n sessions of this test's database wait on
-// a lock, or after a few seconds (then the test's own assertions decide).
-func awaitLockWaiters(t *testing.T, db *sqlx.DB, n int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		var waiting int
-		err := db.Get(&waiting, `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND wait_event_type = 'Lock'`)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		if waiting >= n {
-			return
-		}
-	}
-	t.Logf("only some workers queued on the lock within 5s")
-}
-
-func TestSettle_UnknownOrder_NotFound(t *testing.T) {
+func TestRecordOutcome_UnknownOrder_NotFound(t *testing.T) {
 	s, _ := newStore(t)
-	_, err := s.Settle(context.Background(), uuid.NewString(), func(order.Order) (order.Outcome, error) {
-		t.Error("pay called for a missing order")
-		return order.Outcome{}, nil
-	})
+	o := order.Order{ID: uuid.NewString(), UserID: uuid.NewString(), Price: 1, Currency: "USD", Email: "a@example.com"}
+	_, _, err := s.RecordOutcome(context.Background(), o, order.Outcome{Status: order.Paid}, order.OutcomeLetter(o), 0)
 	if apperr.KindOf(err) != apperr.KindNotFound {
 		t.Errorf("err = %v, want NotFound", err)
 	}
 }
 
-func TestMarkNotified_KeepsFirstTime(t *testing.T) {
-	s, _ := newStore(t)
+func TestMarkSent_NotifiesOnceAndKeepsFirstTime(t *testing.T) {
+	s, db := newStore(t)
 	ctx := context.Background()
-	o := newOrder(t, s, uuid.NewString(), "k")
-	if _, err := s.Settle(ctx, o.ID, func(order.Order) (order.Outcome, error) { return order.Outcome{Status: order.Paid}, nil }); err != nil {
-		t.Fatal(err)
-	}
-	first, err := s.MarkNotified(ctx, o.ID)
+	o := paid(t, s, newOrder(t, s, uuid.NewString(), "k"))
+	first, err := s.MarkSent(ctx, o.ID)
 	if err != nil || !first.Notified() {
-		t.Fatalf("MarkNotified = %+v, %v", first, err)
+		t.Fatalf("MarkSent = %+v, %v", first, err)
 	}
-	second, err := s.MarkNotified(ctx, o.ID)
+	second, err := s.MarkSent(ctx, o.ID)
 	if err != nil || !second.NotifyTime.Equal(first.NotifyTime) {
-		t.Errorf("second MarkNotified moved the time: %v -> %v (%v)", first.NotifyTime, second.NotifyTime, err)
+		t.Errorf("second MarkSent moved the time: %v -> %v (%v)", first.NotifyTime, second.NotifyTime, err)
+	}
+	if got, err := s.ClaimLetters(ctx, time.Minute, 10); err != nil || len(got) != 0 {
+		t.Errorf("claimed %d sent letters (%v), want none", len(got), err)
+	}
+	var sent bool
+	if err := db.Get(&sent, `SELECT sent_time IS NOT NULL FROM order_letters WHERE order_id = $1`, o.ID); err != nil || !sent {
+		t.Errorf("outbox row sent = %v, %v", sent, err)
+	}
+	if _, err := s.MarkSent(ctx, uuid.NewString()); apperr.KindOf(err) != apperr.KindNotFound {
+		t.Errorf("MarkSent of an unknown order = %v, want NotFound", err)
 	}
 }
 
-func TestUnfinished_ListsPendingAndUnnotifiedOldEnough(t *testing.T) {
+// A claimed letter is hidden from other relays for the lease and counts an
+// attempt; concurrent claims never take one letter twice.
+func TestClaimLetters_LeaseAndSkipLocked(t *testing.T) {
+	s, db := newStore(t)
+	ctx := context.Background()
+	user := uuid.NewString()
+	for i := range 20 {
+		paid(t, s, newOrder(t, s, user, fmt.Sprint(i)))
+	}
+	var mu sync.Mutex
+	seen := map[string]int{}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			got, err := s.ClaimLetters(ctx, time.Minute, 8)
+			if err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, l := range got {
+				seen[l.OrderID]++
+				if l.Attempts != 1 || l.Subject == "" || l.RequestID != order.LetterRequestID(l.OrderID) {
+					t.Errorf("claimed %+v, want a whole letter on its first attempt", l)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if len(seen) != 20 {
+		t.Errorf("claimed %d distinct letters, want 20", len(seen))
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("letter %s claimed %d times", id, n)
+		}
+	}
+	if got, _ := s.ClaimLetters(ctx, time.Minute, 100); len(got) != 0 {
+		t.Errorf("claimed %d letters within their lease, want 0", len(got))
+	}
+	if _, err := db.Exec(`UPDATE order_letters SET next_attempt_time = now() - interval '1 second'`); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.ClaimLetters(ctx, time.Minute, 100); len(got) != 20 || got[0].Attempts != 2 {
+		t.Errorf("after the lease: claimed %d, want all 20 on their second attempt", len(got))
+	}
+}
+
+func TestPending_ListsPendingOldEnough(t *testing.T) {
 	s, db := newStore(t)
 	ctx := context.Background()
 	user := uuid.NewString()
 	pending := newOrder(t, s, user, "pending")
-	unnotified := newOrder(t, s, user, "unnotified")
-	done := newOrder(t, s, user, "done")
-	paid := func(order.Order) (order.Outcome, error) { return order.Outcome{Status: order.Paid}, nil }
-	for _, id := range []string{unnotified.ID, done.ID} {
-		if _, err := s.Settle(ctx, id, paid); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := s.MarkNotified(ctx, done.ID); err != nil {
-		t.Fatal(err)
-	}
+	paid(t, s, newOrder(t, s, user, "paid"))
 
-	if got, err := s.Unfinished(ctx, time.Minute, 10); err != nil || len(got) != 0 {
+	if got, err := s.Pending(ctx, time.Minute, 10); err != nil || len(got) != 0 {
 		t.Errorf("orders older than a minute = %d, %v; want none (all are new)", len(got), err)
 	}
 	if _, err := db.Exec(`UPDATE orders SET update_time = now() - interval '1 hour'`); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.Unfinished(ctx, time.Minute, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := map[string]bool{}
-	for _, o := range got {
-		ids[o.ID] = true
-	}
-	if len(got) != 2 || !ids[pending.ID] || !ids[unnotified.ID] {
-		t.Errorf("unfinished = %v, want the pending and the unnotified order", ids)
-	}
-	if got, _ := s.Unfinished(ctx, time.Minute, 1); len(got) != 1 {
-		t.Errorf("limit 1 returned %d orders", len(got))
+	got, err := s.Pending(ctx, time.Minute, 10)
+	if err != nil || len(got) != 1 || got[0].ID != pending.ID {
+		t.Errorf("pending = %+v, %v; want only the pending order", got, err)
 	}
 }

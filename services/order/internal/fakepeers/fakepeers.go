@@ -94,11 +94,63 @@ type Billing struct {
 	down     bool // refuse calls before doing anything
 	loseAll  bool // apply the withdrawal, then report UNAVAILABLE
 	calls    int
+	gate     chan struct{} // while set, calls wait for it to close
+	waiting  int           // calls waiting at the gate
+	failFor  map[string]bool
 }
 
 // NewBilling returns a billing service without accounts.
 func NewBilling() *Billing {
-	return &Billing{accounts: map[string]*account{}, applied: map[string]Debit{}}
+	return &Billing{accounts: map[string]*account{}, applied: map[string]Debit{}, failFor: map[string]bool{}}
+}
+
+// Hold makes Withdraw calls wait, as a stalled billing would, until
+// release is called or their caller gives up.
+func (b *Billing) Hold() (release func()) {
+	gate := make(chan struct{})
+	b.mu.Lock()
+	b.gate = gate
+	b.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			b.mu.Lock()
+			b.gate = nil
+			b.mu.Unlock()
+			close(gate)
+		})
+	}
+}
+
+// Waiting counts Withdraw calls held by Hold.
+func (b *Billing) Waiting() int { b.mu.Lock(); defer b.mu.Unlock(); return b.waiting }
+
+// FailFor makes every Withdraw of userID fail with UNAVAILABLE (true) or
+// work (false): an order that billing never answers.
+func (b *Billing) FailFor(userID string, fail bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.failFor[userID] = fail
+}
+
+// wait holds a call while the gate is set.
+func (b *Billing) wait(ctx context.Context) error {
+	b.mu.Lock()
+	gate := b.gate
+	if gate != nil {
+		b.waiting++
+	}
+	b.mu.Unlock()
+	if gate == nil {
+		return nil
+	}
+	defer func() { b.mu.Lock(); b.waiting--; b.mu.Unlock() }()
+	select {
+	case <-gate:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Open opens userID's account in currency with balance.
@@ -152,11 +204,14 @@ func (b *Billing) Calls() int { b.mu.Lock(); defer b.mu.Unlock(); return b.calls
 
 // Withdraw takes money like the real billing: idempotent per request_id,
 // and a refused withdrawal records nothing.
-func (b *Billing) Withdraw(_ context.Context, req *billingv1.WithdrawRequest) (*billingv1.WithdrawResponse, error) {
+func (b *Billing) Withdraw(ctx context.Context, req *billingv1.WithdrawRequest) (*billingv1.WithdrawResponse, error) {
+	if err := b.wait(ctx); err != nil {
+		return nil, err
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.calls++
-	if b.down {
+	if b.down || b.failFor[req.GetUserId()] {
 		return nil, apperr.Unavailable("billing is down (fake)")
 	}
 	if req.GetRequestId() == "" || req.GetAmount() <= 0 {

@@ -1,0 +1,87 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kassa-dev/kassa/services/order"
+)
+
+// letterRow is an order_letters row.
+type letterRow struct {
+	OrderID   string `db:"order_id"`
+	UserID    string `db:"user_id"`
+	RequestID string `db:"request_id"`
+	Email     string `db:"email"`
+	Subject   string `db:"subject"`
+	Body      string `db:"body"`
+	Attempts  int    `db:"attempts"`
+}
+
+func (r letterRow) domain() order.Letter {
+	return order.Letter{
+		UserID: r.UserID, Email: r.Email, Subject: r.Subject, Body: r.Body,
+		OrderID: r.OrderID, RequestID: r.RequestID, Attempts: r.Attempts,
+	}
+}
+
+// MarkSent records that the notification service stored the letter of
+// order id: the outbox row is done and the order notified, in one
+// statement. Repeating it keeps the first times.
+func (s *Store) MarkSent(ctx context.Context, id string) (order.Order, error) {
+	var r row
+	err := s.db.GetContext(ctx, &r, `
+		WITH sent AS (
+			UPDATE order_letters SET sent_time = coalesce(sent_time, now()), parked_time = NULL
+			WHERE order_id = $1
+			RETURNING order_id
+		)
+		UPDATE orders
+		SET notified_at = coalesce(notified_at, now()),
+		    update_time = CASE WHEN notified_at IS NULL THEN now() ELSE update_time END
+		WHERE id = (SELECT order_id FROM sent)
+		RETURNING `+columns, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return order.Order{}, fmt.Errorf("%w: no letter of order %s in the outbox", order.ErrNotFound, id)
+	}
+	if err != nil {
+		return order.Order{}, fmt.Errorf("mark letter of order %s sent: %w", id, err)
+	}
+	return r.domain(), nil
+}
+
+// ClaimLetters takes up to limit letters that are due (not sent, not
+// parked, next attempt reached), the longest due first, counts an attempt
+// on each and moves their next attempt lease into the future, so that no
+// other relay takes them while this one sends.
+//
+// FOR UPDATE SKIP LOCKED lets relays of several replicas claim at once
+// without waiting for each other or claiming the same row; the locks last
+// only for this statement, so no connection or lock is held while the
+// notification service answers. A relay that dies mid-send leaves its rows
+// to be claimed again once the lease has passed.
+func (s *Store) ClaimLetters(ctx context.Context, lease time.Duration, limit int) ([]order.Letter, error) {
+	var rows []letterRow
+	err := s.db.SelectContext(ctx, &rows, `
+		UPDATE order_letters
+		SET attempts = attempts + 1, next_attempt_time = now() + make_interval(secs => $1)
+		WHERE order_id IN (
+			SELECT order_id FROM order_letters
+			WHERE sent_time IS NULL AND parked_time IS NULL AND next_attempt_time <= now()
+			ORDER BY next_attempt_time
+			LIMIT $2
+			FOR UPDATE SKIP LOCKED)
+		RETURNING order_id, user_id, request_id, email, subject, body, attempts`,
+		lease.Seconds(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("claim due letters: %w", err)
+	}
+	out := make([]order.Letter, len(rows))
+	for i, r := range rows {
+		out[i] = r.domain()
+	}
+	return out, nil
+}
