@@ -18,12 +18,13 @@ type fakeBilling struct {
 	mu          sync.Mutex
 	accounts    map[string]*billingv1.Account
 	createCalls map[string]int
-	failCreate  int // fail the next N CreateAccount calls
-	failClose   int // fail the next N CloseAccount calls
+	failCreate  int             // fail the next N CreateAccount calls
+	failClose   int             // fail the next N CloseAccount calls
+	refuse      map[string]bool // users whose CreateAccount always fails
 }
 
 func newFakeBilling() *fakeBilling {
-	return &fakeBilling{accounts: make(map[string]*billingv1.Account), createCalls: make(map[string]int)}
+	return &fakeBilling{accounts: make(map[string]*billingv1.Account), createCalls: make(map[string]int), refuse: make(map[string]bool)}
 }
 
 func (f *fakeBilling) CreateAccount(_ context.Context, req *billingv1.CreateAccountRequest) (*billingv1.Account, error) {
@@ -33,6 +34,9 @@ func (f *fakeBilling) CreateAccount(_ context.Context, req *billingv1.CreateAcco
 	if f.failCreate > 0 {
 		f.failCreate--
 		return nil, status.Error(codes.Unavailable, "billing is down")
+	}
+	if f.refuse[req.GetUserId()] {
+		return nil, status.Error(codes.FailedPrecondition, "account refused for this user")
 	}
 	if a, ok := f.accounts[req.GetUserId()]; ok {
 		return a, nil // idempotent per user, like the real service
@@ -63,6 +67,26 @@ func (f *fakeBilling) setFailCreate(n int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.failCreate = n
+}
+
+// setRefused makes CreateAccount of ids fail (refused) or succeed again.
+func (f *fakeBilling) setRefused(refused bool, ids ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, id := range ids {
+		f.refuse[id] = refused
+	}
+}
+
+// totalCalls is the number of CreateAccount calls for any user.
+func (f *fakeBilling) totalCalls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.createCalls {
+		n += c
+	}
+	return n
 }
 
 func (f *fakeBilling) setFailClose(n int) {

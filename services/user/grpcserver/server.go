@@ -74,6 +74,46 @@ func fromProto(p *userv1.User) user.User {
 	}
 }
 
+// AdminServer implements userv1.UserAdminServiceServer: the operator's
+// view of users the repair loop parked. It is served on the same listener
+// as the UserService; the gateway has no route to it.
+type AdminServer struct {
+	userv1.UnimplementedUserAdminServiceServer
+	app *app.Service
+}
+
+// NewAdmin returns an AdminServer over the use cases.
+func NewAdmin(a *app.Service) *AdminServer {
+	return &AdminServer{app: a}
+}
+
+// ListParked lists parked users, the most recently parked first.
+func (s *AdminServer) ListParked(ctx context.Context, req *userv1.ListParkedRequest) (*userv1.ListParkedResponse, error) {
+	p, err := s.app.ListParked(ctx, req.GetPageSize(), req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	resp := &userv1.ListParkedResponse{NextPageToken: p.NextPageToken}
+	for _, u := range p.Users {
+		resp.Users = append(resp.Users, &userv1.ParkedUser{
+			UserId:    u.UserID,
+			Attempts:  int32(u.Attempts),
+			LastError: u.LastError,
+			ParkTime:  timestamppb.New(u.ParkTime),
+		})
+	}
+	return resp, nil
+}
+
+// RetryParked releases parked users to the repair loop.
+func (s *AdminServer) RetryParked(ctx context.Context, req *userv1.RetryParkedRequest) (*userv1.RetryParkedResponse, error) {
+	n, err := s.app.RetryParked(ctx, req.GetUserIds())
+	if err != nil {
+		return nil, err
+	}
+	return &userv1.RetryParkedResponse{Released: int32(n)}, nil
+}
+
 // toProto returns nil for the zero user, so handlers can return it with an
 // error.
 func toProto(u user.User) *userv1.User {

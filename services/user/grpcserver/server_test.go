@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
 	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
 	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
 	"github.com/kassa-dev/kassa/services/platform/apperr"
@@ -28,20 +29,34 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 type env struct {
 	users   userv1.UserServiceClient
+	admin   userv1.UserAdminServiceClient
 	billing *fakeBilling
 	app     *app.Service
+	db      *sqlx.DB
 }
 
 // newEnv serves the user service with a real store, talking over gRPC to a
 // fake billing service.
 func newEnv(t *testing.T) env {
 	t.Helper()
+	return newEnvWith(t, app.Options{})
+}
+
+// newEnvWith is newEnv with opts for the use cases (the currency is always
+// USD).
+func newEnvWith(t *testing.T, opts app.Options) env {
+	t.Helper()
 	fb := newFakeBilling()
 	billingConn := grpctest.Serve(t, func(s *grpc.Server) { billingv1.RegisterBillingServiceServer(s, fb) })
 	accounts := billingclient.New(billingv1.NewBillingServiceClient(billingConn))
-	svc := app.New(postgres.New(pgtest.NewDB(t, postgres.Migrations)), accounts, app.Options{Currency: "USD"})
-	conn := grpctest.Serve(t, func(s *grpc.Server) { userv1.RegisterUserServiceServer(s, grpcserver.New(svc)) })
-	return env{users: userv1.NewUserServiceClient(conn), billing: fb, app: svc}
+	db := pgtest.NewDB(t, postgres.Migrations)
+	opts.Currency = "USD"
+	svc := app.New(postgres.New(db), accounts, opts)
+	conn := grpctest.Serve(t, func(s *grpc.Server) {
+		userv1.RegisterUserServiceServer(s, grpcserver.New(svc))
+		userv1.RegisterUserAdminServiceServer(s, grpcserver.NewAdmin(svc))
+	})
+	return env{users: userv1.NewUserServiceClient(conn), admin: userv1.NewUserAdminServiceClient(conn), billing: fb, app: svc, db: db}
 }
 
 func newUser(name string) *userv1.User {
