@@ -13,6 +13,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/protoadapt"
 )
 
 // Kind classifies an error by what the caller should do about it.
@@ -54,6 +55,16 @@ type Error struct {
 
 // Domain is the ErrorInfo domain of kassa errors.
 const Domain = "kassa.dev"
+
+// Reasons ToStatus gives UNAVAILABLE errors that name none of their own.
+const (
+	// ReasonUnavailable: a dependency of the service failed.
+	ReasonUnavailable = "UNAVAILABLE"
+	// ReasonDatabaseUnavailable: the service's database did not answer in
+	// time, refused connections or is restarting; also a pool with no
+	// connection free within the wait bound.
+	ReasonDatabaseUnavailable = "DATABASE_UNAVAILABLE"
+)
 
 // WithReason returns a copy of e with a machine-readable reason.
 func (e *Error) WithReason(reason string) *Error {
@@ -126,8 +137,12 @@ func KindOf(err error) Kind {
 // ToStatus converts an error returned by a service method to the gRPC
 // status the client sees. Classified errors keep their message (wrapping
 // context included); gRPC statuses pass through; context errors become
-// DEADLINE_EXCEEDED or CANCELED; anything else is logged with the request
-// context and hidden behind a generic INTERNAL.
+// DEADLINE_EXCEEDED or CANCELED; a database that is unreachable, restarting
+// or timing out becomes UNAVAILABLE (see databaseUnavailable); anything
+// else is logged with the request context and hidden behind a generic
+// INTERNAL. Every UNAVAILABLE carries a kassa.dev ErrorInfo, which is how a
+// caller tells "the service answered: retry later" from a transport that
+// never reached it.
 func ToStatus(ctx context.Context, log *slog.Logger, method string, err error) error {
 	if err == nil {
 		return nil
@@ -136,20 +151,25 @@ func ToStatus(ctx context.Context, log *slog.Logger, method string, err error) e
 	if errors.As(err, &e) {
 		st := status.New(kindCodes[e.Kind], err.Error())
 		if e.Kind == KindInvalid && e.Field != "" {
-			if withDetails, derr := st.WithDetails(&errdetails.BadRequest{
+			st = withDetail(st, &errdetails.BadRequest{
 				FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: e.Field, Description: e.Message}},
-			}); derr == nil {
-				st = withDetails
-			}
+			})
 		}
-		if e.Reason != "" {
-			if withDetails, derr := st.WithDetails(&errdetails.ErrorInfo{Reason: e.Reason, Domain: Domain}); derr == nil {
-				st = withDetails
-			}
+		reason := e.Reason
+		if reason == "" && e.Kind == KindUnavailable {
+			reason = ReasonUnavailable
+		}
+		if reason != "" {
+			st = withDetail(st, &errdetails.ErrorInfo{Reason: reason, Domain: Domain})
 		}
 		return st.Err()
 	}
-	if _, ok := status.FromError(err); ok {
+	if st, ok := status.FromError(err); ok {
+		if st.Code() == codes.Unavailable && ReasonOf(err) == "" {
+			// A peer's transport failure handed back as is: this service
+			// did answer, so say so.
+			return withDetail(st, &errdetails.ErrorInfo{Reason: ReasonUnavailable, Domain: Domain}).Err()
+		}
 		return err
 	}
 	switch {
@@ -158,6 +178,27 @@ func ToStatus(ctx context.Context, log *slog.Logger, method string, err error) e
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, "request canceled")
 	}
+	if databaseUnavailable(err) {
+		// The driver cancels a statement when the request's context ends
+		// and reports that as query_canceled or a broken connection: the
+		// request's end is the cause then, not the database.
+		switch {
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
+			return status.Error(codes.DeadlineExceeded, "deadline exceeded")
+		case ctx.Err() != nil:
+			return status.Error(codes.Canceled, "request canceled")
+		}
+		log.WarnContext(ctx, "database unavailable", "method", method, "error", err)
+		st := status.New(codes.Unavailable, "the database is unavailable, retry later")
+		return withDetail(st, &errdetails.ErrorInfo{Reason: ReasonDatabaseUnavailable, Domain: Domain}).Err()
+	}
 	log.ErrorContext(ctx, "internal error", "method", method, "error", err)
 	return status.Error(codes.Internal, "internal error")
+}
+
+func withDetail(st *status.Status, detail protoadapt.MessageV1) *status.Status {
+	if withDetails, err := st.WithDetails(detail); err == nil {
+		return withDetails
+	}
+	return st
 }
