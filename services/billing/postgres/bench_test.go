@@ -84,6 +84,7 @@ func BenchmarkMove(b *testing.B) {
 		}
 		cpu.Report(b)
 	})
+	// A refusal under a fresh key: the refusal is recorded and committed.
 	b.Run("refused", func(b *testing.B) {
 		user, run := open(b, 0), uuid.NewString()
 		cpu := pgtest.StartCPU(b, db)

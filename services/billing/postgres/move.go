@@ -17,18 +17,16 @@ import (
 // in both tables (migration 00002). In the statements below $1 is the
 // user, $2 the request_id and $3 the order.
 type keyspace struct {
-	// match is the condition that a transactions or refusals row holds
-	// the key.
-	match string
-	// conflict is the ON CONFLICT target: the key's unique index.
-	conflict string
 	// applyStmt inserts the entry and sets the balance; keyStmt reads the
-	// key's outcome and may record a refusal (see below).
+	// key's outcome and may record a refusal (see newKeyspace).
 	applyStmt, keyStmt string
 }
 
+// newKeyspace builds the statements of a key: match is the condition that
+// a transactions or refusals row holds it, conflict the ON CONFLICT target
+// (its unique index).
 func newKeyspace(match, conflict string) keyspace {
-	k := keyspace{match: match, conflict: conflict}
+	var k keyspace
 	// The entry and the balance in one statement. It inserts nothing when
 	// the key has an entry (ON CONFLICT) or a refusal (NOT EXISTS), and
 	// the balance is then left alone, because the UPDATE joins the
