@@ -23,7 +23,7 @@ run: ## start PostgreSQL, the four services and the gateway; Ctrl-C stops all
 	@$(BUILD)/kassa-stack -root $(CURDIR) -dir .data
 
 .PHONY: test
-test: lint check-generated check-diagrams check-alerts fmt-check vet test-go chart-test e2e bench-smoke ## everything a contributor must pass
+test: lint check-generated check-diagrams check-alerts fmt-check vet test-go chart-test e2e faults bench-smoke ## everything a contributor must pass
 	@echo "make test: all checks passed"
 
 .PHONY: tools
@@ -99,6 +99,11 @@ postman/node_modules/.installed: postman/package-lock.json
 e2e: postman/node_modules/.installed ## run the Postman collection with newman against a throwaway stack
 	@go build -o $(BUILD)/kassa-stack ./services/platform/cmd/kassa-stack
 	$(BUILD)/kassa-stack -root $(CURDIR) -temp -logs $(BUILD)/e2e-stack.log -exec 'cd postman && $(NEWMAN) --env-var baseUrl=$$KASSA_BASE_URL'
+
+.PHONY: faults
+faults: ## fault-injection suite: kill, stop and drain the real processes and PostgreSQL under load, then check money and letters (about 1-2 min)
+	@mkdir -p $(BUILD)
+	cd services/e2e && KASSA_FAULTS_LOG=$(BUILD)/faults-stack.log go test -count=1 -timeout 20m -v -run '^TestFaults$$' ./faults/
 
 .PHONY: bench
 bench: ## benchmark kassa against the PostgreSQL ceiling on a throwaway stack (about 3-5 min on 2 cores): table + bench/result.json

@@ -1,0 +1,137 @@
+package faults
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// The same invariants as a client sees them through the REST API.
+
+// listAll reads every page of a list route; field names the list in the
+// response body.
+func (c *restClient) listAll(ctx context.Context, path, field string) ([]map[string]any, error) {
+	var out []map[string]any
+	token := ""
+	for {
+		q := url.Values{"pageSize": {"1000"}}
+		if token != "" {
+			q.Set("pageToken", token)
+		}
+		var page map[string]any
+		if err := c.call(ctx, "list "+path, "GET", path+"?"+q.Encode(), "", nil, &page); err != nil {
+			return nil, err
+		}
+		items, _ := page[field].([]any)
+		for _, it := range items {
+			m, ok := it.(map[string]any)
+			if !ok {
+				return nil, fmt.Errorf("%s: %s holds %T", path, field, it)
+			}
+			out = append(out, m)
+		}
+		if token, _ = page["nextPageToken"].(string); token == "" {
+			return out, nil
+		}
+	}
+}
+
+// int64Of reads a JSON int64: protojson writes it as a string and omits
+// zero.
+func int64Of(v any) (int64, error) {
+	switch x := v.(type) {
+	case nil:
+		return 0, nil
+	case string:
+		return strconv.ParseInt(x, 10, 64)
+	case float64:
+		return int64(x), nil
+	default:
+		return 0, fmt.Errorf("not a number: %v", v)
+	}
+}
+
+// checkAPI checks balances, ledgers, orders and letters of every user
+// through the gateway against each other and against the databases.
+func (sys *system) checkAPI(t *testing.T) {
+	t.Helper()
+	ctx := t.Context()
+	var v violations
+	accts, err := accounts(ctx, sys.db["billing"])
+	if err != nil {
+		t.Fatalf("read accounts: %v", err)
+	}
+	orders, err := orderStatuses(ctx, sys.db["order"], time.Time{})
+	if err != nil {
+		t.Fatalf("read orders: %v", err)
+	}
+	perUser := map[string]int{}
+	for _, o := range orders {
+		perUser[o.userID]++
+	}
+	for _, u := range sys.users {
+		var acct map[string]any
+		if err := sys.rest.call(ctx, "account of "+u.id, "GET", "/v1/users/"+u.id+"/account", "", nil, &acct); err != nil {
+			t.Fatal(err)
+		}
+		balance, err := int64Of(acct["balance"])
+		if err != nil {
+			t.Fatalf("account of %s: %v", u.id, err)
+		}
+		if balance != accts[u.id].balance {
+			v.add("API: the balance is the stored one", "user %s: API %d, SQL %d", u.id, balance, accts[u.id].balance)
+		}
+		txs, err := sys.rest.listAll(ctx, "/v1/users/"+u.id+"/account/transactions", "transactions")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sum int64
+		for _, tx := range txs {
+			amount, err := int64Of(tx["amount"])
+			if err != nil {
+				t.Fatalf("transaction of %s: %v", u.id, err)
+			}
+			if tx["kind"] == "KIND_DEPOSIT" {
+				sum += amount
+			} else {
+				sum -= amount
+			}
+		}
+		if sum != balance || len(txs) != accts[u.id].entries {
+			v.add("API: the balance equals the sum of the listed ledger", "user %s: balance %d, %d entries listed summing to %d (SQL: %d entries)", u.id, balance, len(txs), sum, accts[u.id].entries)
+		}
+
+		listed, err := sys.rest.listAll(ctx, "/v1/users/"+u.id+"/orders", "orders")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(listed) != perUser[u.id] {
+			v.add("API: every order is listed", "user %s: %d listed, %d stored", u.id, len(listed), perUser[u.id])
+		}
+		for _, o := range listed {
+			if st, _ := o["status"].(string); !final(st) {
+				v.add("API: every order final", "order %v of %s is %v", o["id"], u.id, o["status"])
+			}
+		}
+		letters, err := sys.rest.listAll(ctx, "/v1/users/"+u.id+"/notifications", "notifications")
+		if err != nil {
+			t.Fatal(err)
+		}
+		perOrder := map[string]int{}
+		for _, l := range letters {
+			if id, _ := l["orderId"].(string); id != "" {
+				perOrder[id]++
+			}
+		}
+		for _, o := range listed {
+			id, _ := o["id"].(string)
+			if perOrder[id] != 1 {
+				v.add("API: each order exactly one letter", "order %s of %s: %d letters listed", id, u.id, perOrder[id])
+			}
+		}
+	}
+	v.report(t)
+}
