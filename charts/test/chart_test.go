@@ -498,7 +498,7 @@ func TestChecksBite(t *testing.T) {
 				}
 			}
 			return o
-		}, "Pod kassa-test-readyz asks http://kassa-gateway:8080/readyz, but the NetworkPolicies of Deployment kassa-gateway do not admit it"},
+		}, "Pod kassa-test-readyz asks http://kassa-gateway:8080/readyz?all, but the NetworkPolicies of Deployment kassa-gateway do not admit it"},
 		{"service not migrated", func(o []*object) []*object {
 			return drop(o, "Job", "kassa-order-migrate")
 		}, "Deployment kassa-order: no pre-upgrade hook Job runs /usr/local/bin/order migrate on its database"},
