@@ -445,9 +445,12 @@ type DepositRequest struct {
 	// Currency of amount; empty means the account's currency. A different
 	// currency than the account's is refused.
 	Currency string `protobuf:"bytes,3,opt,name=currency,proto3" json:"currency,omitempty"`
-	// Idempotency key, required (at most 128 characters). The same key with the
-	// same parameters returns the first result and applies once; with other
-	// parameters it is refused with ALREADY_EXISTS.
+	// Idempotency key, required (at most 128 characters), scoped to the user.
+	// The same key with the same parameters returns the first outcome and
+	// applies once; a refusal (closed account, currency mismatch, balance
+	// limit) is the first outcome too and is answered again for every retry.
+	// The same key with other parameters is refused with ALREADY_EXISTS,
+	// reason REQUEST_ID_REUSED (HTTP 422).
 	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -575,10 +578,15 @@ type WithdrawRequest struct {
 	Amount int64 `protobuf:"varint,2,opt,name=amount,proto3" json:"amount,omitempty"`
 	// Currency of amount; empty means the account's currency.
 	Currency string `protobuf:"bytes,3,opt,name=currency,proto3" json:"currency,omitempty"`
-	// Idempotency key, required; see DepositRequest.request_id. A refused
-	// withdrawal (insufficient funds) records nothing, so it may be retried.
+	// Idempotency key; see DepositRequest.request_id. A refused withdrawal
+	// (insufficient funds, ...) is final for its key: a retry with the same key
+	// answers the same refusal even after a deposit would cover it; use a new
+	// key for a new attempt. Required unless order_id is set.
 	RequestId string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	// The order this withdrawal pays for (optional), kept in the ledger.
+	// The order this withdrawal pays for, kept in the ledger. Set only by the
+	// order service (the REST API refuses it). A payment of an order is keyed
+	// by the order alone, apart from the user's own keys: at most one
+	// withdrawal per order, and billing's answer for an order never changes.
 	OrderId       string `protobuf:"bytes,5,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
