@@ -54,6 +54,9 @@ type Order struct {
 	NotifyTime time.Time
 	CreateTime time.Time
 	UpdateTime time.Time
+	// PayAttempts counts the repair loop's attempts at the payment of a
+	// pending order (the CreateOrder call's own attempt is not counted).
+	PayAttempts int
 }
 
 // Final reports whether the payment has an outcome (paid or rejected).
@@ -162,6 +165,28 @@ func FormatAmount(amount int64, currency string) string {
 		scale *= 10
 	}
 	return fmt.Sprintf("%s%d.%0*d %s", sign, amount/scale, digits, amount%scale, currency)
+}
+
+// Step is a piece of an order's background work; the values are the ones
+// ParkedItem.Step reports and the step label of the parked-items metrics.
+type Step string
+
+const (
+	// StepPayment: settle a pending order (a withdrawal in billing).
+	StepPayment Step = "payment"
+	// StepLetter: deliver a final order's letter from the outbox.
+	StepLetter Step = "letter"
+)
+
+// ParkedItem is a step the background loops gave up on after too many
+// failed attempts; it waits for an operator to release it.
+type ParkedItem struct {
+	Step      Step
+	OrderID   string
+	UserID    string
+	Attempts  int
+	LastError string
+	ParkTime  time.Time
 }
 
 // ErrNotFound is returned for an order that does not exist or belongs to

@@ -19,13 +19,16 @@ import (
 	"github.com/kassa-dev/kassa/services/order"
 	"github.com/kassa-dev/kassa/services/platform/apperr"
 	"github.com/kassa-dev/kassa/services/platform/paging"
+	"github.com/kassa-dev/kassa/services/platform/retry"
 	"github.com/kassa-dev/kassa/services/platform/validate"
 )
 
 // Store is the persistence the use cases need (postgres.Store).
 type Store interface {
 	FindByRequest(ctx context.Context, userID, requestID string) (o order.Order, found bool, err error)
-	Create(ctx context.Context, o order.Order) (stored order.Order, created bool, err error)
+	// Create records a pending order whose payment the repair loop may
+	// take after grace.
+	Create(ctx context.Context, o order.Order, grace time.Duration) (stored order.Order, created bool, err error)
 	Get(ctx context.Context, userID, id string) (order.Order, error)
 	List(ctx context.Context, userID string, after paging.Cursor, limit int) ([]order.Order, error)
 	// RecordOutcome records billing's answer for pending order o together
@@ -36,10 +39,17 @@ type Store interface {
 	// MarkSent records that the letter of order id is stored by the
 	// notification service.
 	MarkSent(ctx context.Context, id string) (order.Order, error)
-	Pending(ctx context.Context, minAge time.Duration, limit int) ([]order.Order, error)
-	// ClaimLetters takes due letters from the outbox for one delivery
-	// attempt each, hiding them from other relays for lease.
+	// ClaimPayments and ClaimLetters take due work for one attempt each,
+	// counting the attempt and hiding it from other loops for lease.
+	ClaimPayments(ctx context.Context, lease time.Duration, limit int) ([]order.Order, error)
 	ClaimLetters(ctx context.Context, lease time.Duration, limit int) ([]order.Letter, error)
+	// PaymentFailed and LetterFailed schedule the next attempt after delay
+	// or park the item.
+	PaymentFailed(ctx context.Context, id string, delay time.Duration, park bool, lastErr string) error
+	LetterFailed(ctx context.Context, id string, delay time.Duration, park bool, lastErr string) error
+	CountParked(ctx context.Context) (payments, letters int, err error)
+	ListParked(ctx context.Context, after paging.Cursor, limit int) ([]order.ParkedItem, error)
+	RetryParked(ctx context.Context, orderIDs []string) (int, error)
 }
 
 // Users is the user service.
@@ -84,7 +94,10 @@ type Config struct {
 	// RepairBatch bounds the orders one repair pass resumes and the letters
 	// one relay pass sends.
 	RepairBatch int
-	Log         *slog.Logger
+	// Retry schedules the background loops' next attempt of a failed item
+	// and when to park it; the zero value means retry.Default.
+	Retry retry.Policy
+	Log   *slog.Logger
 	// Metrics counts orders; nil counts in unregistered metrics.
 	Metrics *Metrics
 }
@@ -110,6 +123,12 @@ func New(store Store, users Users, payments Payments, letters Letters, cfg Confi
 	}
 	if cfg.RepairBatch <= 0 {
 		cfg.RepairBatch = 100
+	}
+	if cfg.Retry == (retry.Policy{}) {
+		cfg.Retry = retry.Default
+	}
+	if err := cfg.Retry.Validate(); err != nil {
+		return nil, err
 	}
 	log := cfg.Log
 	if log == nil {
@@ -177,7 +196,7 @@ func (s *Service) Create(ctx context.Context, userID string, price int64, curren
 	// always be traced to an order and resumed from it.
 	o, created, err := s.store.Create(ctx, order.Order{
 		UserID: userID, Price: price, Currency: currency, RequestID: requestID, Email: email,
-	})
+	}, s.cfg.RepairMinAge)
 	if err != nil {
 		return order.Order{}, err
 	}

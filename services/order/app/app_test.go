@@ -31,7 +31,7 @@ type raceStore struct {
 	raceWinner order.Order
 }
 
-func (r *raceStore) Create(context.Context, order.Order) (order.Order, bool, error) {
+func (r *raceStore) Create(context.Context, order.Order, time.Duration) (order.Order, bool, error) {
 	return r.raceWinner, false, nil
 }
 
@@ -100,7 +100,7 @@ const minAge = 7 * time.Second
 func (f *fixture) age(t *testing.T) {
 	t.Helper()
 	for _, q := range []string{
-		`UPDATE orders SET update_time = update_time - interval '1 hour'`,
+		`UPDATE orders SET pay_next_attempt_time = pay_next_attempt_time - interval '1 hour'`,
 		`UPDATE order_letters SET next_attempt_time = next_attempt_time - interval '1 hour'`,
 	} {
 		if _, err := f.db.Exec(q); err != nil {
@@ -261,7 +261,7 @@ func TestCreate_KeyReusedWithOtherTerms_AlreadyExists(t *testing.T) {
 // insert after this one looked for the key; this one must not pay for it.
 func TestCreate_LostInsertRaceToOtherTerms_AlreadyExists(t *testing.T) {
 	f := newFixture(t)
-	winner, _, err := f.store.Create(context.Background(), order.Order{UserID: uuid.NewString(), Price: 999, Currency: "EUR", RequestID: "k", Email: "x@example.com"})
+	winner, _, err := f.store.Create(context.Background(), order.Order{UserID: uuid.NewString(), Price: 999, Currency: "EUR", RequestID: "k", Email: "x@example.com"}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,6 +308,7 @@ func TestRepair_SettlesPendingOrdersOldEnough(t *testing.T) {
 		t.Fatalf("pass with billing down = %+v, %v; want 2 failed", rep, err)
 	}
 	f.payments.err = nil
+	f.age(t) // past the backoff of the failed attempt
 	rep, err = f.svc.Repair(context.Background())
 	if err != nil || rep.Finished != 2 || rep.Failed != 0 {
 		t.Fatalf("pass with billing up = %+v, %v; want 2 finished", rep, err)

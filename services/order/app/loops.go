@@ -3,21 +3,27 @@ package app
 import (
 	"context"
 	"time"
+
+	"github.com/kassa-dev/kassa/services/order"
 )
 
 // RepairReport counts what one repair pass did.
 type RepairReport struct {
 	Finished int // orders that now have their outcome recorded
 	Failed   int // orders still pending (billing still does not answer)
+	Parked   int // of Failed, those that reached the attempt cap
 }
 
 // Repair settles orders a failure left pending: it asks billing again
 // (same idempotency key, so never twice) and records the answer with its
-// letter. It runs one pass over at most Config.RepairBatch orders;
-// RunRepair calls it periodically.
+// letter. One pass claims at most Config.RepairBatch due orders, the
+// longest due first; a failure pushes the order back by the retry policy
+// or parks it, so orders that never finish cannot keep newer ones out of
+// the batch. RunRepair calls it periodically.
 func (s *Service) Repair(ctx context.Context) (RepairReport, error) {
 	var rep RepairReport
-	orders, err := s.store.Pending(ctx, s.cfg.RepairMinAge, s.cfg.RepairBatch)
+	defer s.refreshParked(ctx)
+	orders, err := s.store.ClaimPayments(ctx, s.lease(), s.cfg.RepairBatch)
 	if err != nil {
 		return rep, err
 	}
@@ -29,7 +35,9 @@ func (s *Service) Repair(ctx context.Context) (RepairReport, error) {
 		if err != nil {
 			rep.Failed++
 			s.cfg.Metrics.repaired.WithLabelValues("failed").Inc()
-			s.log.WarnContext(ctx, "repair: order still pending", "order_id", o.ID, "error", err)
+			if s.failed(ctx, order.StepPayment, o.ID, o.PayAttempts, err) {
+				rep.Parked++
+			}
 			continue
 		}
 		rep.Finished++
@@ -42,15 +50,18 @@ func (s *Service) Repair(ctx context.Context) (RepairReport, error) {
 // RelayReport counts what one relay pass did.
 type RelayReport struct {
 	Sent   int // letters the notification service stored
-	Failed int // letters left in the outbox for a later pass
+	Failed int // letters left in the outbox for a later attempt
+	Parked int // of Failed, those that reached the attempt cap
 }
 
 // Relay delivers letters from the outbox that their request did not hand
 // over: at least once, as the notification service stores a letter once
-// per key. It runs one pass over at most Config.RepairBatch letters.
+// per key. Like Repair it claims at most Config.RepairBatch due letters
+// and reschedules or parks the failures.
 func (s *Service) Relay(ctx context.Context) (RelayReport, error) {
 	var rep RelayReport
-	letters, err := s.store.ClaimLetters(ctx, s.cfg.RepairMinAge, s.cfg.RepairBatch)
+	defer s.refreshParked(ctx)
+	letters, err := s.store.ClaimLetters(ctx, s.lease(), s.cfg.RepairBatch)
 	if err != nil {
 		return rep, err
 	}
@@ -58,19 +69,67 @@ func (s *Service) Relay(ctx context.Context) (RelayReport, error) {
 		if ctx.Err() != nil {
 			return rep, ctx.Err()
 		}
-		if err := s.letters.Send(ctx, l); err != nil {
-			rep.Failed++
-			s.log.WarnContext(ctx, "relay: letter not delivered", "order_id", l.OrderID, "attempts", l.Attempts, "error", err)
-			continue
+		err := s.letters.Send(ctx, l)
+		if err == nil {
+			_, err = s.store.MarkSent(ctx, l.OrderID)
 		}
-		if _, err := s.store.MarkSent(ctx, l.OrderID); err != nil {
+		if err != nil {
 			rep.Failed++
-			s.log.WarnContext(ctx, "relay: letter stored but not marked sent", "order_id", l.OrderID, "error", err)
+			if s.failed(ctx, order.StepLetter, l.OrderID, l.Attempts, err) {
+				rep.Parked++
+			}
 			continue
 		}
 		rep.Sent++
 	}
 	return rep, nil
+}
+
+// lease is how long a claimed item is hidden from other loops: longer than
+// one attempt (a billing or notification call is bounded by the call
+// timeout, which RepairMinAge is well past).
+func (s *Service) lease() time.Duration { return max(s.cfg.RepairMinAge, time.Second) }
+
+// failed schedules the next attempt of a step that has now failed attempts
+// times, or parks it once the policy says so; it reports whether it parked
+// it. When the schedule cannot be written the claim's lease stands in.
+func (s *Service) failed(ctx context.Context, step order.Step, orderID string, attempts int, cause error) (parked bool) {
+	now := time.Now()
+	next, park := s.cfg.Retry.After(now, attempts)
+	delay := next.Sub(now)
+	if park {
+		delay = 0
+	}
+	if step == order.StepPayment {
+		err := s.store.PaymentFailed(ctx, orderID, delay, park, cause.Error())
+		if err != nil {
+			s.log.ErrorContext(ctx, "repair: payment not rescheduled", "order_id", orderID, "error", err)
+			return false
+		}
+	} else if err := s.store.LetterFailed(ctx, orderID, delay, park, cause.Error()); err != nil {
+		s.log.ErrorContext(ctx, "relay: letter not rescheduled", "order_id", orderID, "error", err)
+		return false
+	}
+	if park {
+		s.cfg.Metrics.parked.WithLabelValues(string(step)).Inc()
+		s.log.ErrorContext(ctx, "parked after too many failed attempts", "step", step, "order_id", orderID, "attempts", attempts, "error", cause)
+		return true
+	}
+	s.log.WarnContext(ctx, "attempt failed; retrying later", "step", step, "order_id", orderID, "attempts", attempts, "next_attempt", next, "error", cause)
+	return false
+}
+
+// refreshParked sets the parked-items gauge from the store's count, so it
+// is right however the items were parked or released (another replica, an
+// operator).
+func (s *Service) refreshParked(ctx context.Context) {
+	payments, letters, err := s.store.CountParked(context.WithoutCancel(ctx))
+	if err != nil {
+		s.log.WarnContext(ctx, "parked items not counted", "error", err)
+		return
+	}
+	s.cfg.Metrics.parkedItems.WithLabelValues(string(order.StepPayment)).Set(float64(payments))
+	s.cfg.Metrics.parkedItems.WithLabelValues(string(order.StepLetter)).Set(float64(letters))
 }
 
 // RunRepair runs a repair pass and a relay pass every interval until ctx

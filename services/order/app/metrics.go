@@ -14,7 +14,11 @@ type Metrics struct {
 	amount   *prometheus.CounterVec // their prices
 	declines *prometheus.CounterVec // billing's refusals, by reason
 	replays  prometheus.Counter     // CreateOrder retries answered with the first order
-	repaired *prometheus.CounterVec // orders the repair loop resumed
+	repaired *prometheus.CounterVec // orders the repair loop claimed, by result
+	// parkedItems is the number of parked steps now, by step; parked
+	// counts the steps ever parked.
+	parkedItems *prometheus.GaugeVec
+	parked      *prometheus.CounterVec
 }
 
 // declineReasons are billing's refusal reasons; their series start at
@@ -46,6 +50,14 @@ func NewMetrics(reg prometheus.Registerer, currency string) *Metrics {
 			Namespace: "kassa", Subsystem: "order", Name: "repairs_total",
 			Help: "Unfinished orders (pending, or without their letter) the repair loop resumed, by result: finished or failed (a peer still failing).",
 		}, []string{"result"}),
+		parkedItems: f.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "kassa", Subsystem: "order", Name: "parked_items",
+			Help: "Steps of orders (payment, letter) the background loops gave up on after too many failed attempts and that wait for an operator (OrderAdminService), as counted at the last pass.",
+		}, []string{"step"}),
+		parked: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "kassa", Subsystem: "order", Name: "parked_total",
+			Help: "Steps of orders (payment, letter) parked after too many failed attempts.",
+		}, []string{"step"}),
 	}
 	for _, s := range []order.Status{order.Paid, order.Rejected} {
 		m.orders.WithLabelValues(string(s))
@@ -58,6 +70,10 @@ func NewMetrics(reg prometheus.Registerer, currency string) *Metrics {
 	}
 	m.repaired.WithLabelValues("finished")
 	m.repaired.WithLabelValues("failed")
+	for _, step := range []order.Step{order.StepPayment, order.StepLetter} {
+		m.parkedItems.WithLabelValues(string(step))
+		m.parked.WithLabelValues(string(step))
+	}
 	return m
 }
 

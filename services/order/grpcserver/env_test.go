@@ -19,6 +19,8 @@ import (
 	"github.com/kassa-dev/kassa/services/platform/grpctest"
 	"github.com/kassa-dev/kassa/services/platform/pgdb"
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
+	"github.com/kassa-dev/kassa/services/platform/retry"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 )
 
@@ -28,8 +30,10 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 // talking over real gRPC to fake user, billing and notification services.
 type env struct {
 	orders  orderv1.OrderServiceClient
+	admin   orderv1.OrderAdminServiceClient
 	svc     *app.Service
 	db      *sqlx.DB
+	reg     *prometheus.Registry // the service's metrics
 	users   *fakepeers.Users
 	billing *fakepeers.Billing
 	letters *fakepeers.Notifier
@@ -48,6 +52,9 @@ type envOption func(*envSetup)
 // withPool gives the order service n pooled database connections.
 func withPool(n int) envOption { return func(s *envSetup) { s.db.MaxOpenConns = n } }
 
+// withConfig changes the service's configuration.
+func withConfig(f func(*app.Config)) envOption { return func(s *envSetup) { f(&s.cfg) } }
+
 // withStore puts wrap around the real store.
 func withStore(wrap func(*postgres.Store) app.Store) envOption {
 	return func(s *envSetup) { s.store = wrap }
@@ -57,19 +64,25 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
 	setup := envSetup{
 		// RepairMinAge 0: the passes see every unfinished item at once.
-		cfg:   app.Config{DefaultCurrency: "USD"},
+		// Retries fall due within milliseconds, so the loops' tests poll
+		// briefly; they never park unless a test says so.
+		cfg: app.Config{DefaultCurrency: "USD", Retry: retry.Policy{
+			Base: time.Millisecond, Max: 20 * time.Millisecond, MaxAttempts: 1000,
+		}},
 		store: func(s *postgres.Store) app.Store { return s },
 	}
 	for _, o := range opts {
 		o(&setup)
 	}
 	e := &env{
+		reg:     prometheus.NewRegistry(),
 		db:      pgtest.NewDBWith(t, postgres.Migrations, setup.db),
 		users:   fakepeers.NewUsers(),
 		billing: fakepeers.NewBilling(),
 		letters: fakepeers.NewNotifier(),
 	}
 	peerConn := grpctest.Serve(t, func(s *grpc.Server) { fakepeers.Register(s, e.users, e.billing, e.letters) })
+	setup.cfg.Metrics = app.NewMetrics(e.reg, "USD")
 	svc, err := app.New(
 		setup.store(postgres.New(e.db)),
 		peers.NewUsers(userv1.NewUserServiceClient(peerConn)),
@@ -81,8 +94,11 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		t.Fatal(err)
 	}
 	e.svc = svc
-	conn := grpctest.Serve(t, func(s *grpc.Server) { orderv1.RegisterOrderServiceServer(s, grpcserver.New(svc)) })
-	e.orders = orderv1.NewOrderServiceClient(conn)
+	conn := grpctest.Serve(t, func(s *grpc.Server) {
+		orderv1.RegisterOrderServiceServer(s, grpcserver.New(svc))
+		orderv1.RegisterOrderAdminServiceServer(s, grpcserver.NewAdmin(svc))
+	})
+	e.orders, e.admin = orderv1.NewOrderServiceClient(conn), orderv1.NewOrderAdminServiceClient(conn)
 	return e
 }
 

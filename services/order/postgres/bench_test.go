@@ -64,7 +64,7 @@ func BenchmarkStore(b *testing.B) {
 	user := uuid.NewString()
 	create := func(b *testing.B) order.Order {
 		o, created, err := s.Create(ctx, order.Order{UserID: user, Price: 100, Currency: "USD",
-			RequestID: uuid.NewString(), Email: "ada@example.com"})
+			RequestID: uuid.NewString(), Email: "ada@example.com"}, 0)
 		if err != nil || !created {
 			b.Fatalf("Create = %v, %v", created, err)
 		}

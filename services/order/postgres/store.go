@@ -36,16 +36,17 @@ type row struct {
 	NotifiedAt    sql.NullTime `db:"notified_at"`
 	CreateTime    time.Time    `db:"create_time"`
 	UpdateTime    time.Time    `db:"update_time"`
+	PayAttempts   int          `db:"pay_attempts"`
 }
 
 const columns = `id, user_id, price, currency, status, failure_reason, request_id, email,
-	notified_at, create_time, update_time`
+	notified_at, create_time, update_time, pay_attempts`
 
 func (r row) domain() order.Order {
 	o := order.Order{
 		ID: r.ID, UserID: r.UserID, Price: r.Price, Currency: r.Currency,
 		Status: order.Status(r.Status), FailureReason: r.FailureReason, RequestID: r.RequestID,
-		Email: r.Email, CreateTime: r.CreateTime, UpdateTime: r.UpdateTime,
+		Email: r.Email, CreateTime: r.CreateTime, UpdateTime: r.UpdateTime, PayAttempts: r.PayAttempts,
 	}
 	if r.NotifiedAt.Valid {
 		o.NotifyTime = r.NotifiedAt.Time
@@ -68,7 +69,9 @@ func (s *Store) FindByRequest(ctx context.Context, userID, requestID string) (o 
 	return r.domain(), true, nil
 }
 
-// Create records o (UserID, Price, Currency, RequestID, Email) as pending.
+// Create records o (UserID, Price, Currency, RequestID, Email) as pending,
+// with its payment due for the repair loop after grace (the CreateOrder
+// call pays it itself before that).
 // When o.UserID already used o.RequestID, nothing is written and the
 // earlier order is returned with created=false, so the caller can compare
 // its terms.
@@ -77,14 +80,14 @@ func (s *Store) FindByRequest(ctx context.Context, userID, requestID string) (o 
 // unique constraint makes the loser's INSERT wait for the winner and then
 // do nothing, and the SELECT that follows (a new statement, so a new
 // snapshot under READ COMMITTED) sees the winner's committed row.
-func (s *Store) Create(ctx context.Context, o order.Order) (stored order.Order, created bool, err error) {
+func (s *Store) Create(ctx context.Context, o order.Order, grace time.Duration) (stored order.Order, created bool, err error) {
 	var r row
 	err = s.db.GetContext(ctx, &r, `
-		INSERT INTO orders (user_id, price, currency, request_id, email)
-		VALUES ($1, $2, $3, $4, $5)
+		INSERT INTO orders (user_id, price, currency, request_id, email, pay_next_attempt_time)
+		VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))
 		ON CONFLICT (user_id, request_id) DO NOTHING
 		RETURNING `+columns,
-		o.UserID, o.Price, o.Currency, o.RequestID, o.Email)
+		o.UserID, o.Price, o.Currency, o.RequestID, o.Email, grace.Seconds())
 	if err == nil {
 		return r.domain(), true, nil
 	}
@@ -154,7 +157,7 @@ func (s *Store) RecordOutcome(ctx context.Context, o order.Order, out order.Outc
 	// SELECT reads it, and only for the row the UPDATE changed.
 	err = s.db.GetContext(ctx, &r, `
 		WITH settled AS (
-			UPDATE orders SET status = $2, failure_reason = $3, update_time = now()
+			UPDATE orders SET status = $2, failure_reason = $3, update_time = now(), pay_parked_time = NULL
 			WHERE id = $1 AND status = 'pending'
 			RETURNING `+columns+`
 		), outbox AS (
@@ -180,18 +183,47 @@ func (s *Store) RecordOutcome(ctx context.Context, o order.Order, out order.Outc
 	return r.domain(), false, nil
 }
 
-// Pending returns up to limit pending orders that have not changed for at
-// least minAge (younger ones are most likely still being paid by their
-// CreateOrder call), the longest waiting first.
-func (s *Store) Pending(ctx context.Context, minAge time.Duration, limit int) ([]order.Order, error) {
+// ClaimPayments takes up to limit pending orders whose payment is due
+// (next attempt reached, not parked), the longest due first, counts an
+// attempt on each and moves its next attempt a lease into the future, so
+// that no other repair loop takes it while this one asks billing.
+//
+// FOR UPDATE SKIP LOCKED lets several replicas claim at once without
+// waiting for each other or claiming the same order; the locks last only
+// for this statement, so nothing is held while billing answers. A loop
+// that dies mid-payment leaves its orders to be claimed again after the
+// lease.
+func (s *Store) ClaimPayments(ctx context.Context, lease time.Duration, limit int) ([]order.Order, error) {
 	var rows []row
-	err := s.db.SelectContext(ctx, &rows, `SELECT `+columns+` FROM orders
-		WHERE status = 'pending' AND update_time <= now() - make_interval(secs => $1)
-		ORDER BY update_time LIMIT $2`, minAge.Seconds(), limit)
+	err := s.db.SelectContext(ctx, &rows, `
+		UPDATE orders
+		SET pay_attempts = pay_attempts + 1, pay_next_attempt_time = now() + make_interval(secs => $1)
+		WHERE id IN (
+			SELECT id FROM orders
+			WHERE status = 'pending' AND pay_parked_time IS NULL AND pay_next_attempt_time <= now()
+			ORDER BY pay_next_attempt_time
+			LIMIT $2
+			FOR UPDATE SKIP LOCKED)
+		RETURNING `+columns, lease.Seconds(), limit)
 	if err != nil {
-		return nil, fmt.Errorf("list pending orders: %w", err)
+		return nil, fmt.Errorf("claim due payments: %w", err)
 	}
 	return domainAll(rows), nil
+}
+
+// PaymentFailed schedules the next attempt of pending order id's payment
+// after delay, or parks it (park), noting lastErr. An order settled in the
+// meantime is left alone.
+func (s *Store) PaymentFailed(ctx context.Context, id string, delay time.Duration, park bool, lastErr string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE orders
+		SET pay_next_attempt_time = now() + make_interval(secs => $2),
+		    pay_parked_time = CASE WHEN $3 THEN now() END,
+		    pay_last_error = $4
+		WHERE id = $1 AND status = 'pending'`, id, delay.Seconds(), park, lastErr)
+	if err != nil {
+		return fmt.Errorf("schedule payment of order %s: %w", id, err)
+	}
+	return nil
 }
 
 func domainAll(rows []row) []order.Order {

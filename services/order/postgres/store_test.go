@@ -14,6 +14,7 @@ import (
 	"github.com/kassa-dev/kassa/services/order"
 	"github.com/kassa-dev/kassa/services/order/postgres"
 	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/paging"
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
 )
 
@@ -27,7 +28,7 @@ func newStore(t *testing.T) (*postgres.Store, *sqlx.DB) {
 
 func newOrder(t *testing.T, s *postgres.Store, userID, key string) order.Order {
 	t.Helper()
-	o, created, err := s.Create(context.Background(), order.Order{UserID: userID, Price: 100, Currency: "USD", RequestID: key, Email: "a@example.com"})
+	o, created, err := s.Create(context.Background(), order.Order{UserID: userID, Price: 100, Currency: "USD", RequestID: key, Email: "a@example.com"}, 0)
 	if err != nil || !created {
 		t.Fatalf("Create = %v, %v", created, err)
 	}
@@ -41,7 +42,7 @@ func TestCreate_RecordsPendingAndDuplicateKeyReturnsFirst(t *testing.T) {
 	if first.Status != order.Pending || first.Notified() || first.Email != "a@example.com" || first.CreateTime.IsZero() {
 		t.Errorf("new order = %+v, want pending, not notified, with email and time", first)
 	}
-	dup, created, err := s.Create(context.Background(), order.Order{UserID: user, Price: 999, Currency: "EUR", RequestID: "k", Email: "b@example.com"})
+	dup, created, err := s.Create(context.Background(), order.Order{UserID: user, Price: 999, Currency: "EUR", RequestID: "k", Email: "b@example.com"}, 0)
 	if err != nil || created || dup.ID != first.ID || dup.Price != 100 {
 		t.Errorf("duplicate = %+v, created %v, %v; want the first order untouched", dup, created, err)
 	}
@@ -61,6 +62,8 @@ func TestSchema_RefusesInconsistentRows(t *testing.T) {
 		{"paid with reason", `INSERT INTO orders (user_id, price, currency, request_id, email, status, failure_reason) VALUES ($1, 1, 'USD', 'k', 'e', 'paid', 'why')`},
 		{"pending but notified", `INSERT INTO orders (user_id, price, currency, request_id, email, notified_at) VALUES ($1, 1, 'USD', 'k', 'e', now())`},
 		{"empty request_id", `INSERT INTO orders (user_id, price, currency, request_id, email) VALUES ($1, 1, 'USD', '', 'e')`},
+		{"parked but paid", `INSERT INTO orders (user_id, price, currency, request_id, email, status, pay_parked_time) VALUES ($1, 1, 'USD', 'k', 'e', 'paid', now())`},
+		{"negative attempts", `INSERT INTO orders (user_id, price, currency, request_id, email, pay_attempts) VALUES ($1, 1, 'USD', 'k', 'e', -1)`},
 		{"letter of no order", `INSERT INTO order_letters (order_id, user_id, request_id, email, subject, body) VALUES (gen_random_uuid(), $1, 'k', 'e', 's', 'b')`},
 		{"letter without body", `WITH o AS (INSERT INTO orders (user_id, price, currency, request_id, email, status) VALUES ($1, 1, 'USD', 'k', 'e', 'paid') RETURNING id)
 			INSERT INTO order_letters (order_id, user_id, request_id, email, subject, body) SELECT id, $1, 'k', 'e', 's', '' FROM o`},
@@ -234,21 +237,82 @@ func TestClaimLetters_LeaseAndSkipLocked(t *testing.T) {
 	}
 }
 
-func TestPending_ListsPendingOldEnough(t *testing.T) {
+// The repair loop's claim: due, pending, unparked orders, the longest due
+// first, each with an attempt counted and hidden for the lease.
+func TestClaimPayments_DueFirstParkedAndFinalLeftOut(t *testing.T) {
 	s, db := newStore(t)
 	ctx := context.Background()
 	user := uuid.NewString()
-	pending := newOrder(t, s, user, "pending")
-	paid(t, s, newOrder(t, s, user, "paid"))
-
-	if got, err := s.Pending(ctx, time.Minute, 10); err != nil || len(got) != 0 {
-		t.Errorf("orders older than a minute = %d, %v; want none (all are new)", len(got), err)
-	}
-	if _, err := db.Exec(`UPDATE orders SET update_time = now() - interval '1 hour'`); err != nil {
+	_, _, err := s.Create(ctx, order.Order{UserID: user, Price: 1, Currency: "USD", RequestID: "later", Email: "a@example.com"}, time.Hour)
+	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.Pending(ctx, time.Minute, 10)
-	if err != nil || len(got) != 1 || got[0].ID != pending.ID {
-		t.Errorf("pending = %+v, %v; want only the pending order", got, err)
+	second := newOrder(t, s, user, "second")
+	first := newOrder(t, s, user, "first")
+	parked := newOrder(t, s, user, "parked")
+	paid(t, s, newOrder(t, s, user, "paid"))
+	// "first" fell due before "second" although it is newer.
+	if _, err := db.Exec(`UPDATE orders SET pay_next_attempt_time = now() - interval '1 minute' WHERE id = $1`, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PaymentFailed(ctx, parked.ID, 0, true, "billing said no"); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := s.ClaimPayments(ctx, time.Minute, 1)
+	if err != nil || len(got) != 1 || got[0].ID != first.ID || got[0].PayAttempts != 1 {
+		t.Fatalf("claim 1 = %+v, %v; want the earliest due order on its first attempt", got, err)
+	}
+	got, err = s.ClaimPayments(ctx, time.Minute, 10)
+	if err != nil || len(got) != 1 || got[0].ID != second.ID {
+		t.Fatalf("claim 10 = %+v, %v; want only %s (the rest is leased, parked, final or not due)", got, err, second.ID)
+	}
+	if got, _ := s.ClaimPayments(ctx, time.Minute, 10); len(got) != 0 {
+		t.Errorf("claimed %d orders within their lease", len(got))
+	}
+}
+
+func TestParked_ListedNewestFirstAndReleased(t *testing.T) {
+	s, db := newStore(t)
+	ctx := context.Background()
+	user := uuid.NewString()
+	payment := newOrder(t, s, user, "payment")
+	letter := paid(t, s, newOrder(t, s, user, "letter"))
+	if err := s.PaymentFailed(ctx, payment.ID, 0, true, "billing is down"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.LetterFailed(ctx, letter.ID, 0, true, "notification is down"); err != nil {
+		t.Fatal(err)
+	}
+	// The payment was parked first.
+	if _, err := db.Exec(`UPDATE orders SET pay_parked_time = now() - interval '1 minute' WHERE id = $1`, payment.ID); err != nil {
+		t.Fatal(err)
+	}
+	if p, l, err := s.CountParked(ctx); err != nil || p != 1 || l != 1 {
+		t.Fatalf("CountParked = %d, %d, %v; want 1, 1", p, l, err)
+	}
+	items, err := s.ListParked(ctx, paging.Cursor{}, 10)
+	if err != nil || len(items) != 2 {
+		t.Fatalf("ListParked = %+v, %v", items, err)
+	}
+	if items[0].Step != order.StepLetter || items[0].OrderID != letter.ID || items[0].LastError != "notification is down" ||
+		items[1].Step != order.StepPayment || items[1].OrderID != payment.ID || items[1].UserID != user {
+		t.Errorf("parked = %+v, want the letter, then the payment", items)
+	}
+	rest, err := s.ListParked(ctx, paging.Cursor{Time: items[0].ParkTime, ID: items[0].OrderID}, 10)
+	if err != nil || len(rest) != 1 || rest[0].OrderID != payment.ID {
+		t.Errorf("page after the letter = %+v, %v; want the payment", rest, err)
+	}
+	if n, err := s.RetryParked(ctx, []string{payment.ID}); err != nil || n != 1 {
+		t.Fatalf("RetryParked(payment) = %d, %v", n, err)
+	}
+	if got, _ := s.ClaimPayments(ctx, time.Minute, 10); len(got) != 1 || got[0].PayAttempts != 1 {
+		t.Errorf("after release: claimed %+v, want the payment with a fresh count", got)
+	}
+	if n, err := s.RetryParked(ctx, nil); err != nil || n != 1 {
+		t.Errorf("RetryParked(all) = %d, %v; want the letter", n, err)
+	}
+	if p, l, _ := s.CountParked(ctx); p+l != 0 {
+		t.Errorf("parked after releasing all: %d, %d", p, l)
 	}
 }

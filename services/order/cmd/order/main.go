@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"time"
 
 	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
@@ -17,6 +18,7 @@ import (
 	"github.com/kassa-dev/kassa/services/order/grpcserver"
 	"github.com/kassa-dev/kassa/services/order/peers"
 	"github.com/kassa-dev/kassa/services/order/postgres"
+	"github.com/kassa-dev/kassa/services/platform/retry"
 	"github.com/kassa-dev/kassa/services/platform/service"
 )
 
@@ -40,12 +42,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		},
 		Options: []service.Option{
 			{Name: "default-currency", Default: "USD", Usage: "ISO 4217 currency of orders that name none"},
-			{Name: "repair-interval", Default: "30s", Usage: "how often unfinished orders (pending or without a letter) are resumed"},
+			{Name: "repair-interval", Default: "30s", Usage: "how often pending orders are resumed and undelivered letters relayed"},
+			{Name: "retry-base", Default: retry.Default.Base.String(), Usage: "wait after a background attempt's first failure; doubled after each further one"},
+			{Name: "retry-max", Default: retry.Default.Max.String(), Usage: "longest wait between background attempts"},
+			{Name: "retry-max-attempts", Default: strconv.Itoa(retry.Default.MaxAttempts), Usage: "failed background attempts after which a payment or letter is parked"},
 		},
 		Setup: func(ctx context.Context, d *service.Deps) error {
 			interval, err := time.ParseDuration(d.Config.Options["repair-interval"])
 			if err != nil || interval <= 0 {
 				return fmt.Errorf("repair-interval (REPAIR_INTERVAL): want a positive duration such as 30s, got %q", d.Config.Options["repair-interval"])
+			}
+			policy, err := retryPolicy(d.Config.Options)
+			if err != nil {
+				return err
 			}
 			metrics := app.NewMetrics(d.Metrics, d.Config.Options["default-currency"])
 			svc, err := app.New(
@@ -59,6 +68,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 					// most call-timeout each), so the repair loop does not
 					// race calls still in flight.
 					RepairMinAge: 3*d.Config.CallTimeout + 5*time.Second,
+					Retry:        policy,
 					Log:          d.Log,
 					Metrics:      metrics,
 				})
@@ -66,8 +76,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 				return fmt.Errorf("default-currency (DEFAULT_CURRENCY): %w", err)
 			}
 			orderv1.RegisterOrderServiceServer(d.Server, grpcserver.New(svc))
+			// Internal: no REST route leads here.
+			orderv1.RegisterOrderAdminServiceServer(d.Server, grpcserver.NewAdmin(svc))
 			d.Go(func(ctx context.Context) { svc.RunRepair(ctx, interval) })
 			return nil
 		},
 	}, args, getenv, stdout)
+}
+
+// retryPolicy reads the background loops' retry schedule from the options.
+func retryPolicy(opts map[string]string) (retry.Policy, error) {
+	var p retry.Policy
+	var err error
+	if p.Base, err = time.ParseDuration(opts["retry-base"]); err != nil {
+		return p, fmt.Errorf("retry-base (RETRY_BASE): want a duration such as 1s, got %q", opts["retry-base"])
+	}
+	if p.Max, err = time.ParseDuration(opts["retry-max"]); err != nil {
+		return p, fmt.Errorf("retry-max (RETRY_MAX): want a duration such as 5m, got %q", opts["retry-max"])
+	}
+	if p.MaxAttempts, err = strconv.Atoi(opts["retry-max-attempts"]); err != nil {
+		return p, fmt.Errorf("retry-max-attempts (RETRY_MAX_ATTEMPTS): want a whole number, got %q", opts["retry-max-attempts"])
+	}
+	if err := p.Validate(); err != nil {
+		return p, fmt.Errorf("retry-base, retry-max, retry-max-attempts: %w", err)
+	}
+	return p, nil
 }
