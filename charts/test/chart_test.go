@@ -325,6 +325,8 @@ func TestRefusals(t *testing.T) {
 		{[]string{"--set", "migrations.mode=jobs"}, "value must be one of"},
 		{[]string{"--set", "defaultCurrency=usd"}, "defaultCurrency"},
 		{[]string{"--set", "shutdownTimeout=15"}, "shutdownTimeout"},
+		{[]string{"--set", "terminationGracePeriodSeconds=20"}, "must be larger than preStopSleepSeconds + shutdownTimeout (5 + 15s)"},
+		{[]string{"--set", "preStopSleepSeconds=0"}, "preStopSleepSeconds"},
 		{[]string{"--set", "database.secret.create=true"}, "database.secret.urls.user is required"},
 		{[]string{"--kube-version", "1.26.0"}, "kubeVersion"},
 	} {
@@ -392,6 +394,15 @@ func TestChecksBite(t *testing.T) {
 			deployment(o, "gateway").Spec.Template.Spec.Containers[0].LivenessProbe = nil
 			return o
 		}, "Deployment kassa-gateway: container gateway has no liveness probe"},
+		{"container without preStop delay", func(o []*object) []*object {
+			deployment(o, "order").Spec.Template.Spec.Containers[0].Lifecycle = nil
+			return o
+		}, "Deployment kassa-order: container order: has no preStop sleep"},
+		{"grace period shorter than preStop and shutdown", func(o []*object) []*object {
+			g := int64(20) // 5 s preStop + 15 s SHUTDOWN_TIMEOUT leave nothing
+			deployment(o, "gateway").Spec.Template.Spec.TerminationGracePeriodSeconds = &g
+			return o
+		}, "Deployment kassa-gateway: container gateway: terminationGracePeriodSeconds 20s does not exceed preStop 5s + SHUTDOWN_TIMEOUT 15s"},
 		{"container without readiness probe", func(o []*object) []*object {
 			deployment(o, "billing").Spec.Template.Spec.Containers[0].ReadinessProbe = nil
 			return o

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -425,6 +426,7 @@ func checkDeployments(m *manifest) []string {
 			add("component %q is not one of kassa's", comp)
 		}
 		for _, c := range d.Spec.Template.Spec.Containers {
+			bad = append(bad, checkDrain(d, c)...)
 			probes := []struct {
 				kind  string
 				probe *corev1.Probe
@@ -478,6 +480,41 @@ func checkDeployments(m *manifest) []string {
 		}
 	}
 	return bad
+}
+
+// checkDrain: a container stops taking calls only after its endpoints are
+// gone, so it needs a preStop delay (the native sleep action: the image has
+// no shell), and the grace period must cover that delay plus the time the
+// process lets in-flight calls finish after SIGTERM (SHUTDOWN_TIMEOUT),
+// else the kubelet kills it mid-call.
+func checkDrain(d *appsv1.Deployment, c corev1.Container) []string {
+	add := func(format string, a ...any) string {
+		return "Deployment " + d.Name + ": container " + c.Name + ": " + fmt.Sprintf(format, a...)
+	}
+	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil || c.Lifecycle.PreStop.Sleep.Seconds < 1 {
+		return []string{add("has no preStop sleep, so it may stop taking calls while endpoints still send them")}
+	}
+	sleep := time.Duration(c.Lifecycle.PreStop.Sleep.Seconds) * time.Second
+	var shutdown time.Duration
+	for _, e := range c.Env {
+		if e.Name == "SHUTDOWN_TIMEOUT" {
+			var err error
+			if shutdown, err = time.ParseDuration(e.Value); err != nil {
+				return []string{add("SHUTDOWN_TIMEOUT %q: %v", e.Value, err)}
+			}
+		}
+	}
+	if shutdown == 0 {
+		return []string{add("sets no SHUTDOWN_TIMEOUT")}
+	}
+	grace := 30 * time.Second // the Kubernetes default
+	if g := d.Spec.Template.Spec.TerminationGracePeriodSeconds; g != nil {
+		grace = time.Duration(*g) * time.Second
+	}
+	if grace <= sleep+shutdown {
+		return []string{add("terminationGracePeriodSeconds %v does not exceed preStop %v + SHUTDOWN_TIMEOUT %v", grace, sleep, shutdown)}
+	}
+	return nil
 }
 
 // selected returns the workloads whose pods a label set selector picks.

@@ -174,3 +174,30 @@ pre-upgrade
 pre-install,pre-upgrade
 {{- end -}}
 {{- end -}}
+
+{{/*
+The seconds of a Go duration such as "15s" or "1m30s" (the format of
+shutdownTimeout, which the schema enforces), as a float.
+*/}}
+{{- define "kassa.durationSeconds" -}}
+{{- $units := dict "h" 3600.0 "m" 60.0 "s" 1.0 "ms" 0.001 "us" 0.000001 "µs" 0.000001 "ns" 0.000000001 -}}
+{{- $total := 0.0 -}}
+{{- range $part := regexFindAll "[0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h)" . -1 -}}
+{{- $num := regexFind "^[0-9]+(\\.[0-9]+)?" $part -}}
+{{- $total = addf $total (mulf (float64 $num) (get $units (trimPrefix $num $part))) -}}
+{{- end -}}
+{{- $total -}}
+{{- end -}}
+
+{{/*
+Refuses a grace period that does not cover the preStop delay and the
+shutdown timeout: the kubelet counts the preStop sleep against
+terminationGracePeriodSeconds, then sends SIGTERM, and kills whatever still
+runs when the period is over.
+*/}}
+{{- define "kassa.checkGracePeriod" -}}
+{{- $need := addf .Values.preStopSleepSeconds (include "kassa.durationSeconds" .Values.shutdownTimeout) -}}
+{{- if le (float64 .Values.terminationGracePeriodSeconds) (float64 $need) -}}
+{{- fail (printf "terminationGracePeriodSeconds (%v) must be larger than preStopSleepSeconds + shutdownTimeout (%v + %s)" .Values.terminationGracePeriodSeconds .Values.preStopSleepSeconds .Values.shutdownTimeout) -}}
+{{- end -}}
+{{- end -}}
