@@ -167,19 +167,23 @@ func (s *Service) Create(ctx context.Context, userID string, price int64, curren
 		return order.Order{}, err
 	}
 
+	retry := "retry with the same request_id"
 	if requestID == "" {
 		requestID = uuid.NewString()
+		// The client has no key to retry with: it gets the server's, so a
+		// retry of a call whose answer it did not get cannot pay twice.
+		retry = fmt.Sprintf("retry with request_id %q", requestID)
 	} else {
 		o, found, err := s.store.FindByRequest(ctx, userID, requestID)
 		if err != nil {
-			return order.Order{}, err
+			return order.Order{}, s.notRecorded(ctx, retry, err)
 		}
 		if found {
 			if !o.SameTerms(price, currency) {
 				return order.Order{}, order.ErrRequestIDReused(requestID)
 			}
 			s.cfg.Metrics.replays.Inc()
-			return s.complete(ctx, o)
+			return s.complete(ctx, o, retry)
 		}
 	}
 
@@ -198,7 +202,7 @@ func (s *Service) Create(ctx context.Context, userID string, price int64, curren
 		UserID: userID, Price: price, Currency: currency, RequestID: requestID, Email: email,
 	}, s.cfg.RepairMinAge)
 	if err != nil {
-		return order.Order{}, err
+		return order.Order{}, s.notRecorded(ctx, retry, err)
 	}
 	if !created {
 		if !o.SameTerms(price, currency) { // a concurrent request won with other terms
@@ -206,17 +210,38 @@ func (s *Service) Create(ctx context.Context, userID string, price int64, curren
 		}
 		s.cfg.Metrics.replays.Inc() // a concurrent retry won: this call answers with its order
 	}
-	return s.complete(ctx, o)
+	return s.complete(ctx, o, retry)
 }
 
-// complete is finish for a CreateOrder call: a payment billing did not
-// answer becomes an error the client can act on.
-func (s *Service) complete(ctx context.Context, o order.Order) (order.Order, error) {
+// ReasonNotFinished is the ErrorInfo reason of a CreateOrder that recorded
+// its order but could not finish it: the client retries with its key.
+const ReasonNotFinished = "ORDER_NOT_FINISHED"
+
+// complete is finish for a CreateOrder call: whatever stops it after the
+// order was recorded (billing silent, the database failing) is answered
+// as UNAVAILABLE naming the order and how to retry, never as an internal
+// error a client would take as final while its money may have moved.
+func (s *Service) complete(ctx context.Context, o order.Order, retry string) (order.Order, error) {
 	done, err := s.finish(ctx, o)
-	if errors.Is(err, errBillingSilent) {
-		return order.Order{}, apperr.Unavailable("order %s is pending: billing did not answer; retry with the same request_id", o.ID)
+	switch {
+	case err == nil:
+		return done, nil
+	case errors.Is(err, errBillingSilent):
+		return order.Order{}, apperr.Unavailable("order %s is pending: billing did not answer; %s", o.ID, retry).WithReason(ReasonNotFinished)
 	}
-	return done, err
+	s.log.WarnContext(ctx, "order recorded but not finished", "order_id", o.ID, "error", err)
+	return order.Order{}, apperr.Unavailable("order %s is pending: its payment could not be recorded; %s", o.ID, retry).WithReason(ReasonNotFinished)
+}
+
+// notRecorded answers a store failure before the order was known to be
+// recorded. The insert may have committed without its reply arriving, so
+// the client is told to retry with the key that finds it.
+func (s *Service) notRecorded(ctx context.Context, retry string, err error) error {
+	if apperr.KindOf(err) != 0 {
+		return err
+	}
+	s.log.WarnContext(ctx, "order database failed before the order was recorded", "error", err)
+	return apperr.Unavailable("the order database did not answer; %s", retry).WithReason("DATABASE_UNAVAILABLE")
 }
 
 // finish pays a pending order and hands over the letter of a final one
