@@ -103,7 +103,7 @@ e2e: postman/node_modules/.installed ## run the Postman collection with newman a
 .PHONY: faults
 faults: ## fault-injection suite: kill, stop and drain the real processes and PostgreSQL under load, then check money and letters (about 1-2 min)
 	@mkdir -p $(BUILD)
-	cd services/e2e && KASSA_FAULTS_LOG=$(BUILD)/faults-stack.log go test -count=1 -timeout 20m -v -run '^TestFaults$$' ./faults/
+	cd services/e2e && KASSA_FAULTS=1 KASSA_FAULTS_LOG=$(BUILD)/faults-stack.log go test -count=1 -timeout 20m -v -run '^TestFaults$$' ./faults/
 
 .PHONY: bench
 bench: ## benchmark kassa against the PostgreSQL ceiling on a throwaway stack (about 3-5 min on 2 cores): table + bench/result.json
