@@ -51,8 +51,8 @@ func (f *fakeUsers) CreateUser(_ context.Context, req *userv1.CreateUserRequest)
 		// The errors a service's idempotency store answers, by reason.
 		code, reason, domain := codes.AlreadyExists, "REQUEST_ID_REUSED", "kassa.dev"
 		switch name {
-		case "in-use":
-			code, reason = codes.Aborted, "IDEMPOTENCY_KEY_IN_USE"
+		case "in-use": // a code whose default (503) the reason must override
+			code, reason = codes.Unavailable, "IDEMPOTENCY_KEY_IN_USE"
 		case "foreign-reason":
 			domain = "example.com"
 		}

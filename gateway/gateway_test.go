@@ -301,7 +301,7 @@ func TestErrorReason_DecidesHTTPStatus(t *testing.T) {
 		reason     string
 	}{
 		{"reused", http.StatusUnprocessableEntity, codes.AlreadyExists, "REQUEST_ID_REUSED"},
-		{"in-use", http.StatusConflict, codes.Aborted, "IDEMPOTENCY_KEY_IN_USE"},
+		{"in-use", http.StatusConflict, codes.Unavailable, "IDEMPOTENCY_KEY_IN_USE"},
 		{"foreign-reason", http.StatusConflict, codes.AlreadyExists, "REQUEST_ID_REUSED"}, // not kassa.dev: by code
 		{"taken", http.StatusConflict, codes.AlreadyExists, ""},
 	}
