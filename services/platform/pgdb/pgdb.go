@@ -36,6 +36,19 @@ type Options struct {
 	// negative size prepares nothing (every statement parsed and planned
 	// on each run, lib/pq's own behaviour).
 	StatementCacheSize int
+	// StatementTimeout, LockTimeout and IdleInTxTimeout are set on every
+	// connection as statement_timeout, lock_timeout and
+	// idle_in_transaction_session_timeout (see session.go): 0 means
+	// DefaultStatementTimeout, DefaultLockTimeout and
+	// DefaultIdleInTxTimeout, a negative value keeps the server's setting.
+	StatementTimeout time.Duration
+	LockTimeout      time.Duration
+	IdleInTxTimeout  time.Duration
+	// ConnWaitTimeout bounds the wait for a free pooled connection in
+	// InTx, Conn, Get, Select and Exec (see pool.go): 0 means
+	// DefaultConnWaitTimeout, a negative value waits as long as the
+	// caller's context allows.
+	ConnWaitTimeout time.Duration
 }
 
 // Open connects to url and waits until the server answers.
@@ -44,9 +57,14 @@ func Open(ctx context.Context, url string, opts Options) (*sqlx.DB, error) {
 		return nil, errors.New("database URL is empty: set -database-url or DATABASE_URL")
 	}
 	url = withDriverDefaults(url)
-	pqConnector, err := pq.NewConnector(url)
+	cfg, err := pq.NewConfig(url)
 	if err != nil {
 		// The driver's message quotes the whole URL, password included.
+		return nil, fmt.Errorf("open database: %s", strings.ReplaceAll(err.Error(), url, "<database URL>"))
+	}
+	sessionSettings(&cfg, opts)
+	pqConnector, err := pq.NewConnectorConfig(cfg)
+	if err != nil {
 		return nil, fmt.Errorf("open database: %s", strings.ReplaceAll(err.Error(), url, "<database URL>"))
 	}
 	var connector driver.Connector = pqConnector
@@ -69,6 +87,7 @@ func Open(ctx context.Context, url string, opts Options) (*sqlx.DB, error) {
 	db.SetMaxOpenConns(opts.MaxOpenConns)
 	db.SetMaxIdleConns(opts.MaxOpenConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
+	setConnWait(raw, orDefault(opts.ConnWaitTimeout, DefaultConnWaitTimeout))
 	if opts.ConnectTimeout <= 0 {
 		opts.ConnectTimeout = 30 * time.Second
 	}
@@ -115,12 +134,15 @@ func Migrate(ctx context.Context, db *sql.DB, fsys fs.FS, log *slog.Logger) erro
 	return nil
 }
 
-// InTx runs fn in a transaction and commits it when fn returns nil.
+// InTx runs fn in a transaction and commits it when fn returns nil. The
+// wait for a connection is bounded by the pool's ConnWaitTimeout (see
+// Conn); the transaction itself by ctx.
 func InTx(ctx context.Context, db *sqlx.DB, fn func(tx *sqlx.Tx) error) error {
-	tx, err := db.BeginTxx(ctx, nil)
+	conn, tx, err := begin(ctx, db)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
+	defer conn.Close() // after Commit or Rollback, which it waits for
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback() // the error of fn is the one worth reporting
 		return err

@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -9,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/pgdb"
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
 	"github.com/kassa-dev/kassa/services/platform/server"
 	"github.com/kassa-dev/kassa/services/platform/service"
@@ -113,5 +116,45 @@ func TestRun_BadPprofSetting_NamesIt(t *testing.T) {
 		func(k string) string { return map[string]string{"PPROF": "sometimes"}[k] }, &out)
 	if err == nil || !strings.Contains(err.Error(), "PPROF") {
 		t.Fatalf("Run = %v, want an error naming PPROF", err)
+	}
+}
+
+// The database settings reach every connection of the service's pool:
+// flags win over the environment, 0 keeps the server's value, and the
+// connection wait is bounded as configured.
+func TestRun_DatabaseTimeouts_ReachThePool(t *testing.T) {
+	got := map[string]string{}
+	var waitErr error
+	runServing(t, func(ctx context.Context, d *service.Deps) error {
+		for _, s := range []string{"statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout"} {
+			var v string
+			if err := pgdb.Get(ctx, d.DB, &v, `SHOW `+s); err != nil {
+				return err
+			}
+			got[s] = v
+		}
+		// Hold every connection: the next call gives up after the wait bound.
+		var conns []io.Closer
+		for range d.Config.DBMaxConns {
+			c, err := pgdb.Conn(ctx, d.DB)
+			if err != nil {
+				return err
+			}
+			conns = append(conns, c)
+		}
+		waitErr = pgdb.Get(ctx, d.DB, new(int), `SELECT 1`)
+		for _, c := range conns {
+			c.Close()
+		}
+		return nil
+	}, "-db-statement-timeout", "1500ms", "-db-idle-in-tx-timeout", "0", "-db-max-conns", "2", "-db-conn-wait-timeout", "100ms")
+	want := map[string]string{"statement_timeout": "1500ms", "lock_timeout": "5s", "idle_in_transaction_session_timeout": "0"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+	if !errors.Is(waitErr, apperr.ErrDatabaseUnavailable) {
+		t.Errorf("call with every connection held = %v, want ErrDatabaseUnavailable", waitErr)
 	}
 }

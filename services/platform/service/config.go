@@ -21,12 +21,20 @@ type Config struct {
 	// DBStatementCache is how many prepared statements each database
 	// connection keeps; 0 prepares nothing (for a transaction-mode
 	// connection pooler that cannot keep them).
-	DBStatementCache int           // -db-statement-cache, DB_STATEMENT_CACHE
-	CallTimeout      time.Duration // -call-timeout, CALL_TIMEOUT
-	ShutdownTimeout  time.Duration // -shutdown-timeout, SHUTDOWN_TIMEOUT
-	LogLevel         string        // -log-level, LOG_LEVEL
-	LogFormat        string        // -log-format, LOG_FORMAT
-	Pprof            bool          // -pprof, PPROF: /debug/pprof/ on the admin listener
+	DBStatementCache int // -db-statement-cache, DB_STATEMENT_CACHE
+	// Session timeouts of every database connection; 0 keeps the
+	// server's setting (see pgdb.Options).
+	DBStatementTimeout time.Duration // -db-statement-timeout, DB_STATEMENT_TIMEOUT
+	DBLockTimeout      time.Duration // -db-lock-timeout, DB_LOCK_TIMEOUT
+	DBIdleInTxTimeout  time.Duration // -db-idle-in-tx-timeout, DB_IDLE_IN_TX_TIMEOUT
+	// DBConnWaitTimeout bounds the wait for a free pooled connection; 0
+	// waits as long as the request's deadline allows.
+	DBConnWaitTimeout time.Duration // -db-conn-wait-timeout, DB_CONN_WAIT_TIMEOUT
+	CallTimeout       time.Duration // -call-timeout, CALL_TIMEOUT
+	ShutdownTimeout   time.Duration // -shutdown-timeout, SHUTDOWN_TIMEOUT
+	LogLevel          string        // -log-level, LOG_LEVEL
+	LogFormat         string        // -log-format, LOG_FORMAT
+	Pprof             bool          // -pprof, PPROF: /debug/pprof/ on the admin listener
 	// Peers maps a peer name ("billing") to its gRPC address.
 	Peers map[string]string
 	// Options holds the values of the service's own Spec.Options.
@@ -72,6 +80,19 @@ func parseConfig(spec Spec, args []string, getenv func(string) string, out io.Wr
 	maxConns := fs.String("db-max-conns", env("db-max-conns", "20"), "maximum open database connections (env DB_MAX_CONNS)")
 	stmtCache := fs.String("db-statement-cache", env("db-statement-cache", strconv.Itoa(pgdb.DefaultStatementCacheSize)),
 		"prepared statements kept per database connection; 0 prepares none (env DB_STATEMENT_CACHE)")
+	durations := []struct {
+		flag, def, usage string
+		dst              *time.Duration
+	}{
+		{"db-statement-timeout", "10s", "statement_timeout of every database connection; 0 keeps the server's", &c.DBStatementTimeout},
+		{"db-lock-timeout", "5s", "lock_timeout of every database connection: the longest wait for a row lock; 0 keeps the server's", &c.DBLockTimeout},
+		{"db-idle-in-tx-timeout", "30s", "idle_in_transaction_session_timeout of every database connection; 0 keeps the server's", &c.DBIdleInTxTimeout},
+		{"db-conn-wait-timeout", "5s", "longest wait for a free pooled database connection before answering UNAVAILABLE; 0 waits for the request's deadline", &c.DBConnWaitTimeout},
+	}
+	durationFlags := make([]*string, len(durations))
+	for i, d := range durations {
+		durationFlags[i] = fs.String(d.flag, env(d.flag, d.def), fmt.Sprintf("%s (env %s)", d.usage, envName(d.flag)))
+	}
 	callTimeout := fs.String("call-timeout", env("call-timeout", "5s"), "deadline of calls to other services (env CALL_TIMEOUT)")
 	shutdown := fs.String("shutdown-timeout", env("shutdown-timeout", "15s"), "how long in-flight calls may finish after SIGTERM (env SHUTDOWN_TIMEOUT)")
 	peers := make(map[string]*string)
@@ -98,6 +119,11 @@ func parseConfig(spec Spec, args []string, getenv func(string) string, out io.Wr
 	}
 	if c.DBStatementCache, err = strconv.Atoi(*stmtCache); err != nil || c.DBStatementCache < 0 {
 		return c, fmt.Errorf("db-statement-cache (DB_STATEMENT_CACHE): want 0 (off) or a positive integer, got %q", *stmtCache)
+	}
+	for i, d := range durations {
+		if *d.dst, err = time.ParseDuration(*durationFlags[i]); err != nil || *d.dst < 0 {
+			return c, fmt.Errorf("%s (%s): want a duration such as %s, or 0, got %q", d.flag, envName(d.flag), d.def, *durationFlags[i])
+		}
 	}
 	if c.CallTimeout, err = time.ParseDuration(*callTimeout); err != nil || c.CallTimeout <= 0 {
 		return c, fmt.Errorf("call-timeout (CALL_TIMEOUT): want a positive duration such as 5s, got %q", *callTimeout)

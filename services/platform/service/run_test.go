@@ -69,6 +69,10 @@ func TestRun_BadConfig_NamesTheSetting(t *testing.T) {
 		{[]string{"test", "-database-url", "postgres://x/y"}, map[string]string{"DB_STATEMENT_CACHE": "-1"}, "DB_STATEMENT_CACHE"},
 		{[]string{"test", "-database-url", "postgres://x/y", "-db-statement-cache", "many"}, nil, "DB_STATEMENT_CACHE"},
 		{[]string{"test", "-database-url", "postgres://x/y", "-log-format", "xml"}, nil, "LOG_FORMAT"},
+		{[]string{"test", "-database-url", "postgres://x/y", "-db-statement-timeout", "ten"}, nil, "DB_STATEMENT_TIMEOUT"},
+		{[]string{"test", "-database-url", "postgres://x/y"}, map[string]string{"DB_LOCK_TIMEOUT": "-1s"}, "DB_LOCK_TIMEOUT"},
+		{[]string{"test", "-database-url", "postgres://x/y"}, map[string]string{"DB_IDLE_IN_TX_TIMEOUT": "5"}, "DB_IDLE_IN_TX_TIMEOUT"},
+		{[]string{"test", "-database-url", "postgres://x/y", "-db-conn-wait-timeout", "soon"}, nil, "DB_CONN_WAIT_TIMEOUT"},
 		{[]string{"test", "frobnicate"}, nil, "unknown command"},
 	}
 	for _, tt := range tests {

@@ -121,6 +121,10 @@ func Run(ctx context.Context, spec Spec, args []string, getenv func(string) stri
 	db, err := pgdb.Open(ctx, cfg.DatabaseURL, pgdb.Options{
 		MaxOpenConns:       cfg.DBMaxConns,
 		StatementCacheSize: statementCacheSize(cfg.DBStatementCache),
+		StatementTimeout:   serverDefaultIfZero(cfg.DBStatementTimeout),
+		LockTimeout:        serverDefaultIfZero(cfg.DBLockTimeout),
+		IdleInTxTimeout:    serverDefaultIfZero(cfg.DBIdleInTxTimeout),
+		ConnWaitTimeout:    serverDefaultIfZero(cfg.DBConnWaitTimeout),
 		TracerProvider:     tel.DBTracerProvider(),
 	})
 	if err != nil {
@@ -190,6 +194,16 @@ func newLogger(cfg Config, w io.Writer) (*slog.Logger, error) {
 // statementCacheSize turns the setting (0 = off) into pgdb's option (0 =
 // default, negative = off).
 func statementCacheSize(setting int) int {
+	if setting == 0 {
+		return -1
+	}
+	return setting
+}
+
+// serverDefaultIfZero turns a duration setting (0 = leave it to the server,
+// or for the connection wait, to the request's deadline) into pgdb's
+// option (0 = pgdb's default, negative = off).
+func serverDefaultIfZero(setting time.Duration) time.Duration {
 	if setting == 0 {
 		return -1
 	}
