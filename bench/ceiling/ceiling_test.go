@@ -3,6 +3,7 @@ package ceiling
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"net/url"
 	"path/filepath"
 	"strconv"
@@ -168,4 +169,83 @@ func TestScriptsRunAndLeaveKassaInvariants(t *testing.T) {
 	if deps := one(`SELECT count(*) FROM transactions WHERE kind = 'deposit' AND request_id <> 'fund'`); !near(deps, byName["deposit.sql"]) {
 		t.Errorf("%d deposits, pgbench ran %d deposit scripts", deps, byName["deposit.sql"])
 	}
+	// What billing and the order service keep besides: a refusal under the
+	// key of each rejected order and none else, payments keyed by their
+	// order, and every order's letter in the outbox, sent.
+	for q, want := range map[string]int64{
+		`SELECT count(*) FROM orders o WHERE o.status = 'rejected' AND (SELECT count(*) FROM refusals r WHERE r.order_id = o.id AND r.user_id = o.user_id AND r.amount = o.price AND r.reason = 'INSUFFICIENT_FUNDS' AND r.message = o.failure_reason AND r.request_id = 'order/' || o.id) <> 1`: 0,
+		`SELECT count(*) FROM refusals r WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = r.order_id AND o.status = 'rejected')`:                                                                                                                                                            0,
+		`SELECT count(*) FROM transactions WHERE kind = 'withdrawal' AND request_id IS DISTINCT FROM 'order/' || order_id`:                                                                                                                                                                       0,
+		`SELECT count(*) FROM orders o WHERE NOT EXISTS (SELECT 1 FROM order_letters l JOIN notifications n USING (order_id, request_id, subject, body) WHERE l.order_id = o.id AND l.sent_time IS NOT NULL AND l.request_id = 'order/' || o.id || '/letter')`:                                   0,
+	} {
+		if got := one(q); got != want {
+			t.Errorf("%s = %d, want %d", q, got, want)
+		}
+	}
+	checkLetters(t, db.DB)
+}
+
+// checkLetters compares each letter's text with the one the order service
+// writes (order.OutcomeLetter, for USD).
+func checkLetters(t *testing.T, db *sql.DB) {
+	t.Helper()
+	rows, err := db.Query(`SELECT o.id, o.status, o.price, o.failure_reason, n.subject, n.body
+		FROM orders o JOIN notifications n ON n.order_id = o.id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	seen := map[string]bool{}
+	for rows.Next() {
+		var id, status, reason, subject, body string
+		var price int64
+		if err := rows.Scan(&id, &status, &price, &reason, &subject, &body); err != nil {
+			t.Fatal(err)
+		}
+		amount := fmt.Sprintf("%d.%02d USD", price/100, price%100)
+		wantSubject := fmt.Sprintf("Order %s is paid", id)
+		wantBody := fmt.Sprintf("Hello,\n\nyour order %s is paid: %s was withdrawn from your account.\n\nThank you for shopping with kassa.\n", id, amount)
+		if status == "rejected" {
+			wantSubject = fmt.Sprintf("Order %s was declined", id)
+			wantBody = fmt.Sprintf("Hello,\n\nyour order %s for %s was declined and nothing was withdrawn from your account.\nReason: %s\n\nYou may place the order again once the problem is solved.\n",
+				id, amount, reason)
+		}
+		if subject != wantSubject || body != wantBody {
+			t.Errorf("letter of %s order %s:\n%q %q\nwant\n%q %q", status, id, subject, body, wantSubject, wantBody)
+		}
+		seen[status] = true
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !seen["paid"] || !seen["rejected"] {
+		t.Errorf("letters of paid and rejected orders expected, saw %v", seen)
+	}
+}
+
+func TestBind(t *testing.T) {
+	for _, c := range []struct {
+		name, stmt string
+		args       []string
+		want       string
+	}{
+		{"a variable stays bare", "WHERE id = $1::uuid", []string{":o_id"}, "WHERE id = :o_id::uuid"},
+		{"a literal stays bare", "VALUES ($1, $2)", []string{"'USD'", "20"}, "VALUES ('USD', 20)"},
+		{"an expression is enclosed so a cast covers it", "NULLIF($1::text, '')", []string{"'order/' || :o_id"}, "NULLIF(('order/' || :o_id)::text, '')"},
+		{"an enclosed expression is not enclosed twice", "= $1", []string{"(:a || :b)::uuid"}, "= (:a || :b)::uuid"},
+		{"two groups are one expression", "= $1", []string{"(:a) || (:b)"}, "= ((:a) || (:b))"},
+		{"$10 is not $1", "$1 $10", []string{"a1", "2", "3", "4", "5", "6", "7", "8", "9", ":ten"}, "(a1) :ten"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := bind(c.stmt, c.args...); got != c.want {
+				t.Errorf("bind(%q) = %q, want %q", c.stmt, got, c.want)
+			}
+		})
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("a parameter without an argument must panic")
+		}
+	}()
+	bind("$1 $2", ":a")
 }

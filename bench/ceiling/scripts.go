@@ -1,141 +1,107 @@
 package ceiling
 
-import "strings"
-
-// Column lists, exactly as the services' stores select and return them
-// (services/*/postgres/store.go).
-const (
-	orderColumns = `id, user_id, price, currency, status, failure_reason, request_id, email,
-	notified_at, create_time, update_time`
-	userColumns    = `id, username, email, first_name, last_name, phone, account_ready, create_time, update_time, delete_time`
-	accountColumns = `user_id, balance, currency, create_time, update_time, close_time`
-	txColumns      = `id, user_id, kind, amount, currency, balance_after, request_id,
-	coalesce(order_id::text, '') AS order_id, create_time`
-	letterColumns = `id, user_id, email, subject, body,
-	coalesce(order_id::text, '') AS order_id, coalesce(request_id, '') AS request_id, create_time`
-)
-
 // UserID is the SQL expression of the id of bench user n (1-based) in the
 // ceiling database: a fixed UUID per number, so a script can pick a user
 // with \set alone.
 const userIDExpr = `('00000000-0000-4000-8000-' || lpad(:n::text, 12, '0'))::uuid`
 
 // The scripts run, statement for statement and transaction for transaction,
-// what kassa runs for one request. A CreateOrder with an idempotency key
-// makes five commits in four databases:
+// what kassa runs for one request (statements.go). A CreateOrder with an
+// idempotency key makes five commits in four databases:
 //
 //	order         SELECT by (user_id, request_id)          FindByRequest
 //	user          SELECT the live user                      GetUser (the e-mail)
 //	order         INSERT ... ON CONFLICT DO NOTHING         Create           commit 1
-//	billing       BEGIN; lock the account; one WITH         Move (Withdraw)  commit 2
-//	              statement: INSERT the ledger entry ON
-//	              CONFLICT DO NOTHING and UPDATE the
-//	              balance; COMMIT
-//	order         BEGIN; lock the order; UPDATE status;     Settle           commit 3
-//	              COMMIT
+//	billing       BEGIN; lock the account; one WITH         MoveOnce         commit 2
+//	              statement; COMMIT. Paid: INSERT the
+//	              ledger entry unless the order's key has
+//	              an entry or a refusal, and UPDATE the
+//	              balance. Rejected: read the key and
+//	              record the refusal under it.
+//	order         UPDATE the status and INSERT the letter   RecordOutcome    commit 3
+//	              into the outbox, one WITH statement
 //	notification  INSERT ... ON CONFLICT DO NOTHING         Send             commit 4
-//	order         UPDATE notified_at                        MarkNotified     commit 5
+//	order         mark the outbox row sent and the order    MarkSent         commit 5
+//	              notified, one WITH statement
 //
-// In kassa the billing transaction runs while the order's Settle
-// transaction holds the order row (billing is called from inside it); one
-// pgbench connection cannot nest transactions, so here billing commits
-// just before Settle's transaction. The statements and the number of
-// commits (the WAL flushes that bound a durable system) are the same. A
-// rejected order's billing transaction locks, looks the request_id up in
-// the ledger and rolls back, as Move does when the funds check fails. A
-// deposit is billing's Move alone.
+// The order service holds no transaction or lock while billing answers,
+// so one pgbench connection runs the steps in kassa's order. A refusal is
+// committed like a payment: billing remembers it under the order's key. A
+// deposit is billing's MoveOnce alone, keyed by the client's request_id.
 
-const orderHead = `\set n random(1, :users)
+// Values the scripts bind that kassa computes in Go.
+const (
+	clientKey  = `'pgb-' || :client_id || '-' || :r`
+	paymentKey = `'order/' || :o_id`              // order.PaymentRequestID
+	letterKey  = `'order/' || :o_id || '/letter'` // order.LetterRequestID
+	// The letter's amount as order.FormatAmount shows USD, from \set
+	// units and cents.
+	letterAmount = `:units || '.' || lpad(:cents::text, 2, '0') || ' USD'`
+	// billing.ErrInsufficientFunds as Account.Apply words it; the order
+	// service keeps it as the failure reason.
+	insufficient = `'insufficient funds: the balance is ' || :a_balance || ' ' || :a_currency || ' minor units, the withdrawal needs ' || :price`
+	// The seconds before the relay may take a letter the request did not
+	// hand over: the order service's default RepairMinAge.
+	letterDelay = `20`
+)
+
+// orderHead finds, creates and begins to pay an order of :price.
+var orderHead = `\set n random(1, :users)
 \set r random(1, 9000000000000000000)
+\set units :price / 100
+\set cents :price % 100
 -- order: FindByRequest
-SELECT ` + orderColumns + ` FROM orders WHERE user_id = ` + userIDExpr + ` AND request_id = 'pgb-' || :client_id || '-' || :r;
+` + bind(findOrder, userIDExpr, clientKey) + `;
 -- user: GetUser
-SELECT ` + userColumns + ` FROM users WHERE id = ` + userIDExpr + ` AND delete_time IS NULL \gset u_
+` + bind(getUser, userIDExpr) + ` \gset u_
 -- order: Create (commit 1)
-INSERT INTO orders (user_id, price, currency, request_id, email)
-	VALUES (:u_id, :price, 'USD', 'pgb-' || :client_id || '-' || :r, :u_email)
-	ON CONFLICT (user_id, request_id) DO NOTHING
-	RETURNING ` + orderColumns + ` \gset o_
--- billing: Move, a withdrawal keyed by the order (commit 2, or a rollback)
+` + bind(createOrder, ":u_id", ":price", "'USD'", clientKey, ":u_email") + ` \gset o_
+-- billing: MoveOnce, the withdrawal keyed by the order (commit 2)
 BEGIN;
-SELECT ` + accountColumns + ` FROM accounts WHERE user_id = :u_id FOR UPDATE \gset a_
+` + bind(lockAccount, ":u_id") + ` \gset a_
 `
 
-const orderTail = `-- notification: Send (commit 4)
-INSERT INTO notifications (user_id, email, subject, body, order_id, request_id)
-	VALUES (:u_id, :u_email, {{SUBJECT}}, {{BODY}}, NULLIF(:o_id, '')::uuid, NULLIF('order/' || :o_id || '/letter', ''))
-	ON CONFLICT (user_id, request_id) DO NOTHING
-	RETURNING ` + letterColumns + `;
--- order: MarkNotified (commit 5)
-UPDATE orders
-	SET notified_at = coalesce(notified_at, now()),
-	    update_time = CASE WHEN notified_at IS NULL THEN now() ELSE update_time END
-	WHERE id = :o_id RETURNING ` + orderColumns + `;
+// orderTail settles the order with its outcome and hands the letter over.
+func orderTail(status, reason, subject, body string) string {
+	return `-- order: RecordOutcome, the status with its letter in the outbox (commit 3)
+` + bind(recordOutcome, ":o_id", status, reason, letterKey, ":o_email", subject, body, letterDelay) + `;
+-- notification: Send (commit 4)
+` + bind(sendOrderLetter, ":o_user_id", ":o_email", subject, body, ":o_id", letterKey) + `;
+-- order: MarkSent (commit 5)
+` + bind(markSent, ":o_id") + `;
 `
+}
 
 // PaidOrder is one affordable order.
 var PaidOrder = `-- kassa ceiling: one paid order (see ceiling/scripts.go)
 \set price random(100, 10000)
 ` + orderHead + `\set balance :a_balance - :price
-` + moveEntry(`:u_id, 'withdrawal', :price, 'USD', :balance, 'order/' || :o_id, NULLIF(:o_id, '')::uuid`) + `
+` + bind(orderKeys.apply, ":u_id", paymentKey, ":o_id", "'withdrawal'", ":price", ":a_currency", ":balance") + `;
 COMMIT;
--- order: Settle (commit 3)
-BEGIN;
-SELECT ` + orderColumns + ` FROM orders WHERE id = :o_id FOR UPDATE;
-UPDATE orders SET status = 'paid', failure_reason = '', update_time = now()
-	WHERE id = :o_id RETURNING ` + orderColumns + `;
-COMMIT;
-` + letter(orderTail,
+` + orderTail(`'paid'`, `''`,
 	`'Order ' || :o_id || ' is paid'`,
-	`E'Hello,\n\nyour order ' || :o_id || ' is paid: ' || :price || E' USD minor units were withdrawn from your account.\n\nThank you for shopping with kassa.\n'`)
+	`E'Hello,\n\nyour order ' || :o_id || ' is paid: ' || `+letterAmount+` || E' was withdrawn from your account.\n\nThank you for shopping with kassa.\n'`)
 
-// RejectedOrder is one order that billing declines for insufficient funds.
+// RejectedOrder is one order that billing declines for insufficient funds:
+// the rules refuse it before any insert, so billing reads the order's key
+// and records the refusal in one statement, and commits it.
 var RejectedOrder = `-- kassa ceiling: one rejected order (see ceiling/scripts.go)
 \set price 10000000000000
-` + orderHead + `SELECT ` + txColumns + ` FROM transactions WHERE user_id = :u_id AND request_id = 'order/' || :o_id;
-ROLLBACK;
--- order: Settle (commit 3)
-BEGIN;
-SELECT ` + orderColumns + ` FROM orders WHERE id = :o_id FOR UPDATE;
-UPDATE orders SET status = 'rejected',
-	failure_reason = 'insufficient funds: the balance is ' || :a_balance || ' USD minor units, the withdrawal needs ' || :price,
-	update_time = now()
-	WHERE id = :o_id RETURNING ` + orderColumns + `;
+` + orderHead + bind(orderKeys.key, ":u_id", paymentKey, ":o_id", "'withdrawal'", ":price", ":a_currency", "'INSUFFICIENT_FUNDS'", insufficient) + `;
 COMMIT;
-` + letter(orderTail,
+` + orderTail(`'rejected'`, insufficient,
 	`'Order ' || :o_id || ' was declined'`,
-	`E'Hello,\n\nyour order ' || :o_id || ' for ' || :price || E' USD minor units was declined and nothing was withdrawn from your account.\nReason: insufficient funds\n\nYou may place the order again once the problem is solved.\n'`)
+	`E'Hello,\n\nyour order ' || :o_id || ' for ' || `+letterAmount+` || E' was declined and nothing was withdrawn from your account.\nReason: ' || `+insufficient+` || E'\n\nYou may place the order again once the problem is solved.\n'`)
 
 // Deposit is one deposit through billing.
 var Deposit = `-- kassa ceiling: one deposit (see ceiling/scripts.go)
 \set n random(1, :users)
 \set amount random(100, 5000)
 \set r random(1, 9000000000000000000)
--- billing: Move, a deposit (commit 1)
+-- billing: MoveOnce, a deposit keyed by the client's request_id (commit 1)
 BEGIN;
-SELECT ` + accountColumns + ` FROM accounts WHERE user_id = ` + userIDExpr + ` FOR UPDATE \gset a_
+` + bind(lockAccount, userIDExpr) + ` \gset a_
 \set balance :a_balance + :amount
-` + moveEntry(`:a_user_id, 'deposit', :amount, 'USD', :balance, 'pgb-dep-' || :client_id || '-' || :r, NULLIF('', '')::uuid`) + `
+` + bind(clientKeys.apply, ":a_user_id", `'pgb-dep-' || :client_id || '-' || :r`, "''", "'deposit'", ":amount", ":a_currency", ":balance") + `;
 COMMIT;
 `
-
-func letter(tail, subject, body string) string {
-	return strings.NewReplacer("{{SUBJECT}}", subject, "{{BODY}}", body).Replace(tail)
-}
-
-// moveEntry is billing's statement for an applied movement
-// (postgres.Store.MoveOnce): the ledger entry with the given VALUES and the
-// balance it records, in one statement.
-func moveEntry(values string) string {
-	return `WITH entry AS (
-	INSERT INTO transactions (user_id, kind, amount, currency, balance_after, request_id, order_id)
-	VALUES (` + values + `)
-	ON CONFLICT (user_id, request_id) DO NOTHING
-	RETURNING ` + txColumns + `
-), upd AS (
-	UPDATE accounts a SET balance = e.balance_after, update_time = e.create_time
-	FROM entry e WHERE a.user_id = e.user_id
-	RETURNING 1
-)
-SELECT entry.*, (SELECT count(*) FROM upd) AS updated FROM entry;`
-}

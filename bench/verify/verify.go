@@ -305,7 +305,8 @@ func Load(ctx context.Context, d DBs) (Facts, error) {
 	if err := closeRows(rows); err != nil {
 		return f, err
 	}
-	rows, err = d.Billing.QueryContext(ctx, `SELECT user_id, kind, amount, request_id, coalesce(order_id::text, '') FROM transactions`)
+	// An order's payment is keyed by its order; its request_id may be NULL.
+	rows, err = d.Billing.QueryContext(ctx, `SELECT user_id, kind, amount, coalesce(request_id, ''), coalesce(order_id::text, '') FROM transactions`)
 	if err != nil {
 		return f, fmt.Errorf("read ledger: %w", err)
 	}
