@@ -29,6 +29,7 @@ type Server struct {
 	Health *health.Server
 	log    *slog.Logger
 	tel    *telemetry.Telemetry
+	ready  Readiness
 }
 
 // New returns a server with kassa's interceptors, health and reflection,
@@ -88,11 +89,16 @@ func Logger(l *slog.Logger) logging.Logger {
 }
 
 // Serve serves on lis until ctx is done, then marks the server NOT_SERVING,
-// lets in-flight calls finish for up to grace and stops.
+// lets in-flight calls finish for up to grace and stops. While it serves,
+// the health service reports LivenessService SERVING, and "" and each
+// registered service by the readiness check (see SetReadiness).
 func (s *Server) Serve(ctx context.Context, lis net.Listener, grace time.Duration) error {
 	// Every service is registered by now: give each method its zero series.
 	s.tel.InitServerMetrics(s.GRPC)
-	s.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	s.Health.SetServingStatus(LivenessService, healthpb.HealthCheckResponse_SERVING)
+	readyCtx, stopReady := context.WithCancel(ctx)
+	defer stopReady()
+	s.watchReadiness(readyCtx)
 	errc := make(chan error, 1)
 	go func() { errc <- s.GRPC.Serve(lis) }()
 	select {

@@ -30,11 +30,15 @@ type Config struct {
 	// DBConnWaitTimeout bounds the wait for a free pooled connection; 0
 	// waits as long as the request's deadline allows.
 	DBConnWaitTimeout time.Duration // -db-conn-wait-timeout, DB_CONN_WAIT_TIMEOUT
-	CallTimeout       time.Duration // -call-timeout, CALL_TIMEOUT
-	ShutdownTimeout   time.Duration // -shutdown-timeout, SHUTDOWN_TIMEOUT
-	LogLevel          string        // -log-level, LOG_LEVEL
-	LogFormat         string        // -log-format, LOG_FORMAT
-	Pprof             bool          // -pprof, PPROF: /debug/pprof/ on the admin listener
+	// Readiness pings the database every DBCheckInterval, each ping
+	// bounded by DBCheckTimeout.
+	DBCheckInterval time.Duration // -db-check-interval, DB_CHECK_INTERVAL
+	DBCheckTimeout  time.Duration // -db-check-timeout, DB_CHECK_TIMEOUT
+	CallTimeout     time.Duration // -call-timeout, CALL_TIMEOUT
+	ShutdownTimeout time.Duration // -shutdown-timeout, SHUTDOWN_TIMEOUT
+	LogLevel        string        // -log-level, LOG_LEVEL
+	LogFormat       string        // -log-format, LOG_FORMAT
+	Pprof           bool          // -pprof, PPROF: /debug/pprof/ on the admin listener
 	// Peers maps a peer name ("billing") to its gRPC address.
 	Peers map[string]string
 	// Options holds the values of the service's own Spec.Options.
@@ -89,6 +93,17 @@ func parseConfig(spec Spec, args []string, getenv func(string) string, out io.Wr
 		{"db-idle-in-tx-timeout", "30s", "idle_in_transaction_session_timeout of every database connection; 0 keeps the server's", &c.DBIdleInTxTimeout},
 		{"db-conn-wait-timeout", "5s", "longest wait for a free pooled database connection before answering UNAVAILABLE; 0 waits for the request's deadline", &c.DBConnWaitTimeout},
 	}
+	positive := []struct {
+		flag, def, usage string
+		dst              *time.Duration
+	}{
+		{"db-check-interval", "2s", "how often readiness pings the database", &c.DBCheckInterval},
+		{"db-check-timeout", "1s", "how long a readiness ping may take before the service reports NOT_SERVING", &c.DBCheckTimeout},
+	}
+	positiveFlags := make([]*string, len(positive))
+	for i, d := range positive {
+		positiveFlags[i] = fs.String(d.flag, env(d.flag, d.def), fmt.Sprintf("%s (env %s)", d.usage, envName(d.flag)))
+	}
 	durationFlags := make([]*string, len(durations))
 	for i, d := range durations {
 		durationFlags[i] = fs.String(d.flag, env(d.flag, d.def), fmt.Sprintf("%s (env %s)", d.usage, envName(d.flag)))
@@ -123,6 +138,11 @@ func parseConfig(spec Spec, args []string, getenv func(string) string, out io.Wr
 	for i, d := range durations {
 		if *d.dst, err = time.ParseDuration(*durationFlags[i]); err != nil || *d.dst < 0 {
 			return c, fmt.Errorf("%s (%s): want a duration such as %s, or 0, got %q", d.flag, envName(d.flag), d.def, *durationFlags[i])
+		}
+	}
+	for i, d := range positive {
+		if *d.dst, err = time.ParseDuration(*positiveFlags[i]); err != nil || *d.dst <= 0 {
+			return c, fmt.Errorf("%s (%s): want a positive duration such as %s, got %q", d.flag, envName(d.flag), d.def, *positiveFlags[i])
 		}
 	}
 	if c.CallTimeout, err = time.ParseDuration(*callTimeout); err != nil || c.CallTimeout <= 0 {

@@ -150,7 +150,18 @@ func Run(ctx context.Context, spec Spec, args []string, getenv func(string) stri
 		defer conn.Close()
 		d.Peers[p.Name] = conn
 	}
+	// Readiness pings on a connection of its own: through the service's
+	// pool, a ping would wait behind busy requests and report a loaded
+	// database as a missing one. A ping that finds its connection dead
+	// gets a new one (database/sql retries a bad connection), so the
+	// check recovers when the database does.
+	probe, err := pgdb.Open(ctx, cfg.DatabaseURL, pgdb.Options{MaxOpenConns: 1, StatementCacheSize: -1, ConnWaitTimeout: -1})
+	if err != nil {
+		return err
+	}
+	defer probe.Close()
 	srv := server.NewWith(log, tel)
+	srv.SetReadiness(server.Readiness{Check: probe.PingContext, Interval: cfg.DBCheckInterval, Timeout: cfg.DBCheckTimeout})
 	d.Server = srv.GRPC
 	bg, cancelBg := context.WithCancel(ctx)
 	defer cancelBg()
