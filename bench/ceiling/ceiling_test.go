@@ -171,8 +171,11 @@ func TestScriptsRunAndLeaveKassaInvariants(t *testing.T) {
 	}
 	// What billing and the order service keep besides: a refusal under the
 	// key of each rejected order and none else, payments keyed by their
-	// order, and every order's letter in the outbox, sent.
+	// order, every order's letter in the outbox, sent, and no payment or
+	// letter left to the background loops or parked.
 	for q, want := range map[string]int64{
+		`SELECT count(*) FROM orders WHERE pay_attempts <> 0 OR pay_parked_time IS NOT NULL OR pay_next_attempt_time <= create_time`: 0,
+		`SELECT count(*) FROM order_letters WHERE attempts <> 0 OR parked_time IS NOT NULL`:                                          0,
 		`SELECT count(*) FROM orders o WHERE o.status = 'rejected' AND (SELECT count(*) FROM refusals r WHERE r.order_id = o.id AND r.user_id = o.user_id AND r.amount = o.price AND r.reason = 'INSUFFICIENT_FUNDS' AND r.message = o.failure_reason AND r.request_id = 'order/' || o.id) <> 1`: 0,
 		`SELECT count(*) FROM refusals r WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = r.order_id AND o.status = 'rejected')`:                                                                                                                                                            0,
 		`SELECT count(*) FROM transactions WHERE kind = 'withdrawal' AND request_id IS DISTINCT FROM 'order/' || order_id`:                                                                                                                                                                       0,

@@ -40,9 +40,10 @@ const (
 	// billing.ErrInsufficientFunds as Account.Apply words it; the order
 	// service keeps it as the failure reason.
 	insufficient = `'insufficient funds: the balance is ' || :a_balance || ' ' || :a_currency || ' minor units, the withdrawal needs ' || :price`
-	// The seconds before the relay may take a letter the request did not
-	// hand over: the order service's default RepairMinAge.
-	letterDelay = `20`
+	// The seconds before the repair loop may take a payment, and the relay
+	// a letter, that the request itself did not finish: the order
+	// service's RepairMinAge with the default call timeout (3 × 5 s + 5 s).
+	repairDelay = `20`
 )
 
 // orderHead finds, creates and begins to pay an order of :price.
@@ -55,7 +56,7 @@ var orderHead = `\set n random(1, :users)
 -- user: GetUser
 ` + bind(getUser, userIDExpr) + ` \gset u_
 -- order: Create (commit 1)
-` + bind(createOrder, ":u_id", ":price", "'USD'", clientKey, ":u_email") + ` \gset o_
+` + bind(createOrder, ":u_id", ":price", "'USD'", clientKey, ":u_email", repairDelay) + ` \gset o_
 -- billing: MoveOnce, the withdrawal keyed by the order (commit 2)
 BEGIN;
 ` + bind(lockAccount, ":u_id") + ` \gset a_
@@ -64,7 +65,7 @@ BEGIN;
 // orderTail settles the order with its outcome and hands the letter over.
 func orderTail(status, reason, subject, body string) string {
 	return `-- order: RecordOutcome, the status with its letter in the outbox (commit 3)
-` + bind(recordOutcome, ":o_id", status, reason, letterKey, ":o_email", subject, body, letterDelay) + `;
+` + bind(recordOutcome, ":o_id", status, reason, letterKey, ":o_email", subject, body, repairDelay) + `;
 -- notification: Send (commit 4)
 ` + bind(sendOrderLetter, ":o_user_id", ":o_email", subject, body, ":o_id", letterKey) + `;
 -- order: MarkSent (commit 5)

@@ -16,7 +16,7 @@ import (
 // Column lists, exactly as the stores select and return them.
 const (
 	orderColumns = `id, user_id, price, currency, status, failure_reason, request_id, email,
-	notified_at, create_time, update_time`
+	notified_at, create_time, update_time, pay_attempts`
 	userColumns    = `id, username, email, first_name, last_name, phone, account_ready, create_time, update_time, delete_time`
 	accountColumns = `user_id, balance, currency, create_time, update_time, close_time`
 	txColumns      = `id, user_id, kind, amount, currency, balance_after,
@@ -35,16 +35,17 @@ const getUser = `SELECT ` + userColumns + ` FROM users WHERE id = $1 AND delete_
 const (
 	// FindByRequest: $1 user, $2 request_id.
 	findOrder = `SELECT ` + orderColumns + ` FROM orders WHERE user_id = $1 AND request_id = $2`
-	// Create: $1 user, $2 price, $3 currency, $4 request_id, $5 e-mail.
-	createOrder = `INSERT INTO orders (user_id, price, currency, request_id, email)
-	VALUES ($1, $2, $3, $4, $5)
+	// Create: $1 user, $2 price, $3 currency, $4 request_id, $5 e-mail,
+	// $6 the seconds before the repair loop may take the payment.
+	createOrder = `INSERT INTO orders (user_id, price, currency, request_id, email, pay_next_attempt_time)
+	VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))
 	ON CONFLICT (user_id, request_id) DO NOTHING
 	RETURNING ` + orderColumns
 	// RecordOutcome: $1 order, $2 status, $3 failure reason, $4..$7 the
 	// letter's request_id, e-mail, subject and body, $8 the seconds before
 	// the relay may take it.
 	recordOutcome = `WITH settled AS (
-	UPDATE orders SET status = $2, failure_reason = $3, update_time = now()
+	UPDATE orders SET status = $2, failure_reason = $3, update_time = now(), pay_parked_time = NULL
 	WHERE id = $1 AND status = 'pending'
 	RETURNING ` + orderColumns + `
 ), outbox AS (
