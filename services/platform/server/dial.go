@@ -10,8 +10,9 @@ import (
 )
 
 // Dial returns a client connection to a peer service. Every call without a
-// deadline of its own gets timeout, so a stuck peer never hangs a request.
-// The connection is lazy: the peer may start after this service.
+// deadline of its own gets timeout, so a stuck peer never hangs a request;
+// the deadline covers the retries of WithRetries too. The connection is
+// lazy: the peer may start after this service.
 func Dial(addr string, timeout time.Duration, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 	opts = append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -22,6 +23,31 @@ func Dial(addr string, timeout time.Duration, opts ...grpc.DialOption) (*grpc.Cl
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
 	return conn, nil
+}
+
+// peerRetryConfig retries a call that answered UNAVAILABLE, up to four
+// attempts in all, waiting a random time up to 100ms, 200ms and then
+// 400ms between them (gRPC's exponential backoff with full jitter). It
+// never retries another code: a refusal is an answer.
+const peerRetryConfig = `{"methodConfig": [{
+	"name": [{}],
+	"retryPolicy": {
+		"maxAttempts": 4,
+		"initialBackoff": "0.1s",
+		"maxBackoff": "1s",
+		"backoffMultiplier": 2,
+		"retryableStatusCodes": ["UNAVAILABLE"]
+	}
+}]}`
+
+// WithRetries is the Dial option for calls between kassa services: gRPC
+// itself retries a call the peer answered UNAVAILABLE (or could not be
+// reached for), within the call's deadline. Every such call in kassa is a
+// read or carries an idempotency key, so a retry cannot apply anything
+// twice. The gateway must not use it: it forwards client requests, which
+// may carry no key, and leaves retrying to the client.
+func WithRetries() grpc.DialOption {
+	return grpc.WithDefaultServiceConfig(peerRetryConfig)
 }
 
 func deadlineInterceptor(timeout time.Duration) grpc.UnaryClientInterceptor {

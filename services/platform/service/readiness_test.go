@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/grpctest"
 	"github.com/kassa-dev/kassa/services/platform/pgdb"
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
 	"github.com/kassa-dev/kassa/services/platform/server"
@@ -191,4 +192,35 @@ func pollStatus(t *testing.T, hc healthpb.HealthClient, name string, want health
 		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
 	}
 	t.Fatalf("health %q = %v, %v; want %v within 15s", name, got, err, want)
+}
+
+// The connections a service gets to its peers retry UNAVAILABLE.
+func TestRun_Peers_RetryUnavailable(t *testing.T) {
+	f := &grpctest.Flaky{Failures: 2, Code: codes.Unavailable}
+	peer := grpctest.Serve(t, f.Register)
+	db := pgtest.NewDB(t, nil)
+	s := spec(nil)
+	s.Peers = []service.Peer{{Name: "peer"}}
+	got := make(chan error, 1)
+	s.Setup = func(ctx context.Context, d *service.Deps) error {
+		var out wrapperspb.StringValue
+		got <- d.Peers["peer"].Invoke(ctx, grpctest.FlakyMethod, wrapperspb.String("k1"), &out, grpc.WaitForReady(true))
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- service.Run(ctx, s, []string{"test", "-listen", "127.0.0.1:0", "-admin-listen", "",
+			"-database-url", pgtest.URL(t, db), "-peer-addr", peer.Target()}, func(string) string { return "" }, &out)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v\n%s", err, out.String())
+		}
+	}()
+	if err := <-got; err != nil || f.Attempts() != 3 {
+		t.Fatalf("peer call = %v after %d attempts, want success on the third", err, f.Attempts())
+	}
 }

@@ -49,7 +49,9 @@ type Deps struct {
 	DB     *sqlx.DB
 	Server *grpc.Server
 	// Peers holds a connection per Spec.Peers entry, by name. Calls on
-	// them are traced and measured (grpc_client_*).
+	// them are traced and measured (grpc_client_*), and retried when the
+	// peer answers UNAVAILABLE (server.WithRetries): every call between
+	// kassa services must be a read or carry an idempotency key.
 	Peers map[string]*grpc.ClientConn
 	// Metrics is the registry the admin listener serves on /metrics: the
 	// service registers its business metrics here.
@@ -143,7 +145,7 @@ func Run(ctx context.Context, spec Spec, args []string, getenv func(string) stri
 
 	d := &Deps{Config: cfg, Log: log, DB: db, Peers: make(map[string]*grpc.ClientConn), Metrics: tel.Registry, Telemetry: tel}
 	for _, p := range spec.Peers {
-		conn, err := server.Dial(cfg.Peers[p.Name], cfg.CallTimeout, tel.DialOptions()...)
+		conn, err := server.Dial(cfg.Peers[p.Name], cfg.CallTimeout, append(tel.DialOptions(), server.WithRetries())...)
 		if err != nil {
 			return err
 		}
