@@ -413,6 +413,10 @@ func TestChecksBite(t *testing.T) {
 			c.LivenessProbe.TCPSocket = &corev1.TCPSocketAction{Port: intstr.FromString("grpc")}
 			return o
 		}, "probes of a service must be native gRPC probes"},
+		{"service liveness probe on the database-bound overall status", func(o []*object) []*object {
+			deployment(o, "billing").Spec.Template.Spec.Containers[0].LivenessProbe.GRPC.Service = nil
+			return o
+		}, "container billing: liveness probe must ask the gRPC health service \"liveness\""},
 		{"gRPC probe on an undeclared port", func(o []*object) []*object {
 			deployment(o, "order").Spec.Template.Spec.Containers[0].ReadinessProbe.GRPC.Port = 50099
 			return o

@@ -471,6 +471,11 @@ func checkDeployments(m *manifest) []string {
 						break
 					}
 				}
+				// The overall health status follows the database; liveness
+				// must not, or a database outage restarts every pod.
+				if p := c.LivenessProbe; p != nil && p.GRPC != nil && (p.GRPC.Service == nil || *p.GRPC.Service != "liveness") {
+					add("container %s: liveness probe must ask the gRPC health service \"liveness\", not the database-bound overall status", c.Name)
+				}
 			}
 		}
 	}
