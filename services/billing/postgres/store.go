@@ -12,6 +12,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/kassa-dev/kassa/services/billing"
 	"github.com/kassa-dev/kassa/services/platform/paging"
+	"github.com/kassa-dev/kassa/services/platform/pgdb"
 )
 
 // Store reads and writes accounts and their ledgers.
@@ -83,7 +84,7 @@ func notFound(userID string) error {
 // an index ON CONFLICT does not watch fails with a unique violation.
 func (s *Store) CreateAccount(ctx context.Context, userID, currency string) (billing.Account, bool, error) {
 	var r accountRow
-	err := s.db.GetContext(ctx, &r, `
+	err := pgdb.Get(ctx, s.db, &r, `
 		INSERT INTO accounts (user_id, currency) VALUES ($1, $2)
 		ON CONFLICT DO NOTHING
 		RETURNING `+accountColumns, userID, currency)
@@ -100,7 +101,7 @@ func (s *Store) CreateAccount(ctx context.Context, userID, currency string) (bil
 // GetAccount returns the account of userID or billing.ErrAccountNotFound.
 func (s *Store) GetAccount(ctx context.Context, userID string) (billing.Account, error) {
 	var r accountRow
-	err := s.db.GetContext(ctx, &r, `SELECT `+accountColumns+` FROM accounts WHERE user_id = $1`, userID)
+	err := pgdb.Get(ctx, s.db, &r, `SELECT `+accountColumns+` FROM accounts WHERE user_id = $1`, userID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return billing.Account{}, notFound(userID)
 	}
@@ -115,7 +116,7 @@ func (s *Store) GetAccount(ctx context.Context, userID string) (billing.Account,
 // waits for a deposit or withdrawal in flight and every later one sees it.
 func (s *Store) CloseAccount(ctx context.Context, userID string) (billing.Account, error) {
 	var r accountRow
-	err := s.db.GetContext(ctx, &r, `
+	err := pgdb.Get(ctx, s.db, &r, `
 		UPDATE accounts SET close_time = coalesce(close_time, clock_timestamp())
 		WHERE user_id = $1
 		RETURNING `+accountColumns, userID)
@@ -135,11 +136,11 @@ func (s *Store) ListTransactions(ctx context.Context, userID string, after pagin
 	var rows []txRow
 	var err error
 	if after.IsFirst() {
-		err = s.db.SelectContext(ctx, &rows, `SELECT `+txColumns+` FROM transactions
+		err = pgdb.Select(ctx, s.db, &rows, `SELECT `+txColumns+` FROM transactions
 			WHERE user_id = $1
 			ORDER BY create_time DESC, id DESC LIMIT $2`, userID, limit)
 	} else {
-		err = s.db.SelectContext(ctx, &rows, `SELECT `+txColumns+` FROM transactions
+		err = pgdb.Select(ctx, s.db, &rows, `SELECT `+txColumns+` FROM transactions
 			WHERE user_id = $1 AND (create_time, id) < ($2, $3::uuid)
 			ORDER BY create_time DESC, id DESC LIMIT $4`, userID, after.Time, after.ID, limit)
 	}
@@ -150,7 +151,7 @@ func (s *Store) ListTransactions(ctx context.Context, userID string, after pagin
 		// Entries imply the account (foreign key); only an empty page needs
 		// the check. Accounts are never deleted, so it cannot go stale.
 		var exists bool
-		if err := s.db.GetContext(ctx, &exists, `SELECT EXISTS (SELECT 1 FROM accounts WHERE user_id = $1)`, userID); err != nil {
+		if err := pgdb.Get(ctx, s.db, &exists, `SELECT EXISTS (SELECT 1 FROM accounts WHERE user_id = $1)`, userID); err != nil {
 			return nil, fmt.Errorf("check account: %w", err)
 		}
 		if !exists {

@@ -11,6 +11,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/kassa-dev/kassa/services/notification"
 	"github.com/kassa-dev/kassa/services/platform/paging"
+	"github.com/kassa-dev/kassa/services/platform/pgdb"
 )
 
 // Store reads and writes letters.
@@ -66,7 +67,7 @@ func (s *Store) Send(ctx context.Context, n notification.Notification) (notifica
 		ns = orderKeys
 	}
 	var r row
-	err := s.db.GetContext(ctx, &r, `
+	err := pgdb.Get(ctx, s.db, &r, `
 		INSERT INTO notifications (user_id, email, subject, body, order_id, request_id)
 		VALUES ($1, $2, $3, $4, NULLIF($5, '')::uuid, NULLIF($6, ''))
 		ON CONFLICT `+ns.conflict+` DO NOTHING
@@ -79,7 +80,7 @@ func (s *Store) Send(ctx context.Context, n notification.Notification) (notifica
 		return notification.Notification{}, false, fmt.Errorf("insert notification: %w", err)
 	}
 	// Only a conflicting key makes ON CONFLICT skip the row.
-	err = s.db.GetContext(ctx, &r, `SELECT `+columns+` FROM notifications WHERE `+ns.lookup,
+	err = pgdb.Get(ctx, s.db, &r, `SELECT `+columns+` FROM notifications WHERE `+ns.lookup,
 		ns.owner(n), n.RequestID)
 	if err != nil {
 		return notification.Notification{}, false, fmt.Errorf("read notification by request_id: %w", err)
@@ -111,7 +112,7 @@ var (
 // Get returns the letter id of user userID, or notification.ErrNotFound.
 func (s *Store) Get(ctx context.Context, userID, id string) (notification.Notification, error) {
 	var r row
-	err := s.db.GetContext(ctx, &r, `SELECT `+columns+` FROM notifications WHERE user_id = $1 AND id = $2`, userID, id)
+	err := pgdb.Get(ctx, s.db, &r, `SELECT `+columns+` FROM notifications WHERE user_id = $1 AND id = $2`, userID, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return notification.Notification{}, fmt.Errorf("%w: user %s has no notification %s", notification.ErrNotFound, userID, id)
 	}
@@ -127,11 +128,11 @@ func (s *Store) List(ctx context.Context, userID string, after paging.Cursor, li
 	var rows []row
 	var err error
 	if after.IsFirst() {
-		err = s.db.SelectContext(ctx, &rows, `SELECT `+columns+` FROM notifications
+		err = pgdb.Select(ctx, s.db, &rows, `SELECT `+columns+` FROM notifications
 			WHERE user_id = $1
 			ORDER BY create_time DESC, id DESC LIMIT $2`, userID, limit)
 	} else {
-		err = s.db.SelectContext(ctx, &rows, `SELECT `+columns+` FROM notifications
+		err = pgdb.Select(ctx, s.db, &rows, `SELECT `+columns+` FROM notifications
 			WHERE user_id = $1 AND (create_time, id) < ($2, $3::uuid)
 			ORDER BY create_time DESC, id DESC LIMIT $4`, userID, after.Time, after.ID, limit)
 	}

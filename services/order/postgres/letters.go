@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kassa-dev/kassa/services/order"
+	"github.com/kassa-dev/kassa/services/platform/pgdb"
 )
 
 // letterRow is an order_letters row.
@@ -33,7 +34,7 @@ func (r letterRow) domain() order.Letter {
 // statement. Repeating it keeps the first times.
 func (s *Store) MarkSent(ctx context.Context, id string) (order.Order, error) {
 	var r row
-	err := s.db.GetContext(ctx, &r, `
+	err := pgdb.Get(ctx, s.db, &r, `
 		WITH sent AS (
 			UPDATE order_letters SET sent_time = coalesce(sent_time, now()), parked_time = NULL
 			WHERE order_id = $1
@@ -65,7 +66,7 @@ func (s *Store) MarkSent(ctx context.Context, id string) (order.Order, error) {
 // to be claimed again once the lease has passed.
 func (s *Store) ClaimLetters(ctx context.Context, lease time.Duration, limit int) ([]order.Letter, error) {
 	var rows []letterRow
-	err := s.db.SelectContext(ctx, &rows, `
+	err := pgdb.Select(ctx, s.db, &rows, `
 		UPDATE order_letters
 		SET attempts = attempts + 1, next_attempt_time = now() + make_interval(secs => $1)
 		WHERE order_id IN (

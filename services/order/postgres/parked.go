@@ -7,6 +7,7 @@ import (
 
 	"github.com/kassa-dev/kassa/services/order"
 	"github.com/kassa-dev/kassa/services/platform/paging"
+	"github.com/kassa-dev/kassa/services/platform/pgdb"
 	"github.com/lib/pq"
 )
 
@@ -14,7 +15,7 @@ import (
 // after delay, or parks it (park), noting lastErr. A letter delivered in
 // the meantime is left alone.
 func (s *Store) LetterFailed(ctx context.Context, id string, delay time.Duration, park bool, lastErr string) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE order_letters
+	_, err := pgdb.Exec(ctx, s.db, `UPDATE order_letters
 		SET next_attempt_time = now() + make_interval(secs => $2),
 		    parked_time = CASE WHEN $3 THEN now() END,
 		    last_error = $4
@@ -31,7 +32,7 @@ func (s *Store) CountParked(ctx context.Context) (payments, letters int, err err
 		Payments int `db:"payments"`
 		Letters  int `db:"letters"`
 	}
-	err = s.db.GetContext(ctx, &n, `SELECT
+	err = pgdb.Get(ctx, s.db, &n, `SELECT
 		(SELECT count(*) FROM orders WHERE pay_parked_time IS NOT NULL) AS payments,
 		(SELECT count(*) FROM order_letters WHERE parked_time IS NOT NULL) AS letters`)
 	if err != nil {
@@ -56,7 +57,7 @@ type parkedRow struct {
 func (s *Store) ListParked(ctx context.Context, after paging.Cursor, limit int) ([]order.ParkedItem, error) {
 	first := after.IsFirst()
 	var rows []parkedRow
-	err := s.db.SelectContext(ctx, &rows, `SELECT step, order_id, user_id, attempts, last_error, park_time FROM (
+	err := pgdb.Select(ctx, s.db, &rows, `SELECT step, order_id, user_id, attempts, last_error, park_time FROM (
 			SELECT 'payment' AS step, id AS order_id, user_id, pay_attempts AS attempts,
 			       pay_last_error AS last_error, pay_parked_time AS park_time
 			FROM orders WHERE pay_parked_time IS NOT NULL
@@ -97,7 +98,7 @@ func (s *Store) RetryParked(ctx context.Context, orderIDs []string) (int, error)
 		orderIDs = []string{} // an empty array, not NULL: release all
 	}
 	var n int
-	err := s.db.GetContext(ctx, &n, `
+	err := pgdb.Get(ctx, s.db, &n, `
 		WITH payments AS (
 			UPDATE orders
 			SET pay_parked_time = NULL, pay_attempts = 0, pay_next_attempt_time = now()

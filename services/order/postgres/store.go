@@ -11,6 +11,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/kassa-dev/kassa/services/order"
 	"github.com/kassa-dev/kassa/services/platform/paging"
+	"github.com/kassa-dev/kassa/services/platform/pgdb"
 )
 
 // Store reads and writes orders.
@@ -58,7 +59,7 @@ func (r row) domain() order.Order {
 // when there is none.
 func (s *Store) FindByRequest(ctx context.Context, userID, requestID string) (o order.Order, found bool, err error) {
 	var r row
-	err = s.db.GetContext(ctx, &r, `SELECT `+columns+` FROM orders WHERE user_id = $1 AND request_id = $2`,
+	err = pgdb.Get(ctx, s.db, &r, `SELECT `+columns+` FROM orders WHERE user_id = $1 AND request_id = $2`,
 		userID, requestID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return order.Order{}, false, nil
@@ -82,7 +83,7 @@ func (s *Store) FindByRequest(ctx context.Context, userID, requestID string) (o 
 // snapshot under READ COMMITTED) sees the winner's committed row.
 func (s *Store) Create(ctx context.Context, o order.Order, grace time.Duration) (stored order.Order, created bool, err error) {
 	var r row
-	err = s.db.GetContext(ctx, &r, `
+	err = pgdb.Get(ctx, s.db, &r, `
 		INSERT INTO orders (user_id, price, currency, request_id, email, pay_next_attempt_time)
 		VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))
 		ON CONFLICT (user_id, request_id) DO NOTHING
@@ -108,7 +109,7 @@ func (s *Store) Create(ctx context.Context, o order.Order, grace time.Duration) 
 // Get returns the order id of user userID, or order.ErrNotFound.
 func (s *Store) Get(ctx context.Context, userID, id string) (order.Order, error) {
 	var r row
-	err := s.db.GetContext(ctx, &r, `SELECT `+columns+` FROM orders WHERE user_id = $1 AND id = $2`, userID, id)
+	err := pgdb.Get(ctx, s.db, &r, `SELECT `+columns+` FROM orders WHERE user_id = $1 AND id = $2`, userID, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return order.Order{}, fmt.Errorf("%w: user %s has no order %s", order.ErrNotFound, userID, id)
 	}
@@ -124,11 +125,11 @@ func (s *Store) List(ctx context.Context, userID string, after paging.Cursor, li
 	var rows []row
 	var err error
 	if after.IsFirst() {
-		err = s.db.SelectContext(ctx, &rows, `SELECT `+columns+` FROM orders
+		err = pgdb.Select(ctx, s.db, &rows, `SELECT `+columns+` FROM orders
 			WHERE user_id = $1
 			ORDER BY create_time DESC, id DESC LIMIT $2`, userID, limit)
 	} else {
-		err = s.db.SelectContext(ctx, &rows, `SELECT `+columns+` FROM orders
+		err = pgdb.Select(ctx, s.db, &rows, `SELECT `+columns+` FROM orders
 			WHERE user_id = $1 AND (create_time, id) < ($2, $3::uuid)
 			ORDER BY create_time DESC, id DESC LIMIT $4`, userID, after.Time, after.ID, limit)
 	}
@@ -155,7 +156,7 @@ func (s *Store) RecordOutcome(ctx context.Context, o order.Order, out order.Outc
 	var r row
 	// A data-modifying WITH runs exactly once whether or not the outer
 	// SELECT reads it, and only for the row the UPDATE changed.
-	err = s.db.GetContext(ctx, &r, `
+	err = pgdb.Get(ctx, s.db, &r, `
 		WITH settled AS (
 			UPDATE orders SET status = $2, failure_reason = $3, update_time = now(), pay_parked_time = NULL
 			WHERE id = $1 AND status = 'pending'
@@ -174,7 +175,7 @@ func (s *Store) RecordOutcome(ctx context.Context, o order.Order, out order.Outc
 		return order.Order{}, false, fmt.Errorf("record payment outcome of order %s: %w", o.ID, err)
 	}
 	// Not pending any more: another worker recorded billing's answer first.
-	if err := s.db.GetContext(ctx, &r, `SELECT `+columns+` FROM orders WHERE id = $1`, o.ID); err != nil {
+	if err := pgdb.Get(ctx, s.db, &r, `SELECT `+columns+` FROM orders WHERE id = $1`, o.ID); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return order.Order{}, false, fmt.Errorf("%w: no order %s", order.ErrNotFound, o.ID)
 		}
@@ -195,7 +196,7 @@ func (s *Store) RecordOutcome(ctx context.Context, o order.Order, out order.Outc
 // lease.
 func (s *Store) ClaimPayments(ctx context.Context, lease time.Duration, limit int) ([]order.Order, error) {
 	var rows []row
-	err := s.db.SelectContext(ctx, &rows, `
+	err := pgdb.Select(ctx, s.db, &rows, `
 		UPDATE orders
 		SET pay_attempts = pay_attempts + 1, pay_next_attempt_time = now() + make_interval(secs => $1)
 		WHERE id IN (
@@ -215,7 +216,7 @@ func (s *Store) ClaimPayments(ctx context.Context, lease time.Duration, limit in
 // after delay, or parks it (park), noting lastErr. An order settled in the
 // meantime is left alone.
 func (s *Store) PaymentFailed(ctx context.Context, id string, delay time.Duration, park bool, lastErr string) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE orders
+	_, err := pgdb.Exec(ctx, s.db, `UPDATE orders
 		SET pay_next_attempt_time = now() + make_interval(secs => $2),
 		    pay_parked_time = CASE WHEN $3 THEN now() END,
 		    pay_last_error = $4

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kassa-dev/kassa/services/platform/paging"
+	"github.com/kassa-dev/kassa/services/platform/pgdb"
 	"github.com/kassa-dev/kassa/services/user"
 	"github.com/lib/pq"
 )
@@ -30,7 +31,7 @@ type pendingRow struct {
 // Times are on the database clock, the one the columns were set by.
 func (s *Store) ListPending(ctx context.Context, minAge time.Duration, limit int) ([]user.Pending, error) {
 	var rows []pendingRow
-	err := s.db.SelectContext(ctx, &rows, `SELECT `+columns+`, repair_attempts FROM users
+	err := pgdb.Select(ctx, s.db, &rows, `SELECT `+columns+`, repair_attempts FROM users
 		WHERE NOT account_ready AND delete_time IS NULL AND park_time IS NULL
 		  AND next_attempt_time <= now()
 		  AND create_time <= now() - make_interval(secs => $1)
@@ -56,7 +57,7 @@ func (s *Store) ListPending(ctx context.Context, minAge time.Duration, limit int
 // read it is left as it is rather than pushed back by a stale failure. The
 // single UPDATE needs no other lock.
 func (s *Store) RecordRepairFailure(ctx context.Context, id string, attempts int, delay time.Duration, park bool, lastErr string) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE users SET
+	res, err := pgdb.Exec(ctx, s.db, `UPDATE users SET
 			repair_attempts   = repair_attempts + 1,
 			last_error        = $3,
 			next_attempt_time = now() + make_interval(secs => $4),
@@ -92,7 +93,7 @@ const parkedWhere = `NOT account_ready AND delete_time IS NULL AND park_time IS 
 // CountParked returns how many users are parked.
 func (s *Store) CountParked(ctx context.Context) (int, error) {
 	var n int
-	if err := s.db.GetContext(ctx, &n, `SELECT count(*) FROM users WHERE `+parkedWhere); err != nil {
+	if err := pgdb.Get(ctx, s.db, &n, `SELECT count(*) FROM users WHERE `+parkedWhere); err != nil {
 		return 0, fmt.Errorf("count parked users: %w", err)
 	}
 	return n, nil
@@ -112,10 +113,10 @@ func (s *Store) ListParked(ctx context.Context, after paging.Cursor, limit int) 
 	var rows []parkedRow
 	var err error
 	if after.IsFirst() {
-		err = s.db.SelectContext(ctx, &rows, `SELECT `+cols+` FROM users WHERE `+parkedWhere+`
+		err = pgdb.Select(ctx, s.db, &rows, `SELECT `+cols+` FROM users WHERE `+parkedWhere+`
 			ORDER BY park_time DESC, id DESC LIMIT $1`, limit)
 	} else {
-		err = s.db.SelectContext(ctx, &rows, `SELECT `+cols+` FROM users WHERE `+parkedWhere+`
+		err = pgdb.Select(ctx, s.db, &rows, `SELECT `+cols+` FROM users WHERE `+parkedWhere+`
 			  AND (park_time, id) < ($1, $2::uuid)
 			ORDER BY park_time DESC, id DESC LIMIT $3`, after.Time, after.ID, limit)
 	}
@@ -135,7 +136,7 @@ func (s *Store) ListParked(ctx context.Context, after paging.Cursor, limit int) 
 // released. The last error is kept for the operator until the next attempt
 // overwrites it.
 func (s *Store) ReleaseParked(ctx context.Context, ids []string) (int, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE users SET
+	res, err := pgdb.Exec(ctx, s.db, `UPDATE users SET
 			repair_attempts = 0, park_time = NULL, next_attempt_time = now()
 		WHERE `+parkedWhere+`
 		  AND (coalesce(cardinality($1::uuid[]), 0) = 0 OR id = ANY($1::uuid[]))`, pq.Array(ids))

@@ -110,7 +110,7 @@ func (s *Store) CreatePending(ctx context.Context, u user.User, requestID string
 // close the account it just opened.
 func (s *Store) MarkAccountReady(ctx context.Context, id string) (user.User, error) {
 	var r row
-	err := s.db.GetContext(ctx, &r, `UPDATE users SET account_ready = true
+	err := pgdb.Get(ctx, s.db, &r, `UPDATE users SET account_ready = true
 		WHERE id = $1 AND delete_time IS NULL RETURNING `+columns, id)
 	return r.domain(), notFound(err, id)
 }
@@ -118,7 +118,7 @@ func (s *Store) MarkAccountReady(ctx context.Context, id string) (user.User, err
 // Get returns the live user id.
 func (s *Store) Get(ctx context.Context, id string) (user.User, error) {
 	var r row
-	err := s.db.GetContext(ctx, &r, `SELECT `+columns+` FROM users WHERE id = $1 AND delete_time IS NULL`, id)
+	err := pgdb.Get(ctx, s.db, &r, `SELECT `+columns+` FROM users WHERE id = $1 AND delete_time IS NULL`, id)
 	return r.domain(), notFound(err, id)
 }
 
@@ -137,11 +137,11 @@ func (s *Store) List(ctx context.Context, after paging.Cursor, limit int) ([]use
 	var rows []row
 	var err error
 	if after.IsFirst() {
-		err = s.db.SelectContext(ctx, &rows, `SELECT `+columns+` FROM users
+		err = pgdb.Select(ctx, s.db, &rows, `SELECT `+columns+` FROM users
 			WHERE delete_time IS NULL
 			ORDER BY create_time, id LIMIT $1`, limit)
 	} else {
-		err = s.db.SelectContext(ctx, &rows, `SELECT `+columns+` FROM users
+		err = pgdb.Select(ctx, s.db, &rows, `SELECT `+columns+` FROM users
 			WHERE delete_time IS NULL AND (create_time, id) > ($1, $2::uuid)
 			ORDER BY create_time, id LIMIT $3`, after.Time, after.ID, limit)
 	}
@@ -163,7 +163,7 @@ func domains(rows []row) []user.User {
 // decide username and email clashes, so no lock is needed.
 func (s *Store) Update(ctx context.Context, id string, p user.Patch) (user.User, error) {
 	var r row
-	err := s.db.GetContext(ctx, &r, `UPDATE users SET
+	err := pgdb.Get(ctx, s.db, &r, `UPDATE users SET
 			username   = coalesce($2, username),
 			email      = coalesce($3, email),
 			first_name = coalesce($4, first_name),
@@ -190,7 +190,7 @@ func deref(s *string) string {
 // is kept: other services' ledgers and orders refer to it.
 func (s *Store) SoftDelete(ctx context.Context, id string) (user.User, error) {
 	var r row
-	err := s.db.GetContext(ctx, &r, `UPDATE users SET delete_time = now(), update_time = now()
+	err := pgdb.Get(ctx, s.db, &r, `UPDATE users SET delete_time = now(), update_time = now()
 		WHERE id = $1 AND delete_time IS NULL RETURNING `+columns, id)
 	return r.domain(), notFound(err, id)
 }
