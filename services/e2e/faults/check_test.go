@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -141,7 +142,14 @@ func accounts(ctx context.Context, db *sql.DB) (map[string]accountRow, error) {
 
 // parkedColumns are the names a "parked since" column may have; the check
 // runs on every table of a service's schema that has one.
-var parkedColumns = []string{"parked_at", "park_time", "parked_time"}
+var parkedColumns = []string{"parked_at", "park_time", "parked_time", "pay_parked_time"}
+
+// wantParked are the columns the check must find: a renamed column would
+// otherwise turn the check off without a word.
+var wantParked = map[string][]string{
+	"user":  {"users.park_time"},
+	"order": {"order_letters.parked_time", "orders.pay_parked_time"},
+}
 
 // parked counts parked rows per table.column in db; columns lists what was
 // checked, so the report can say when there was nothing to check.
@@ -289,6 +297,11 @@ func (sys *system) checkDatabases(t *testing.T) {
 		}
 		if len(columns) == 0 {
 			t.Logf("nothing parked in %s: not checked, its schema has no %s column", name, strings.Join(parkedColumns, "/"))
+		}
+		for _, want := range wantParked[name] {
+			if !slices.Contains(columns, want) {
+				v.add("nothing parked", "%s: no column %s to check (found %v)", name, want, columns)
+			}
 		}
 		sort.Strings(columns)
 		for _, c := range columns {

@@ -300,6 +300,15 @@ func (s *Service) settle(ctx context.Context, o order.Order) (order.Order, error
 func (s *Service) handOver(ctx context.Context, o order.Order) order.Order {
 	if err := s.letters.Send(ctx, order.OutcomeLetter(o)); err != nil {
 		s.log.WarnContext(ctx, "letter not handed over; the relay will deliver it", "order_id", o.ID, "error", err)
+		// The letter was due only after the lease, which keeps the relay
+		// off letters whose request may still hand them over. This one's
+		// request has given up, so the relay may take it after the first
+		// backoff step instead. No attempt is counted: the relay counts its
+		// own. If this write fails, the lease stands and the relay is later.
+		next, _ := s.cfg.Retry.After(time.Now(), 1)
+		if err := s.store.LetterFailed(ctx, o.ID, time.Until(next), false, err.Error()); err != nil {
+			s.log.WarnContext(ctx, "letter not rescheduled for the relay", "order_id", o.ID, "error", err)
+		}
 		return o
 	}
 	sent, err := s.store.MarkSent(ctx, o.ID)

@@ -109,6 +109,16 @@ func (f *fixture) age(t *testing.T) {
 	}
 }
 
+// lastLetterError is the outbox's last_error of the letter of order id.
+func (f *fixture) lastLetterError(t *testing.T, id string) string {
+	t.Helper()
+	var last string
+	if err := f.db.Get(&last, `SELECT coalesce(last_error, '') FROM order_letters WHERE order_id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	return last
+}
+
 // orders counts the stored orders.
 func (f *fixture) orders(t *testing.T) int {
 	t.Helper()
@@ -329,8 +339,19 @@ func TestCreate_LetterNotTaken_PaidAndRelayedLater(t *testing.T) {
 		t.Fatalf("Create = %+v, %v; want paid, letter not yet confirmed", o, err)
 	}
 	f.letters.err = nil
-	if rep, err := f.svc.Relay(context.Background()); err != nil || rep != (app.RelayReport{}) {
-		t.Fatalf("relay before the lease = %+v, %v; want nothing (the request may still hand it over)", rep, err)
+	// The request gave up on the hand-over, so the letter is due after the
+	// first backoff step (at most 1 s by default), not after the 7 s lease
+	// that keeps the relay off letters whose request is still working.
+	var wait time.Duration
+	var secs float64
+	if err := f.db.Get(&secs, `SELECT extract(epoch FROM next_attempt_time - now()) FROM order_letters WHERE order_id = $1`, o.ID); err != nil {
+		t.Fatal(err)
+	}
+	if wait = time.Duration(secs * float64(time.Second)); wait > time.Second+100*time.Millisecond {
+		t.Fatalf("letter due in %s after the failed hand-over, want within the first backoff step (1s), well before the %s lease", wait, minAge)
+	}
+	if last := f.lastLetterError(t, o.ID); !strings.Contains(last, "connection refused") {
+		t.Errorf("last_error = %q, want the hand-over's error", last)
 	}
 	f.age(t)
 	if rep, err := f.svc.Relay(context.Background()); err != nil || rep.Sent != 1 {
