@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"time"
 
 	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
@@ -18,7 +17,6 @@ import (
 	"github.com/kassa-dev/kassa/services/order/grpcserver"
 	"github.com/kassa-dev/kassa/services/order/peers"
 	"github.com/kassa-dev/kassa/services/order/postgres"
-	"github.com/kassa-dev/kassa/services/platform/retry"
 	"github.com/kassa-dev/kassa/services/platform/service"
 )
 
@@ -40,19 +38,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			{Name: "billing", Addr: "localhost:50052"},
 			{Name: "notification", Addr: "localhost:50054"},
 		},
-		Options: []service.Option{
+		Options: append([]service.Option{
 			{Name: "default-currency", Default: "USD", Usage: "ISO 4217 currency of orders that name none"},
 			{Name: "repair-interval", Default: "30s", Usage: "how often pending orders are resumed and undelivered letters relayed"},
-			{Name: "retry-base", Default: retry.Default.Base.String(), Usage: "wait after a background attempt's first failure; doubled after each further one"},
-			{Name: "retry-max", Default: retry.Default.Max.String(), Usage: "longest wait between background attempts"},
-			{Name: "retry-max-attempts", Default: strconv.Itoa(retry.Default.MaxAttempts), Usage: "failed background attempts after which a payment or letter is parked"},
-		},
+		}, service.RetryOptions()...),
 		Setup: func(ctx context.Context, d *service.Deps) error {
 			interval, err := time.ParseDuration(d.Config.Options["repair-interval"])
 			if err != nil || interval <= 0 {
 				return fmt.Errorf("repair-interval (REPAIR_INTERVAL): want a positive duration such as 30s, got %q", d.Config.Options["repair-interval"])
 			}
-			policy, err := retryPolicy(d.Config.Options)
+			policy, err := service.RetryPolicy(d.Config.Options)
 			if err != nil {
 				return err
 			}
@@ -82,23 +77,4 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return nil
 		},
 	}, args, getenv, stdout)
-}
-
-// retryPolicy reads the background loops' retry schedule from the options.
-func retryPolicy(opts map[string]string) (retry.Policy, error) {
-	var p retry.Policy
-	var err error
-	if p.Base, err = time.ParseDuration(opts["retry-base"]); err != nil {
-		return p, fmt.Errorf("retry-base (RETRY_BASE): want a duration such as 1s, got %q", opts["retry-base"])
-	}
-	if p.Max, err = time.ParseDuration(opts["retry-max"]); err != nil {
-		return p, fmt.Errorf("retry-max (RETRY_MAX): want a duration such as 5m, got %q", opts["retry-max"])
-	}
-	if p.MaxAttempts, err = strconv.Atoi(opts["retry-max-attempts"]); err != nil {
-		return p, fmt.Errorf("retry-max-attempts (RETRY_MAX_ATTEMPTS): want a whole number, got %q", opts["retry-max-attempts"])
-	}
-	if err := p.Validate(); err != nil {
-		return p, fmt.Errorf("retry-base, retry-max, retry-max-attempts: %w", err)
-	}
-	return p, nil
 }

@@ -7,12 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"time"
 
 	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
 	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
-	"github.com/kassa-dev/kassa/services/platform/retry"
 	"github.com/kassa-dev/kassa/services/platform/service"
 	"github.com/kassa-dev/kassa/services/platform/validate"
 	"github.com/kassa-dev/kassa/services/user/app"
@@ -39,13 +37,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		AdminAddr:  ":9101",
 		Migrations: postgres.Migrations,
 		Peers:      []service.Peer{{Name: "billing", Addr: "localhost:50052"}},
-		Options: []service.Option{
+		Options: append([]service.Option{
 			{Name: "default-currency", Default: "USD", Usage: "ISO 4217 currency of the billing accounts of new users"},
 			{Name: "repair-interval", Default: "10s", Usage: "how often to open the billing accounts of users whose CreateUser failed at billing"},
-			{Name: "repair-backoff", Default: retry.Default.Base.String(), Usage: "wait after a user's first failed repair attempt; doubled after each further failure"},
-			{Name: "repair-backoff-max", Default: retry.Default.Max.String(), Usage: "longest wait between two repair attempts at one user"},
-			{Name: "repair-max-attempts", Default: strconv.Itoa(retry.Default.MaxAttempts), Usage: "failed repair attempts after which a user is parked until UserAdminService.RetryParked"},
-		},
+		}, service.RetryOptions()...),
 		Setup: func(ctx context.Context, d *service.Deps) error {
 			currency := d.Config.Options["default-currency"]
 			if err := validate.Currency("default-currency", currency); err != nil {
@@ -55,7 +50,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			if err != nil || interval <= 0 {
 				return fmt.Errorf("repair-interval (REPAIR_INTERVAL): want a positive duration such as 10s, got %q", d.Config.Options["repair-interval"])
 			}
-			policy, err := repairPolicy(d.Config.Options)
+			policy, err := service.RetryPolicy(d.Config.Options)
 			if err != nil {
 				return err
 			}
@@ -69,24 +64,4 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return nil
 		},
 	}, args, getenv, stdout)
-}
-
-// repairPolicy reads the repair loop's retry schedule, naming the setting
-// that is wrong.
-func repairPolicy(opts map[string]string) (retry.Policy, error) {
-	var p retry.Policy
-	var err error
-	if p.Base, err = time.ParseDuration(opts["repair-backoff"]); err != nil {
-		return p, fmt.Errorf("repair-backoff (REPAIR_BACKOFF): want a duration such as 1s, got %q", opts["repair-backoff"])
-	}
-	if p.Max, err = time.ParseDuration(opts["repair-backoff-max"]); err != nil {
-		return p, fmt.Errorf("repair-backoff-max (REPAIR_BACKOFF_MAX): want a duration such as 5m, got %q", opts["repair-backoff-max"])
-	}
-	if p.MaxAttempts, err = strconv.Atoi(opts["repair-max-attempts"]); err != nil {
-		return p, fmt.Errorf("repair-max-attempts (REPAIR_MAX_ATTEMPTS): want a whole number such as 20, got %q", opts["repair-max-attempts"])
-	}
-	if err := p.Validate(); err != nil {
-		return p, fmt.Errorf("repair-backoff, repair-backoff-max, repair-max-attempts: %w", err)
-	}
-	return p, nil
 }

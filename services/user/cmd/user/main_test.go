@@ -1,47 +1,43 @@
 package main
 
 import (
-	"strconv"
+	"bytes"
+	"context"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/kassa-dev/kassa/services/platform/retry"
 )
 
-func TestRepairPolicy(t *testing.T) {
-	defaults := map[string]string{
-		"repair-backoff":      retry.Default.Base.String(),
-		"repair-backoff-max":  retry.Default.Max.String(),
-		"repair-max-attempts": strconv.Itoa(retry.Default.MaxAttempts),
+// The repair loop's schedule has the names every service uses for its
+// background retries (see service.RetryOptions), with retry.Default's
+// values; the user service's own earlier names are gone.
+func TestRun_HelpListsRetryFlags(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"user", "-h"}, func(string) string { return "" }, &out); err != nil {
+		t.Fatalf("run -h: %v", err)
 	}
-	if p, err := repairPolicy(defaults); err != nil || p != retry.Default {
-		t.Fatalf("defaults = %+v, %v; want retry.Default", p, err)
+	help := out.String()
+	for _, want := range []string{
+		"-retry-base string", "RETRY_BASE", `(default "1s")`,
+		"-retry-max string", "RETRY_MAX)", `(default "5m0s")`,
+		"-retry-max-attempts string", "RETRY_MAX_ATTEMPTS", `(default "20")`,
+		"-repair-interval", "-default-currency",
+	} {
+		if !strings.Contains(help, want) {
+			t.Errorf("help does not mention %s:\n%s", want, help)
+		}
 	}
-	tests := []struct {
-		name, key, value, errHas string
-	}{
-		{"backoff not a duration", "repair-backoff", "soon", "repair-backoff (REPAIR_BACKOFF)"},
-		{"max not a duration", "repair-backoff-max", "5", "repair-backoff-max (REPAIR_BACKOFF_MAX)"},
-		{"attempts not a number", "repair-max-attempts", "many", "repair-max-attempts (REPAIR_MAX_ATTEMPTS)"},
-		{"zero attempts", "repair-max-attempts", "0", "max attempts"},
-		{"max below base", "repair-backoff-max", "1ms", "below the base"},
-		{"negative backoff", "repair-backoff", "-1s", "base delay must be positive"},
+	for _, gone := range []string{"-repair-backoff", "REPAIR_BACKOFF", "-repair-max-attempts"} {
+		if strings.Contains(help, gone) {
+			t.Errorf("help still mentions %s:\n%s", gone, help)
+		}
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			opts := map[string]string{}
-			for k, v := range defaults {
-				opts[k] = v
-			}
-			opts[tt.key] = tt.value
-			if _, err := repairPolicy(opts); err == nil || !strings.Contains(err.Error(), tt.errHas) {
-				t.Fatalf("repairPolicy(%s=%q) = %v, want an error naming %q", tt.key, tt.value, err, tt.errHas)
-			}
-		})
-	}
-	custom := map[string]string{"repair-backoff": "2s", "repair-backoff-max": "1m", "repair-max-attempts": "5"}
-	if p, err := repairPolicy(custom); err != nil || p != (retry.Policy{Base: 2 * time.Second, Max: time.Minute, MaxAttempts: 5}) {
-		t.Fatalf("custom = %+v, %v", p, err)
+}
+
+// A flag of the earlier names is refused rather than ignored.
+func TestRun_EarlierRepairFlag_Refused(t *testing.T) {
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"user", "-repair-backoff", "2s"}, func(string) string { return "" }, &out)
+	if err == nil || !strings.Contains(err.Error(), "repair-backoff") {
+		t.Fatalf("run -repair-backoff 2s = %v, want an error naming the flag", err)
 	}
 }
