@@ -110,8 +110,10 @@ func startSystem(t testing.TB, o options) *system {
 		}
 		svcs[name] = s
 	}
+	// Peer connections as platform/service makes them for Spec.Peers,
+	// retries of UNAVAILABLE included.
 	dial := func(from *process, to string) *grpc.ClientConn {
-		conn, err := server.Dial(svcs[to].lis.Addr().String(), 5*time.Second, from.tel.DialOptions()...)
+		conn, err := server.Dial(svcs[to].lis.Addr().String(), 5*time.Second, append(from.tel.DialOptions(), server.WithRetries())...)
 		if err != nil {
 			t.Fatal(err)
 		}
