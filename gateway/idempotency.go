@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"unicode/utf8"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/kassa-dev/kassa/services/platform/validate"
@@ -146,6 +147,12 @@ func cutRequestID(body []byte) (rest []byte, key string, err error) {
 		found = true
 		if string(val) == "null" {
 			continue
+		}
+		if !utf8.Valid(val) {
+			// encoding/json would turn each bad byte into U+FFFD and so
+			// accept, under a key the client never sent, what protojson
+			// refuses in every other member.
+			return nil, "", status.Errorf(codes.InvalidArgument, "requestId in the body %s", validate.TextRule)
 		}
 		if err := json.Unmarshal(val, &key); err != nil {
 			return nil, "", status.Errorf(codes.InvalidArgument, "requestId in the body must be a string, got %.40s", val)

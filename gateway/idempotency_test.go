@@ -85,6 +85,7 @@ func TestBodyRequestID_Refused_NothingCalled(t *testing.T) {
 		{"body differs from query", u + "/orders?requestId=query-key", `{"price":"100","requestId":"body-key"}`, "", "differ"},
 		{"number", u + "/orders", `{"price":"100","requestId":42}`, "", "requestId in the body must be a string"},
 		{"object", "/v1/users", `{"username":"ada","requestId":{"k":1}}`, "", "must be a string"},
+		{"invalid UTF-8", u + "/orders", "{\"price\":\"100\",\"requestId\":\"a\xffb\"}", "", "must be UTF-8 text"},
 		{"given twice", u + "/orders", `{"requestId":"a","price":"100","request_id":"a"}`, "", "more than once"},
 		{"malformed JSON is the decoder's", u + "/orders", `{"price":"100","requestId":"k"`, "", "unexpected EOF"},
 		{"unknown field still refused", "/v1/users", `{"username":"ada","requestId":"k","nickname":"x"}`, "", `unknown field "nickname"`},

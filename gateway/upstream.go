@@ -7,18 +7,22 @@ import (
 
 	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
 	notificationv1 "github.com/kassa-dev/kassa/gen/kassa/notification/v1"
+	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/server"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 // upstreamInterceptor runs on every call the gateway makes to the service
 // name. It
 //   - puts the request's idempotency key (header or body) into request_id;
 //   - refuses fields only the order service may set (refuseServerOwned);
+//   - refuses strings that are not text, as the services would;
 //   - bounds the call by timeout: a client's Grpc-Timeout header may
 //     shorten a call but not make it longer than the gateway allows;
 //   - answers transport failures with the gateway's own text (ownError).
@@ -29,6 +33,13 @@ func upstreamInterceptor(name string, timeout time.Duration, log *slog.Logger) g
 		}
 		if err := refuseServerOwned(req); err != nil {
 			return err
+		}
+		if m, ok := req.(proto.Message); ok {
+			// Path and query values are not UTF-8-checked by the decoder;
+			// refused here they are the services' 400, not a marshal 500.
+			if err := server.CheckText(m); err != nil {
+				return apperr.ToStatus(ctx, log, method, err)
+			}
 		}
 		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
