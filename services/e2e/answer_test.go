@@ -157,3 +157,15 @@ func listOf(m map[string]any, member string) []map[string]any {
 func where(list []map[string]any, name, value string) []map[string]any {
 	return slices.DeleteFunc(slices.Clone(list), func(o map[string]any) bool { return str(o, name) != value })
 }
+
+// changes lists the lines of snapshot after that differ from before.
+func changes(before, after string) string {
+	was := strings.Split(before, "\n")
+	var b strings.Builder
+	for i, line := range strings.Split(after, "\n") {
+		if i >= len(was) || was[i] != line {
+			fmt.Fprintf(&b, "  now %s\n", line)
+		}
+	}
+	return b.String()
+}

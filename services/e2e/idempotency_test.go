@@ -79,7 +79,7 @@ func TestCreateOrder_Retried_ChargesOnceAndRefusesOtherPrice(t *testing.T) {
 			body, header = tc.send("200")
 			expect(t, "same key, other price", call(t, "POST", path, body, header), http.StatusUnprocessableEntity, "REQUEST_ID_REUSED")
 			if after := snapshot(t, user); after != before {
-				t.Errorf("the refused order changed the user's state:\nbefore %s\nafter  %s", before, after)
+				t.Errorf("the refused order changed the user's state:\n%s", changes(before, after))
 			}
 		})
 	}
@@ -92,7 +92,7 @@ func TestCreateOrder_HeaderAndBodyKeysDiffer_RefusedUnchanged(t *testing.T) {
 		map[string]string{"Idempotency-Key": "header-key"})
 	expect(t, "header and body keys differ", a, http.StatusBadRequest, "")
 	if after := snapshot(t, user); after != before {
-		t.Errorf("the refused order changed the user's state:\nbefore %s\nafter  %s", before, after)
+		t.Errorf("the refused order changed the user's state:\n%s", changes(before, after))
 	}
 	// Neither key was taken by the refusal: each places a new order.
 	for _, key := range []string{"body-key", "header-key"} {
@@ -134,7 +134,7 @@ func TestWithdraw_RefusedThenDeposit_StillRefused(t *testing.T) {
 	expect(t, "w1 with another amount", call(t, "POST", withdraw, map[string]any{"amount": "50", "requestId": "w1"}, nil),
 		http.StatusUnprocessableEntity, "REQUEST_ID_REUSED")
 	if after := snapshot(t, user); after != before {
-		t.Errorf("retries changed the user's state:\nbefore %s\nafter  %s", before, after)
+		t.Errorf("retries changed the user's state:\n%s", changes(before, after))
 	}
 	if got := balanceOf(t, user); got != "1100" {
 		t.Errorf("balance = %s, want 1100", got)
@@ -156,6 +156,6 @@ func TestDeposit_KeyReusedForOtherAmount_Refused422(t *testing.T) {
 	expect(t, "header and body keys differ", call(t, "POST", deposit, map[string]any{"amount": "300", "requestId": "d1"}, map[string]string{"Idempotency-Key": "d9"}),
 		http.StatusBadRequest, "")
 	if after := snapshot(t, user); after != before {
-		t.Errorf("refused deposits changed the user's state:\nbefore %s\nafter  %s", before, after)
+		t.Errorf("refused deposits changed the user's state:\n%s", changes(before, after))
 	}
 }

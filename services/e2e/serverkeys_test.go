@@ -89,7 +89,7 @@ func TestClientLetters_ShapedLikeOrderLetter_KeptApartFromIt(t *testing.T) {
 		t.Errorf("refusal names fields %v, want notification.order_id", refused.violatedFields())
 	}
 	if after := snapshot(t, user); after != before {
-		t.Errorf("the refused letter changed the user's state:\nbefore %s\nafter  %s", before, after)
+		t.Errorf("the refused letter changed the user's state:\n%s", changes(before, after))
 	}
 
 	forgedKey := "order/" + xID + "/letter"
