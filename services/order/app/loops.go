@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/kassa-dev/kassa/services/order"
+	"github.com/kassa-dev/kassa/services/platform/retry"
 )
 
 // RepairReport counts what one repair pass did.
@@ -135,19 +136,12 @@ func (s *Service) refreshParked(ctx context.Context) {
 // RunRepair runs a repair pass and a relay pass every interval until ctx
 // is done.
 func (s *Service) RunRepair(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	retry.Every(ctx, interval, func(ctx context.Context) {
 		if _, err := s.Repair(ctx); err != nil && ctx.Err() == nil {
 			s.log.ErrorContext(ctx, "repair pass failed", "error", err)
 		}
 		if _, err := s.Relay(ctx); err != nil && ctx.Err() == nil {
 			s.log.ErrorContext(ctx, "relay pass failed", "error", err)
 		}
-	}
+	})
 }

@@ -1,6 +1,7 @@
 package retry_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -65,5 +66,28 @@ func TestValidate(t *testing.T) {
 		if p.Validate() == nil {
 			t.Errorf("Validate(%+v) accepted", p)
 		}
+	}
+}
+
+func TestEvery_RunsPassesUntilCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	passes := make(chan struct{}, 10)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		retry.Every(ctx, time.Millisecond, func(context.Context) { passes <- struct{}{} })
+	}()
+	for range 3 {
+		select {
+		case <-passes:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no pass within 10s at a 1ms interval")
+		}
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Every did not return after its context was cancelled")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/kassa-dev/kassa/services/platform/retry"
 	"github.com/kassa-dev/kassa/services/user"
 )
 
@@ -88,14 +89,7 @@ func (s *Service) refreshParked(ctx context.Context) error {
 // RunRepair calls RepairPending every interval until ctx is done. Run it
 // with service.Deps.Go.
 func (s *Service) RunRepair(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	retry.Every(ctx, interval, func(ctx context.Context) {
 		n, err := s.RepairPending(ctx, RepairBatch)
 		switch {
 		case err != nil && ctx.Err() == nil:
@@ -103,5 +97,5 @@ func (s *Service) RunRepair(ctx context.Context, interval time.Duration) {
 		case n > 0:
 			s.log.InfoContext(ctx, "opened billing accounts of pending users", "count", n)
 		}
-	}
+	})
 }
