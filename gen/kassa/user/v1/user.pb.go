@@ -26,6 +26,327 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// LoginRequest is the input of Login.
+type LoginRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The username or the email address of the user.
+	Username string `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
+	// The user's password.
+	Password      string `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoginRequest) Reset() {
+	*x = LoginRequest{}
+	mi := &file_kassa_user_v1_user_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoginRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoginRequest) ProtoMessage() {}
+
+func (x *LoginRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kassa_user_v1_user_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoginRequest.ProtoReflect.Descriptor instead.
+func (*LoginRequest) Descriptor() ([]byte, []int) {
+	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *LoginRequest) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *LoginRequest) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+// TokenResponse is a token pair, shaped like an OAuth 2.0 token response.
+type TokenResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The JWT to send as "authorization: Bearer <access_token>".
+	AccessToken string `protobuf:"bytes,1,opt,name=access_token,json=accessToken,proto3" json:"access_token,omitempty"`
+	// Always "Bearer".
+	TokenType string `protobuf:"bytes,2,opt,name=token_type,json=tokenType,proto3" json:"token_type,omitempty"`
+	// Seconds until access_token expires.
+	ExpiresIn int64 `protobuf:"varint,3,opt,name=expires_in,json=expiresIn,proto3" json:"expires_in,omitempty"`
+	// The opaque token for Refresh and Logout; empty for client credentials.
+	RefreshToken  string `protobuf:"bytes,4,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TokenResponse) Reset() {
+	*x = TokenResponse{}
+	mi := &file_kassa_user_v1_user_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TokenResponse) ProtoMessage() {}
+
+func (x *TokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kassa_user_v1_user_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TokenResponse.ProtoReflect.Descriptor instead.
+func (*TokenResponse) Descriptor() ([]byte, []int) {
+	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *TokenResponse) GetAccessToken() string {
+	if x != nil {
+		return x.AccessToken
+	}
+	return ""
+}
+
+func (x *TokenResponse) GetTokenType() string {
+	if x != nil {
+		return x.TokenType
+	}
+	return ""
+}
+
+func (x *TokenResponse) GetExpiresIn() int64 {
+	if x != nil {
+		return x.ExpiresIn
+	}
+	return 0
+}
+
+func (x *TokenResponse) GetRefreshToken() string {
+	if x != nil {
+		return x.RefreshToken
+	}
+	return ""
+}
+
+// RefreshRequest is the input of Refresh.
+type RefreshRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A refresh token from Login or the previous Refresh.
+	RefreshToken  string `protobuf:"bytes,1,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RefreshRequest) Reset() {
+	*x = RefreshRequest{}
+	mi := &file_kassa_user_v1_user_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefreshRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefreshRequest) ProtoMessage() {}
+
+func (x *RefreshRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kassa_user_v1_user_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefreshRequest.ProtoReflect.Descriptor instead.
+func (*RefreshRequest) Descriptor() ([]byte, []int) {
+	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RefreshRequest) GetRefreshToken() string {
+	if x != nil {
+		return x.RefreshToken
+	}
+	return ""
+}
+
+// LogoutRequest is the input of Logout.
+type LogoutRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A refresh token of the session to end.
+	RefreshToken  string `protobuf:"bytes,1,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogoutRequest) Reset() {
+	*x = LogoutRequest{}
+	mi := &file_kassa_user_v1_user_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogoutRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogoutRequest) ProtoMessage() {}
+
+func (x *LogoutRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kassa_user_v1_user_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogoutRequest.ProtoReflect.Descriptor instead.
+func (*LogoutRequest) Descriptor() ([]byte, []int) {
+	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *LogoutRequest) GetRefreshToken() string {
+	if x != nil {
+		return x.RefreshToken
+	}
+	return ""
+}
+
+// LogoutResponse is the output of Logout.
+type LogoutResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogoutResponse) Reset() {
+	*x = LogoutResponse{}
+	mi := &file_kassa_user_v1_user_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogoutResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogoutResponse) ProtoMessage() {}
+
+func (x *LogoutResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kassa_user_v1_user_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogoutResponse.ProtoReflect.Descriptor instead.
+func (*LogoutResponse) Descriptor() ([]byte, []int) {
+	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{4}
+}
+
+// TokenRequest is the input of Token.
+type TokenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Must be "client_credentials".
+	GrantType string `protobuf:"bytes,1,opt,name=grant_type,json=grantType,proto3" json:"grant_type,omitempty"`
+	// The configured client, which is the calling service's name ("order").
+	ClientId string `protobuf:"bytes,2,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	// The client's secret.
+	ClientSecret  string `protobuf:"bytes,3,opt,name=client_secret,json=clientSecret,proto3" json:"client_secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TokenRequest) Reset() {
+	*x = TokenRequest{}
+	mi := &file_kassa_user_v1_user_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TokenRequest) ProtoMessage() {}
+
+func (x *TokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kassa_user_v1_user_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TokenRequest.ProtoReflect.Descriptor instead.
+func (*TokenRequest) Descriptor() ([]byte, []int) {
+	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *TokenRequest) GetGrantType() string {
+	if x != nil {
+		return x.GrantType
+	}
+	return ""
+}
+
+func (x *TokenRequest) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+func (x *TokenRequest) GetClientSecret() string {
+	if x != nil {
+		return x.ClientSecret
+	}
+	return ""
+}
+
 // ParkedUser is a user whose account opening is no longer retried.
 type ParkedUser struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -43,7 +364,7 @@ type ParkedUser struct {
 
 func (x *ParkedUser) Reset() {
 	*x = ParkedUser{}
-	mi := &file_kassa_user_v1_user_proto_msgTypes[0]
+	mi := &file_kassa_user_v1_user_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -55,7 +376,7 @@ func (x *ParkedUser) String() string {
 func (*ParkedUser) ProtoMessage() {}
 
 func (x *ParkedUser) ProtoReflect() protoreflect.Message {
-	mi := &file_kassa_user_v1_user_proto_msgTypes[0]
+	mi := &file_kassa_user_v1_user_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -68,7 +389,7 @@ func (x *ParkedUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParkedUser.ProtoReflect.Descriptor instead.
 func (*ParkedUser) Descriptor() ([]byte, []int) {
-	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{0}
+	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ParkedUser) GetUserId() string {
@@ -112,7 +433,7 @@ type ListParkedRequest struct {
 
 func (x *ListParkedRequest) Reset() {
 	*x = ListParkedRequest{}
-	mi := &file_kassa_user_v1_user_proto_msgTypes[1]
+	mi := &file_kassa_user_v1_user_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -124,7 +445,7 @@ func (x *ListParkedRequest) String() string {
 func (*ListParkedRequest) ProtoMessage() {}
 
 func (x *ListParkedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kassa_user_v1_user_proto_msgTypes[1]
+	mi := &file_kassa_user_v1_user_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -137,7 +458,7 @@ func (x *ListParkedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListParkedRequest.ProtoReflect.Descriptor instead.
 func (*ListParkedRequest) Descriptor() ([]byte, []int) {
-	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{1}
+	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListParkedRequest) GetPageSize() int32 {
@@ -167,7 +488,7 @@ type ListParkedResponse struct {
 
 func (x *ListParkedResponse) Reset() {
 	*x = ListParkedResponse{}
-	mi := &file_kassa_user_v1_user_proto_msgTypes[2]
+	mi := &file_kassa_user_v1_user_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -179,7 +500,7 @@ func (x *ListParkedResponse) String() string {
 func (*ListParkedResponse) ProtoMessage() {}
 
 func (x *ListParkedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kassa_user_v1_user_proto_msgTypes[2]
+	mi := &file_kassa_user_v1_user_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -192,7 +513,7 @@ func (x *ListParkedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListParkedResponse.ProtoReflect.Descriptor instead.
 func (*ListParkedResponse) Descriptor() ([]byte, []int) {
-	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{2}
+	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListParkedResponse) GetUsers() []*ParkedUser {
@@ -220,7 +541,7 @@ type RetryParkedRequest struct {
 
 func (x *RetryParkedRequest) Reset() {
 	*x = RetryParkedRequest{}
-	mi := &file_kassa_user_v1_user_proto_msgTypes[3]
+	mi := &file_kassa_user_v1_user_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -232,7 +553,7 @@ func (x *RetryParkedRequest) String() string {
 func (*RetryParkedRequest) ProtoMessage() {}
 
 func (x *RetryParkedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kassa_user_v1_user_proto_msgTypes[3]
+	mi := &file_kassa_user_v1_user_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -245,7 +566,7 @@ func (x *RetryParkedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryParkedRequest.ProtoReflect.Descriptor instead.
 func (*RetryParkedRequest) Descriptor() ([]byte, []int) {
-	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{3}
+	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RetryParkedRequest) GetUserIds() []string {
@@ -266,7 +587,7 @@ type RetryParkedResponse struct {
 
 func (x *RetryParkedResponse) Reset() {
 	*x = RetryParkedResponse{}
-	mi := &file_kassa_user_v1_user_proto_msgTypes[4]
+	mi := &file_kassa_user_v1_user_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -278,7 +599,7 @@ func (x *RetryParkedResponse) String() string {
 func (*RetryParkedResponse) ProtoMessage() {}
 
 func (x *RetryParkedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kassa_user_v1_user_proto_msgTypes[4]
+	mi := &file_kassa_user_v1_user_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -291,7 +612,7 @@ func (x *RetryParkedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryParkedResponse.ProtoReflect.Descriptor instead.
 func (*RetryParkedResponse) Descriptor() ([]byte, []int) {
-	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{4}
+	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RetryParkedResponse) GetReleased() int32 {
@@ -322,14 +643,19 @@ type User struct {
 	// When the user was last changed. Output only.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// When the user was deleted; unset for live users. Output only.
-	DeleteTime    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=delete_time,json=deleteTime,proto3" json:"delete_time,omitempty"`
+	DeleteTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=delete_time,json=deleteTime,proto3" json:"delete_time,omitempty"`
+	// The password to log in with: 8-128 characters of valid UTF-8, not only
+	// spaces. Input only: read by CreateUser, stored as an argon2id hash, and
+	// never returned (the server clears it in every response) or logged.
+	// A user created without one cannot log in.
+	Password      string `protobuf:"bytes,10,opt,name=password,proto3" json:"password,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *User) Reset() {
 	*x = User{}
-	mi := &file_kassa_user_v1_user_proto_msgTypes[5]
+	mi := &file_kassa_user_v1_user_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -341,7 +667,7 @@ func (x *User) String() string {
 func (*User) ProtoMessage() {}
 
 func (x *User) ProtoReflect() protoreflect.Message {
-	mi := &file_kassa_user_v1_user_proto_msgTypes[5]
+	mi := &file_kassa_user_v1_user_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -354,7 +680,7 @@ func (x *User) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use User.ProtoReflect.Descriptor instead.
 func (*User) Descriptor() ([]byte, []int) {
-	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{5}
+	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *User) GetId() string {
@@ -420,6 +746,13 @@ func (x *User) GetDeleteTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *User) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
 // CreateUserRequest is the input of CreateUser.
 type CreateUserRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -435,7 +768,7 @@ type CreateUserRequest struct {
 
 func (x *CreateUserRequest) Reset() {
 	*x = CreateUserRequest{}
-	mi := &file_kassa_user_v1_user_proto_msgTypes[6]
+	mi := &file_kassa_user_v1_user_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -447,7 +780,7 @@ func (x *CreateUserRequest) String() string {
 func (*CreateUserRequest) ProtoMessage() {}
 
 func (x *CreateUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kassa_user_v1_user_proto_msgTypes[6]
+	mi := &file_kassa_user_v1_user_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -460,7 +793,7 @@ func (x *CreateUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUserRequest.ProtoReflect.Descriptor instead.
 func (*CreateUserRequest) Descriptor() ([]byte, []int) {
-	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{6}
+	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CreateUserRequest) GetUser() *User {
@@ -488,7 +821,7 @@ type GetUserRequest struct {
 
 func (x *GetUserRequest) Reset() {
 	*x = GetUserRequest{}
-	mi := &file_kassa_user_v1_user_proto_msgTypes[7]
+	mi := &file_kassa_user_v1_user_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -500,7 +833,7 @@ func (x *GetUserRequest) String() string {
 func (*GetUserRequest) ProtoMessage() {}
 
 func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kassa_user_v1_user_proto_msgTypes[7]
+	mi := &file_kassa_user_v1_user_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -513,7 +846,7 @@ func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserRequest.ProtoReflect.Descriptor instead.
 func (*GetUserRequest) Descriptor() ([]byte, []int) {
-	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{7}
+	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetUserRequest) GetId() string {
@@ -536,7 +869,7 @@ type ListUsersRequest struct {
 
 func (x *ListUsersRequest) Reset() {
 	*x = ListUsersRequest{}
-	mi := &file_kassa_user_v1_user_proto_msgTypes[8]
+	mi := &file_kassa_user_v1_user_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -548,7 +881,7 @@ func (x *ListUsersRequest) String() string {
 func (*ListUsersRequest) ProtoMessage() {}
 
 func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kassa_user_v1_user_proto_msgTypes[8]
+	mi := &file_kassa_user_v1_user_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -561,7 +894,7 @@ func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersRequest.ProtoReflect.Descriptor instead.
 func (*ListUsersRequest) Descriptor() ([]byte, []int) {
-	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{8}
+	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListUsersRequest) GetPageSize() int32 {
@@ -591,7 +924,7 @@ type ListUsersResponse struct {
 
 func (x *ListUsersResponse) Reset() {
 	*x = ListUsersResponse{}
-	mi := &file_kassa_user_v1_user_proto_msgTypes[9]
+	mi := &file_kassa_user_v1_user_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -603,7 +936,7 @@ func (x *ListUsersResponse) String() string {
 func (*ListUsersResponse) ProtoMessage() {}
 
 func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kassa_user_v1_user_proto_msgTypes[9]
+	mi := &file_kassa_user_v1_user_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -616,7 +949,7 @@ func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersResponse.ProtoReflect.Descriptor instead.
 func (*ListUsersResponse) Descriptor() ([]byte, []int) {
-	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{9}
+	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListUsersResponse) GetUsers() []*User {
@@ -646,7 +979,7 @@ type UpdateUserRequest struct {
 
 func (x *UpdateUserRequest) Reset() {
 	*x = UpdateUserRequest{}
-	mi := &file_kassa_user_v1_user_proto_msgTypes[10]
+	mi := &file_kassa_user_v1_user_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -658,7 +991,7 @@ func (x *UpdateUserRequest) String() string {
 func (*UpdateUserRequest) ProtoMessage() {}
 
 func (x *UpdateUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kassa_user_v1_user_proto_msgTypes[10]
+	mi := &file_kassa_user_v1_user_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -671,7 +1004,7 @@ func (x *UpdateUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateUserRequest.ProtoReflect.Descriptor instead.
 func (*UpdateUserRequest) Descriptor() ([]byte, []int) {
-	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{10}
+	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UpdateUserRequest) GetUser() *User {
@@ -699,7 +1032,7 @@ type DeleteUserRequest struct {
 
 func (x *DeleteUserRequest) Reset() {
 	*x = DeleteUserRequest{}
-	mi := &file_kassa_user_v1_user_proto_msgTypes[11]
+	mi := &file_kassa_user_v1_user_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -711,7 +1044,7 @@ func (x *DeleteUserRequest) String() string {
 func (*DeleteUserRequest) ProtoMessage() {}
 
 func (x *DeleteUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kassa_user_v1_user_proto_msgTypes[11]
+	mi := &file_kassa_user_v1_user_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -724,7 +1057,7 @@ func (x *DeleteUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUserRequest.ProtoReflect.Descriptor instead.
 func (*DeleteUserRequest) Descriptor() ([]byte, []int) {
-	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{11}
+	return file_kassa_user_v1_user_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DeleteUserRequest) GetId() string {
@@ -738,7 +1071,27 @@ var File_kassa_user_v1_user_proto protoreflect.FileDescriptor
 
 const file_kassa_user_v1_user_proto_rawDesc = "" +
 	"\n" +
-	"\x18kassa/user/v1/user.proto\x12\rkassa.user.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x99\x01\n" +
+	"\x18kassa/user/v1/user.proto\x12\rkassa.user.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"F\n" +
+	"\fLoginRequest\x12\x1a\n" +
+	"\busername\x18\x01 \x01(\tR\busername\x12\x1a\n" +
+	"\bpassword\x18\x02 \x01(\tR\bpassword\"\x95\x01\n" +
+	"\rTokenResponse\x12!\n" +
+	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x12\x1d\n" +
+	"\n" +
+	"token_type\x18\x02 \x01(\tR\ttokenType\x12\x1d\n" +
+	"\n" +
+	"expires_in\x18\x03 \x01(\x03R\texpiresIn\x12#\n" +
+	"\rrefresh_token\x18\x04 \x01(\tR\frefreshToken\"5\n" +
+	"\x0eRefreshRequest\x12#\n" +
+	"\rrefresh_token\x18\x01 \x01(\tR\frefreshToken\"4\n" +
+	"\rLogoutRequest\x12#\n" +
+	"\rrefresh_token\x18\x01 \x01(\tR\frefreshToken\"\x10\n" +
+	"\x0eLogoutResponse\"o\n" +
+	"\fTokenRequest\x12\x1d\n" +
+	"\n" +
+	"grant_type\x18\x01 \x01(\tR\tgrantType\x12\x1b\n" +
+	"\tclient_id\x18\x02 \x01(\tR\bclientId\x12#\n" +
+	"\rclient_secret\x18\x03 \x01(\tR\fclientSecret\"\x99\x01\n" +
 	"\n" +
 	"ParkedUser\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1a\n" +
@@ -756,7 +1109,7 @@ const file_kassa_user_v1_user_proto_rawDesc = "" +
 	"\x12RetryParkedRequest\x12\x19\n" +
 	"\buser_ids\x18\x01 \x03(\tR\auserIds\"1\n" +
 	"\x13RetryParkedResponse\x12\x1a\n" +
-	"\breleased\x18\x01 \x01(\x05R\breleased\"\xd1\x02\n" +
+	"\breleased\x18\x01 \x01(\x05R\breleased\"\xed\x02\n" +
 	"\x04User\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\busername\x18\x02 \x01(\tR\busername\x12\x14\n" +
@@ -770,7 +1123,9 @@ const file_kassa_user_v1_user_proto_rawDesc = "" +
 	"\vupdate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12;\n" +
 	"\vdelete_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"deleteTime\"[\n" +
+	"deleteTime\x12\x1a\n" +
+	"\bpassword\x18\n" +
+	" \x01(\tR\bpassword\"[\n" +
 	"\x11CreateUserRequest\x12'\n" +
 	"\x04user\x18\x01 \x01(\v2\x13.kassa.user.v1.UserR\x04user\x12\x1d\n" +
 	"\n" +
@@ -798,7 +1153,12 @@ const file_kassa_user_v1_user_proto_rawDesc = "" +
 	"\n" +
 	"UpdateUser\x12 .kassa.user.v1.UpdateUserRequest\x1a\x13.kassa.user.v1.User\x12C\n" +
 	"\n" +
-	"DeleteUser\x12 .kassa.user.v1.DeleteUserRequest\x1a\x13.kassa.user.v1.User2\xbb\x01\n" +
+	"DeleteUser\x12 .kassa.user.v1.DeleteUserRequest\x1a\x13.kassa.user.v1.User2\xa4\x02\n" +
+	"\vAuthService\x12B\n" +
+	"\x05Login\x12\x1b.kassa.user.v1.LoginRequest\x1a\x1c.kassa.user.v1.TokenResponse\x12F\n" +
+	"\aRefresh\x12\x1d.kassa.user.v1.RefreshRequest\x1a\x1c.kassa.user.v1.TokenResponse\x12E\n" +
+	"\x06Logout\x12\x1c.kassa.user.v1.LogoutRequest\x1a\x1d.kassa.user.v1.LogoutResponse\x12B\n" +
+	"\x05Token\x12\x1b.kassa.user.v1.TokenRequest\x1a\x1c.kassa.user.v1.TokenResponse2\xbb\x01\n" +
 	"\x10UserAdminService\x12Q\n" +
 	"\n" +
 	"ListParked\x12 .kassa.user.v1.ListParkedRequest\x1a!.kassa.user.v1.ListParkedResponse\x12T\n" +
@@ -816,49 +1176,63 @@ func file_kassa_user_v1_user_proto_rawDescGZIP() []byte {
 	return file_kassa_user_v1_user_proto_rawDescData
 }
 
-var file_kassa_user_v1_user_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_kassa_user_v1_user_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_kassa_user_v1_user_proto_goTypes = []any{
-	(*ParkedUser)(nil),            // 0: kassa.user.v1.ParkedUser
-	(*ListParkedRequest)(nil),     // 1: kassa.user.v1.ListParkedRequest
-	(*ListParkedResponse)(nil),    // 2: kassa.user.v1.ListParkedResponse
-	(*RetryParkedRequest)(nil),    // 3: kassa.user.v1.RetryParkedRequest
-	(*RetryParkedResponse)(nil),   // 4: kassa.user.v1.RetryParkedResponse
-	(*User)(nil),                  // 5: kassa.user.v1.User
-	(*CreateUserRequest)(nil),     // 6: kassa.user.v1.CreateUserRequest
-	(*GetUserRequest)(nil),        // 7: kassa.user.v1.GetUserRequest
-	(*ListUsersRequest)(nil),      // 8: kassa.user.v1.ListUsersRequest
-	(*ListUsersResponse)(nil),     // 9: kassa.user.v1.ListUsersResponse
-	(*UpdateUserRequest)(nil),     // 10: kassa.user.v1.UpdateUserRequest
-	(*DeleteUserRequest)(nil),     // 11: kassa.user.v1.DeleteUserRequest
-	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil), // 13: google.protobuf.FieldMask
+	(*LoginRequest)(nil),          // 0: kassa.user.v1.LoginRequest
+	(*TokenResponse)(nil),         // 1: kassa.user.v1.TokenResponse
+	(*RefreshRequest)(nil),        // 2: kassa.user.v1.RefreshRequest
+	(*LogoutRequest)(nil),         // 3: kassa.user.v1.LogoutRequest
+	(*LogoutResponse)(nil),        // 4: kassa.user.v1.LogoutResponse
+	(*TokenRequest)(nil),          // 5: kassa.user.v1.TokenRequest
+	(*ParkedUser)(nil),            // 6: kassa.user.v1.ParkedUser
+	(*ListParkedRequest)(nil),     // 7: kassa.user.v1.ListParkedRequest
+	(*ListParkedResponse)(nil),    // 8: kassa.user.v1.ListParkedResponse
+	(*RetryParkedRequest)(nil),    // 9: kassa.user.v1.RetryParkedRequest
+	(*RetryParkedResponse)(nil),   // 10: kassa.user.v1.RetryParkedResponse
+	(*User)(nil),                  // 11: kassa.user.v1.User
+	(*CreateUserRequest)(nil),     // 12: kassa.user.v1.CreateUserRequest
+	(*GetUserRequest)(nil),        // 13: kassa.user.v1.GetUserRequest
+	(*ListUsersRequest)(nil),      // 14: kassa.user.v1.ListUsersRequest
+	(*ListUsersResponse)(nil),     // 15: kassa.user.v1.ListUsersResponse
+	(*UpdateUserRequest)(nil),     // 16: kassa.user.v1.UpdateUserRequest
+	(*DeleteUserRequest)(nil),     // 17: kassa.user.v1.DeleteUserRequest
+	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil), // 19: google.protobuf.FieldMask
 }
 var file_kassa_user_v1_user_proto_depIdxs = []int32{
-	12, // 0: kassa.user.v1.ParkedUser.park_time:type_name -> google.protobuf.Timestamp
-	0,  // 1: kassa.user.v1.ListParkedResponse.users:type_name -> kassa.user.v1.ParkedUser
-	12, // 2: kassa.user.v1.User.create_time:type_name -> google.protobuf.Timestamp
-	12, // 3: kassa.user.v1.User.update_time:type_name -> google.protobuf.Timestamp
-	12, // 4: kassa.user.v1.User.delete_time:type_name -> google.protobuf.Timestamp
-	5,  // 5: kassa.user.v1.CreateUserRequest.user:type_name -> kassa.user.v1.User
-	5,  // 6: kassa.user.v1.ListUsersResponse.users:type_name -> kassa.user.v1.User
-	5,  // 7: kassa.user.v1.UpdateUserRequest.user:type_name -> kassa.user.v1.User
-	13, // 8: kassa.user.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
-	6,  // 9: kassa.user.v1.UserService.CreateUser:input_type -> kassa.user.v1.CreateUserRequest
-	7,  // 10: kassa.user.v1.UserService.GetUser:input_type -> kassa.user.v1.GetUserRequest
-	8,  // 11: kassa.user.v1.UserService.ListUsers:input_type -> kassa.user.v1.ListUsersRequest
-	10, // 12: kassa.user.v1.UserService.UpdateUser:input_type -> kassa.user.v1.UpdateUserRequest
-	11, // 13: kassa.user.v1.UserService.DeleteUser:input_type -> kassa.user.v1.DeleteUserRequest
-	1,  // 14: kassa.user.v1.UserAdminService.ListParked:input_type -> kassa.user.v1.ListParkedRequest
-	3,  // 15: kassa.user.v1.UserAdminService.RetryParked:input_type -> kassa.user.v1.RetryParkedRequest
-	5,  // 16: kassa.user.v1.UserService.CreateUser:output_type -> kassa.user.v1.User
-	5,  // 17: kassa.user.v1.UserService.GetUser:output_type -> kassa.user.v1.User
-	9,  // 18: kassa.user.v1.UserService.ListUsers:output_type -> kassa.user.v1.ListUsersResponse
-	5,  // 19: kassa.user.v1.UserService.UpdateUser:output_type -> kassa.user.v1.User
-	5,  // 20: kassa.user.v1.UserService.DeleteUser:output_type -> kassa.user.v1.User
-	2,  // 21: kassa.user.v1.UserAdminService.ListParked:output_type -> kassa.user.v1.ListParkedResponse
-	4,  // 22: kassa.user.v1.UserAdminService.RetryParked:output_type -> kassa.user.v1.RetryParkedResponse
-	16, // [16:23] is the sub-list for method output_type
-	9,  // [9:16] is the sub-list for method input_type
+	18, // 0: kassa.user.v1.ParkedUser.park_time:type_name -> google.protobuf.Timestamp
+	6,  // 1: kassa.user.v1.ListParkedResponse.users:type_name -> kassa.user.v1.ParkedUser
+	18, // 2: kassa.user.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	18, // 3: kassa.user.v1.User.update_time:type_name -> google.protobuf.Timestamp
+	18, // 4: kassa.user.v1.User.delete_time:type_name -> google.protobuf.Timestamp
+	11, // 5: kassa.user.v1.CreateUserRequest.user:type_name -> kassa.user.v1.User
+	11, // 6: kassa.user.v1.ListUsersResponse.users:type_name -> kassa.user.v1.User
+	11, // 7: kassa.user.v1.UpdateUserRequest.user:type_name -> kassa.user.v1.User
+	19, // 8: kassa.user.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
+	12, // 9: kassa.user.v1.UserService.CreateUser:input_type -> kassa.user.v1.CreateUserRequest
+	13, // 10: kassa.user.v1.UserService.GetUser:input_type -> kassa.user.v1.GetUserRequest
+	14, // 11: kassa.user.v1.UserService.ListUsers:input_type -> kassa.user.v1.ListUsersRequest
+	16, // 12: kassa.user.v1.UserService.UpdateUser:input_type -> kassa.user.v1.UpdateUserRequest
+	17, // 13: kassa.user.v1.UserService.DeleteUser:input_type -> kassa.user.v1.DeleteUserRequest
+	0,  // 14: kassa.user.v1.AuthService.Login:input_type -> kassa.user.v1.LoginRequest
+	2,  // 15: kassa.user.v1.AuthService.Refresh:input_type -> kassa.user.v1.RefreshRequest
+	3,  // 16: kassa.user.v1.AuthService.Logout:input_type -> kassa.user.v1.LogoutRequest
+	5,  // 17: kassa.user.v1.AuthService.Token:input_type -> kassa.user.v1.TokenRequest
+	7,  // 18: kassa.user.v1.UserAdminService.ListParked:input_type -> kassa.user.v1.ListParkedRequest
+	9,  // 19: kassa.user.v1.UserAdminService.RetryParked:input_type -> kassa.user.v1.RetryParkedRequest
+	11, // 20: kassa.user.v1.UserService.CreateUser:output_type -> kassa.user.v1.User
+	11, // 21: kassa.user.v1.UserService.GetUser:output_type -> kassa.user.v1.User
+	15, // 22: kassa.user.v1.UserService.ListUsers:output_type -> kassa.user.v1.ListUsersResponse
+	11, // 23: kassa.user.v1.UserService.UpdateUser:output_type -> kassa.user.v1.User
+	11, // 24: kassa.user.v1.UserService.DeleteUser:output_type -> kassa.user.v1.User
+	1,  // 25: kassa.user.v1.AuthService.Login:output_type -> kassa.user.v1.TokenResponse
+	1,  // 26: kassa.user.v1.AuthService.Refresh:output_type -> kassa.user.v1.TokenResponse
+	4,  // 27: kassa.user.v1.AuthService.Logout:output_type -> kassa.user.v1.LogoutResponse
+	1,  // 28: kassa.user.v1.AuthService.Token:output_type -> kassa.user.v1.TokenResponse
+	8,  // 29: kassa.user.v1.UserAdminService.ListParked:output_type -> kassa.user.v1.ListParkedResponse
+	10, // 30: kassa.user.v1.UserAdminService.RetryParked:output_type -> kassa.user.v1.RetryParkedResponse
+	20, // [20:31] is the sub-list for method output_type
+	9,  // [9:20] is the sub-list for method input_type
 	9,  // [9:9] is the sub-list for extension type_name
 	9,  // [9:9] is the sub-list for extension extendee
 	0,  // [0:9] is the sub-list for field type_name
@@ -875,9 +1249,9 @@ func file_kassa_user_v1_user_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kassa_user_v1_user_proto_rawDesc), len(file_kassa_user_v1_user_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   18,
 			NumExtensions: 0,
-			NumServices:   2,
+			NumServices:   3,
 		},
 		GoTypes:           file_kassa_user_v1_user_proto_goTypes,
 		DependencyIndexes: file_kassa_user_v1_user_proto_depIdxs,
