@@ -90,6 +90,12 @@ func (f *fakeUsers) UpdateUser(_ context.Context, req *userv1.UpdateUserRequest)
 	return req.GetUser(), nil
 }
 
+// fakeAuth answers UNIMPLEMENTED; the interceptor still records which RPC
+// a route reached.
+type fakeAuth struct {
+	userv1.UnimplementedAuthServiceServer
+}
+
 type fakeBilling struct {
 	billingv1.UnimplementedBillingServiceServer
 	rec *recorderLog
@@ -145,13 +151,6 @@ func (f *fakeOrders) GetOrder(_ context.Context, req *orderv1.GetOrderRequest) (
 type fakeNotifications struct {
 	notificationv1.UnimplementedNotificationServiceServer
 	rec *recorderLog
-}
-
-func (f *fakeNotifications) SendNotification(_ context.Context, req *notificationv1.SendNotificationRequest) (*notificationv1.Notification, error) {
-	f.rec.add("SendNotification.request_id", req.GetRequestId())
-	n := proto.Clone(req.GetNotification()).(*notificationv1.Notification)
-	n.Id, n.UserId = "n1", req.GetUserId()
-	return n, nil
 }
 
 // recorderLog collects what the fakes saw, by key, in order.
@@ -235,7 +234,10 @@ type testEnv struct {
 func newEnv(t *testing.T, mutate ...func(*Config)) *testEnv {
 	t.Helper()
 	e := &testEnv{rec: &recorderLog{}, servers: make(map[string]*fakeServer), logs: &syncBuffer{}, reg: prometheus.NewRegistry()}
-	e.servers["user"] = startFake(t, e.rec, func(s *grpc.Server) { userv1.RegisterUserServiceServer(s, &fakeUsers{rec: e.rec}) })
+	e.servers["user"] = startFake(t, e.rec, func(s *grpc.Server) {
+		userv1.RegisterUserServiceServer(s, &fakeUsers{rec: e.rec})
+		userv1.RegisterAuthServiceServer(s, &fakeAuth{})
+	})
 	e.servers["billing"] = startFake(t, e.rec, func(s *grpc.Server) { billingv1.RegisterBillingServiceServer(s, &fakeBilling{rec: e.rec}) })
 	e.servers["order"] = startFake(t, e.rec, func(s *grpc.Server) { orderv1.RegisterOrderServiceServer(s, &fakeOrders{rec: e.rec}) })
 	e.servers["notification"] = startFake(t, e.rec, func(s *grpc.Server) {

@@ -112,6 +112,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, func(
 	conn := g.conn
 	regs := []error{
 		userv1.RegisterUserServiceHandlerClient(ctx, g.mux, userv1.NewUserServiceClient(conn("user"))),
+		userv1.RegisterAuthServiceHandlerClient(ctx, g.mux, userv1.NewAuthServiceClient(conn("user"))),
 		billingv1.RegisterBillingServiceHandlerClient(ctx, g.mux, billingv1.NewBillingServiceClient(conn("billing"))),
 		orderv1.RegisterOrderServiceHandlerClient(ctx, g.mux, orderv1.NewOrderServiceClient(conn("order"))),
 		notificationv1.RegisterNotificationServiceHandlerClient(ctx, g.mux, notificationv1.NewNotificationServiceClient(conn("notification"))),

@@ -23,16 +23,15 @@ import (
 // request (`body: "*"`, Deposit and Withdraw) the decoder fills request_id
 // itself. Where the body is one field of the request (`body: user`) the key
 // is a sibling of that field, so a requestId member would be refused as
-// unknown (User, Notification) or, worse, land in the output-only
+// unknown (User) or, worse, land in the output-only
 // Order.request_id and be ignored: liftBodyKey takes it out first.
 
 // keyBesideBody lists the routes (method and pattern as in http.yaml) whose
 // body is a sub-message while the request's request_id is a sibling of it.
 // TestKeyBesideBody_MatchesOpenAPI keeps the list in step with the rules.
 var keyBesideBody = map[string]bool{
-	"POST /v1/users":                         true,
-	"POST /v1/users/{user_id}/orders":        true,
-	"POST /v1/users/{user_id}/notifications": true,
+	"POST /v1/users":                  true,
+	"POST /v1/users/{user_id}/orders": true,
 }
 
 // idempotencyKey is a key the gateway found outside the request message.

@@ -13,7 +13,7 @@ import (
 
 // A requestId in the body reaches the call's request_id on every route
 // whose request has one, whether the body is the whole request (deposit,
-// withdraw) or one field of it (user, order, notification).
+// withdraw) or one field of it (user, order).
 func TestBodyRequestID_ReachesRequestIDOnEveryKeyedRoute(t *testing.T) {
 	u := "/v1/users/" + testUserID
 	tests := []struct {
@@ -24,7 +24,6 @@ func TestBodyRequestID_ReachesRequestIDOnEveryKeyedRoute(t *testing.T) {
 		{"Deposit", u + "/account:deposit", `{"amount":"100","requestId":"k-user"}`, "Deposit.request_id"},
 		{"Withdraw", u + "/account:withdraw", `{"amount":"100","requestId":"k-user"}`, "Withdraw.request_id"},
 		{"CreateOrder", u + "/orders", `{"price":"100","requestId":"k-user"}`, "CreateOrder.request_id"},
-		{"SendNotification", u + "/notifications", `{"email":"a@example.com","subject":"hi","body":"b","requestId":"k-user"}`, "SendNotification.request_id"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -80,7 +79,6 @@ func TestBodyRequestID_Refused_NothingCalled(t *testing.T) {
 	}{
 		{"header differs, order", u + "/orders", `{"price":"100","requestId":"body-key"}`, "header-key", "the Idempotency-Key header and the body's requestId differ"},
 		{"header differs, user", "/v1/users", `{"username":"ada","requestId":"body-key"}`, "header-key", "differ"},
-		{"header differs, letter", u + "/notifications", `{"subject":"s","requestId":"body-key"}`, "header-key", "differ"},
 		{"header differs, deposit", u + "/account:deposit", `{"amount":"1","requestId":"body-key"}`, "header-key", "differ"},
 		{"body differs from query", u + "/orders?requestId=query-key", `{"price":"100","requestId":"body-key"}`, "", "differ"},
 		{"number", u + "/orders", `{"price":"100","requestId":42}`, "", "requestId in the body must be a string"},

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
-	notificationv1 "github.com/kassa-dev/kassa/gen/kassa/notification/v1"
 	"github.com/kassa-dev/kassa/services/platform/apperr"
 	"github.com/kassa-dev/kassa/services/platform/server"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -85,22 +84,17 @@ func ownError(ctx context.Context, name, method string, p peer.Peer, err error, 
 	return own
 }
 
-// refuseServerOwned refuses, from the public API, the order_id fields only
-// the order service sets: WithdrawRequest.order_id when it pays an order
-// and Notification.order_id on its letters. Billing and notification keep
-// the order service's own idempotency in the order_id namespace (one
-// debit, one letter per order), so a client able to write there could
-// pre-empt or block a step of an order.
+// refuseServerOwned refuses, from the public API, WithdrawRequest.order_id,
+// which only the order service sets when it pays an order. Billing keeps
+// the order service's own idempotency in the order_id namespace (one debit
+// per order), so a client able to write there could pre-empt or block a
+// step of an order. (Letters have no public route to guard any more.)
 func refuseServerOwned(req any) error {
 	var field string
 	switch m := req.(type) {
 	case *billingv1.WithdrawRequest:
 		if m.GetOrderId() != "" {
 			field = "order_id"
-		}
-	case *notificationv1.SendNotificationRequest:
-		if m.GetNotification().GetOrderId() != "" {
-			field = "notification.order_id"
 		}
 	}
 	if field == "" {

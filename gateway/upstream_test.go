@@ -10,9 +10,9 @@ import (
 	"google.golang.org/grpc/connectivity"
 )
 
-// Fields only the order service sets are refused from the public API:
-// they would let a client write into the order service's idempotency
-// namespace in billing and notification.
+// A withdrawal's order_id, which only the order service sets, is refused
+// from the public API: it would let a client write into the order
+// service's idempotency namespace in billing.
 func TestServerOwnedOrderID_Refused_NothingCalled(t *testing.T) {
 	u := "/v1/users/" + testUserID
 	const orderID = "5d0c4a7e-8f1b-4c2a-9e3d-7a6b5c4d3e2f"
@@ -21,7 +21,6 @@ func TestServerOwnedOrderID_Refused_NothingCalled(t *testing.T) {
 	}{
 		{"withdraw orderId", u + "/account:withdraw", `{"amount":"100","requestId":"w1","orderId":"` + orderID + `"}`, "order_id"},
 		{"withdraw order_id", u + "/account:withdraw", `{"amount":"100","requestId":"w1","order_id":"` + orderID + `"}`, "order_id"},
-		{"letter orderId", u + "/notifications", `{"email":"a@example.com","subject":"s","body":"b","orderId":"` + orderID + `","requestId":"n1"}`, "notification.order_id"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
