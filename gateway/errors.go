@@ -3,7 +3,9 @@ package gateway
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
+	"strconv"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -46,8 +48,8 @@ func reasonOf(st *status.Status) string {
 
 // handleError is the gateway's only error handler: grpc-gateway's default
 // (google.rpc.Status JSON, HTTP status from the gRPC code) with the
-// statuses of statusByReason, the 413 of the body limit, and Retry-After
-// on every 503.
+// statuses of statusByReason, the 413 of the body limit, Retry-After on
+// every 503 and 429, and a Bearer challenge on every 401.
 func (g *Gateway) handleError(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 	info := infoFrom(r.Context())
 	var withHTTP *runtime.HTTPStatusError
@@ -73,11 +75,73 @@ func (g *Gateway) handleError(ctx context.Context, mux *runtime.ServeMux, m runt
 	if errors.As(err, &withHTTP) {
 		code = withHTTP.HTTPStatus
 	}
-	if code == http.StatusServiceUnavailable {
+	switch code {
+	case http.StatusServiceUnavailable:
 		// Every 503 is worth retrying, by definition of UNAVAILABLE; say when.
 		w.Header().Set("Retry-After", g.retryAfter)
+	case http.StatusTooManyRequests:
+		w.Header().Set("Retry-After", g.retryAfterOf(status.Convert(err)))
+	case http.StatusUnauthorized:
+		// grpc-gateway's default puts the status message into
+		// WWW-Authenticate, which is no challenge a client can parse;
+		// the wrapper sets ours after it.
+		w = &challengeWriter{ResponseWriter: w, challenge: bearerChallenge(r)}
 	}
 	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
+}
+
+// challengeWriter sets WWW-Authenticate just before the status line.
+type challengeWriter struct {
+	http.ResponseWriter
+	challenge string
+}
+
+func (c *challengeWriter) WriteHeader(code int) {
+	c.Header().Set("WWW-Authenticate", c.challenge)
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *challengeWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
+// bearerChallenge is the WWW-Authenticate of a 401 (RFC 6750, section 3).
+// A request without credentials gets the bare challenge; one whose token
+// was refused also gets error="invalid_token", so a client knows to log in
+// again or refresh rather than that it forgot the header. The reason stays
+// out: the services' messages say what a client may know.
+func bearerChallenge(r *http.Request) string {
+	if r.Header.Get("Authorization") != "" {
+		return `Bearer realm="kassa", error="invalid_token"`
+	}
+	return `Bearer realm="kassa"`
+}
+
+// retryAfterKey is the ErrorInfo metadata key in which a service says how
+// many seconds a RESOURCE_EXHAUSTED lasts (a login lock's remaining delay).
+const retryAfterKey = "retry_after_seconds"
+
+// retryAfterOf returns the Retry-After of a 429: the service's own hint (a
+// kassa.dev ErrorInfo retry_after_seconds, or a google.rpc.RetryInfo),
+// else the gateway's default. A hint is rounded up to whole seconds and is
+// at least 1, so a client never retries at once into the same refusal.
+func (g *Gateway) retryAfterOf(st *status.Status) string {
+	for _, d := range st.Details() {
+		switch d := d.(type) {
+		case *errdetails.ErrorInfo:
+			if d.GetDomain() != errorDomain {
+				continue
+			}
+			if v, ok := d.GetMetadata()[retryAfterKey]; ok {
+				if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
+					return strconv.FormatInt(n, 10)
+				}
+			}
+		case *errdetails.RetryInfo:
+			if delay := d.GetRetryDelay().AsDuration(); delay > 0 {
+				return strconv.FormatInt(int64(math.Ceil(delay.Seconds())), 10)
+			}
+		}
+	}
+	return g.retryAfter
 }
 
 // handleRoutingError keeps grpc-gateway's 404 and 400 for routing errors

@@ -29,6 +29,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // Test doubles of the four services. They answer just enough for the
@@ -77,6 +78,29 @@ func (f *fakeUsers) GetUser(ctx context.Context, req *userv1.GetUserRequest) (*u
 	case "raw-unavailable":
 		// As a gRPC library or proxy inside the service would say it.
 		return nil, status.Error(codes.Unavailable, "connection error: desc = dial tcp 10.0.0.7:5432: connect: connection refused")
+	case "unauthenticated":
+		return nil, status.Error(codes.Unauthenticated, "missing or invalid access token")
+	case "forbidden":
+		return nil, status.Error(codes.PermissionDenied, "this call needs the admin role")
+	case "exhausted":
+		return nil, status.Error(codes.ResourceExhausted, "too many requests")
+	case "locked", "locked-other-domain", "retry-info":
+		// What the user service says about a locked login: the delay left.
+		info := &errdetails.ErrorInfo{Reason: "LOGIN_LOCKED", Domain: "kassa.dev",
+			Metadata: map[string]string{"retry_after_seconds": "42"}}
+		st, err := status.New(codes.ResourceExhausted, "too many failed logins").WithDetails(info)
+		switch req.GetId() {
+		case "locked-other-domain":
+			info.Domain = "example.com"
+			st, err = status.New(codes.ResourceExhausted, "too many failed logins").WithDetails(info)
+		case "retry-info":
+			st, err = status.New(codes.ResourceExhausted, "too many failed logins").
+				WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(2500 * time.Millisecond)})
+		}
+		if err != nil {
+			return nil, err
+		}
+		return nil, st.Err()
 	case "stall":
 		f.rec.add("GetUser.stalled", req.GetId())
 		<-ctx.Done() // until the gateway's deadline cancels the call, or the server stops
