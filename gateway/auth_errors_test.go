@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -58,6 +59,32 @@ func TestAuthErrors_TokenNotEchoed(t *testing.T) {
 	for where, s := range map[string]string{"body": string(r.body), "WWW-Authenticate": r.header.Get("WWW-Authenticate")} {
 		if strings.Contains(s, token) {
 			t.Errorf("%s holds the token: %s", where, s)
+		}
+	}
+}
+
+// The services verify tokens themselves, so the gateway must pass the
+// Authorization header on untouched as "authorization" metadata, and must
+// not write it into its access log, on success or refusal.
+func TestAuthorization_ForwardedAsMetadata_NeverLogged(t *testing.T) {
+	e := newEnv(t)
+	const token = "eyJhbGciOiJFZERTQSIsImtpZCI6ImsxIn0.eyJzdWIiOiJhZGEifQ.c2lnbmF0dXJlLWJ5dGVz"
+	for _, id := range []string{testUserID, "unauthenticated", "forbidden"} {
+		e.do(t, "GET", "/v1/users/"+id, nil, map[string]string{"Authorization": "Bearer " + token})
+	}
+	e.do(t, "GET", "/v1/users/"+testUserID, nil, nil)
+	got := e.rec.get("GetUser.authorization")
+	want := []string{"Bearer " + token, "Bearer " + token, "Bearer " + token, ""}
+	if !slices.Equal(got, want) {
+		t.Errorf("authorization metadata = %q, want %q", got, want)
+	}
+	lines := e.logs.lines(t)
+	if len(lines) < 4 {
+		t.Fatalf("%d log lines, want one per request", len(lines))
+	}
+	for _, part := range strings.Split(token, ".") {
+		if e.logs.has(part) {
+			t.Errorf("the log holds a part of the token (%s)", part)
 		}
 	}
 }

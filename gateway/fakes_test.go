@@ -72,6 +72,7 @@ func (f *fakeUsers) CreateUser(_ context.Context, req *userv1.CreateUserRequest)
 func (f *fakeUsers) GetUser(ctx context.Context, req *userv1.GetUserRequest) (*userv1.User, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	f.rec.add("GetUser.x-request-id", strings.Join(md.Get("x-request-id"), ","))
+	f.rec.add("GetUser.authorization", strings.Join(md.Get("authorization"), ","))
 	switch req.GetId() {
 	case "missing":
 		return nil, status.Error(codes.NotFound, `user "missing" not found`)
@@ -399,6 +400,13 @@ func (b *syncBuffer) lines(t *testing.T) []map[string]any {
 		out = append(out, m)
 	}
 	return out
+}
+
+// has reports whether the log holds s anywhere.
+func (b *syncBuffer) has(s string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Contains(b.buf.String(), s)
 }
 
 // contains reports whether any log record has the message msg.
