@@ -14,6 +14,7 @@ require (
 	github.com/kassa-dev/kassa/services/platform v0.0.0-00010101000000-000000000000
 	github.com/lib/pq v1.12.3
 	github.com/prometheus/client_golang v1.25.0
+	golang.org/x/crypto v0.58.0
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
 )

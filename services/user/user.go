@@ -33,6 +33,10 @@ type User struct {
 	CreateTime   time.Time
 	UpdateTime   time.Time
 	DeleteTime   time.Time // zero while the user is live
+	// PasswordHash is the argon2id hash (package password) CreatePending
+	// stores with a new user; "" for none. Reads leave it empty: only the
+	// login path reads a hash, through its own query.
+	PasswordHash string
 }
 
 // Pending is a live user whose account is not confirmed open, as the

@@ -16,6 +16,7 @@ import (
 	"github.com/kassa-dev/kassa/services/platform/retry"
 	"github.com/kassa-dev/kassa/services/platform/validate"
 	"github.com/kassa-dev/kassa/services/user"
+	"github.com/kassa-dev/kassa/services/user/password"
 )
 
 // Accounts is what the user service needs from billing.
@@ -100,12 +101,30 @@ type Page struct {
 //
 // If step 2 fails the user stays pending and the call fails UNAVAILABLE; a
 // retry with the same request_id, or the repair loop, redoes steps 2-3.
-func (s *Service) Create(ctx context.Context, in user.User, requestID string) (user.User, error) {
+//
+// pw is the plaintext password: only its hash is stored, and it appears in
+// no error or log. "" creates a user who cannot log in (the users created
+// before passwords existed are such users too). A retry with a used
+// request_id returns the first user and keeps the first password.
+func (s *Service) Create(ctx context.Context, in user.User, pw, requestID string) (user.User, error) {
 	if err := user.Check("user", in); err != nil {
 		return user.User{}, err
 	}
+	if pw != "" {
+		if err := password.Check("user.password", pw); err != nil {
+			return user.User{}, err
+		}
+	}
 	if err := validate.RequestID("request_id", requestID, false); err != nil {
 		return user.User{}, err
+	}
+	in.PasswordHash = ""
+	if pw != "" {
+		h, err := password.Hash(pw)
+		if err != nil {
+			return user.User{}, err
+		}
+		in.PasswordHash = h
 	}
 	u, created, err := s.store.CreatePending(ctx, in, requestID)
 	if err != nil {

@@ -72,7 +72,7 @@ func ada() user.User {
 
 func TestCreate_OpensAccountInConfiguredCurrency(t *testing.T) {
 	svc, _, acc := setup(t, 0)
-	u, err := svc.Create(context.Background(), ada(), "")
+	u, err := svc.Create(context.Background(), ada(), "", "")
 	if err != nil || !u.AccountReady {
 		t.Fatalf("Create = %+v, %v", u, err)
 	}
@@ -84,7 +84,7 @@ func TestCreate_OpensAccountInConfiguredCurrency(t *testing.T) {
 func TestCreate_BillingDownWithoutRequestID_SaysAccountFollows(t *testing.T) {
 	svc, store, acc := setup(t, 0)
 	acc.failOpen = 1
-	_, err := svc.Create(context.Background(), ada(), "")
+	_, err := svc.Create(context.Background(), ada(), "", "")
 	if !errors.Is(err, user.ErrAccountPendingNoKey) {
 		t.Fatalf("Create = %v, want ErrAccountPendingNoKey", err)
 	}
@@ -98,7 +98,7 @@ func TestRepairPending_FinishesPendingUsers(t *testing.T) {
 	svc, store, acc := setup(t, 0)
 	ctx := context.Background()
 	acc.failOpen = 1
-	if _, err := svc.Create(ctx, ada(), ""); err == nil {
+	if _, err := svc.Create(ctx, ada(), "", ""); err == nil {
 		t.Fatal("Create with billing down succeeded")
 	}
 	n, err := svc.RepairPending(ctx, 10)
@@ -120,7 +120,7 @@ func TestRepairPending_FinishesPendingUsers(t *testing.T) {
 func TestRepairPending_LeavesYoungUsersToTheirCreateCall(t *testing.T) {
 	svc, _, acc := setup(t, time.Hour)
 	acc.failOpen = 1
-	_, _ = svc.Create(context.Background(), ada(), "")
+	_, _ = svc.Create(context.Background(), ada(), "", "")
 	if n, err := svc.RepairPending(context.Background(), 10); err != nil || n != 0 {
 		t.Fatalf("RepairPending = %d, %v; want 0 for a user younger than PendingAge", n, err)
 	}
@@ -130,7 +130,7 @@ func TestRepairPending_UserDeletedWhileOpening_ClosesAccount(t *testing.T) {
 	svc, store, acc := setup(t, 0)
 	ctx := context.Background()
 	acc.failOpen = 1
-	_, _ = svc.Create(ctx, ada(), "")
+	_, _ = svc.Create(ctx, ada(), "", "")
 	pending, err := store.ListPending(ctx, 0, 10)
 	if err != nil || len(pending) != 1 {
 		t.Fatal(pending, err)
@@ -154,7 +154,7 @@ func TestDelete_PendingUser_ClosesAgainAfterDelete(t *testing.T) {
 	svc, _, acc := setup(t, 0)
 	ctx := context.Background()
 	acc.failOpen = 1
-	_, _ = svc.Create(ctx, ada(), "r1")
+	_, _ = svc.Create(ctx, ada(), "", "r1")
 	list, err := svc.List(ctx, 0, "")
 	if err != nil || len(list.Users) != 1 {
 		t.Fatal(list, err)
@@ -167,7 +167,7 @@ func TestDelete_PendingUser_ClosesAgainAfterDelete(t *testing.T) {
 		t.Fatalf("Close calls = %d, want 2 (before and after the delete)", acc.closes)
 	}
 	// A retry of the original CreateUser now finds the user deleted.
-	if _, err := svc.Create(ctx, ada(), "r1"); !errors.Is(err, user.ErrNotFound) {
+	if _, err := svc.Create(ctx, ada(), "", "r1"); !errors.Is(err, user.ErrNotFound) {
 		t.Fatalf("Create retry after delete = %v, want ErrNotFound", err)
 	}
 }

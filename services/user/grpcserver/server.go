@@ -26,7 +26,7 @@ func New(a *app.Service) *Server {
 
 // CreateUser registers a user and opens its billing account.
 func (s *Server) CreateUser(ctx context.Context, req *userv1.CreateUserRequest) (*userv1.User, error) {
-	u, err := s.app.Create(ctx, fromProto(req.GetUser()), req.GetRequestId())
+	u, err := s.app.Create(ctx, fromProto(req.GetUser()), req.GetUser().GetPassword(), req.GetRequestId())
 	return toProto(u), err
 }
 
@@ -63,7 +63,8 @@ func (s *Server) DeleteUser(ctx context.Context, req *userv1.DeleteUserRequest) 
 	return toProto(u), err
 }
 
-// fromProto takes the client-set fields; id and times are output only.
+// fromProto takes the client-set profile fields; id and times are output
+// only, and the password is handed to the use case on its own.
 func fromProto(p *userv1.User) user.User {
 	return user.User{
 		Username:  p.GetUsername(),
@@ -115,7 +116,7 @@ func (s *AdminServer) RetryParked(ctx context.Context, req *userv1.RetryParkedRe
 }
 
 // toProto returns nil for the zero user, so handlers can return it with an
-// error.
+// error. It never sets password, which is input only.
 func toProto(u user.User) *userv1.User {
 	if u.ID == "" {
 		return nil

@@ -117,6 +117,10 @@ func TestCreateUser_BadInput(t *testing.T) {
 		{"long last name", func(r *userv1.CreateUserRequest) { r.User.LastName = strings.Repeat("a", 101) }, "user.last_name"},
 		{"bad phone", func(r *userv1.CreateUserRequest) { r.User.Phone = "555-1234" }, "user.phone"},
 		{"long request_id", func(r *userv1.CreateUserRequest) { r.RequestId = strings.Repeat("r", 129) }, "request_id"},
+		{"short password", func(r *userv1.CreateUserRequest) { r.User.Password = "seven77" }, "user.password"},
+		{"long password", func(r *userv1.CreateUserRequest) { r.User.Password = strings.Repeat("p", 129) }, "user.password"},
+		{"password of spaces", func(r *userv1.CreateUserRequest) { r.User.Password = strings.Repeat(" ", 12) }, "user.password"},
+		{"password with NUL", func(r *userv1.CreateUserRequest) { r.User.Password = "abcdefgh\x00" }, "user.password"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -89,10 +89,10 @@ func (s *Store) CreatePending(ctx context.Context, u user.User, requestID string
 			}
 		}
 		err := tx.GetContext(ctx, &r, `
-			INSERT INTO users (username, email, first_name, last_name, phone, request_id)
-			VALUES ($1, $2, $3, $4, $5, NULLIF($6, ''))
+			INSERT INTO users (username, email, first_name, last_name, phone, request_id, password_hash)
+			VALUES ($1, $2, $3, $4, $5, NULLIF($6, ''), NULLIF($7, ''))
 			RETURNING `+columns,
-			u.Username, u.Email, u.FirstName, u.LastName, u.Phone, requestID)
+			u.Username, u.Email, u.FirstName, u.LastName, u.Phone, requestID, u.PasswordHash)
 		if err != nil {
 			return uniqueErr(err, u.Username, u.Email)
 		}
