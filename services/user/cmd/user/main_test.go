@@ -5,6 +5,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/kassa-dev/kassa/services/user/keys"
 )
 
 // The repair loop's schedule has the names every service uses for its
@@ -39,5 +41,30 @@ func TestRun_EarlierRepairFlag_Refused(t *testing.T) {
 	err := run(context.Background(), []string{"user", "-repair-backoff", "2s"}, func(string) string { return "" }, &out)
 	if err == nil || !strings.Contains(err.Error(), "repair-backoff") {
 		t.Fatalf("run -repair-backoff 2s = %v, want an error naming the flag", err)
+	}
+}
+
+// keygen creates a key file, then appends a key that becomes the signer.
+func TestRun_Keygen_CreatesThenRotates(t *testing.T) {
+	path := t.TempDir() + "/signing-keys.json"
+	var kids []string
+	for range 2 {
+		var out bytes.Buffer
+		if err := run(context.Background(), []string{"user", "keygen", "-out", path}, func(string) string { return "" }, &out); err != nil {
+			t.Fatalf("keygen: %v", err)
+		}
+		f := strings.Fields(out.String())
+		if len(f) < 4 {
+			t.Fatalf("keygen printed %q", out.String())
+		}
+		kids = append(kids, f[3])
+	}
+	s, err := keys.Load(path)
+	if err != nil || s.SignerKID() != kids[1] || kids[0] == kids[1] {
+		t.Fatalf("after two keygens: signer %q, %v; kids %v", s.SignerKID(), err, kids)
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"user", "keygen"}, func(string) string { return "" }, &out); err == nil {
+		t.Fatal("keygen without -out succeeded")
 	}
 }
