@@ -49,6 +49,11 @@ type Config struct {
 type Peer struct {
 	Name string // "billing": flag -billing-addr, env BILLING_ADDR
 	Addr string // default address
+	// NoRetry turns gRPC's retries off for this peer: for calls whose
+	// failure something else already retries, where waiting for gRPC's
+	// backoff would only hold up the caller (the order's letter hand-over,
+	// which the relay takes over when it fails).
+	NoRetry bool
 }
 
 // Option is a service-specific string setting.

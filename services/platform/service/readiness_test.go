@@ -196,31 +196,43 @@ func pollStatus(t *testing.T, hc healthpb.HealthClient, name string, want health
 
 // The connections a service gets to its peers retry UNAVAILABLE.
 func TestRun_Peers_RetryUnavailable(t *testing.T) {
-	f := &grpctest.Flaky{Failures: 2, Code: codes.Unavailable}
-	peer := grpctest.Serve(t, f.Register)
-	db := pgtest.NewDB(t, nil)
-	s := spec(nil)
-	s.Peers = []service.Peer{{Name: "peer"}}
-	got := make(chan error, 1)
-	s.Setup = func(ctx context.Context, d *service.Deps) error {
-		var out wrapperspb.StringValue
-		got <- d.Peers["peer"].Invoke(ctx, grpctest.FlakyMethod, wrapperspb.String("k1"), &out, grpc.WaitForReady(true))
-		return nil
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- service.Run(ctx, s, []string{"test", "-listen", "127.0.0.1:0", "-admin-listen", "",
-			"-database-url", pgtest.URL(t, db), "-peer-addr", peer.Target()}, func(string) string { return "" }, &out)
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v\n%s", err, out.String())
-		}
-	}()
-	if err := <-got; err != nil || f.Attempts() != 3 {
-		t.Fatalf("peer call = %v after %d attempts, want success on the third", err, f.Attempts())
+	for _, tt := range []struct {
+		name         string
+		noRetry      bool
+		wantOK       bool
+		wantAttempts int
+	}{
+		{"retried by default", false, true, 3},
+		{"NoRetry: the first failure stands", true, false, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &grpctest.Flaky{Failures: 2, Code: codes.Unavailable}
+			peer := grpctest.Serve(t, f.Register)
+			db := pgtest.NewDB(t, nil)
+			s := spec(nil)
+			s.Peers = []service.Peer{{Name: "peer", NoRetry: tt.noRetry}}
+			got := make(chan error, 1)
+			s.Setup = func(ctx context.Context, d *service.Deps) error {
+				var out wrapperspb.StringValue
+				got <- d.Peers["peer"].Invoke(ctx, grpctest.FlakyMethod, wrapperspb.String("k1"), &out, grpc.WaitForReady(true))
+				return nil
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			var out syncBuffer
+			done := make(chan error, 1)
+			go func() {
+				done <- service.Run(ctx, s, []string{"test", "-listen", "127.0.0.1:0", "-admin-listen", "",
+					"-database-url", pgtest.URL(t, db), "-peer-addr", peer.Target()}, func(string) string { return "" }, &out)
+			}()
+			defer func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Errorf("Run: %v\n%s", err, out.String())
+				}
+			}()
+			if err := <-got; (err == nil) != tt.wantOK || f.Attempts() != tt.wantAttempts {
+				t.Fatalf("peer call = %v after %d attempts, want ok=%v after %d", err, f.Attempts(), tt.wantOK, tt.wantAttempts)
+			}
+		})
 	}
 }

@@ -145,7 +145,11 @@ func Run(ctx context.Context, spec Spec, args []string, getenv func(string) stri
 
 	d := &Deps{Config: cfg, Log: log, DB: db, Peers: make(map[string]*grpc.ClientConn), Metrics: tel.Registry, Telemetry: tel}
 	for _, p := range spec.Peers {
-		conn, err := server.Dial(cfg.Peers[p.Name], cfg.CallTimeout, append(tel.DialOptions(), server.WithRetries())...)
+		opts := tel.DialOptions()
+		if !p.NoRetry {
+			opts = append(opts, server.WithRetries())
+		}
+		conn, err := server.Dial(cfg.Peers[p.Name], cfg.CallTimeout, opts...)
 		if err != nil {
 			return err
 		}
