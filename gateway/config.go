@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -31,6 +33,20 @@ type Config struct {
 	LogFormat        string        // -log-format, LOG_FORMAT
 	Pprof            bool          // -pprof, PPROF: /debug/pprof/ on the admin listener
 
+	// Rate limits (PerSecond 0: off). -rate-per-address[-burst],
+	// RATE_PER_ADDRESS[_BURST]: every client address; -rate-per-user[-burst]:
+	// every token subject; -rate-auth-per-address[-burst]: /v1/auth/* per
+	// address, on top of the address limit.
+	RateAddress, RateUser, RateAuthAddress RateLimit
+	RateIdle                               time.Duration  // -rate-idle, RATE_IDLE: a bucket unused this long is dropped
+	TrustedProxies                         []netip.Prefix // -trusted-proxies, TRUSTED_PROXIES: peers whose X-Forwarded-For is believed
+
+	// Subject names the user of a bearer token for the per-user limit; nil
+	// reads the token's sub claim without verifying it (see ratelimit.go).
+	Subject SubjectFunc
+	// Clock is the rate limiters' time; nil is time.Now.
+	Clock func() time.Time
+
 	// Registerer receives the gateway's HTTP metrics; nil keeps them
 	// unregistered (tests build many gateways in one process), unless
 	// Telemetry is set: then they go to its registry.
@@ -51,6 +67,18 @@ const (
 	DefaultCallTimeout  = 10 * time.Second
 	DefaultMaxBodyBytes = 1 << 20
 	DefaultRetryAfter   = time.Second
+	DefaultRateIdle     = 10 * time.Minute
+)
+
+// Default rate limits. One address must be able to run the benchmark and
+// the e2e suite (hundreds of requests per second) and one user 40
+// concurrent orders, each a few calls; /v1/auth/* is for logging in, which
+// a person or a service does a few times an hour, so its address limit is
+// low enough that guessing passwords does not scale.
+var (
+	DefaultRateAddress     = RateLimit{PerSecond: 500, Burst: 1000}
+	DefaultRateUser        = RateLimit{PerSecond: 200, Burst: 400}
+	DefaultRateAuthAddress = RateLimit{PerSecond: 10, Burst: 20}
 )
 
 func envName(flagName string) string {
@@ -91,6 +119,31 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	shutdown := fs.String("shutdown-timeout", env("SHUTDOWN_TIMEOUT", "15s"), "how long in-flight requests may finish after SIGTERM (env SHUTDOWN_TIMEOUT)")
 	fs.StringVar(&c.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("LOG_FORMAT", "json"), "json or text (env LOG_FORMAT)")
+	type rateFlags struct {
+		name      string
+		def       RateLimit
+		dst       *RateLimit
+		perSecond *string
+		burst     *string
+	}
+	rates := []*rateFlags{
+		{name: "rate-per-address", def: DefaultRateAddress, dst: &c.RateAddress},
+		{name: "rate-per-user", def: DefaultRateUser, dst: &c.RateUser},
+		{name: "rate-auth-per-address", def: DefaultRateAuthAddress, dst: &c.RateAuthAddress},
+	}
+	what := map[string]string{
+		"rate-per-address":      "requests per second from one client address",
+		"rate-per-user":         "requests per second with the token of one user or service",
+		"rate-auth-per-address": "requests per second to /v1/auth/* from one client address",
+	}
+	for _, rf := range rates {
+		rf.perSecond = fs.String(rf.name, env(envName(rf.name), strconv.FormatFloat(rf.def.PerSecond, 'f', -1, 64)),
+			fmt.Sprintf("%s; 0 disables (env %s)", what[rf.name], envName(rf.name)))
+		rf.burst = fs.String(rf.name+"-burst", env(envName(rf.name+"-burst"), strconv.Itoa(rf.def.Burst)),
+			fmt.Sprintf("how many of those may come at once (env %s)", envName(rf.name+"-burst")))
+	}
+	rateIdle := fs.String("rate-idle", env("RATE_IDLE", DefaultRateIdle.String()), "drop a rate-limit bucket unused for this long (env RATE_IDLE)")
+	trusted := fs.String("trusted-proxies", env("TRUSTED_PROXIES", ""), "comma-separated CIDRs of proxies whose X-Forwarded-For names the client; empty trusts none (env TRUSTED_PROXIES)")
 	pprofDefault, pprofErr := strconv.ParseBool(env("PPROF", "false"))
 	fs.BoolVar(&c.Pprof, "pprof", pprofDefault, "serve /debug/pprof/ on the admin listener (env PPROF=true)")
 	if err := fs.Parse(args); err != nil {
@@ -114,6 +167,31 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	}
 	if c.ShutdownTimeout, err = time.ParseDuration(*shutdown); err != nil || c.ShutdownTimeout < 0 {
 		return c, fmt.Errorf("shutdown-timeout (SHUTDOWN_TIMEOUT): want a duration such as 15s, got %q", *shutdown)
+	}
+	for _, rf := range rates {
+		if rf.dst.PerSecond, err = strconv.ParseFloat(*rf.perSecond, 64); err != nil || rf.dst.PerSecond < 0 || math.IsInf(rf.dst.PerSecond, 0) {
+			return c, fmt.Errorf("%s (%s): want a number of requests per second, 0 to disable, got %q", rf.name, envName(rf.name), *rf.perSecond)
+		}
+		if rf.dst.Burst, err = strconv.Atoi(*rf.burst); err != nil {
+			return c, fmt.Errorf("%s-burst (%s): want a whole number, got %q", rf.name, envName(rf.name+"-burst"), *rf.burst)
+		}
+	}
+	if c.RateIdle, err = time.ParseDuration(*rateIdle); err != nil || c.RateIdle <= 0 {
+		return c, fmt.Errorf("rate-idle (RATE_IDLE): want a positive duration such as 10m, got %q", *rateIdle)
+	}
+	for _, s := range strings.Split(*trusted, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		p, perr := netip.ParsePrefix(s)
+		if perr != nil {
+			ip, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return c, fmt.Errorf("trusted-proxies (TRUSTED_PROXIES): want CIDRs such as 10.0.0.0/8, got %q", s)
+			}
+			p = netip.PrefixFrom(ip, ip.BitLen())
+		}
+		c.TrustedProxies = append(c.TrustedProxies, p.Masked())
 	}
 	return c, c.Validate()
 }
@@ -142,6 +220,20 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout < 0 {
 		return fmt.Errorf("shutdown-timeout (SHUTDOWN_TIMEOUT): want a non-negative duration, got %v", c.ShutdownTimeout)
+	}
+	for _, r := range []struct {
+		name string
+		l    RateLimit
+	}{{"rate-per-address", c.RateAddress}, {"rate-per-user", c.RateUser}, {"rate-auth-per-address", c.RateAuthAddress}} {
+		if r.l.PerSecond < 0 {
+			return fmt.Errorf("%s (%s): want 0 (off) or more requests per second, got %v", r.name, envName(r.name), r.l.PerSecond)
+		}
+		if r.l.PerSecond > 0 && r.l.Burst < 1 {
+			return fmt.Errorf("%s-burst (%s): want at least 1 while %s is on, got %d", r.name, envName(r.name+"-burst"), r.name, r.l.Burst)
+		}
+	}
+	if c.RateIdle < 0 {
+		return fmt.Errorf("rate-idle (RATE_IDLE): want a positive duration, got %v", c.RateIdle)
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return err

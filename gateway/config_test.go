@@ -4,6 +4,9 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"net/netip"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,8 +26,10 @@ func TestParseConfig_Defaults(t *testing.T) {
 		UserAddr: "localhost:50051", BillingAddr: "localhost:50052", OrderAddr: "localhost:50053", NotificationAddr: "localhost:50054",
 		CallTimeout: 10 * time.Second, MaxBodyBytes: 1 << 20, RetryAfter: time.Second, ShutdownTimeout: 15 * time.Second,
 		LogLevel: "info", LogFormat: "json",
+		RateAddress: RateLimit{500, 1000}, RateUser: RateLimit{200, 400}, RateAuthAddress: RateLimit{10, 20},
+		RateIdle: 10 * time.Minute,
 	}
-	if c != want {
+	if !reflect.DeepEqual(c, want) {
 		t.Errorf("config = %+v\nwant     %+v", c, want)
 	}
 }
@@ -66,6 +71,12 @@ func TestParseConfig_ErrorsNameTheSetting(t *testing.T) {
 		{[]string{"-order-addr", ""}, nil, "order-addr (ORDER_ADDR)"},
 		{[]string{"-listen", ""}, nil, "listen (LISTEN_ADDR)"},
 		{[]string{"extra"}, nil, `unexpected argument "extra"`},
+		{[]string{"-rate-per-address", "many"}, nil, "rate-per-address (RATE_PER_ADDRESS)"},
+		{nil, map[string]string{"RATE_PER_USER": "-1"}, "rate-per-user (RATE_PER_USER)"},
+		{[]string{"-rate-auth-per-address-burst", "0"}, nil, "rate-auth-per-address-burst (RATE_AUTH_PER_ADDRESS_BURST)"},
+		{[]string{"-rate-per-user-burst", "1.5"}, nil, "rate-per-user-burst (RATE_PER_USER_BURST)"},
+		{[]string{"-rate-idle", "0s"}, nil, "rate-idle (RATE_IDLE)"},
+		{nil, map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8,proxy"}, "trusted-proxies (TRUSTED_PROXIES)"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -74,6 +85,21 @@ func TestParseConfig_ErrorsNameTheSetting(t *testing.T) {
 				t.Errorf("error = %v, want it to name %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestParseConfig_RateLimitsAndProxies(t *testing.T) {
+	c, err := ParseConfig([]string{"-rate-per-address", "0", "-rate-per-user", "2.5", "-rate-per-user-burst", "3",
+		"-trusted-proxies", "10.0.0.0/8, 192.168.1.7 ,fd00::/8"}, envOf(map[string]string{"RATE_AUTH_PER_ADDRESS": "1"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RateAddress.PerSecond != 0 || c.RateUser != (RateLimit{2.5, 3}) || c.RateAuthAddress != (RateLimit{1, 20}) {
+		t.Errorf("rates = %+v %+v %+v", c.RateAddress, c.RateUser, c.RateAuthAddress)
+	}
+	want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32"), netip.MustParsePrefix("fd00::/8")}
+	if !slices.Equal(c.TrustedProxies, want) {
+		t.Errorf("trusted proxies = %v, want %v", c.TrustedProxies, want)
 	}
 }
 

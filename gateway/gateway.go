@@ -51,6 +51,7 @@ type Gateway struct {
 	draining   <-chan struct{} // Config.Draining; nil never closes
 	log        *slog.Logger
 	metrics    *metrics
+	limits     *limiters
 }
 
 // New connects (lazily) to the four services and returns the gateway's
@@ -71,7 +72,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, func(
 	if cfg.RetryAfter == 0 {
 		cfg.RetryAfter = DefaultRetryAfter
 	}
-	g := &Gateway{maxBody: cfg.MaxBodyBytes, log: log, metrics: m, draining: cfg.Draining,
+	if cfg.RateIdle == 0 {
+		cfg.RateIdle = DefaultRateIdle
+	}
+	g := &Gateway{maxBody: cfg.MaxBodyBytes, log: log, metrics: m, draining: cfg.Draining, limits: newLimiters(cfg),
 		retryAfter: strconv.Itoa(int(math.Ceil(cfg.RetryAfter.Seconds())))}
 	cleanup := func() {
 		for _, u := range g.upstreams {

@@ -101,6 +101,11 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 		_, out := runtime.MarshalerForRequest(g.mux, r)
 		runtime.HTTPError(ctx, g.mux, out, w, r, err)
 	}
+	// Rate limits come first: a refused request costs no upstream call.
+	if err := g.limits.check(r); err != nil {
+		fail(err)
+		return
+	}
 	// Refuse a declared oversized body before reading any of it; chunked
 	// bodies are caught by the limited reader.
 	if r.ContentLength > g.maxBody {
