@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -41,6 +42,15 @@ type Config struct {
 	RateIdle                               time.Duration  // -rate-idle, RATE_IDLE: a bucket unused this long is dropped
 	TrustedProxies                         []netip.Prefix // -trusted-proxies, TRUSTED_PROXIES: peers whose X-Forwarded-For is believed
 
+	// JWKSSourceURL (-jwks-source-url, JWKS_SOURCE_URL) is where the
+	// gateway fetches the key set it serves at /.well-known/jwks.json: the
+	// user service's admin listener. Empty: the route answers 404.
+	JWKSSourceURL string
+	// AuthIssuer (-auth-issuer, AUTH_ISSUER) is the tokens' iss, the
+	// gateway's public URL, from which /.well-known/openid-configuration
+	// is built. Empty: that route answers 404.
+	AuthIssuer string
+
 	// Subject names the user of a bearer token for the per-user limit; nil
 	// reads the token's sub claim without verifying it (see ratelimit.go).
 	Subject SubjectFunc
@@ -68,6 +78,8 @@ const (
 	DefaultMaxBodyBytes = 1 << 20
 	DefaultRetryAfter   = time.Second
 	DefaultRateIdle     = 10 * time.Minute
+	DefaultJWKSSource   = "http://localhost:9101/.well-known/jwks.json"
+	DefaultAuthIssuer   = "http://localhost:8080"
 )
 
 // Default rate limits. One address must be able to run the benchmark and
@@ -144,6 +156,8 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	}
 	rateIdle := fs.String("rate-idle", env("RATE_IDLE", DefaultRateIdle.String()), "drop a rate-limit bucket unused for this long (env RATE_IDLE)")
 	trusted := fs.String("trusted-proxies", env("TRUSTED_PROXIES", ""), "comma-separated CIDRs of proxies whose X-Forwarded-For names the client; empty trusts none (env TRUSTED_PROXIES)")
+	fs.StringVar(&c.JWKSSourceURL, "jwks-source-url", env("JWKS_SOURCE_URL", DefaultJWKSSource), "where to fetch the public key set served at /.well-known/jwks.json: the user service's admin listener (env JWKS_SOURCE_URL)")
+	fs.StringVar(&c.AuthIssuer, "auth-issuer", env("AUTH_ISSUER", DefaultAuthIssuer), "the tokens' issuer, the gateway's public URL, for /.well-known/openid-configuration (env AUTH_ISSUER)")
 	pprofDefault, pprofErr := strconv.ParseBool(env("PPROF", "false"))
 	fs.BoolVar(&c.Pprof, "pprof", pprofDefault, "serve /debug/pprof/ on the admin listener (env PPROF=true)")
 	if err := fs.Parse(args); err != nil {
@@ -230,6 +244,14 @@ func (c Config) Validate() error {
 		}
 		if r.l.PerSecond > 0 && r.l.Burst < 1 {
 			return fmt.Errorf("%s-burst (%s): want at least 1 while %s is on, got %d", r.name, envName(r.name+"-burst"), r.name, r.l.Burst)
+		}
+	}
+	for _, u := range []struct{ name, val string }{{"jwks-source-url", c.JWKSSourceURL}, {"auth-issuer", c.AuthIssuer}} {
+		if u.val == "" {
+			continue
+		}
+		if p, err := url.Parse(u.val); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return fmt.Errorf("%s (%s): want an http or https URL, got %q", u.name, envName(u.name), u.val)
 		}
 	}
 	if c.RateIdle < 0 {

@@ -27,7 +27,8 @@ func TestParseConfig_Defaults(t *testing.T) {
 		CallTimeout: 10 * time.Second, MaxBodyBytes: 1 << 20, RetryAfter: time.Second, ShutdownTimeout: 15 * time.Second,
 		LogLevel: "info", LogFormat: "json",
 		RateAddress: RateLimit{500, 1000}, RateUser: RateLimit{200, 400}, RateAuthAddress: RateLimit{10, 20},
-		RateIdle: 10 * time.Minute,
+		RateIdle:      10 * time.Minute,
+		JWKSSourceURL: "http://localhost:9101/.well-known/jwks.json", AuthIssuer: "http://localhost:8080",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("config = %+v\nwant     %+v", c, want)
@@ -76,6 +77,8 @@ func TestParseConfig_ErrorsNameTheSetting(t *testing.T) {
 		{[]string{"-rate-auth-per-address-burst", "0"}, nil, "rate-auth-per-address-burst (RATE_AUTH_PER_ADDRESS_BURST)"},
 		{[]string{"-rate-per-user-burst", "1.5"}, nil, "rate-per-user-burst (RATE_PER_USER_BURST)"},
 		{[]string{"-rate-idle", "0s"}, nil, "rate-idle (RATE_IDLE)"},
+		{[]string{"-jwks-source-url", "localhost:9101"}, nil, "jwks-source-url (JWKS_SOURCE_URL)"},
+		{nil, map[string]string{"AUTH_ISSUER": "ftp://kassa"}, "auth-issuer (AUTH_ISSUER)"},
 		{nil, map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8,proxy"}, "trusted-proxies (TRUSTED_PROXIES)"},
 	}
 	for _, tt := range tests {

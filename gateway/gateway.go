@@ -52,6 +52,7 @@ type Gateway struct {
 	log        *slog.Logger
 	metrics    *metrics
 	limits     *limiters
+	jwks       *jwksCache
 }
 
 // New connects (lazily) to the four services and returns the gateway's
@@ -123,6 +124,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, func(
 		g.mux.HandlePath(http.MethodGet, "/openapi.json", serveOpenAPI),
 		g.mux.HandlePath(http.MethodGet, "/healthz", serveHealthz),
 		g.mux.HandlePath(http.MethodGet, "/readyz", g.serveReadyz),
+	}
+	if cfg.JWKSSourceURL != "" {
+		g.jwks = newJWKSCache(cfg.JWKSSourceURL, cfg.Clock, log)
+		regs = append(regs, g.mux.HandlePath(http.MethodGet, "/.well-known/jwks.json", g.serveJWKS))
+	}
+	if cfg.AuthIssuer != "" {
+		doc, err := openIDConfiguration(cfg.AuthIssuer)
+		regs = append(regs, err, g.mux.HandlePath(http.MethodGet, "/.well-known/openid-configuration", serveStaticJSON(doc)))
 	}
 	for _, err := range regs {
 		if err != nil {
