@@ -1,5 +1,5 @@
 // Package server builds the gRPC server every kassa service runs: metrics,
-// tracing, logging, panic recovery, error mapping and text validation
+// tracing, logging, access checks (auth.Guard), panic recovery, error mapping and text validation
 // interceptors, the standard health service and server reflection (so
 // grpcurl works without proto files), and a graceful shutdown.
 package server
@@ -14,6 +14,7 @@ import (
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/auth"
 	"github.com/kassa-dev/kassa/services/platform/telemetry"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -43,6 +44,15 @@ func New(log *slog.Logger, opts ...grpc.ServerOption) *Server {
 // call then gets a server span (continuing the caller's trace from the
 // traceparent metadata) and is counted and timed in grpc_server_*.
 func NewWith(log *slog.Logger, tel *telemetry.Telemetry, opts ...grpc.ServerOption) *Server {
+	return NewWithAuth(log, tel, nil, opts...)
+}
+
+// NewWithAuth is NewWith enforcing guard on every call (nil: no checks,
+// for services not yet converted). The check runs inside the telemetry
+// and logging interceptors, so a refused call is counted and logged with
+// its code, and before recovery and text validation, so an unauthenticated
+// caller reaches no handler and learns nothing about its request.
+func NewWithAuth(log *slog.Logger, tel *telemetry.Telemetry, guard *auth.Guard, opts ...grpc.ServerOption) *Server {
 	onPanic := func(ctx context.Context, p any) error {
 		log.ErrorContext(ctx, "panic in handler", "panic", p, "stack", string(debug.Stack()))
 		return status.Error(codes.Internal, "internal error")
@@ -60,10 +70,22 @@ func NewWith(log *slog.Logger, tel *telemetry.Telemetry, opts ...grpc.ServerOpti
 	unary = append(unary,
 		logging.UnaryServerInterceptor(Logger(log), logging.WithLogOnEvents(logging.FinishCall)),
 		errorInterceptor(log),
+	)
+	var stream []grpc.StreamServerInterceptor
+	if guard != nil {
+		g := *guard
+		if g.Log == nil {
+			g.Log = log
+		}
+		unary = append(unary, g.UnaryServerInterceptor())
+		stream = append(stream, g.StreamServerInterceptor())
+	}
+	unary = append(unary,
 		recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(onPanic)),
 		textInterceptor(),
 	)
-	opts = append(opts, grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(textStreamInterceptor(log)))
+	stream = append(stream, textStreamInterceptor(log))
+	opts = append(opts, grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...))
 	s := &Server{GRPC: grpc.NewServer(opts...), Health: health.NewServer(), log: log, tel: tel}
 	healthpb.RegisterHealthServer(s.GRPC, s.Health)
 	reflection.Register(s.GRPC)
