@@ -78,3 +78,11 @@ func Serve(t testing.TB, v *auth.Verifier, rules map[string]auth.Rule, register 
 	})
 	return conn
 }
+
+// Token makes the fixed token a TokenSource too, valid for an hour.
+func (s static) Token(context.Context) (string, time.Time, error) {
+	return string(s), time.Now().Add(time.Hour), nil
+}
+
+// StaticTokenSource is a TokenSource that always returns token.
+func StaticTokenSource(token string) auth.TokenSource { return static(token) }
