@@ -192,3 +192,54 @@ func short(s string) string {
 	}
 	return s
 }
+
+// AuthKind says which status an authentication error answers with; the
+// gRPC server maps it (UNAUTHENTICATED, RESOURCE_EXHAUSTED).
+type AuthKind int
+
+const (
+	// AuthUnauthenticated: the credentials are wrong, unknown or used up.
+	AuthUnauthenticated AuthKind = iota + 1
+	// AuthLocked: too many failed logins; retry after RetryAfter.
+	AuthLocked
+)
+
+// AuthError is a refused login, refresh or client credentials grant. Its
+// message is safe to show: it never names what exactly was wrong, so an
+// unknown user and a wrong password cannot be told apart.
+type AuthError struct {
+	Kind    AuthKind
+	Message string
+	Reason  string
+	// Until is when a locked account accepts logins again.
+	Until time.Time
+}
+
+func (e *AuthError) Error() string { return e.Message }
+
+// Authentication errors.
+var (
+	ErrBadCredentials = &AuthError{Kind: AuthUnauthenticated, Message: "invalid username or password", Reason: "INVALID_CREDENTIALS"}
+	ErrBadRefresh     = &AuthError{Kind: AuthUnauthenticated, Message: "the refresh token is invalid, expired or revoked; log in again", Reason: "INVALID_REFRESH_TOKEN"}
+	ErrBadClient      = &AuthError{Kind: AuthUnauthenticated, Message: "invalid client credentials", Reason: "INVALID_CLIENT"}
+)
+
+// ErrAuthNotConfigured answers every AuthService call of a service started
+// without signing keys.
+var ErrAuthNotConfigured = apperr.FailedPrecondition("signing keys are not configured").WithReason("AUTH_NOT_CONFIGURED")
+
+// LoginLocked reports an account locked after failed logins until until.
+func LoginLocked(until time.Time) *AuthError {
+	return &AuthError{
+		Kind:    AuthLocked,
+		Message: "too many failed logins for this account; try again after " + until.UTC().Format(time.RFC3339),
+		Reason:  "LOGIN_LOCKED",
+		Until:   until,
+	}
+}
+
+var clientNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
+
+// IsClientName reports whether s can name a service client: lower case
+// letters, digits and '-', starting with a letter, as service names are.
+func IsClientName(s string) bool { return clientNameRE.MatchString(s) }
