@@ -13,6 +13,7 @@ import (
 
 	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
 	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
+	"github.com/kassa-dev/kassa/services/platform/auth"
 	"github.com/kassa-dev/kassa/services/platform/service"
 	"github.com/kassa-dev/kassa/services/platform/validate"
 	"github.com/kassa-dev/kassa/services/user/app"
@@ -46,7 +47,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Options: append([]service.Option{
 			{Name: "default-currency", Default: "USD", Usage: "ISO 4217 currency of the billing accounts of new users"},
 			{Name: "repair-interval", Default: "10s", Usage: "how often to open the billing accounts of users whose CreateUser failed at billing"},
-		}, service.RetryOptions()...),
+		}, append(service.RetryOptions(), authOptions...)...),
 		Setup: func(ctx context.Context, d *service.Deps) error {
 			currency := d.Config.Options["default-currency"]
 			if err := validate.Currency("default-currency", currency); err != nil {
@@ -60,12 +61,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			if err != nil {
 				return err
 			}
+			store := postgres.New(d.DB)
+			authOpts, ks, err := authConfig(d.Config.Options, d.Config.Auth.Issuer, d.Config.Auth.Audience)
+			if err != nil {
+				return err
+			}
+			if ks == nil {
+				d.Log.WarnContext(ctx, "login is disabled: no -auth-signing-keys (AUTH_SIGNING_KEYS); AuthService answers FAILED_PRECONDITION")
+			} else {
+				d.Admin.Handle("GET /.well-known/jwks.json", ks.Handler())
+				// The user service is the issuer, so it signs its own
+				// service token for its calls to billing.
+				d.UsePeerTokens(auth.Cached(auth.TokenSourceFunc(authOpts.Issuer.ServiceSource("user"))))
+				d.Log.InfoContext(ctx, "login enabled", "signing_kid", ks.SignerKID(), "issuer", d.Config.Auth.Issuer)
+			}
+			authOpts.Log = d.Log
 			accounts := billingclient.New(billingv1.NewBillingServiceClient(d.Peers["billing"]))
-			svc := app.New(postgres.New(d.DB), accounts, app.Options{
+			svc := app.New(store, accounts, app.Options{
 				Currency: currency, PendingAge: pendingAge, Retry: policy, Log: d.Log, Metrics: app.NewMetrics(d.Metrics),
 			})
 			userv1.RegisterUserServiceServer(d.Server, grpcserver.New(svc))
 			userv1.RegisterUserAdminServiceServer(d.Server, grpcserver.NewAdmin(svc))
+			userv1.RegisterAuthServiceServer(d.Server, grpcserver.NewAuth(app.NewAuth(store, authOpts)))
 			d.Go(func(ctx context.Context) { svc.RunRepair(ctx, interval) })
 			return nil
 		},
