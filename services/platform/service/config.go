@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kassa-dev/kassa/services/platform/auth"
 	"github.com/kassa-dev/kassa/services/platform/pgdb"
 )
 
@@ -43,6 +44,9 @@ type Config struct {
 	Peers map[string]string
 	// Options holds the values of the service's own Spec.Options.
 	Options map[string]string
+	// Auth is whom tokens are trusted from and the service's own client
+	// credentials (-auth-*, AUTH_*; see auth.Config).
+	Auth auth.Config
 }
 
 // Peer is another service this one calls.
@@ -120,6 +124,7 @@ func parseConfig(spec Spec, args []string, getenv func(string) string, out io.Wr
 		name := p.Name + "-addr"
 		peers[p.Name] = fs.String(name, env(name, p.Addr), fmt.Sprintf("gRPC address of the %s service (env %s)", p.Name, envName(name)))
 	}
+	c.Auth.RegisterFlags(fs, getenv, spec.Name)
 	opts := make(map[string]*string)
 	for _, o := range spec.Options {
 		opts[o.Name] = fs.String(o.Name, env(o.Name, o.Default), fmt.Sprintf("%s (env %s)", o.Usage, envName(o.Name)))
@@ -163,6 +168,9 @@ func parseConfig(spec Spec, args []string, getenv func(string) string, out io.Wr
 	case "json", "text":
 	default:
 		return c, fmt.Errorf("log-format (LOG_FORMAT): want json or text, got %q", c.LogFormat)
+	}
+	if err := c.Auth.Load(); err != nil {
+		return c, err
 	}
 	c.Peers = make(map[string]string)
 	for name, v := range peers {

@@ -13,14 +13,17 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/kassa-dev/kassa/services/platform/auth"
 	"github.com/kassa-dev/kassa/services/platform/pgdb"
 	"github.com/kassa-dev/kassa/services/platform/server"
 	"github.com/kassa-dev/kassa/services/platform/telemetry"
@@ -38,6 +41,12 @@ type Spec struct {
 	Migrations fs.FS
 	Peers      []Peer
 	Options    []Option
+	// Auth is the access rule of every gRPC method the service registers
+	// (full method name → rule). When set, every call must satisfy its
+	// method's rule, a method without a rule is refused, and Run refuses
+	// to start if a registered method has none. Nil: no checks yet (a
+	// service not converted to tokens); the start log says so.
+	Auth map[string]auth.Rule
 	// Setup registers the service's gRPC implementation on d.Server.
 	Setup func(ctx context.Context, d *Deps) error
 }
@@ -58,9 +67,37 @@ type Deps struct {
 	Metrics prometheus.Registerer
 	// Telemetry is the process's registry and tracer provider.
 	Telemetry *telemetry.Telemetry
-	wg        sync.WaitGroup
-	ctx       context.Context
+	// Verifier checks bearer tokens against the configured issuers (nil
+	// when Spec.Auth is nil).
+	Verifier *auth.Verifier
+	// Admin is mounted on the admin listener next to /metrics and
+	// /healthz, for handlers that must stay off the public port (the user
+	// service's /.well-known/jwks.json). Its patterns take precedence.
+	Admin      *http.ServeMux
+	peerTokens atomic.Pointer[auth.TokenSource]
+	wg         sync.WaitGroup
+	ctx        context.Context
 }
+
+// UsePeerTokens makes every call on Deps.Peers carry a token from ts (the
+// service's own identity, e.g. auth.ClientCredentials against the user
+// service). Call it in Setup before starting background work: calls made
+// before it go without a token.
+func (d *Deps) UsePeerTokens(ts auth.TokenSource) { d.peerTokens.Store(&ts) }
+
+// peerCredentials sends the token of UsePeerTokens, or none before it.
+type peerCredentials struct{ d *Deps }
+
+func (p peerCredentials) GetRequestMetadata(ctx context.Context, uri ...string) (map[string]string, error) {
+	ts := p.d.peerTokens.Load()
+	if ts == nil {
+		return nil, nil
+	}
+	return auth.PerRPCCredentials(*ts).GetRequestMetadata(ctx, uri...)
+}
+
+// RequireTransportSecurity: see auth.PerRPCCredentials.
+func (peerCredentials) RequireTransportSecurity() bool { return false }
 
 // Go runs fn in the background until shutdown; Run waits for it to return
 // after the gRPC server has stopped.
@@ -143,9 +180,10 @@ func Run(ctx context.Context, spec Spec, args []string, getenv func(string) stri
 		return err
 	}
 
-	d := &Deps{Config: cfg, Log: log, DB: db, Peers: make(map[string]*grpc.ClientConn), Metrics: tel.Registry, Telemetry: tel}
+	d := &Deps{Config: cfg, Log: log, DB: db, Peers: make(map[string]*grpc.ClientConn), Metrics: tel.Registry, Telemetry: tel,
+		Admin: http.NewServeMux()}
 	for _, p := range spec.Peers {
-		opts := tel.DialOptions()
+		opts := append(tel.DialOptions(), grpc.WithPerRPCCredentials(peerCredentials{d}))
 		if !p.NoRetry {
 			opts = append(opts, server.WithRetries())
 		}
@@ -166,7 +204,17 @@ func Run(ctx context.Context, spec Spec, args []string, getenv func(string) stri
 		return err
 	}
 	defer probe.Close()
-	srv := server.NewWith(log, tel)
+	var guard *auth.Guard
+	if spec.Auth != nil {
+		v, err := auth.NewVerifier(ctx, auth.VerifierOptions{Issuers: cfg.Auth.Issuers()})
+		if err != nil {
+			return err
+		}
+		defer v.Close()
+		d.Verifier = v
+		guard = &auth.Guard{Verifier: v, Rules: spec.Auth}
+	}
+	srv := server.NewWithAuth(log, tel, guard)
 	srv.SetReadiness(server.Readiness{Check: probe.PingContext, Interval: cfg.DBCheckInterval, Timeout: cfg.DBCheckTimeout})
 	d.Server = srv.GRPC
 	bg, cancelBg := context.WithCancel(ctx)
@@ -175,24 +223,52 @@ func Run(ctx context.Context, spec Spec, args []string, getenv func(string) stri
 	if err := spec.Setup(bg, d); err != nil {
 		return fmt.Errorf("set up %s: %w", spec.Name, err)
 	}
+	if spec.Auth != nil {
+		if err := auth.CheckServer(srv.GRPC, spec.Auth); err != nil {
+			return fmt.Errorf("set up %s: %w", spec.Name, err)
+		}
+	} else {
+		log.Warn("access checks not enforced: this service has no access rules yet (Spec.Auth), every caller is let through")
+	}
 
 	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s (listen, LISTEN_ADDR): %w", cfg.Listen, err)
 	}
-	adminAddr, stopAdmin, err := telemetry.ServeAdmin(cfg.AdminListen, telemetry.AdminHandler(tel.Registry, cfg.Pprof), log)
+	adminAddr, stopAdmin, err := telemetry.ServeAdmin(cfg.AdminListen, adminHandler(d.Admin, telemetry.AdminHandler(tel.Registry, cfg.Pprof)), log)
 	if err != nil {
 		lis.Close()
 		return err
 	}
 	defer stopAdmin()
 	log.Info("serving", "grpc", lis.Addr().String(), "admin", adminAddr, "pprof", cfg.Pprof,
-		"trace_export", tel.Exporting, "peers", cfg.Peers)
+		"trace_export", tel.Exporting, "peers", cfg.Peers, "auth_enforced", spec.Auth != nil,
+		"auth_issuers", issuerNames(cfg.Auth.Issuers()))
 	err = srv.Serve(ctx, lis, cfg.ShutdownTimeout)
 	cancelBg()
 	d.wg.Wait()
 	log.Info("stopped")
 	return err
+}
+
+// adminHandler serves the service's own admin routes, and the standard
+// ones (metrics, healthz, pprof) for every path they do not claim.
+func adminHandler(own *http.ServeMux, std http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := own.Handler(r); pattern != "" {
+			own.ServeHTTP(w, r)
+			return
+		}
+		std.ServeHTTP(w, r)
+	})
+}
+
+func issuerNames(is []auth.Issuer) []string {
+	out := make([]string, len(is))
+	for i, x := range is {
+		out[i] = x.Issuer
+	}
+	return out
 }
 
 func newLogger(cfg Config, w io.Writer) (*slog.Logger, error) {
