@@ -57,8 +57,12 @@ func newUserBody(victim) map[string]any {
 	return map[string]any{"username": "text-" + id, "email": "text-" + id + "@example.com", "firstName": "Ann", "lastName": "Lee", "phone": "+15551234567", "requestId": "text-" + id}
 }
 
-func letterBody(victim) map[string]any {
-	return map[string]any{"email": "text@example.com", "subject": "hello", "body": "hello", "requestId": "letter-" + randomID()}
+func loginBody(victim) map[string]any {
+	return map[string]any{"username": "nobody-" + randomID(), "password": "not the password"}
+}
+
+func refreshBody(victim) map[string]any {
+	return map[string]any{"refreshToken": "not-a-token-" + randomID()}
 }
 
 var pageToken = inQuery("pageToken", "page_token")
@@ -67,7 +71,7 @@ var textRoutes = []textRoute{
 	{method: "POST", pattern: "/v1/users", body: newUserBody, fields: []stringField{
 		inBody("username", "user.username"), inBody("email", "user.email"), inBody("firstName", "user.first_name"),
 		inBody("lastName", "user.last_name"), inBody("phone", "user.phone"), inBody("id", "user.id"),
-		inBody("requestId", "request_id"), inQuery("requestId", "request_id"),
+		inBody("password", "user.password"), inBody("requestId", "request_id"), inQuery("requestId", "request_id"),
 	}},
 	{method: "GET", pattern: "/v1/users", fields: []stringField{pageToken}},
 	{method: "GET", pattern: "/v1/users/{id}", params: func(v victim) map[string]string { return map[string]string{"id": v.user} },
@@ -110,11 +114,15 @@ var textRoutes = []textRoute{
 		fields: []stringField{inPath("user_id", "user_id"), inPath("id", "id")}},
 
 	{method: "GET", pattern: "/v1/users/{user_id}/notifications", params: onlyUser, fields: []stringField{inPath("user_id", "user_id"), pageToken}},
-	{method: "POST", pattern: "/v1/users/{user_id}/notifications", params: onlyUser, body: letterBody, fields: []stringField{
-		inPath("user_id", "user_id"), inBody("email", "notification.email"), inBody("subject", "notification.subject"), inBody("body", "notification.body"),
-		inBody("orderId", "notification.order_id"), inBody("id", "notification.id"), inBody("userId", "notification.user_id"),
-		inBody("requestId", "request_id"), inQuery("requestId", "request_id"),
-	}},
+	{method: "POST", pattern: "/v1/auth/login", body: loginBody, fields: []stringField{inBody("username", "username"), inBody("password", "password")}},
+	{method: "POST", pattern: "/v1/auth/refresh", body: refreshBody, fields: []stringField{inBody("refreshToken", "refresh_token")}},
+	{method: "POST", pattern: "/v1/auth/logout", body: refreshBody, fields: []stringField{inBody("refreshToken", "refresh_token")}},
+	{method: "POST", pattern: "/v1/auth/token",
+		body: func(victim) map[string]any {
+			return map[string]any{"grantType": "client_credentials", "clientId": "nobody", "clientSecret": "not the secret"}
+		},
+		fields: []stringField{inBody("grantType", "grant_type"), inBody("clientId", "client_id"), inBody("clientSecret", "client_secret")}},
+
 	{method: "GET", pattern: "/v1/users/{user_id}/notifications/{id}", params: func(v victim) map[string]string { return map[string]string{"user_id": v.user, "id": v.letter} },
 		fields: []stringField{inPath("user_id", "user_id"), inPath("id", "id")}},
 }
@@ -317,8 +325,9 @@ func TestListRoutes_PageTokenWithOtherUUIDSpelling_Answers400(t *testing.T) {
 func TestIdempotencyKeyHeader_InvalidUTF8_Answers400AndChangesNothing(t *testing.T) {
 	v := newVictim(t)
 	for _, r := range textRoutes {
-		if r.method != "POST" {
-			continue
+		keyed := slices.ContainsFunc(r.fields, func(f stringField) bool { return f.field == "request_id" })
+		if r.method != "POST" || !keyed {
+			continue // the header only fills request_id
 		}
 		t.Run(r.key(), func(t *testing.T) {
 			before := snapshot(t, v.user)
