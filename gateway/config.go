@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kassa-dev/kassa/services/platform/auth"
 	"github.com/kassa-dev/kassa/services/platform/telemetry"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -50,6 +51,12 @@ type Config struct {
 	// gateway's public URL, from which /.well-known/openid-configuration
 	// is built. Empty: that route answers 404.
 	AuthIssuer string
+	// Auth is whom the gateway trusts when it verifies a bearer token to
+	// pick the per-user rate-limit bucket: the platform's shared -auth-*
+	// verifying flags (-auth-audience, -auth-jwks-url, -auth-external-*),
+	// with Issuer taken from AuthIssuer. cmd/gateway builds an
+	// auth.Verifier from it and sets Subject.
+	Auth auth.Config
 
 	// Subject names the user of a bearer token for the per-user limit; nil
 	// reads the token's sub claim without verifying it (see ratelimit.go).
@@ -158,6 +165,18 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	trusted := fs.String("trusted-proxies", env("TRUSTED_PROXIES", ""), "comma-separated CIDRs of proxies whose X-Forwarded-For names the client; empty trusts none (env TRUSTED_PROXIES)")
 	fs.StringVar(&c.JWKSSourceURL, "jwks-source-url", env("JWKS_SOURCE_URL", DefaultJWKSSource), "where to fetch the public key set served at /.well-known/jwks.json: the user service's admin listener (env JWKS_SOURCE_URL)")
 	fs.StringVar(&c.AuthIssuer, "auth-issuer", env("AUTH_ISSUER", DefaultAuthIssuer), "the tokens' issuer, the gateway's public URL, for /.well-known/openid-configuration (env AUTH_ISSUER)")
+	// The verifying settings are declared by the platform, so their names,
+	// defaults and environment variables are the services' own; the
+	// caller-side ones (-auth-client-*) mean nothing to the gateway, and
+	// -auth-issuer is declared above because it also feeds the discovery
+	// document.
+	authFlags := flag.NewFlagSet("auth", flag.ContinueOnError)
+	c.Auth.RegisterFlags(authFlags, getenv, "gateway")
+	authFlags.VisitAll(func(f *flag.Flag) {
+		if f.Name != "auth-issuer" && !strings.HasPrefix(f.Name, "auth-client-") {
+			fs.Var(f.Value, f.Name, f.Usage)
+		}
+	})
 	pprofDefault, pprofErr := strconv.ParseBool(env("PPROF", "false"))
 	fs.BoolVar(&c.Pprof, "pprof", pprofDefault, "serve /debug/pprof/ on the admin listener (env PPROF=true)")
 	if err := fs.Parse(args); err != nil {
@@ -206,6 +225,11 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 			p = netip.PrefixFrom(ip, ip.BitLen())
 		}
 		c.TrustedProxies = append(c.TrustedProxies, p.Masked())
+	}
+	if c.Auth.Issuer = c.AuthIssuer; c.AuthIssuer != "" {
+		if err := c.Auth.Load(); err != nil {
+			return c, err
+		}
 	}
 	return c, c.Validate()
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kassa-dev/kassa/services/platform/auth"
 )
 
 func envOf(m map[string]string) func(string) string {
@@ -29,6 +31,9 @@ func TestParseConfig_Defaults(t *testing.T) {
 		RateAddress: RateLimit{500, 1000}, RateUser: RateLimit{200, 400}, RateAuthAddress: RateLimit{10, 20},
 		RateIdle:      10 * time.Minute,
 		JWKSSourceURL: "http://localhost:9101/.well-known/jwks.json", AuthIssuer: "http://localhost:8080",
+		// The platform's verifying defaults; the issuer follows -auth-issuer.
+		Auth: auth.Config{Issuer: "http://localhost:8080", Audience: "kassa", JWKSURL: "http://localhost:9101/.well-known/jwks.json",
+			ExternalUserClaim: "sub", ExternalRolesClaim: "roles", ClientID: "gateway"},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("config = %+v\nwant     %+v", c, want)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/kassa-dev/kassa/gateway"
+	"github.com/kassa-dev/kassa/services/platform/auth"
 	"github.com/kassa-dev/kassa/services/platform/telemetry"
 	"go.opentelemetry.io/otel"
 )
@@ -66,6 +67,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	// requests in flight finish.
 	cfg.Draining = ctx.Done()
 
+	subject, closeVerifier, err := verifiedSubject(ctx, cfg.Auth)
+	if err != nil {
+		return err
+	}
+	defer closeVerifier()
+	cfg.Subject = subject
+
 	handler, cleanup, err := gateway.New(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -109,4 +117,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// verifiedSubject returns the per-user rate-limit key of a bearer token:
+// the subject of a token the platform verifier accepts (a user id, or
+// "service:<name>"), and false for any other token, which then counts
+// against its address only. Verifying here means a forged token cannot
+// spend another user's budget. Without an issuer (-auth-issuer empty) no
+// token is trusted. Key sets are fetched lazily, so the gateway may start
+// before the user service.
+func verifiedSubject(ctx context.Context, c auth.Config) (gateway.SubjectFunc, func(), error) {
+	if c.Issuer == "" {
+		return func(context.Context, string) (string, bool) { return "", false }, func() {}, nil
+	}
+	v, err := auth.NewVerifier(ctx, auth.VerifierOptions{Issuers: c.Issuers()})
+	if err != nil {
+		return nil, nil, fmt.Errorf("token verifier: %w", err)
+	}
+	return func(ctx context.Context, token string) (string, bool) {
+		p, err := v.Verify(ctx, token)
+		if err != nil {
+			return "", false
+		}
+		if p.Service != "" {
+			return "service:" + p.Service, true
+		}
+		return p.UserID, p.UserID != ""
+	}, v.Close, nil
 }

@@ -8,6 +8,10 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/kassa-dev/kassa/gateway"
+	"github.com/kassa-dev/kassa/services/platform/auth"
+	"github.com/kassa-dev/kassa/services/platform/auth/authtest"
 )
 
 // TestRun_ServesUntilCancelled starts the real process function on free
@@ -82,5 +86,56 @@ func TestRun_HelpIsNotAnError(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "-call-timeout") {
 		t.Errorf("usage missing:\n%s", out.String())
+	}
+}
+
+// TestVerifiedSubject_OnlyVerifiedTokensNameABucket: the per-user bucket
+// is keyed by the subject of a token the platform verifier accepts; a
+// forged or expired token naming the same user gets no bucket (its address
+// limit alone holds it), so it cannot spend that user's budget.
+func TestVerifiedSubject_OnlyVerifiedTokensNameABucket(t *testing.T) {
+	iss := authtest.NewIssuer(t)
+	other := authtest.NewIssuer(t)
+	cfg, err := gateway.ParseConfig([]string{"-auth-issuer", iss.URL, "-auth-audience", iss.Audience, "-auth-jwks-url", iss.JWKSURL},
+		func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject, closeVerifier, err := verifiedSubject(context.Background(), cfg.Auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(closeVerifier)
+	user := authtest.NewUserID()
+	for _, tc := range []struct {
+		name, token, want string
+		ok                bool
+	}{
+		{"customer", iss.Customer(t, user), user, true},
+		{"service", iss.Service(t, "order"), "service:order", true},
+		{"signed by another issuer's key", iss.Customer(t, user, authtest.SignedBy(other)), "", false},
+		{"bad signature", iss.Customer(t, user, authtest.BadSignature()), "", false},
+		{"expired", iss.Customer(t, user, authtest.Expired()), "", false},
+		{"alg none", iss.Customer(t, user, authtest.AlgNone()), "", false},
+		{"not a token", "garbage", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := subject(context.Background(), tc.token)
+			if got != tc.want || ok != tc.ok {
+				t.Errorf("subject = %q, %v; want %q, %v", got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+}
+
+func TestVerifiedSubject_NoIssuerTrustsNoToken(t *testing.T) {
+	iss := authtest.NewIssuer(t)
+	subject, closeVerifier, err := verifiedSubject(context.Background(), auth.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeVerifier()
+	if got, ok := subject(context.Background(), iss.Customer(t, authtest.NewUserID())); ok || got != "" {
+		t.Errorf("subject = %q, %v; want none", got, ok)
 	}
 }
