@@ -67,6 +67,11 @@ type Options struct {
 	// DatabaseURL: that server is not the stack's to configure.
 	PGSettings map[string]string
 
+	// Admins are the usernames whose tokens carry the admin role (the
+	// user service's AUTH_ADMINS); none by default. An admin account is
+	// registered like any other and gets the role at its next login.
+	Admins []string
+
 	// Env is extra environment of every process (KEY=value), applied after
 	// the stack's own settings so it wins: tests shorten REPAIR_INTERVAL or
 	// CALL_TIMEOUT with it. Unknown names are ignored by the services.
@@ -80,6 +85,7 @@ type Stack struct {
 	components []Component
 	bin        string            // folder of the built binaries
 	dbURLs     map[string]string // service → its database URL
+	auth       authFiles         // signing keys and the order service's client secret
 	exited     chan string       // name of a process that exited on its own
 	stopping   atomic.Bool
 
@@ -166,6 +172,11 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, fmt.Errorf("go build: %w", err)
 	}
 
+	if s.auth, err = prepareAuth(ctx, filepath.Join(opts.Dir, "auth"), s.bin, opts.Out); err != nil {
+		return nil, err
+	}
+	s.logf("signing keys in %s", s.auth.signingKeys)
+
 	adminURL := opts.DatabaseURL
 	if adminURL == "" {
 		s.logf("starting PostgreSQL in %s", filepath.Join(opts.Dir, "pg"))
@@ -195,8 +206,18 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 
 	for _, c := range s.components {
-		if _, err := s.spawn(c); err != nil {
+		p, err := s.spawn(c)
+		if err != nil {
 			return nil, err
+		}
+		// The order service asks the user service for its service token
+		// on its first peer call, which its start-up repair pass may make
+		// at once; the processes after user wait until user serves (and
+		// so serves its key set) rather than start with a failed fetch.
+		if c.Name == "user" {
+			if err := s.waitComponent(ctx, c, p, 60*time.Second); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if err := s.waitReady(ctx, 90*time.Second); err != nil {
@@ -218,8 +239,20 @@ func (s *Stack) env(c Component) []string {
 		"ORDER_ADDR=" + s.Addr("order"),
 		"NOTIFICATION_ADDR=" + s.Addr("notification"),
 	}
+	settings = append(settings, s.authEnv().settings(c.Name)...)
 	return processEnv(os.Environ(), append(settings, s.opts.Env...)...)
 }
+
+func (s *Stack) authEnv() authEnv {
+	return authEnv{issuer: s.BaseURL(), jwksURL: s.JWKSURL(), files: s.auth, admins: s.opts.Admins}
+}
+
+// JWKSURL is where the user service serves the public signing keys (its
+// admin listener); every process verifies tokens with them.
+func (s *Stack) JWKSURL() string { return s.AdminURL("user") + "/.well-known/jwks.json" }
+
+// SigningKeys is the path of the user service's signing key file.
+func (s *Stack) SigningKeys() string { return s.auth.signingKeys }
 
 // processEnv is the environment of a process of the stack: the caller's,
 // then the stack's settings (later entries win), and GOMAXPROCS=1 unless the

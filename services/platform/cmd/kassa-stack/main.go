@@ -34,6 +34,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	temp := fs.Bool("temp", false, "use a throwaway folder, fresh cluster and free ports; removed on exit")
 	execCmd := fs.String("exec", "", "run this shell command against the started stack (KASSA_BASE_URL and KASSA_<SERVICE>_ADDR are set), then stop; exit with its status")
 	logFmt := fs.String("log-format", "text", "service log format: text or json")
+	admins := fs.String("admins", getenv("KASSA_ADMINS"), "comma-separated usernames whose tokens carry the admin role (env KASSA_ADMINS); register the user, then log in again")
 	logFile := fs.String("logs", "", "write the processes' logs to this file instead of stdout (the tail is printed if -exec fails)")
 	fs.Usage = func() {
 		fmt.Fprintln(stdout, "usage: kassa-stack [flags]\n\nStarts PostgreSQL, the four kassa services and the gateway; Ctrl-C stops them.\nDATABASE_URL, when set, names an existing PostgreSQL server to use instead of a private cluster.\n\nflags:")
@@ -67,6 +68,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}()
 	}
 	opts := stack.Options{Root: rootAbs, Dir: *dir, DatabaseURL: getenv("DATABASE_URL"), Durable: !*temp, Out: logs, LogFmt: *logFmt}
+	for _, name := range strings.Split(*admins, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			opts.Admins = append(opts.Admins, name)
+		}
+	}
 	if *temp {
 		tmp, err := os.MkdirTemp("", "kassa-stack-")
 		if err != nil {
@@ -96,8 +102,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 kassa        |   REST API      %[1]s   (OpenAPI: %[1]s/openapi.json, readiness: %[1]s/readyz)
 kassa        |   gRPC          user %[2]s  billing %[3]s  order %[4]s  notification %[5]s
 kassa        |   metrics       %[6]s/metrics %[7]s/metrics %[8]s/metrics %[9]s/metrics %[10]s/metrics
+kassa        |   signing keys  %[11]s   (public: %[1]s/.well-known/jwks.json; rotate: docs/deploy.md)
+kassa        |   admins        %[12]s
 `, s.BaseURL(), s.Addr("user"), s.Addr("billing"), s.Addr("order"), s.Addr("notification"),
-		s.AdminURL("gateway"), s.AdminURL("user"), s.AdminURL("billing"), s.AdminURL("order"), s.AdminURL("notification"))
+		s.AdminURL("gateway"), s.AdminURL("user"), s.AdminURL("billing"), s.AdminURL("order"), s.AdminURL("notification"),
+		s.SigningKeys(), adminsText(opts.Admins))
 
 	if *execCmd != "" {
 		cmd := exec.CommandContext(ctx, "sh", "-c", *execCmd)
@@ -118,6 +127,13 @@ kassa        |   metrics       %[6]s/metrics %[7]s/metrics %[8]s/metrics %[9]s/m
 	case name := <-s.Exited():
 		return fmt.Errorf("%s exited; stopping the rest", name)
 	}
+}
+
+func adminsText(admins []string) string {
+	if len(admins) == 0 {
+		return "none (KASSA_ADMINS=alice make run grants the role to the user alice)"
+	}
+	return strings.Join(admins, ", ")
 }
 
 func upper(s string) string {

@@ -1,0 +1,131 @@
+package stack
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/kassa-dev/kassa/services/platform/auth"
+)
+
+// The stack's identity material lives in <Dir>/auth and is kept between
+// runs of a kept Dir (make run), so tokens and refresh tokens survive a
+// restart, like the databases do.
+const (
+	signingKeysFile  = "signing-keys.json"
+	orderSecretFile  = "order-client-secret"
+	orderClientID    = "order"
+	clientSecretSize = 32 // bytes; as hex, the secret the order service sends
+)
+
+// authFiles is what the processes are told about identity.
+type authFiles struct {
+	signingKeys string // the user service's private JWK Set
+	orderSecret string // file holding the order service's client secret
+	orderHash   string // sha256 hex of that secret, the user service's AUTH_CLIENTS entry
+}
+
+// prepareAuth creates or reuses the signing key file and the order
+// service's client secret under dir. The key file is made by the user
+// binary's own `keygen` (bin/user), so the stack writes exactly the format
+// the user service reads without the platform module depending on the
+// user module (which depends on it). The secret is 32 random bytes as hex.
+func prepareAuth(ctx context.Context, dir, bin string, out io.Writer) (authFiles, error) {
+	a := authFiles{signingKeys: filepath.Join(dir, signingKeysFile), orderSecret: filepath.Join(dir, orderSecretFile)}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return a, fmt.Errorf("auth folder: %w", err)
+	}
+	if _, err := os.Stat(a.signingKeys); errors.Is(err, fs.ErrNotExist) {
+		cmd := exec.CommandContext(ctx, filepath.Join(bin, "user"), "keygen", "-out", a.signingKeys)
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Run(); err != nil {
+			return a, fmt.Errorf("user keygen -out %s: %w", a.signingKeys, err)
+		}
+	} else if err != nil {
+		return a, fmt.Errorf("signing keys: %w", err)
+	}
+	secret, err := clientSecret(a.orderSecret)
+	if err != nil {
+		return a, err
+	}
+	sum := sha256.Sum256([]byte(secret))
+	a.orderHash = hex.EncodeToString(sum[:])
+	return a, nil
+}
+
+// clientSecret reads the secret at path, first writing a fresh one (mode
+// 0600) when the file does not exist.
+func clientSecret(path string) (string, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case err == nil:
+		b := make([]byte, clientSecretSize)
+		_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+		_, werr := f.WriteString(hex.EncodeToString(b) + "\n")
+		if cerr := f.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			return "", fmt.Errorf("write client secret: %w", werr)
+		}
+	case !errors.Is(err, fs.ErrExist):
+		return "", fmt.Errorf("client secret: %w", err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("client secret: %w", err)
+	}
+	secret := strings.TrimSpace(string(b))
+	if secret == "" {
+		return "", fmt.Errorf("client secret file %s is empty; delete it to get a new one", path)
+	}
+	return secret, nil
+}
+
+// authEnv holds the identity settings of the whole stack.
+type authEnv struct {
+	issuer  string // the gateway's base URL: the tokens' iss
+	jwksURL string // the user service's admin listener
+	files   authFiles
+	admins  []string
+}
+
+// settings are component name's identity variables. Every process
+// verifies tokens against the same issuer and key set; only the user
+// service holds the signing keys and knows the clients, and only the order
+// service, which calls its peers with client credentials, gets a secret.
+func (a authEnv) settings(name string) []string {
+	env := []string{
+		"AUTH_ISSUER=" + a.issuer,
+		"AUTH_AUDIENCE=" + auth.DefaultAudience,
+		"AUTH_JWKS_URL=" + a.jwksURL,
+	}
+	switch name {
+	case "user":
+		env = append(env,
+			"AUTH_SIGNING_KEYS="+a.files.signingKeys,
+			"AUTH_CLIENTS="+orderClientID+"="+a.files.orderHash,
+			// Always set, so an AUTH_ADMINS in the caller's shell does not
+			// grant admin by accident: Options.Admins is the one way.
+			"AUTH_ADMINS="+strings.Join(a.admins, ","))
+	case "order":
+		env = append(env,
+			"AUTH_CLIENT_ID="+orderClientID,
+			"AUTH_CLIENT_SECRET_FILE="+a.files.orderSecret,
+			// The service refuses both a secret and a file: clear one
+			// the caller's shell may carry.
+			"AUTH_CLIENT_SECRET=")
+	case "gateway":
+		env = append(env, "JWKS_SOURCE_URL="+a.jwksURL)
+	}
+	return env
+}

@@ -1,0 +1,177 @@
+package stack
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// envValue is the value a process sees for key: the last entry wins.
+func envValue(env []string, key string) (string, bool) {
+	for i := len(env) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(env[i], key+"="); ok {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+func TestAuthEnv_EachComponentGetsOnlyItsSecrets(t *testing.T) {
+	a := authEnv{
+		issuer:  "http://127.0.0.1:8080",
+		jwksURL: "http://127.0.0.1:9101/.well-known/jwks.json",
+		files:   authFiles{signingKeys: "/d/auth/signing-keys.json", orderSecret: "/d/auth/order-client-secret", orderHash: strings.Repeat("ab", 32)},
+		admins:  []string{"alice", "bob"},
+	}
+	shared := map[string]string{"AUTH_ISSUER": a.issuer, "AUTH_AUDIENCE": "kassa", "AUTH_JWKS_URL": a.jwksURL}
+	tests := []struct {
+		component string
+		want      map[string]string // besides shared
+	}{
+		{"billing", nil},
+		{"notification", nil},
+		{"user", map[string]string{
+			"AUTH_SIGNING_KEYS": a.files.signingKeys,
+			"AUTH_CLIENTS":      "order=" + a.files.orderHash,
+			"AUTH_ADMINS":       "alice,bob",
+		}},
+		{"order", map[string]string{
+			"AUTH_CLIENT_ID":          "order",
+			"AUTH_CLIENT_SECRET_FILE": a.files.orderSecret,
+			"AUTH_CLIENT_SECRET":      "",
+		}},
+		{"gateway", map[string]string{"JWKS_SOURCE_URL": a.jwksURL}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.component, func(t *testing.T) {
+			got := a.settings(tt.component)
+			want := map[string]string{}
+			for k, v := range shared {
+				want[k] = v
+			}
+			for k, v := range tt.want {
+				want[k] = v
+			}
+			if len(got) != len(want) {
+				t.Errorf("settings = %q; want exactly %v", got, want)
+			}
+			for k, v := range want {
+				if g, ok := envValue(got, k); !ok || g != v {
+					t.Errorf("%s = %q (set %v), want %q", k, g, ok, v)
+				}
+			}
+		})
+	}
+}
+
+// The stack's settings come after the caller's environment, so an
+// AUTH_ADMINS or AUTH_CLIENT_SECRET in the shell running make run neither
+// grants admin nor clashes with the secret file.
+func TestStackEnv_OverridesCallersAuthSettings(t *testing.T) {
+	s := &Stack{components: Components(), opts: Options{LogFmt: "text"},
+		auth: authFiles{signingKeys: "/k", orderSecret: "/s", orderHash: "h"}}
+	t.Setenv("AUTH_ADMINS", "mallory")
+	t.Setenv("AUTH_CLIENT_SECRET", "from-the-shell")
+	t.Setenv("AUTH_ISSUER", "http://elsewhere")
+	user, _ := s.component("user")
+	order, _ := s.component("order")
+	if v, _ := envValue(s.env(user), "AUTH_ADMINS"); v != "" {
+		t.Errorf("user AUTH_ADMINS = %q, want none (Options.Admins is empty)", v)
+	}
+	if v, _ := envValue(s.env(order), "AUTH_CLIENT_SECRET"); v != "" {
+		t.Errorf("order AUTH_CLIENT_SECRET = %q, want it cleared", v)
+	}
+	for _, c := range s.components {
+		if v, _ := envValue(s.env(c), "AUTH_ISSUER"); v != s.BaseURL() {
+			t.Errorf("%s AUTH_ISSUER = %q, want the gateway's %q", c.Name, v, s.BaseURL())
+		}
+		if v, _ := envValue(s.env(c), "AUTH_JWKS_URL"); v != s.AdminURL("user")+"/.well-known/jwks.json" {
+			t.Errorf("%s AUTH_JWKS_URL = %q, want the user admin listener's", c.Name, v)
+		}
+	}
+	s.opts.Admins = []string{"alice"}
+	if v, _ := envValue(s.env(user), "AUTH_ADMINS"); v != "alice" {
+		t.Errorf("with Options.Admins, user AUTH_ADMINS = %q, want alice", v)
+	}
+}
+
+// fakeKeygen is a bin folder whose user binary records its arguments and
+// writes the file named by -out, as `user keygen -out <path>` does.
+func fakeKeygen(t *testing.T) (bin, calls string) {
+	t.Helper()
+	bin = t.TempDir()
+	calls = filepath.Join(bin, "calls")
+	script := "#!/bin/sh\necho \"$@\" >> " + calls + "\n[ \"$1 $2\" = 'keygen -out' ] && echo '{\"keys\":[]}' > \"$3\"\n"
+	if err := os.WriteFile(filepath.Join(bin, "user"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return bin, calls
+}
+
+func TestPrepareAuth_CreatesOnceThenReuses(t *testing.T) {
+	bin, calls := fakeKeygen(t)
+	dir := filepath.Join(t.TempDir(), "auth")
+	first, err := prepareAuth(context.Background(), dir, bin, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.signingKeys != filepath.Join(dir, "signing-keys.json") {
+		t.Errorf("signing keys at %q, want under %s", first.signingKeys, dir)
+	}
+	if _, err := os.Stat(first.signingKeys); err != nil {
+		t.Errorf("no key file after prepareAuth: %v", err)
+	}
+	fi, err := os.Stat(first.orderSecret)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("secret file mode %v, %v; want 0600", fi.Mode(), err)
+	}
+	b, _ := os.ReadFile(first.orderSecret)
+	secret := strings.TrimSpace(string(b))
+	if raw, err := hex.DecodeString(secret); err != nil || len(raw) != 32 {
+		t.Errorf("secret %q: want 32 bytes as hex (%v)", secret, err)
+	}
+	sum := sha256.Sum256([]byte(secret))
+	if first.orderHash != hex.EncodeToString(sum[:]) {
+		t.Errorf("hash %q is not the sha256 hex of the secret", first.orderHash)
+	}
+
+	second, err := prepareAuth(context.Background(), dir, bin, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second != first {
+		t.Errorf("second prepareAuth = %+v, want the same files and secret %+v", second, first)
+	}
+	got, _ := os.ReadFile(calls)
+	if lines := strings.Split(strings.TrimSpace(string(got)), "\n"); !slices.Equal(lines, []string{"keygen -out " + first.signingKeys}) {
+		t.Errorf("user was run as %q; want one keygen, the key file reused after", lines)
+	}
+}
+
+func TestPrepareAuth_Refuses(t *testing.T) {
+	t.Run("keygen fails", func(t *testing.T) {
+		bin := t.TempDir()
+		if err := os.WriteFile(filepath.Join(bin, "user"), []byte("#!/bin/sh\nexit 1\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := prepareAuth(context.Background(), t.TempDir(), bin, io.Discard); err == nil || !strings.Contains(err.Error(), "keygen") {
+			t.Errorf("prepareAuth = %v, want the keygen failure", err)
+		}
+	})
+	t.Run("empty secret file", func(t *testing.T) {
+		bin, _ := fakeKeygen(t)
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, orderSecretFile), []byte("\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := prepareAuth(context.Background(), dir, bin, io.Discard); err == nil || !strings.Contains(err.Error(), "empty") {
+			t.Errorf("prepareAuth = %v, want the empty secret named", err)
+		}
+	})
+}
