@@ -7,13 +7,8 @@ import (
 	"github.com/google/uuid"
 	notificationv1 "github.com/kassa-dev/kassa/gen/kassa/notification/v1"
 	"github.com/kassa-dev/kassa/services/notification/app"
-	"github.com/kassa-dev/kassa/services/notification/grpcserver"
-	"github.com/kassa-dev/kassa/services/notification/postgres"
-	"github.com/kassa-dev/kassa/services/platform/grpctest"
-	"github.com/kassa-dev/kassa/services/platform/pgtest"
 	"github.com/kassa-dev/kassa/services/platform/telemetry/metrictest"
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 )
 
@@ -21,9 +16,7 @@ import (
 // refused letter is neither.
 func TestMetrics_CountStoredLettersAndReplays(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	svc := app.New(postgres.New(pgtest.NewDB(t, postgres.Migrations)), app.WithMetrics(app.NewMetrics(reg)))
-	conn := grpctest.Serve(t, func(s *grpc.Server) { notificationv1.RegisterNotificationServiceServer(s, grpcserver.New(svc)) })
-	c := notificationv1.NewNotificationServiceClient(conn)
+	c := newClient(t, app.WithMetrics(app.NewMetrics(reg)))
 	ctx := context.Background()
 	user := uuid.NewString()
 

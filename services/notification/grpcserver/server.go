@@ -10,6 +10,8 @@ import (
 	notificationv1 "github.com/kassa-dev/kassa/gen/kassa/notification/v1"
 	"github.com/kassa-dev/kassa/services/notification"
 	"github.com/kassa-dev/kassa/services/notification/app"
+	"github.com/kassa-dev/kassa/services/platform/auth"
+	"github.com/kassa-dev/kassa/services/platform/validate"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -43,6 +45,9 @@ func (s *Server) SendNotification(ctx context.Context, req *notificationv1.SendN
 
 // GetNotification returns one letter of a user.
 func (s *Server) GetNotification(ctx context.Context, req *notificationv1.GetNotificationRequest) (*notificationv1.Notification, error) {
+	if err := owner(ctx, req.GetUserId()); err != nil {
+		return nil, err
+	}
 	n, err := s.app.Get(ctx, req.GetUserId(), req.GetId())
 	if err != nil {
 		return nil, err
@@ -52,6 +57,9 @@ func (s *Server) GetNotification(ctx context.Context, req *notificationv1.GetNot
 
 // ListNotifications lists a user's letters, newest first.
 func (s *Server) ListNotifications(ctx context.Context, req *notificationv1.ListNotificationsRequest) (*notificationv1.ListNotificationsResponse, error) {
+	if err := owner(ctx, req.GetUserId()); err != nil {
+		return nil, err
+	}
 	p, err := s.app.List(ctx, req.GetUserId(), req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
@@ -61,6 +69,19 @@ func (s *Server) ListNotifications(ctx context.Context, req *notificationv1.List
 		resp.Notifications = append(resp.Notifications, toProto(n))
 	}
 	return resp, nil
+}
+
+// owner lets the call through when the verified caller may read userID's
+// letters (that customer, or an admin); anyone else gets the letter's own
+// NOT_FOUND, so another user's mailbox looks like an empty or missing one.
+// A malformed user_id is INVALID_ARGUMENT first: that reveals nothing, and
+// the comparison is made on the canonical id the store would use.
+func owner(ctx context.Context, userID string) error {
+	id, err := validate.ID("user_id", userID)
+	if err != nil {
+		return err
+	}
+	return auth.Owner(ctx, id, notification.ErrNotFound)
 }
 
 func toProto(n notification.Notification) *notificationv1.Notification {

@@ -9,12 +9,13 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
 	notificationv1 "github.com/kassa-dev/kassa/gen/kassa/notification/v1"
 	"github.com/kassa-dev/kassa/services/notification/app"
 	"github.com/kassa-dev/kassa/services/notification/grpcserver"
 	"github.com/kassa-dev/kassa/services/notification/postgres"
 	"github.com/kassa-dev/kassa/services/platform/apperr"
-	"github.com/kassa-dev/kassa/services/platform/grpctest"
+	"github.com/kassa-dev/kassa/services/platform/auth/authtest"
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -24,13 +25,50 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-func newClient(t *testing.T) notificationv1.NotificationServiceClient {
+// client calls the server with the identities the service expects: letters
+// are sent by the order service and read by the user they belong to (the
+// request's user_id). A read whose user_id is not a user id is made by some
+// other customer, who must get INVALID_ARGUMENT all the same. Tests of who
+// may call what use raw, with tokens of their own.
+type client struct {
+	t     *testing.T
+	raw   notificationv1.NotificationServiceClient
+	iss   *authtest.Issuer
+	db    *sqlx.DB
+	order grpc.CallOption
+}
+
+func newClient(t *testing.T, opts ...app.Option) client {
 	t.Helper()
-	svc := app.New(postgres.New(pgtest.NewDB(t, postgres.Migrations)))
-	conn := grpctest.Serve(t, func(s *grpc.Server) {
+	iss := authtest.NewIssuer(t)
+	db := pgtest.NewDB(t, postgres.Migrations)
+	svc := app.New(postgres.New(db), opts...)
+	conn := authtest.Serve(t, iss.Verifier(t), grpcserver.Rules, func(s *grpc.Server) {
 		notificationv1.RegisterNotificationServiceServer(s, grpcserver.New(svc))
 	})
-	return notificationv1.NewNotificationServiceClient(conn)
+	return client{t: t, raw: notificationv1.NewNotificationServiceClient(conn), iss: iss, db: db,
+		order: authtest.Bearer(iss.Service(t, "order"))}
+}
+
+// as is a call option carrying a customer token of userID.
+func (c client) as(userID string) grpc.CallOption {
+	c.t.Helper()
+	if uuid.Validate(userID) != nil {
+		userID = authtest.NewUserID()
+	}
+	return authtest.Bearer(c.iss.Customer(c.t, userID))
+}
+
+func (c client) SendNotification(ctx context.Context, r *notificationv1.SendNotificationRequest) (*notificationv1.Notification, error) {
+	return c.raw.SendNotification(ctx, r, c.order)
+}
+
+func (c client) GetNotification(ctx context.Context, r *notificationv1.GetNotificationRequest) (*notificationv1.Notification, error) {
+	return c.raw.GetNotification(ctx, r, c.as(r.GetUserId()))
+}
+
+func (c client) ListNotifications(ctx context.Context, r *notificationv1.ListNotificationsRequest) (*notificationv1.ListNotificationsResponse, error) {
+	return c.raw.ListNotifications(ctx, r, c.as(r.GetUserId()))
 }
 
 func sendReq(userID, requestID string) *notificationv1.SendNotificationRequest {
@@ -183,6 +221,14 @@ func TestGetNotification(t *testing.T) {
 			wantCode(t, err, tt.want)
 		})
 	}
+	// Another customer naming the owner in the path is told exactly what
+	// an unknown letter would tell them.
+	stranger := c.as(uuid.NewString())
+	_, err = c.raw.GetNotification(context.Background(), &notificationv1.GetNotificationRequest{UserId: owner, Id: sent.GetId()}, stranger)
+	wantCode(t, err, codes.NotFound)
+	if r := apperr.ReasonOf(err); r != "NOTIFICATION_NOT_FOUND" {
+		t.Fatalf("reason = %q, want NOTIFICATION_NOT_FOUND", r)
+	}
 }
 
 func TestListNotifications_NewestFirstAcrossPages(t *testing.T) {
@@ -271,10 +317,11 @@ func orderLetterReq(userID, orderID, body string) *notificationv1.SendNotificati
 	return r
 }
 
-// A client who knows an order's letter key stores a letter under it before
-// the order service does. That letter stays a client letter; the order's
-// letter is stored as its own, with its own text, and retries of the order
-// letter keep answering with it.
+// A letter without order_id is stored under an order's letter key before
+// the order's own letter (only the order service may send letters now, but
+// the namespaces must not rely on that). That letter stays a client letter;
+// the order's letter is stored as its own, with its own text, and retries
+// of the order letter keep answering with it.
 func TestSendNotification_ForgedOrderLetterKey_DoesNotReplaceOrderLetter(t *testing.T) {
 	c := newClient(t)
 	ctx := context.Background()

@@ -28,6 +28,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Addr:       ":50054",
 		AdminAddr:  ":9104",
 		Migrations: postgres.Migrations,
+		Auth:       grpcserver.Rules,
 		Setup: func(ctx context.Context, d *service.Deps) error {
 			svc := app.New(postgres.New(d.DB), app.WithMetrics(app.NewMetrics(d.Metrics)))
 			notificationv1.RegisterNotificationServiceServer(d.Server, grpcserver.New(svc))
