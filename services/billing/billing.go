@@ -120,6 +120,13 @@ var (
 	ErrBalanceLimit = apperr.FailedPrecondition("balance limit reached").WithReason("BALANCE_LIMIT")
 )
 
+// AccountNotFound is the answer for userID's account when there is none,
+// and also when it belongs to someone the caller may not see: both must read
+// the same, so another customer cannot learn whether an account exists.
+func AccountNotFound(userID string) error {
+	return fmt.Errorf("%w: user %s has no account", ErrAccountNotFound, userID)
+}
+
 // ErrRequestIDReused reports an idempotency key used before with other
 // parameters.
 func ErrRequestIDReused(requestID string) error {

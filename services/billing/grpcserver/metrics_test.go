@@ -6,13 +6,8 @@ import (
 
 	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
 	"github.com/kassa-dev/kassa/services/billing/app"
-	"github.com/kassa-dev/kassa/services/billing/grpcserver"
-	"github.com/kassa-dev/kassa/services/billing/postgres"
-	"github.com/kassa-dev/kassa/services/platform/grpctest"
-	"github.com/kassa-dev/kassa/services/platform/pgtest"
 	"github.com/kassa-dev/kassa/services/platform/telemetry/metrictest"
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 )
 
@@ -21,13 +16,7 @@ import (
 // as a second movement or refusal), opened accounts.
 func TestMetrics_CountMovementsRefusalsAndReplays(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	db := pgtest.NewDB(t, postgres.Migrations)
-	svc, err := app.New(postgres.New(db), "USD", app.WithMetrics(app.NewMetrics(reg, "USD")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn := grpctest.Serve(t, func(s *grpc.Server) { billingv1.RegisterBillingServiceServer(s, grpcserver.New(svc)) })
-	c := billingv1.NewBillingServiceClient(conn)
+	c := serve(t, app.WithMetrics(app.NewMetrics(reg, "USD"))).asCallers(t)
 	ctx := context.Background()
 
 	user := newAccount(t, c, 1000) // one deposit of 1000
@@ -49,7 +38,7 @@ func TestMetrics_CountMovementsRefusalsAndReplays(t *testing.T) {
 		_, err := c.Withdraw(ctx, &billingv1.WithdrawRequest{UserId: user, Amount: w.amount, RequestId: w.key})
 		wantCode(t, err, w.code)
 	}
-	_, err = c.Withdraw(ctx, &billingv1.WithdrawRequest{UserId: user, Amount: 0, RequestId: "bad"})
+	_, err := c.Withdraw(ctx, &billingv1.WithdrawRequest{UserId: user, Amount: 0, RequestId: "bad"})
 	wantCode(t, err, codes.InvalidArgument) // not a refusal: a bad request
 
 	m := metrictest.Gather(t, reg)

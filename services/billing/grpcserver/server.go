@@ -1,7 +1,8 @@
 // Package grpcserver exposes the billing use cases as the
-// kassa.billing.v1.BillingService gRPC API. It only converts between
-// protobuf and domain types; errors are mapped by the platform's server
-// interceptor.
+// kassa.billing.v1.BillingService gRPC API. It converts between protobuf
+// and domain types and decides, from the verified caller, whose account a
+// call may touch (Rules says who may call at all); errors are mapped by the
+// platform's server interceptor.
 package grpcserver
 
 import (
@@ -10,6 +11,12 @@ import (
 	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
 	"github.com/kassa-dev/kassa/services/billing"
 	"github.com/kassa-dev/kassa/services/billing/app"
+	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/auth"
+	"github.com/kassa-dev/kassa/services/platform/validate"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -26,7 +33,11 @@ func New(a *app.Service) *Server {
 
 // CreateAccount opens a user's account, or returns the existing one.
 func (s *Server) CreateAccount(ctx context.Context, req *billingv1.CreateAccountRequest) (*billingv1.Account, error) {
-	a, err := s.app.CreateAccount(ctx, req.GetUserId(), req.GetCurrency())
+	user, err := owned(ctx, req.GetUserId())
+	if err != nil {
+		return nil, err
+	}
+	a, err := s.app.CreateAccount(ctx, user, req.GetCurrency())
 	if err != nil {
 		return nil, err
 	}
@@ -35,7 +46,11 @@ func (s *Server) CreateAccount(ctx context.Context, req *billingv1.CreateAccount
 
 // GetAccount returns a user's account.
 func (s *Server) GetAccount(ctx context.Context, req *billingv1.GetAccountRequest) (*billingv1.Account, error) {
-	a, err := s.app.GetAccount(ctx, req.GetUserId())
+	user, err := owned(ctx, req.GetUserId())
+	if err != nil {
+		return nil, err
+	}
+	a, err := s.app.GetAccount(ctx, user)
 	if err != nil {
 		return nil, err
 	}
@@ -44,7 +59,11 @@ func (s *Server) GetAccount(ctx context.Context, req *billingv1.GetAccountReques
 
 // CloseAccount closes a user's account.
 func (s *Server) CloseAccount(ctx context.Context, req *billingv1.CloseAccountRequest) (*billingv1.Account, error) {
-	a, err := s.app.CloseAccount(ctx, req.GetUserId())
+	user, err := owned(ctx, req.GetUserId())
+	if err != nil {
+		return nil, err
+	}
+	a, err := s.app.CloseAccount(ctx, user)
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +72,11 @@ func (s *Server) CloseAccount(ctx context.Context, req *billingv1.CloseAccountRe
 
 // Deposit adds money to an account.
 func (s *Server) Deposit(ctx context.Context, req *billingv1.DepositRequest) (*billingv1.DepositResponse, error) {
-	r, err := s.app.Deposit(ctx, req.GetUserId(), req.GetAmount(), req.GetCurrency(), req.GetRequestId())
+	user, err := owned(ctx, req.GetUserId())
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.app.Deposit(ctx, user, req.GetAmount(), req.GetCurrency(), req.GetRequestId())
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +85,14 @@ func (s *Server) Deposit(ctx context.Context, req *billingv1.DepositRequest) (*b
 
 // Withdraw takes money from an account.
 func (s *Server) Withdraw(ctx context.Context, req *billingv1.WithdrawRequest) (*billingv1.WithdrawResponse, error) {
-	r, err := s.app.Withdraw(ctx, req.GetUserId(), req.GetAmount(), req.GetCurrency(), req.GetRequestId(), req.GetOrderId())
+	if err := checkPayer(ctx, req.GetOrderId()); err != nil {
+		return nil, err
+	}
+	user, err := owned(ctx, req.GetUserId())
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.app.Withdraw(ctx, user, req.GetAmount(), req.GetCurrency(), req.GetRequestId(), req.GetOrderId())
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +101,11 @@ func (s *Server) Withdraw(ctx context.Context, req *billingv1.WithdrawRequest) (
 
 // ListTransactions lists an account's ledger, newest first.
 func (s *Server) ListTransactions(ctx context.Context, req *billingv1.ListTransactionsRequest) (*billingv1.ListTransactionsResponse, error) {
-	p, err := s.app.ListTransactions(ctx, req.GetUserId(), req.GetPageSize(), req.GetPageToken())
+	user, err := owned(ctx, req.GetUserId())
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.app.ListTransactions(ctx, user, req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
@@ -80,6 +114,49 @@ func (s *Server) ListTransactions(ctx context.Context, req *billingv1.ListTransa
 		resp.Transactions = append(resp.Transactions, transactionProto(t))
 	}
 	return resp, nil
+}
+
+// owned returns userID in canonical form when the caller may act on that
+// account: its customer, an admin, or a service the method's rule admits.
+// Anyone else gets exactly the answer of a missing account. The id is
+// checked first, so a malformed one is INVALID_ARGUMENT for everyone and an
+// upper-case spelling of the caller's own id is still theirs.
+func owned(ctx context.Context, userID string) (string, error) {
+	id, err := validate.ID("user_id", userID)
+	if err != nil {
+		return "", err
+	}
+	if err := auth.Owner(ctx, id, billing.AccountNotFound(id)); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// checkPayer refuses a withdrawal its caller may not make, before anything
+// is read, so it changes nothing and tells nothing about the account. An
+// order's payment (order_id set) comes from the order service only: a
+// customer who could set order_id could take an order's payment key, and
+// the order's history would show a payment the order service never made.
+// The order service, for its part, withdraws only to pay orders.
+func checkPayer(ctx context.Context, orderID string) error {
+	p, _ := auth.FromContext(ctx)
+	switch {
+	case orderID != "" && !p.IsService("order"):
+		return denied("order_id is set by the order service only; leave it empty to withdraw from your own account")
+	case orderID == "" && p.IsService():
+		return denied("a service withdraws only to pay an order: order_id is required")
+	}
+	return nil
+}
+
+// denied is PERMISSION_DENIED with the reason the access checks use, so a
+// client handles it like a refusal by the method's rule.
+func denied(msg string) error {
+	st := status.New(codes.PermissionDenied, msg)
+	if d, err := st.WithDetails(&errdetails.ErrorInfo{Reason: auth.ReasonPermissionDenied, Domain: apperr.Domain}); err == nil {
+		st = d
+	}
+	return st.Err()
 }
 
 func accountProto(a billing.Account) *billingv1.Account {

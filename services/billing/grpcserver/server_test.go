@@ -9,36 +9,15 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jmoiron/sqlx"
 	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
-	"github.com/kassa-dev/kassa/services/billing/app"
-	"github.com/kassa-dev/kassa/services/billing/grpcserver"
-	"github.com/kassa-dev/kassa/services/billing/postgres"
 	"github.com/kassa-dev/kassa/services/platform/apperr"
-	"github.com/kassa-dev/kassa/services/platform/grpctest"
 	"github.com/kassa-dev/kassa/services/platform/paging"
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
-
-// newClient serves the billing API over a fresh database and returns a
-// client with the database (for checks behind the API's back).
-func newClient(t *testing.T) (billingv1.BillingServiceClient, *sqlx.DB) {
-	t.Helper()
-	db := pgtest.NewDB(t, postgres.Migrations)
-	svc, err := app.New(postgres.New(db), "USD")
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn := grpctest.Serve(t, func(s *grpc.Server) {
-		billingv1.RegisterBillingServiceServer(s, grpcserver.New(svc))
-	})
-	return billingv1.NewBillingServiceClient(conn), db
-}
 
 // newAccount opens a USD account holding balance and returns its user id.
 func newAccount(t *testing.T, c billingv1.BillingServiceClient, balance int64) string {

@@ -66,9 +66,7 @@ func (r txRow) domain() billing.Transaction {
 	}
 }
 
-func notFound(userID string) error {
-	return fmt.Errorf("%w: user %s has no account", billing.ErrAccountNotFound, userID)
-}
+func notFound(userID string) error { return billing.AccountNotFound(userID) }
 
 // CreateAccount opens an empty account for userID in currency. When the user
 // already has an account, nothing changes and the existing account is

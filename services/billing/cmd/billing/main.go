@@ -23,11 +23,18 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	return service.Run(ctx, service.Spec{
+	return service.Run(ctx, spec(), args, getenv, stdout)
+}
+
+// spec describes the service: every call must carry a token that
+// grpcserver.Rules admits for its method.
+func spec() service.Spec {
+	return service.Spec{
 		Name:       "billing",
 		Addr:       ":50052",
 		AdminAddr:  ":9102",
 		Migrations: postgres.Migrations,
+		Auth:       grpcserver.Rules,
 		Options: []service.Option{{
 			Name:    "default-currency",
 			Default: "USD",
@@ -42,5 +49,5 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			billingv1.RegisterBillingServiceServer(d.Server, grpcserver.New(svc))
 			return nil
 		},
-	}, args, getenv, stdout)
+	}
 }

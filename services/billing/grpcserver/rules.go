@@ -1,0 +1,29 @@
+package grpcserver
+
+import (
+	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
+	"github.com/kassa-dev/kassa/services/platform/auth"
+)
+
+// Rules is who may call each BillingService method: the table cmd/billing
+// gives the server (service.Spec.Auth). The rule only lets a caller in; the
+// handlers then check the account is the caller's (auth.Owner: customers
+// reach their own account, admins every account, another customer's answers
+// ACCOUNT_NOT_FOUND) and, for Withdraw, who may pay an order.
+var Rules = map[string]auth.Rule{
+	// Accounts follow users: the user service opens one when a user
+	// registers and closes it when the user is deleted. No customer opens
+	// or closes an account directly.
+	billingv1.BillingService_CreateAccount_FullMethodName: auth.Services("user"),
+	billingv1.BillingService_CloseAccount_FullMethodName:  auth.Services("user"),
+
+	// The customer's own money. No service needs these.
+	billingv1.BillingService_GetAccount_FullMethodName:       auth.Customer,
+	billingv1.BillingService_Deposit_FullMethodName:          auth.Customer,
+	billingv1.BillingService_ListTransactions_FullMethodName: auth.Customer,
+
+	// A customer withdraws from their own account without an order; the
+	// order service pays orders (order_id set, and only it may set one).
+	// The handler enforces the order_id half (checkPayer).
+	billingv1.BillingService_Withdraw_FullMethodName: auth.AnyOf(auth.Customer, auth.Services("order")),
+}
