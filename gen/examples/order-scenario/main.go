@@ -1,6 +1,8 @@
 // Command order-scenario shows the kassa Go client library on its own: it
-// dials the four services with the generated gRPC clients, creates a user,
-// deposits money, places an order and lists the user's letters.
+// dials the four services with the generated gRPC clients, registers a user
+// with a password, logs in through the user service's AuthService, and with
+// the access token on every call deposits money, places an order and lists
+// the user's letters.
 //
 //	go run github.com/kassa-dev/kassa/gen/examples/order-scenario \
 //	    -user localhost:50051 -billing localhost:50052 \
@@ -22,6 +24,7 @@ import (
 	orderv1 "github.com/kassa-dev/kassa/gen/kassa/order/v1"
 	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
@@ -44,8 +47,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 
-	dial := func(addr string) (*grpc.ClientConn, error) {
-		return grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	dial := func(addr string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
+		return grpc.NewClient(addr, append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 	}
 	conns := make([]*grpc.ClientConn, 0, 4)
 	defer func() {
@@ -53,27 +56,52 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			c.Close()
 		}
 	}()
-	for _, addr := range []string{*userAddr, *billingAddr, *orderAddr, *notificationAddr} {
-		c, err := dial(addr)
-		if err != nil {
-			return err
-		}
-		conns = append(conns, c)
+	// Registration and login are public: the user connection carries no
+	// token of its own; the calls that need one get it per call below.
+	userConn, err := dial(*userAddr)
+	if err != nil {
+		return err
 	}
-	users := userv1.NewUserServiceClient(conns[0])
-	billing := billingv1.NewBillingServiceClient(conns[1])
-	orders := orderv1.NewOrderServiceClient(conns[2])
-	letters := notificationv1.NewNotificationServiceClient(conns[3])
+	conns = append(conns, userConn)
+	users := userv1.NewUserServiceClient(userConn)
+	auth := userv1.NewAuthServiceClient(userConn)
 
 	run := randomID()
+	password := "example-password-" + run
 	user, err := users.CreateUser(ctx, &userv1.CreateUserRequest{
-		User:      &userv1.User{Username: "example-" + run, Email: "example-" + run + "@example.com", FirstName: "Grace"},
+		User: &userv1.User{Username: "example-" + run, Email: "example-" + run + "@example.com", FirstName: "Grace",
+			Password: password},
 		RequestId: "example-user-" + run,
 	})
 	if err != nil {
 		return fmt.Errorf("create user: %w", err)
 	}
 	fmt.Fprintf(out, "created user %s (%s)\n", user.GetId(), user.GetUsername())
+
+	login, err := auth.Login(ctx, &userv1.LoginRequest{Username: user.GetUsername(), Password: password})
+	if err != nil {
+		return fmt.Errorf("log in: %w", err)
+	}
+	token := bearer(login.GetAccessToken())
+	fmt.Fprintf(out, "logged in, %s token valid for %ds\n", login.GetTokenType(), login.GetExpiresIn())
+
+	// Every service verifies the token itself, so each connection carries
+	// it on every call (per-RPC credentials). The token lives 15 minutes,
+	// longer than this program; a long-running client would log in again
+	// or use AuthService.Refresh before it expires.
+	if _, err := users.GetUser(ctx, &userv1.GetUserRequest{Id: user.GetId()}, grpc.PerRPCCredentials(token)); err != nil {
+		return fmt.Errorf("get user: %w", err)
+	}
+	for _, addr := range []string{*billingAddr, *orderAddr, *notificationAddr} {
+		c, err := dial(addr, grpc.WithPerRPCCredentials(token))
+		if err != nil {
+			return err
+		}
+		conns = append(conns, c)
+	}
+	billing := billingv1.NewBillingServiceClient(conns[1])
+	orders := orderv1.NewOrderServiceClient(conns[2])
+	letters := notificationv1.NewNotificationServiceClient(conns[3])
 
 	dep, err := billing.Deposit(ctx, &billingv1.DepositRequest{UserId: user.GetId(), Amount: 5000, RequestId: "example-deposit-" + run})
 	if err != nil {
@@ -101,6 +129,21 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	return nil
 }
+
+// bearer is an access token as gRPC per-RPC credentials: the
+// "authorization: Bearer <token>" metadata every kassa service checks.
+type bearer string
+
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+}
+
+// RequireTransportSecurity is false only because the example dials the
+// local stack in plaintext; against a deployment, dial with TLS and return
+// true, so the token is never sent in the clear.
+func (bearer) RequireTransportSecurity() bool { return false }
+
+var _ credentials.PerRPCCredentials = bearer("")
 
 func randomID() string {
 	b := make([]byte, 6)
