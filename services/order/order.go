@@ -200,6 +200,13 @@ func ErrRequestIDReused(requestID string) error {
 		WithReason("REQUEST_ID_REUSED")
 }
 
+// ErrUserNotFound is the answer for a buyer that does not exist or was
+// deleted, and for another customer's user id: the two look alike, so
+// nobody learns from the order API which user ids exist.
+func ErrUserNotFound(userID string) error {
+	return apperr.NotFound("user %s not found", userID).WithReason("USER_NOT_FOUND")
+}
+
 // ErrUnknownUser is what the user peer reports for a user that does not
 // exist (or was deleted).
 var ErrUnknownUser = errors.New("no such user")

@@ -189,7 +189,7 @@ func (s *Service) Create(ctx context.Context, userID string, price int64, curren
 
 	email, err := s.users.Email(ctx, userID)
 	if errors.Is(err, order.ErrUnknownUser) {
-		return order.Order{}, apperr.NotFound("user %s not found", userID).WithReason("USER_NOT_FOUND")
+		return order.Order{}, order.ErrUserNotFound(userID)
 	}
 	if err != nil {
 		s.log.WarnContext(ctx, "user service failed", "user_id", userID, "error", err)

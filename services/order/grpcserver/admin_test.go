@@ -34,7 +34,7 @@ func (e *env) parked(t *testing.T, pageSize int32) []*orderv1.ParkedItem {
 	var all []*orderv1.ParkedItem
 	token := ""
 	for {
-		resp, err := e.admin.ListParked(context.Background(), &orderv1.ListParkedRequest{PageSize: pageSize, PageToken: token})
+		resp, err := e.admin.ListParked(context.Background(), &orderv1.ListParkedRequest{PageSize: pageSize, PageToken: token}, e.asAdmin(t))
 		if err != nil {
 			t.Fatalf("ListParked: %v", err)
 		}
@@ -118,7 +118,7 @@ func TestRepair_150Unfinishable_DoNotStarveANewerOrder(t *testing.T) {
 	}
 
 	// Released, they are due at once with a fresh count.
-	resp, err := e.admin.RetryParked(ctx, &orderv1.RetryParkedRequest{})
+	resp, err := e.admin.RetryParked(ctx, &orderv1.RetryParkedRequest{}, e.asAdmin(t))
 	if err != nil || resp.GetReleased() != stuck {
 		t.Fatalf("RetryParked = %v, %v; want %d released", resp, err, stuck)
 	}
@@ -166,10 +166,10 @@ func TestRelay_LetterParkedAfterCap_ReleasedAndDelivered(t *testing.T) {
 		t.Errorf("notification calls = %d, want 3", e.letters.Calls())
 	}
 	e.letters.SetDown(false)
-	if _, err := e.admin.RetryParked(ctx, &orderv1.RetryParkedRequest{OrderIds: []string{"nope"}}); status.Code(err) != codes.InvalidArgument {
+	if _, err := e.admin.RetryParked(ctx, &orderv1.RetryParkedRequest{OrderIds: []string{"nope"}}, e.asAdmin(t)); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("RetryParked with a bad id = %v, want InvalidArgument", err)
 	}
-	if resp, err := e.admin.RetryParked(ctx, &orderv1.RetryParkedRequest{OrderIds: []string{o.GetId()}}); err != nil || resp.GetReleased() != 1 {
+	if resp, err := e.admin.RetryParked(ctx, &orderv1.RetryParkedRequest{OrderIds: []string{o.GetId()}}, e.asAdmin(t)); err != nil || resp.GetReleased() != 1 {
 		t.Fatalf("RetryParked = %v, %v", resp, err)
 	}
 	if rep, err := e.svc.Relay(ctx); err != nil || rep.Sent != 1 {

@@ -16,7 +16,8 @@ import (
 	"github.com/kassa-dev/kassa/services/order/internal/fakepeers"
 	"github.com/kassa-dev/kassa/services/order/peers"
 	"github.com/kassa-dev/kassa/services/order/postgres"
-	"github.com/kassa-dev/kassa/services/platform/grpctest"
+	"github.com/kassa-dev/kassa/services/platform/auth"
+	"github.com/kassa-dev/kassa/services/platform/auth/authtest"
 	"github.com/kassa-dev/kassa/services/platform/pgdb"
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
 	"github.com/kassa-dev/kassa/services/platform/retry"
@@ -26,9 +27,15 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-// env is the order service on a real database and a real gRPC server,
-// talking over real gRPC to fake user, billing and notification services.
+// env is the order service on a real database and a real gRPC server with
+// its access rules enforced, talking over real gRPC, with the service
+// identity "order", to fake user, billing and notification services that
+// admit only that identity. Calls to it carry a token per call: create,
+// get and the helpers below send the owner's; tests that call e.orders
+// directly pass e.as(t, user) or e.asAdmin(t).
 type env struct {
+	iss     *authtest.Issuer
+	v       *auth.Verifier
 	orders  orderv1.OrderServiceClient
 	admin   orderv1.OrderAdminServiceClient
 	svc     *app.Service
@@ -74,14 +81,17 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	for _, o := range opts {
 		o(&setup)
 	}
+	iss := authtest.NewIssuer(t)
 	e := &env{
+		iss:     iss,
+		v:       iss.Verifier(t),
 		reg:     prometheus.NewRegistry(),
 		db:      pgtest.NewDBWith(t, postgres.Migrations, setup.db),
 		users:   fakepeers.NewUsers(),
 		billing: fakepeers.NewBilling(),
 		letters: fakepeers.NewNotifier(),
 	}
-	peerConn := grpctest.Serve(t, func(s *grpc.Server) { fakepeers.Register(s, e.users, e.billing, e.letters) })
+	peerConn := e.servePeers(t)
 	setup.cfg.Metrics = app.NewMetrics(e.reg, "USD")
 	svc, err := app.New(
 		setup.store(postgres.New(e.db)),
@@ -94,12 +104,41 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		t.Fatal(err)
 	}
 	e.svc = svc
-	conn := grpctest.Serve(t, func(s *grpc.Server) {
+	e.serve(t, svc)
+	return e
+}
+
+// servePeers serves the fakes with their access rules and returns a
+// connection that carries the order service's token on every call, as
+// the production peer connections do.
+func (e *env) servePeers(t *testing.T) *grpc.ClientConn {
+	t.Helper()
+	return authtest.Serve(t, e.v, fakepeers.Rules,
+		func(s *grpc.Server) { fakepeers.Register(s, e.users, e.billing, e.letters) },
+		authtest.WithToken(e.iss.Service(t, "order")))
+}
+
+// serve serves svc as the order and admin APIs, with grpcserver.Rules
+// enforced, and points e.orders and e.admin at it.
+func (e *env) serve(t *testing.T, svc *app.Service) {
+	t.Helper()
+	conn := authtest.Serve(t, e.v, grpcserver.Rules, func(s *grpc.Server) {
 		orderv1.RegisterOrderServiceServer(s, grpcserver.New(svc))
 		orderv1.RegisterOrderAdminServiceServer(s, grpcserver.NewAdmin(svc))
 	})
 	e.orders, e.admin = orderv1.NewOrderServiceClient(conn), orderv1.NewOrderAdminServiceClient(conn)
-	return e
+}
+
+// as sends the customer userID's token with a call.
+func (e *env) as(t *testing.T, userID string) grpc.CallOption {
+	t.Helper()
+	return authtest.Bearer(e.iss.Customer(t, userID))
+}
+
+// asAdmin sends an admin's token with a call.
+func (e *env) asAdmin(t *testing.T) grpc.CallOption {
+	t.Helper()
+	return authtest.Bearer(e.iss.Admin(t, authtest.NewUserID()))
 }
 
 // buyer adds a user whose USD account holds balance.
@@ -114,7 +153,7 @@ func (e *env) create(t *testing.T, userID string, price int64, requestID string)
 	t.Helper()
 	return e.orders.CreateOrder(context.Background(), &orderv1.CreateOrderRequest{
 		UserId: userID, Order: &orderv1.Order{Price: price}, RequestId: requestID,
-	})
+	}, e.as(t, userID))
 }
 
 func (e *env) mustCreate(t *testing.T, userID string, price int64, requestID string) *orderv1.Order {
@@ -128,7 +167,7 @@ func (e *env) mustCreate(t *testing.T, userID string, price int64, requestID str
 
 func (e *env) get(t *testing.T, userID, id string) *orderv1.Order {
 	t.Helper()
-	o, err := e.orders.GetOrder(context.Background(), &orderv1.GetOrderRequest{UserId: userID, Id: id})
+	o, err := e.orders.GetOrder(context.Background(), &orderv1.GetOrderRequest{UserId: userID, Id: id}, e.as(t, userID))
 	if err != nil {
 		t.Fatalf("GetOrder: %v", err)
 	}

@@ -6,18 +6,15 @@ import (
 
 	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
 	notificationv1 "github.com/kassa-dev/kassa/gen/kassa/notification/v1"
-	orderv1 "github.com/kassa-dev/kassa/gen/kassa/order/v1"
 	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
 	"github.com/kassa-dev/kassa/services/order/app"
-	"github.com/kassa-dev/kassa/services/order/grpcserver"
 	"github.com/kassa-dev/kassa/services/order/internal/fakepeers"
 	"github.com/kassa-dev/kassa/services/order/peers"
 	"github.com/kassa-dev/kassa/services/order/postgres"
-	"github.com/kassa-dev/kassa/services/platform/grpctest"
+	"github.com/kassa-dev/kassa/services/platform/auth/authtest"
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
 	"github.com/kassa-dev/kassa/services/platform/telemetry/metrictest"
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/grpc"
 )
 
 // Each order is counted once, when its final status is recorded: by status,
@@ -26,11 +23,13 @@ import (
 func TestMetrics_CountOrdersByFinalStatus(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	metrics := app.NewMetrics(reg, "USD")
+	iss := authtest.NewIssuer(t)
 	e := &env{
+		iss: iss, v: iss.Verifier(t),
 		db: pgtest.NewDB(t, postgres.Migrations), users: fakepeers.NewUsers(),
 		billing: fakepeers.NewBilling(), letters: fakepeers.NewNotifier(),
 	}
-	peerConn := grpctest.Serve(t, func(s *grpc.Server) { fakepeers.Register(s, e.users, e.billing, e.letters) })
+	peerConn := e.servePeers(t)
 	svc, err := app.New(postgres.New(e.db),
 		peers.NewUsers(userv1.NewUserServiceClient(peerConn)),
 		peers.NewPayments(billingv1.NewBillingServiceClient(peerConn)).WithMetrics(metrics),
@@ -39,8 +38,8 @@ func TestMetrics_CountOrdersByFinalStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn := grpctest.Serve(t, func(s *grpc.Server) { orderv1.RegisterOrderServiceServer(s, grpcserver.New(svc)) })
-	e.orders, e.svc = orderv1.NewOrderServiceClient(conn), svc
+	e.serve(t, svc)
+	e.svc = svc
 
 	buyer := e.buyer(t, 1000)
 	e.mustCreate(t, buyer, 700, "paid")

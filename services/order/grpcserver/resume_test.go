@@ -18,7 +18,7 @@ import (
 // exactly one.
 func (e *env) onlyOrder(t *testing.T, user string) *orderv1.Order {
 	t.Helper()
-	resp, err := e.orders.ListOrders(context.Background(), &orderv1.ListOrdersRequest{UserId: user})
+	resp, err := e.orders.ListOrders(context.Background(), &orderv1.ListOrdersRequest{UserId: user}, e.as(t, user))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,12 +186,13 @@ func TestCreateOrder_ConcurrentOrdersOnOneAccount_ExactlyAffordablePaid(t *testi
 	const n = 40
 	results := make([]*orderv1.Order, n)
 	errs := make([]error, n)
+	owner := e.as(t, user)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
 			results[i], errs[i] = e.orders.CreateOrder(context.Background(), &orderv1.CreateOrderRequest{
 				UserId: user, Order: &orderv1.Order{Price: 100}, RequestId: fmt.Sprintf("race-%d", i),
-			})
+			}, owner)
 		})
 	}
 	wg.Wait()

@@ -1,6 +1,7 @@
 // Package grpcserver exposes the order use cases as the
-// kassa.order.v1.OrderService gRPC API. It only converts between protobuf
-// and domain types; errors are mapped by the platform's server interceptor.
+// kassa.order.v1.OrderService gRPC API. It converts between protobuf and
+// domain types and checks whose orders the caller may touch (rules.go);
+// errors are mapped by the platform's server interceptor.
 package grpcserver
 
 import (
@@ -27,11 +28,15 @@ func New(a *app.Service) *Server {
 // CreateOrder places an order and pays for it.
 func (s *Server) CreateOrder(ctx context.Context, req *orderv1.CreateOrderRequest) (*orderv1.Order, error) {
 	in := req.GetOrder() // price and currency are input; of the rest only request_id is read
+	userID, err := buyer(ctx, req.GetUserId())
+	if err != nil {
+		return nil, err
+	}
 	key, err := requestID(req)
 	if err != nil {
 		return nil, err
 	}
-	o, err := s.app.Create(ctx, req.GetUserId(), in.GetPrice(), in.GetCurrency(), key)
+	o, err := s.app.Create(ctx, userID, in.GetPrice(), in.GetCurrency(), key)
 	if err != nil {
 		return nil, err
 	}
@@ -56,18 +61,28 @@ func requestID(req *orderv1.CreateOrderRequest) (string, error) {
 	return top, nil
 }
 
-// GetOrder returns one order of a user.
+// GetOrder returns one order of a user; another customer's order is
+// ORDER_NOT_FOUND, like a missing one.
 func (s *Server) GetOrder(ctx context.Context, req *orderv1.GetOrderRequest) (*orderv1.Order, error) {
-	o, err := s.app.Get(ctx, req.GetUserId(), req.GetId())
+	userID, err := reader(ctx, req.GetUserId(), func(string) error { return order.ErrNotFound })
+	if err != nil {
+		return nil, err
+	}
+	o, err := s.app.Get(ctx, userID, req.GetId())
 	if err != nil {
 		return nil, err
 	}
 	return toProto(o), nil
 }
 
-// ListOrders lists a user's orders, newest first.
+// ListOrders lists a user's orders, newest first; another customer's
+// list is USER_NOT_FOUND.
 func (s *Server) ListOrders(ctx context.Context, req *orderv1.ListOrdersRequest) (*orderv1.ListOrdersResponse, error) {
-	p, err := s.app.List(ctx, req.GetUserId(), req.GetPageSize(), req.GetPageToken())
+	userID, err := reader(ctx, req.GetUserId(), order.ErrUserNotFound)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.app.List(ctx, userID, req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}

@@ -47,7 +47,7 @@ func TestCreateOrder_BadInput_InvalidArgumentAndNothingHappens(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := e.orders.CreateOrder(context.Background(), tt.req)
+			_, err := e.orders.CreateOrder(context.Background(), tt.req, e.as(t, user))
 			if status.Code(err) != codes.InvalidArgument {
 				t.Fatalf("err = %v, want InvalidArgument", err)
 			}
@@ -65,20 +65,23 @@ func TestCreateOrder_BadInput_InvalidArgumentAndNothingHappens(t *testing.T) {
 	}
 }
 
+// A malformed user id is nobody's, so even a customer asking with their
+// own token gets INVALID_ARGUMENT for it rather than NOT_FOUND.
 func TestGetOrder_BadInput_InvalidArgument(t *testing.T) {
 	e := newEnv(t)
+	user := uuid.NewString()
 	tests := []struct {
 		name string
 		req  *orderv1.GetOrderRequest
 	}{
 		{"empty user_id", &orderv1.GetOrderRequest{Id: uuid.NewString()}},
 		{"malformed user_id", &orderv1.GetOrderRequest{UserId: "nope", Id: uuid.NewString()}},
-		{"empty id", &orderv1.GetOrderRequest{UserId: uuid.NewString()}},
-		{"malformed id", &orderv1.GetOrderRequest{UserId: uuid.NewString(), Id: "1"}},
+		{"empty id", &orderv1.GetOrderRequest{UserId: user}},
+		{"malformed id", &orderv1.GetOrderRequest{UserId: user, Id: "1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := e.orders.GetOrder(context.Background(), tt.req); status.Code(err) != codes.InvalidArgument {
+			if _, err := e.orders.GetOrder(context.Background(), tt.req, e.as(t, user)); status.Code(err) != codes.InvalidArgument {
 				t.Errorf("err = %v, want InvalidArgument", err)
 			}
 		})
@@ -101,7 +104,7 @@ func TestListOrders_BadInput_InvalidArgument(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := e.orders.ListOrders(context.Background(), tt.req); status.Code(err) != codes.InvalidArgument {
+			if _, err := e.orders.ListOrders(context.Background(), tt.req, e.as(t, user)); status.Code(err) != codes.InvalidArgument {
 				t.Errorf("err = %v, want InvalidArgument", err)
 			}
 		})
@@ -227,7 +230,7 @@ func TestCreateOrder_BillingRefusesForGood_Rejected(t *testing.T) {
 			user := tt.setup(e)
 			o, err := e.orders.CreateOrder(context.Background(), &orderv1.CreateOrderRequest{
 				UserId: user, Order: &orderv1.Order{Price: tt.price, Currency: tt.cur}, RequestId: "k",
-			})
+			}, e.as(t, user))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -269,13 +272,13 @@ func TestCreateOrder_SameRequestIDOtherTerms_AlreadyExists(t *testing.T) {
 	user := e.buyer(t, 1000)
 	e.mustCreate(t, user, 300, "same")
 	for _, o := range []*orderv1.Order{{Price: 301}, {Price: 300, Currency: "EUR"}} {
-		_, err := e.orders.CreateOrder(context.Background(), &orderv1.CreateOrderRequest{UserId: user, Order: o, RequestId: "same"})
+		_, err := e.orders.CreateOrder(context.Background(), &orderv1.CreateOrderRequest{UserId: user, Order: o, RequestId: "same"}, e.as(t, user))
 		if status.Code(err) != codes.AlreadyExists || apperr.ReasonOf(err) != "REQUEST_ID_REUSED" {
 			t.Errorf("%v: err = %v, want AlreadyExists REQUEST_ID_REUSED", o, err)
 		}
 	}
 	// The explicit default currency is the same order.
-	o, err := e.orders.CreateOrder(context.Background(), &orderv1.CreateOrderRequest{UserId: user, Order: &orderv1.Order{Price: 300, Currency: "USD"}, RequestId: "same"})
+	o, err := e.orders.CreateOrder(context.Background(), &orderv1.CreateOrderRequest{UserId: user, Order: &orderv1.Order{Price: 300, Currency: "USD"}, RequestId: "same"}, e.as(t, user))
 	if err != nil || o.GetStatus() != orderv1.Order_STATUS_PAID {
 		t.Errorf("same order with explicit USD: %v, %v", o, err)
 	}
@@ -312,12 +315,19 @@ func TestGetOrder_OtherUsersOrder_NotFound(t *testing.T) {
 	e := newEnv(t)
 	owner, other := e.buyer(t, 1000), e.buyer(t, 1000)
 	o := e.mustCreate(t, owner, 100, "k")
-	for _, req := range []*orderv1.GetOrderRequest{
-		{UserId: other, Id: o.GetId()},
-		{UserId: owner, Id: uuid.NewString()},
-	} {
-		if _, err := e.orders.GetOrder(context.Background(), req); status.Code(err) != codes.NotFound {
-			t.Errorf("GetOrder(%v) = %v, want NotFound", req, err)
+	tests := []struct {
+		name string
+		as   string
+		req  *orderv1.GetOrderRequest
+	}{
+		{"the order under another user's path", other, &orderv1.GetOrderRequest{UserId: other, Id: o.GetId()}},
+		{"another customer on the owner's path", other, &orderv1.GetOrderRequest{UserId: owner, Id: o.GetId()}},
+		{"the owner, an order that does not exist", owner, &orderv1.GetOrderRequest{UserId: owner, Id: uuid.NewString()}},
+	}
+	for _, tt := range tests {
+		_, err := e.orders.GetOrder(context.Background(), tt.req, e.as(t, tt.as))
+		if status.Code(err) != codes.NotFound || apperr.ReasonOf(err) != "ORDER_NOT_FOUND" {
+			t.Errorf("%s: %v, want NotFound ORDER_NOT_FOUND", tt.name, err)
 		}
 	}
 }
@@ -335,7 +345,7 @@ func TestListOrders_PagesNewestFirst(t *testing.T) {
 	token := ""
 	pages := 0
 	for {
-		resp, err := e.orders.ListOrders(context.Background(), &orderv1.ListOrdersRequest{UserId: user, PageSize: 2, PageToken: token})
+		resp, err := e.orders.ListOrders(context.Background(), &orderv1.ListOrdersRequest{UserId: user, PageSize: 2, PageToken: token}, e.as(t, user))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -354,7 +364,8 @@ func TestListOrders_PagesNewestFirst(t *testing.T) {
 		t.Errorf("got %d pages %v, want 3 pages %v (newest first)", pages, got, want)
 	}
 
-	resp, err := e.orders.ListOrders(context.Background(), &orderv1.ListOrdersRequest{UserId: uuid.NewString()})
+	lonely := uuid.NewString()
+	resp, err := e.orders.ListOrders(context.Background(), &orderv1.ListOrdersRequest{UserId: lonely}, e.as(t, lonely))
 	if err != nil || len(resp.GetOrders()) != 0 || resp.GetNextPageToken() != "" {
 		t.Errorf("user without orders: %v, %v; want an empty last page", resp, err)
 	}
@@ -371,7 +382,7 @@ func TestCreateOrder_KeyInOrderRequestID_HonouredOnce(t *testing.T) {
 	inOrder := func(price int64, key, top string) (*orderv1.Order, error) {
 		return e.orders.CreateOrder(ctx, &orderv1.CreateOrderRequest{
 			UserId: user, Order: &orderv1.Order{Price: price, RequestId: key}, RequestId: top,
-		})
+		}, e.as(t, user))
 	}
 	first, err := inOrder(300, "k1", "")
 	if err != nil || first.GetRequestId() != "k1" || first.GetStatus() != orderv1.Order_STATUS_PAID {

@@ -34,12 +34,12 @@ func TestCreateOrder_BillingStalled_ReadsOfTheOrderStillAnswer(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	list, err := e.orders.ListOrders(ctx, &orderv1.ListOrdersRequest{UserId: user})
+	list, err := e.orders.ListOrders(ctx, &orderv1.ListOrdersRequest{UserId: user}, e.as(t, user))
 	if err != nil || len(list.GetOrders()) != stalled {
 		t.Fatalf("ListOrders while billing stalls = %d orders, %v; want %d within the deadline", len(list.GetOrders()), err, stalled)
 	}
 	for _, o := range list.GetOrders() {
-		got, err := e.orders.GetOrder(ctx, &orderv1.GetOrderRequest{UserId: user, Id: o.GetId()})
+		got, err := e.orders.GetOrder(ctx, &orderv1.GetOrderRequest{UserId: user, Id: o.GetId()}, e.as(t, user))
 		if err != nil || got.GetStatus() != orderv1.Order_STATUS_PENDING {
 			t.Errorf("GetOrder while billing stalls = %v, %v; want PENDING within the deadline", got.GetStatus(), err)
 		}

@@ -5,9 +5,10 @@
 // notification stores a letter once per request_id) and can be switched to
 // fail, so the tests can watch the order service recover.
 //
-// Serve them through grpctest.Serve: they return apperr errors, which the
-// production interceptor turns into real gRPC statuses with ErrorInfo
-// reasons.
+// Serve them through authtest.Serve with Rules (or grpctest.Serve when
+// tokens do not matter): they return apperr errors, which the production
+// interceptor turns into real gRPC statuses with ErrorInfo reasons, and
+// each remembers who called it (Callers).
 package fakepeers
 
 import (
@@ -19,8 +20,42 @@ import (
 	notificationv1 "github.com/kassa-dev/kassa/gen/kassa/notification/v1"
 	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
 	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/auth"
 	"google.golang.org/grpc"
 )
+
+// Rules admits to the three methods the order service uses only the
+// service identity "order", as the real services do for the calls it
+// makes (the real GetUser also admits the user and admins, which the order
+// service never is), so a call that went without the order service's own
+// token fails.
+var Rules = map[string]auth.Rule{
+	userv1.UserService_GetUser_FullMethodName:                          auth.Services("order"),
+	billingv1.BillingService_Withdraw_FullMethodName:                   auth.Services("order"),
+	notificationv1.NotificationService_SendNotification_FullMethodName: auth.Services("order"),
+}
+
+// callers records the principal of every call a fake served.
+type callers struct {
+	mu  sync.Mutex
+	who []string
+}
+
+func (c *callers) record(ctx context.Context) {
+	p, _ := auth.FromContext(ctx)
+	c.mu.Lock()
+	c.who = append(c.who, p.String())
+	c.mu.Unlock()
+}
+
+// Callers returns who made each call served so far, in order:
+// "service:order", "user:<id>", or "anonymous" when served without
+// access checks.
+func (c *callers) Callers() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.who...)
+}
 
 // Register adds the three fakes to a gRPC server.
 func Register(s *grpc.Server, u *Users, b *Billing, n *Notifier) {
@@ -32,6 +67,7 @@ func Register(s *grpc.Server, u *Users, b *Billing, n *Notifier) {
 // Users is a fake user service.
 type Users struct {
 	userv1.UnimplementedUserServiceServer
+	callers
 	mu     sync.Mutex
 	emails map[string]string
 	down   bool
@@ -57,7 +93,8 @@ func (u *Users) SetDown(down bool) { u.mu.Lock(); u.down = down; u.mu.Unlock() }
 func (u *Users) Calls() int { u.mu.Lock(); defer u.mu.Unlock(); return u.calls }
 
 // GetUser returns a user with its email.
-func (u *Users) GetUser(_ context.Context, req *userv1.GetUserRequest) (*userv1.User, error) {
+func (u *Users) GetUser(ctx context.Context, req *userv1.GetUserRequest) (*userv1.User, error) {
+	u.record(ctx)
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.calls++
@@ -87,6 +124,7 @@ type account struct {
 // applied once per (user, request_id).
 type Billing struct {
 	billingv1.UnimplementedBillingServiceServer
+	callers
 	mu       sync.Mutex
 	accounts map[string]*account
 	applied  map[string]Debit // by user_id + "\x00" + request_id
@@ -205,6 +243,7 @@ func (b *Billing) Calls() int { b.mu.Lock(); defer b.mu.Unlock(); return b.calls
 // Withdraw takes money like the real billing: idempotent per request_id,
 // and a refused withdrawal records nothing.
 func (b *Billing) Withdraw(ctx context.Context, req *billingv1.WithdrawRequest) (*billingv1.WithdrawResponse, error) {
+	b.record(ctx)
 	if err := b.wait(ctx); err != nil {
 		return nil, err
 	}
@@ -260,6 +299,7 @@ func (b *Billing) reply(d Debit) (*billingv1.WithdrawResponse, error) {
 // one per (user, request_id).
 type Notifier struct {
 	notificationv1.UnimplementedNotificationServiceServer
+	callers
 	mu      sync.Mutex
 	byKey   map[string]*notificationv1.Notification
 	letters []*notificationv1.Notification
@@ -296,7 +336,8 @@ func (n *Notifier) Calls() int { n.mu.Lock(); defer n.mu.Unlock(); return n.call
 
 // SendNotification stores a letter once per request_id; the same key with
 // another letter is ALREADY_EXISTS, as in the real service.
-func (n *Notifier) SendNotification(_ context.Context, req *notificationv1.SendNotificationRequest) (*notificationv1.Notification, error) {
+func (n *Notifier) SendNotification(ctx context.Context, req *notificationv1.SendNotificationRequest) (*notificationv1.Notification, error) {
+	n.record(ctx)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.calls++
