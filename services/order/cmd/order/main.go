@@ -17,6 +17,7 @@ import (
 	"github.com/kassa-dev/kassa/services/order/grpcserver"
 	"github.com/kassa-dev/kassa/services/order/peers"
 	"github.com/kassa-dev/kassa/services/order/postgres"
+	"github.com/kassa-dev/kassa/services/platform/auth"
 	"github.com/kassa-dev/kassa/services/platform/service"
 )
 
@@ -44,7 +45,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			{Name: "default-currency", Default: "USD", Usage: "ISO 4217 currency of orders that name none"},
 			{Name: "repair-interval", Default: "30s", Usage: "how often pending orders are resumed and undelivered letters relayed"},
 		}, service.RetryOptions()...),
+		Auth: grpcserver.Rules,
 		Setup: func(ctx context.Context, d *service.Deps) error {
+			// Before anything calls a peer: user, billing and notification
+			// admit the order service only with its own service token,
+			// also for the repair loop and the relay, which act with no
+			// user present.
+			ts, err := serviceToken(d)
+			if err != nil {
+				return err
+			}
+			d.UsePeerTokens(ts)
 			interval, err := time.ParseDuration(d.Config.Options["repair-interval"])
 			if err != nil || interval <= 0 {
 				return fmt.Errorf("repair-interval (REPAIR_INTERVAL): want a positive duration such as 30s, got %q", d.Config.Options["repair-interval"])
@@ -79,4 +90,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return nil
 		},
 	}, args, getenv, stdout)
+}
+
+// serviceToken is the order service's identity toward its peers: an
+// access token for service "order" (-auth-client-id) from the user
+// service's AuthService.Token with the client secret. The token is
+// fetched on the first peer call, reused until shortly before it expires
+// (auth.ClientCredentials caches), and the fetch itself goes without a
+// token on the user connection.
+func serviceToken(d *service.Deps) (auth.TokenSource, error) {
+	cfg := d.Config.Auth
+	if cfg.ClientSecret == "" {
+		return nil, fmt.Errorf("%w: the order service calls user, billing and notification as service %q", auth.ErrNoClientSecret, cfg.ClientID)
+	}
+	tokens := userv1.NewAuthServiceClient(d.Peers["user"])
+	return auth.ClientCredentials(func(ctx context.Context) (string, time.Duration, error) {
+		resp, err := tokens.Token(ctx, &userv1.TokenRequest{
+			GrantType: "client_credentials", ClientId: cfg.ClientID, ClientSecret: cfg.ClientSecret,
+		})
+		if err != nil {
+			return "", 0, fmt.Errorf("service token for %q from the user service: %w", cfg.ClientID, err)
+		}
+		return resp.GetAccessToken(), time.Duration(resp.GetExpiresIn()) * time.Second, nil
+	}), nil
 }
