@@ -7,6 +7,8 @@ package charttest
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -38,6 +40,7 @@ var shapes = map[string]shape{
 			hooks(t, m, "pre-install,pre-upgrade")
 			replicas(t, m, 2)
 			dbSecret(t, m, "kassa-database")
+			issuer(t, m, "http://kassa-gateway:8080")
 		},
 	},
 	"values-kind.yaml": {
@@ -64,18 +67,24 @@ var shapes = map[string]shape{
 			hooks(t, m, "pre-install,pre-upgrade")
 			dbSecret(t, m, "kassa-database")
 			monitoring(t, m)
+			issuer(t, m, "https://api.shop.example.com")
+			if got := env(deploymentOf(t, m, "user").Spec.Template.Spec.Containers[0], "AUTH_ADMINS"); got != "ops-admin" {
+				t.Errorf("user AUTH_ADMINS = %q, want the profile's ops-admin", got)
+			}
 			if ing := m.ingresses[0]; len(ing.Spec.TLS) == 0 || ing.Spec.IngressClassName == nil || *ing.Spec.IngressClassName != "nginx" {
 				t.Errorf("want the Ingress with TLS and class nginx, got %+v", ing.Spec)
 			}
 		},
 	},
 	"ci/initcontainer-values.yaml": {
-		kinds: map[string]int{"Secret": 1, "Service": 5, "Deployment": 5, "PodDisruptionBudget": 5, "NetworkPolicy": 6, "Pod": 1},
+		kinds: map[string]int{"Secret": 2, "Service": 5, "Deployment": 5, "PodDisruptionBudget": 5, "NetworkPolicy": 6, "Pod": 1},
 		facts: func(t *testing.T, m *manifest) {
 			s := m.secrets["kassa-database"]
 			if s == nil || len(s.StringData) != 4 {
 				t.Errorf("want the chart-made Secret kassa-database with 4 URLs, got %+v", s)
 			}
+			clientsSecret(t, m, "kassa-auth-clients")
+			issuer(t, m, "https://kassa.ci.example")
 			for _, d := range m.deployments {
 				want := map[string]string{"LOG_LEVEL": "debug", "CALL_TIMEOUT": "3s", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector.monitoring:4318"}
 				switch d.Spec.Template.Labels[componentLabel] {
@@ -99,8 +108,10 @@ var shapes = map[string]shape{
 				if d.Spec.Template.Spec.ServiceAccountName != "kassa-ci" {
 					t.Errorf("Deployment %s: ServiceAccount %q, want the existing kassa-ci", d.Name, d.Spec.Template.Spec.ServiceAccountName)
 				}
-				if v := d.Spec.Template.Spec.Volumes; len(v) != 1 || v[0].Secret == nil || v[0].Secret.SecretName != "db-ca" {
-					t.Errorf("Deployment %s: volumes %+v, want the db-ca Secret", d.Name, v)
+				if !slices.ContainsFunc(d.Spec.Template.Spec.Volumes, func(v corev1.Volume) bool {
+					return v.Name == "db-ca" && v.Secret != nil && v.Secret.SecretName == "db-ca"
+				}) {
+					t.Errorf("Deployment %s: volumes %v lack the db-ca Secret", d.Name, d.Spec.Template.Spec.Volumes)
 				}
 			}
 		},
@@ -160,6 +171,41 @@ func monitoring(t *testing.T, m *manifest) {
 	if m.configMaps[0].Labels["grafana_dashboard"] != "1" {
 		t.Errorf("dashboard ConfigMap labels %v lack grafana_dashboard", m.configMaps[0].Labels)
 	}
+}
+
+// clientsSecret checks a chart-made clients Secret: the user service's
+// entry is the SHA-256 of the order service's secret.
+func clientsSecret(t *testing.T, m *manifest, name string) {
+	t.Helper()
+	s := m.secrets[name]
+	if s == nil {
+		t.Fatalf("no Secret %s", name)
+	}
+	sum := sha256.Sum256([]byte(s.StringData["order-client-secret"]))
+	if want := "order=" + hex.EncodeToString(sum[:]); s.StringData["clients"] != want || len(s.StringData["order-client-secret"]) != 64 {
+		t.Errorf("Secret %s: clients %q, want %q for a 64-hex-digit secret", name, s.StringData["clients"], want)
+	}
+}
+
+// issuer checks that every component has the issuer want.
+func issuer(t *testing.T, m *manifest, want string) {
+	t.Helper()
+	for _, d := range m.deployments {
+		if got := env(d.Spec.Template.Spec.Containers[0], "AUTH_ISSUER"); got != want {
+			t.Errorf("Deployment %s: AUTH_ISSUER %q, want %q", d.Name, got, want)
+		}
+	}
+}
+
+func deploymentOf(t *testing.T, m *manifest, comp string) *appsv1.Deployment {
+	t.Helper()
+	for _, d := range m.deployments {
+		if d.Spec.Template.Labels[componentLabel] == comp {
+			return d
+		}
+	}
+	t.Fatalf("no Deployment of %s", comp)
+	return nil
 }
 
 func env(c corev1.Container, name string) string {
@@ -264,6 +310,21 @@ func TestOptions(t *testing.T) {
 				t.Errorf("%d NetworkPolicies rendered", len(m.netpols))
 			}
 		}},
+		{[]string{"auth.signingKeysSecret=", "auth.signingKeys=not-a-real-key-set", "auth.clientsSecret=", "auth.orderClientSecret=" + strings.Repeat("0f", 32), "auth.admins={alice,bob}", "auth.issuer=https://pay.example/"}, func(t *testing.T, m *manifest) {
+			if s := m.secrets["kassa-signing-keys"]; s == nil || s.StringData["signing-keys.json"] != "not-a-real-key-set" {
+				t.Errorf("want the chart-made Secret kassa-signing-keys with the inline key set, got %+v", s)
+			}
+			clientsSecret(t, m, "kassa-auth-clients")
+			issuer(t, m, "https://pay.example")
+			for _, comp := range []string{"user", "order"} {
+				if _, ok := deploymentOf(t, m, comp).Spec.Template.Annotations["checksum/auth"]; !ok {
+					t.Errorf("Deployment of %s: no checksum/auth annotation, so a changed key would not restart it", comp)
+				}
+			}
+			if got := env(deploymentOf(t, m, "user").Spec.Template.Spec.Containers[0], "AUTH_ADMINS"); got != "alice,bob" {
+				t.Errorf("user AUTH_ADMINS = %q, want alice,bob", got)
+			}
+		}},
 		{[]string{"migrations.mode=none"}, func(t *testing.T, m *manifest) {
 			for _, d := range m.deployments {
 				if len(m.jobs) != 0 || len(d.Spec.Template.Spec.InitContainers) != 0 {
@@ -289,7 +350,7 @@ func TestOptions(t *testing.T) {
 	} {
 		t.Run(strings.Join(tc.sets, " "), func(t *testing.T) {
 			t.Parallel()
-			var args []string
+			args := defaultProfile().args()
 			for _, s := range tc.sets {
 				args = append(args, "--set", s)
 			}
@@ -298,7 +359,7 @@ func TestOptions(t *testing.T) {
 				t.Fatal(err)
 			}
 			objs := mustDecode(t, out)
-			for _, v := range check(objs, expectationsFor(loadValues(t, profile{name: "default"}, tc.sets...))) {
+			for _, v := range check(objs, expectationsFor(loadValues(t, defaultProfile(), tc.sets...))) {
 				t.Error(v)
 			}
 			m, _ := index(objs)
@@ -306,11 +367,11 @@ func TestOptions(t *testing.T) {
 		})
 	}
 	// With NetworkPolicies expected, their absence is a violation.
-	out, err := render("--set", "networkPolicy.enabled=false")
+	out, err := render(append(defaultProfile().args(), "--set", "networkPolicy.enabled=false")...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := check(mustDecode(t, out), expectationsFor(loadValues(t, profile{name: "default"}))); !slices.Contains(v, "no NetworkPolicy is rendered") {
+	if v := check(mustDecode(t, out), expectationsFor(loadValues(t, defaultProfile()))); !slices.Contains(v, "no NetworkPolicy is rendered") {
 		t.Errorf("want the missing NetworkPolicies reported, got %v", v)
 	}
 }
@@ -321,6 +382,12 @@ func TestRefusals(t *testing.T) {
 		args []string
 		want string
 	}{
+		{[]string{"--set", "auth.signingKeysSecret="}, "auth.signingKeysSecret is required"},
+		{[]string{"--set", "auth.clientsSecret="}, "auth.clientsSecret is required"},
+		{[]string{"--set", "auth.signingKeys=x"}, "set either auth.signingKeysSecret or auth.signingKeys, not both"},
+		{[]string{"--set", "auth.orderClientSecret=" + strings.Repeat("ab", 32)}, "set either auth.clientsSecret or auth.orderClientSecret, not both"},
+		{[]string{"--set", "auth.clientsSecret=", "--set", "auth.orderClientSecret=short"}, "orderClientSecret"},
+		{[]string{"--set", "auth.issuer=pay.example"}, "issuer"},
 		{[]string{"--set", "user.replicaCont=3"}, "replicaCont"},
 		{[]string{"--set", "migrations.mode=jobs"}, "value must be one of"},
 		{[]string{"--set", "defaultCurrency=usd"}, "defaultCurrency"},
@@ -332,7 +399,7 @@ func TestRefusals(t *testing.T) {
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			t.Parallel()
-			_, err := render(tc.args...)
+			_, err := render(append(defaultProfile().args(), tc.args...)...)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("want a refusal mentioning %q, got %v", tc.want, err)
 			}
@@ -343,11 +410,11 @@ func TestRefusals(t *testing.T) {
 // TestChecksBite breaks one invariant at a time in the default render and
 // expects check (or the strict decoder) to report exactly that.
 func TestChecksBite(t *testing.T) {
-	manifests, err := render()
+	manifests, err := render(defaultProfile().args()...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	exp := expectationsFor(loadValues(t, profile{name: "default"}))
+	exp := expectationsFor(loadValues(t, defaultProfile()))
 	if v := check(mustDecode(t, manifests), exp); len(v) > 0 {
 		t.Fatalf("the unbroken render has violations: %v", v)
 	}
@@ -544,6 +611,49 @@ func TestChecksBite(t *testing.T) {
 			deployment(o, "user").Spec.Template.Spec.Containers[0].Image = "registry.example.com:5000/kassa"
 			return o
 		}, "image registry.example.com:5000/kassa has no pinned tag"},
+		{"component without a key set URL", func(o []*object) []*object {
+			c := &deployment(o, "billing").Spec.Template.Spec.Containers[0]
+			c.Env = slices.DeleteFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "AUTH_JWKS_URL" })
+			return o
+		}, "Deployment kassa-billing: container billing: no AUTH_JWKS_URL"},
+		{"key set URL on the user's gRPC port", func(o []*object) []*object {
+			setEnv(deployment(o, "notification"), "AUTH_JWKS_URL", "http://kassa-user:50051/.well-known/jwks.json")
+			return o
+		}, "port 50051 of Service kassa-user is not the user service's admin (metrics) port"},
+		{"gateway serving another key set than it verifies with", func(o []*object) []*object {
+			setEnv(deployment(o, "gateway"), "JWKS_SOURCE_URL", "http://kassa-order:9103/.well-known/jwks.json")
+			return o
+		}, "Deployment kassa-gateway: container gateway: JWKS_SOURCE_URL"},
+		{"components with different issuers", func(o []*object) []*object {
+			setEnv(deployment(o, "order"), "AUTH_ISSUER", "https://elsewhere.example")
+			return o
+		}, "the components disagree on AUTH_ISSUER"},
+		{"signing keys mounted into another service", func(o []*object) []*object {
+			ps := &deployment(o, "order").Spec.Template.Spec
+			ps.Volumes = append(ps.Volumes, corev1.Volume{Name: "keys", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "kassa-signing-keys"}}})
+			return o
+		}, `Deployment kassa-order reads kassa-signing-keys key "": only user may`},
+		{"client secret read by the gateway", func(o []*object) []*object {
+			c := &deployment(o, "gateway").Spec.Template.Spec.Containers[0]
+			c.Env = append(c.Env, corev1.EnvVar{Name: "AUTH_CLIENT_SECRET", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+				LocalObjectReference: corev1.LocalObjectReference{Name: "kassa-auth-clients"}, Key: "order-client-secret"}}})
+			return o
+		}, `Deployment kassa-gateway reads kassa-auth-clients key "order-client-secret": only order may`},
+		{"user service without its signing keys", func(o []*object) []*object {
+			ps := &deployment(o, "user").Spec.Template.Spec
+			ps.Volumes = slices.DeleteFunc(ps.Volumes, func(v corev1.Volume) bool { return v.Name == "auth" })
+			ps.Containers[0].VolumeMounts = slices.DeleteFunc(ps.Containers[0].VolumeMounts, func(v corev1.VolumeMount) bool { return v.Name == "auth" })
+			return o
+		}, `container user: AUTH_SIGNING_KEYS "/etc/kassa/auth/signing-keys.json" is not the file signing-keys.json of the Secret kassa-signing-keys`},
+		{"key set unreachable through the NetworkPolicy", func(o []*object) []*object {
+			for _, x := range o {
+				if np, ok := x.Obj.(*networkingv1.NetworkPolicy); ok && np.Name == "kassa-user" {
+					// The rule after the gRPC one: the key set's readers.
+					np.Spec.Ingress = slices.Delete(np.Spec.Ingress, 1, 2)
+				}
+			}
+			return o
+		}, "Deployment kassa-user port metrics: does not admit billing, which reads the signing keys' public half here"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := check(tc.mutate(mustDecode(t, manifests)), exp)

@@ -56,6 +56,8 @@ type expectations struct {
 	networkPolicies         bool
 	podDisruptionBudgets    bool
 	migrations              string // job, initContainer or none
+	signingKeysSecret       string // the Secret of the user service's private keys
+	clientsSecret           string // the Secret of the order service's client credentials
 }
 
 func expectationsFor(v values) expectations {
@@ -72,6 +74,25 @@ func expectationsFor(v values) expectations {
 			name = releaseName + "-database"
 		}
 		e.externalSecrets[name] = true
+	}
+	// extraVolumes name Secrets the operator made (a database CA).
+	if vols, ok := v.get("extraVolumes").([]any); ok {
+		for _, vol := range vols {
+			if name := (values{"v": vol}).string("v.secret.secretName"); name != "" {
+				e.externalSecrets[name] = true
+			}
+		}
+	}
+	e.signingKeysSecret, e.clientsSecret = v.string("auth.signingKeysSecret"), v.string("auth.clientsSecret")
+	if e.signingKeysSecret != "" {
+		e.externalSecrets[e.signingKeysSecret] = true
+	} else {
+		e.signingKeysSecret = releaseName + "-signing-keys"
+	}
+	if e.clientsSecret != "" {
+		e.externalSecrets[e.clientsSecret] = true
+	} else {
+		e.clientsSecret = releaseName + "-auth-clients"
 	}
 	if !v.bool("serviceAccount.create") && v.string("serviceAccount.name") != "" {
 		e.externalServiceAccounts[v.string("serviceAccount.name")] = true
@@ -174,8 +195,10 @@ func check(objs []*object, e expectations) []string {
 	bad = append(bad, checkServices(m)...)
 	edges, more := checkPeers(m)
 	bad = append(bad, more...)
+	jwksReaders, more := checkAuth(m, e)
+	bad = append(bad, more...)
 	if e.networkPolicies {
-		bad = append(bad, checkNetworkPolicies(m, edges)...)
+		bad = append(bad, checkNetworkPolicies(m, edges, jwksReaders)...)
 	} else if len(m.netpols) > 0 {
 		add("networkPolicy.enabled is false but %d NetworkPolicies are rendered", len(m.netpols))
 	}
@@ -259,6 +282,19 @@ func checkPod(m *manifest, w workload, e expectations) []string {
 	volumes := map[string]bool{}
 	for _, v := range ps.Volumes {
 		volumes[v.Name] = true
+		if v.Secret == nil {
+			continue
+		}
+		if len(v.Secret.Items) == 0 {
+			if err := secretExists(m, e, v.Secret.SecretName, ""); err != "" {
+				add("volume %s: %s", v.Name, err)
+			}
+		}
+		for _, it := range v.Secret.Items {
+			if err := secretExists(m, e, v.Secret.SecretName, it.Key); err != "" {
+				add("volume %s: %s", v.Name, err)
+			}
+		}
 	}
 	for _, c := range containers {
 		cadd := func(format string, a ...any) { add("container %s: %s", c.Name, fmt.Sprintf(format, a...)) }
@@ -765,7 +801,7 @@ func checkTestPods(m *manifest, policies bool) []string {
 	return bad
 }
 
-func checkNetworkPolicies(m *manifest, edges map[edge]bool) []string {
+func checkNetworkPolicies(m *manifest, edges map[edge]bool, jwksReaders map[string]bool) []string {
 	var bad []string
 	if len(m.netpols) == 0 {
 		return []string{"no NetworkPolicy is rendered"}
@@ -797,6 +833,16 @@ func checkNetworkPolicies(m *manifest, edges map[edge]bool) []string {
 				case p.Name == "metrics" || comp == "gateway" && p.Name == "http":
 					if len(got) == 0 {
 						add("no NetworkPolicy admits anyone")
+					}
+					// The key set is read from here: its readers must be
+					// admitted by name, not by a metricsFrom that a
+					// profile may narrow to the monitoring namespace.
+					if comp == "user" && p.Name == "metrics" {
+						for r := range jwksReaders {
+							if !got[r] {
+								add("does not admit %s, which reads the signing keys' public half here", r)
+							}
+						}
 					}
 				case p.Name == "grpc":
 					var fromEnv []string

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -92,22 +93,34 @@ func helm(args ...string) ([]byte, error) {
 // profile is a values file shipped with the chart; the default values have
 // an empty file.
 type profile struct {
-	name string // "default", "values-kind.yaml", "ci/initcontainer-values.yaml"
-	file string // absolute path, "" for the defaults
+	name string   // "default", "values-kind.yaml", "ci/initcontainer-values.yaml"
+	file string   // absolute path, "" for the defaults
+	sets []string // --set a.b=value, applied after the file
 }
 
+// requiredSets are the values the chart cannot default and refuses to
+// install without: the identity Secrets, which the operator creates.
+var requiredSets = []string{"auth.signingKeysSecret=kassa-signing-keys", "auth.clientsSecret=kassa-auth-clients"}
+
+// defaultProfile is the chart's defaults plus what an install must name.
+func defaultProfile() profile { return profile{name: "default", sets: requiredSets} }
+
 func (p profile) args() []string {
-	if p.file == "" {
-		return nil
+	var args []string
+	if p.file != "" {
+		args = append(args, "--values", p.file)
 	}
-	return []string{"--values", p.file}
+	for _, s := range p.sets {
+		args = append(args, "--set", s)
+	}
+	return args
 }
 
 // profiles lists the default values and every values profile the chart
 // ships: values-*.yaml and ci/*.yaml.
 func profiles(t *testing.T) []profile {
 	t.Helper()
-	ps := []profile{{name: "default"}}
+	ps := []profile{defaultProfile()}
 	for _, pattern := range []string{"values-*.yaml", "ci/*.yaml"} {
 		files, err := filepath.Glob(filepath.Join(chartDir, pattern))
 		if err != nil {
@@ -294,7 +307,7 @@ func loadValues(t *testing.T, p profile, sets ...string) values {
 	if p.file != "" {
 		base = merge(base, readYAML(t, p.file))
 	}
-	for _, s := range sets { // a.b.c=value, as the tests pass to --set
+	for _, s := range append(slices.Clone(p.sets), sets...) { // a.b.c=value, as the tests pass to --set
 		k, v, _ := strings.Cut(s, "=")
 		var val any = v
 		switch v {

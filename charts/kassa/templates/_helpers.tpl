@@ -201,3 +201,51 @@ runs when the period is over.
 {{- fail (printf "terminationGracePeriodSeconds (%v) must be larger than preStopSleepSeconds + shutdownTimeout (%v + %s)" .Values.terminationGracePeriodSeconds .Values.preStopSleepSeconds .Values.shutdownTimeout) -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+Identity. The Secret with the user service's signing keys (key
+signing-keys.json): auth.signingKeysSecret, or the chart's own made from
+auth.signingKeys. Without either the install stops here: there is no safe
+default for a private key, and Helm cannot make an Ed25519 JWK.
+*/}}
+{{- define "kassa.signingKeysSecretName" -}}
+{{- if and .Values.auth.signingKeysSecret .Values.auth.signingKeys -}}
+{{- fail "set either auth.signingKeysSecret or auth.signingKeys, not both" -}}
+{{- end -}}
+{{- if .Values.auth.signingKeys -}}
+{{- printf "%s-signing-keys" (include "kassa.fullname" .) -}}
+{{- else -}}
+{{- required "auth.signingKeysSecret is required: the name of a Secret holding signing-keys.json, made with `user keygen -out signing-keys.json` and `kubectl create secret generic kassa-signing-keys --from-file=signing-keys.json` (docs/deploy.md#identity-and-keys); or pass the file with --set-file auth.signingKeys=signing-keys.json" .Values.auth.signingKeysSecret -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The Secret with the order service's client secret and the user service's client list. */}}
+{{- define "kassa.clientsSecretName" -}}
+{{- if and .Values.auth.clientsSecret .Values.auth.orderClientSecret -}}
+{{- fail "set either auth.clientsSecret or auth.orderClientSecret, not both" -}}
+{{- end -}}
+{{- if .Values.auth.orderClientSecret -}}
+{{- printf "%s-auth-clients" (include "kassa.fullname" .) -}}
+{{- else -}}
+{{- required "auth.clientsSecret is required: the name of a Secret with keys order-client-secret (32 random bytes as hex) and clients (order=<its sha256 hex>), see docs/deploy.md#identity-and-keys; or set auth.orderClientSecret" .Values.auth.clientsSecret -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The tokens' iss: auth.issuer, else the ingress's first host, else the gateway Service. */}}
+{{- define "kassa.issuer" -}}
+{{- if .Values.auth.issuer -}}
+{{- .Values.auth.issuer | trimSuffix "/" -}}
+{{- else if and .Values.ingress.enabled .Values.ingress.hosts -}}
+{{- printf "%s://%s" (ternary "https" "http" (gt (len .Values.ingress.tls) 0)) (index .Values.ingress.hosts 0).host -}}
+{{- else -}}
+{{- printf "http://%s:%v" (include "kassa.componentFullname" (list . "gateway")) .Values.gateway.port -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The public key set on the user Service's admin (metrics) port. */}}
+{{- define "kassa.jwksURL" -}}
+{{- printf "http://%s:%v/.well-known/jwks.json" (include "kassa.componentFullname" (list . "user")) .Values.user.metricsPort -}}
+{{- end -}}
+
+{{/* Where the user and order containers find their auth files. */}}
+{{- define "kassa.authDir" -}}/etc/kassa/auth{{- end -}}
