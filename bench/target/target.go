@@ -42,11 +42,19 @@ type Answer struct {
 	OrderID string
 }
 
+// User is a simulated customer: its id and the access token it logged in
+// with, which every request on its behalf carries (each kassa service
+// checks it; another customer's token would get 404).
+type User struct {
+	ID    string
+	Token string
+}
+
 // Target is one way into kassa.
 type Target interface {
 	Name() string
-	Order(ctx context.Context, userID string, price int64, requestID string) Answer
-	Deposit(ctx context.Context, userID string, amount int64, requestID string) Answer
+	Order(ctx context.Context, u User, price int64, requestID string) Answer
+	Deposit(ctx context.Context, u User, amount int64, requestID string) Answer
 	Close() error
 }
 
@@ -81,33 +89,36 @@ func (r *REST) Close() error {
 
 // Order posts /v1/users/{id}/orders with the key in Idempotency-Key, as a
 // REST client does.
-func (r *REST) Order(ctx context.Context, userID string, price int64, requestID string) Answer {
+func (r *REST) Order(ctx context.Context, u User, price int64, requestID string) Answer {
 	body := `{"price":"` + strconv.FormatInt(price, 10) + `"}`
 	var out struct {
 		ID     string `json:"id"`
 		Status string `json:"status"`
 	}
-	if code := r.post(ctx, "/v1/users/"+userID+"/orders", body, requestID, &out); code != "" {
+	if code := r.post(ctx, u, "/v1/users/"+u.ID+"/orders", body, requestID, &out); code != "" {
 		return Answer{Code: code}
 	}
 	return Answer{Status: restStatus(out.Status), OrderID: out.ID}
 }
 
 // Deposit posts /v1/users/{id}/account:deposit.
-func (r *REST) Deposit(ctx context.Context, userID string, amount int64, requestID string) Answer {
+func (r *REST) Deposit(ctx context.Context, u User, amount int64, requestID string) Answer {
 	body := `{"amount":"` + strconv.FormatInt(amount, 10) + `","requestId":"` + requestID + `"}`
-	if code := r.post(ctx, "/v1/users/"+userID+"/account:deposit", body, "", nil); code != "" {
+	if code := r.post(ctx, u, "/v1/users/"+u.ID+"/account:deposit", body, "", nil); code != "" {
 		return Answer{Code: code}
 	}
 	return Answer{}
 }
 
-func (r *REST) post(ctx context.Context, path, body, idempotencyKey string, out any) string {
+func (r *REST) post(ctx context.Context, u User, path, body, idempotencyKey string, out any) string {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.base+path, strings.NewReader(body))
 	if err != nil {
 		return "bad request: " + err.Error()
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if u.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+u.Token)
+	}
 	if idempotencyKey != "" {
 		req.Header.Set("Idempotency-Key", idempotencyKey)
 	}
@@ -201,10 +212,10 @@ func (g *GRPC) Close() error {
 }
 
 // Order calls OrderService.CreateOrder.
-func (g *GRPC) Order(ctx context.Context, userID string, price int64, requestID string) Answer {
+func (g *GRPC) Order(ctx context.Context, u User, price int64, requestID string) Answer {
 	o, err := g.orders.CreateOrder(ctx, &orderv1.CreateOrderRequest{
-		UserId: userID, Order: &orderv1.Order{Price: price}, RequestId: requestID,
-	})
+		UserId: u.ID, Order: &orderv1.Order{Price: price}, RequestId: requestID,
+	}, bearer(u.Token))
 	if err != nil {
 		return Answer{Code: grpcCode(err)}
 	}
@@ -223,12 +234,30 @@ func (g *GRPC) Order(ctx context.Context, userID string, price int64, requestID 
 }
 
 // Deposit calls BillingService.Deposit.
-func (g *GRPC) Deposit(ctx context.Context, userID string, amount int64, requestID string) Answer {
-	if _, err := g.billing.Deposit(ctx, &billingv1.DepositRequest{UserId: userID, Amount: amount, RequestId: requestID}); err != nil {
+func (g *GRPC) Deposit(ctx context.Context, u User, amount int64, requestID string) Answer {
+	if _, err := g.billing.Deposit(ctx, &billingv1.DepositRequest{UserId: u.ID, Amount: amount, RequestId: requestID}, bearer(u.Token)); err != nil {
 		return Answer{Code: grpcCode(err)}
 	}
 	return Answer{}
 }
+
+// bearer attaches a user's token to one call. The connections are shared
+// by all simulated users, so the token goes per call, not per connection.
+func bearer(token string) grpc.CallOption { return grpc.PerRPCCredentials(tokenCreds(token)) }
+
+// tokenCreds is an access token as "authorization: Bearer" metadata.
+type tokenCreds string
+
+func (t tokenCreds) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	if t == "" {
+		return nil, nil
+	}
+	return map[string]string{"authorization": "Bearer " + string(t)}, nil
+}
+
+// RequireTransportSecurity is false: the benchmark dials the local stack
+// in plaintext.
+func (tokenCreds) RequireTransportSecurity() bool { return false }
 
 func grpcCode(err error) string {
 	if s, ok := status.FromError(err); ok {

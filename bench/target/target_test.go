@@ -19,6 +19,9 @@ func gateway(t *testing.T) *httptest.Server {
 		switch {
 		case r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json":
 			w.WriteHeader(http.StatusBadRequest)
+		case r.Header.Get("Authorization") != "Bearer tok-u1":
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, `{"code":16,"message":"missing or invalid access token","details":[]}`)
 		case r.URL.Path == "/v1/users/u1/orders":
 			var in struct{ Price string }
 			if err := json.Unmarshal(body, &in); err != nil || r.Header.Get("Idempotency-Key") != "k1" {
@@ -58,31 +61,36 @@ func TestRESTAnswers(t *testing.T) {
 	r := NewREST(srv.URL+"/", 4)
 	defer r.Close()
 	ctx := context.Background()
+	u1 := User{ID: "u1", Token: "tok-u1"}
+	user := func(id string) User { return User{ID: id, Token: "tok-u1"} }
 
-	if a := r.Order(ctx, "u1", 250, "k1"); a != (Answer{Status: Paid, OrderID: "o1"}) {
+	if a := r.Order(ctx, u1, 250, "k1"); a != (Answer{Status: Paid, OrderID: "o1"}) {
 		t.Errorf("paid order: %+v", a)
 	}
-	if a := r.Order(ctx, "u1", 999, "k1"); a.Status != Rejected || a.Code != "" {
+	if a := r.Order(ctx, u1, 999, "k1"); a.Status != Rejected || a.Code != "" {
 		t.Errorf("rejected order: %+v", a)
 	}
-	if a := r.Deposit(ctx, "u1", 500, "d1"); a.Code != "" {
+	if a := r.Deposit(ctx, u1, 500, "d1"); a.Code != "" {
 		t.Errorf("deposit: %+v", a)
 	}
-	if a := r.Order(ctx, "gone", 1, "k1"); a.Code != "http 503 Unavailable" {
+	if a := r.Order(ctx, user("gone"), 1, "k1"); a.Code != "http 503 Unavailable" {
 		t.Errorf("503 with a status body: code %q", a.Code)
 	}
-	if a := r.Order(ctx, "nobody", 1, "k1"); a.Code != "http 404" {
+	if a := r.Order(ctx, user("nobody"), 1, "k1"); a.Code != "http 404" {
 		t.Errorf("404 without a status body: code %q", a.Code)
+	}
+	if a := r.Deposit(ctx, User{ID: "u1"}, 500, "d1"); a.Code != "http 401 Unauthenticated" {
+		t.Errorf("no token: code %q, want the gateway's 401", a.Code)
 	}
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	if a := r.Order(short, "slow", 1, "k1"); a.Code != "timeout" {
+	if a := r.Order(short, user("slow"), 1, "k1"); a.Code != "timeout" {
 		t.Errorf("deadline: code %q, want timeout", a.Code)
 	}
 	closed := httptest.NewServer(http.NotFoundHandler())
 	url := closed.URL
 	closed.Close()
-	if a := NewREST(url, 1).Order(ctx, "u1", 1, "k1"); a.Code != "connection refused" {
+	if a := NewREST(url, 1).Order(ctx, u1, 1, "k1"); a.Code != "connection refused" {
 		t.Errorf("closed port: code %q", a.Code)
 	}
 }
