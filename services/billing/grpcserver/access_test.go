@@ -48,10 +48,17 @@ type accessRow struct {
 	want   map[caller]codes.Code
 }
 
-// Readers and movers of one's own money: the owner and admins; another
-// customer is told the account does not exist; no service needs them.
+// Readers of one's own money: the owner and admins; another customer is
+// told the account does not exist; no service needs them.
 var ownMoney = map[caller]codes.Code{
 	stranger: codes.NotFound, owner: codes.OK, admin: codes.OK,
+	userSvc: codes.PermissionDenied, orderSvc: codes.PermissionDenied, notification: codes.PermissionDenied,
+}
+
+// Movers of one's own money: the owner only. An admin reads any account
+// but moves no one else's money.
+var ownMoneyMoved = map[caller]codes.Code{
+	stranger: codes.NotFound, owner: codes.OK, admin: codes.PermissionDenied,
 	userSvc: codes.PermissionDenied, orderSvc: codes.PermissionDenied, notification: codes.PermissionDenied,
 }
 
@@ -92,12 +99,12 @@ var accessRows = []accessRow{
 		call: func(ctx context.Context, c billingv1.BillingServiceClient, user string, opts ...grpc.CallOption) error {
 			_, err := c.Deposit(ctx, &billingv1.DepositRequest{UserId: user, Amount: 10, RequestId: uuid.NewString()}, opts...)
 			return err
-		}, want: ownMoney},
+		}, want: ownMoneyMoved},
 	{name: "Withdraw", method: billingv1.BillingService_Withdraw_FullMethodName, writes: true,
 		call: func(ctx context.Context, c billingv1.BillingServiceClient, user string, opts ...grpc.CallOption) error {
 			_, err := c.Withdraw(ctx, &billingv1.WithdrawRequest{UserId: user, Amount: 10, RequestId: uuid.NewString()}, opts...)
 			return err
-		}, want: ownMoney},
+		}, want: ownMoneyMoved},
 	{name: "Withdraw paying an order", method: billingv1.BillingService_Withdraw_FullMethodName, writes: true,
 		call: func(ctx context.Context, c billingv1.BillingServiceClient, user string, opts ...grpc.CallOption) error {
 			order := uuid.NewString()

@@ -76,6 +76,9 @@ func (s *Server) Deposit(ctx context.Context, req *billingv1.DepositRequest) (*b
 	if err != nil {
 		return nil, err
 	}
+	if err := checkMover(ctx, user); err != nil {
+		return nil, err
+	}
 	r, err := s.app.Deposit(ctx, user, req.GetAmount(), req.GetCurrency(), req.GetRequestId())
 	if err != nil {
 		return nil, err
@@ -91,6 +94,11 @@ func (s *Server) Withdraw(ctx context.Context, req *billingv1.WithdrawRequest) (
 	user, err := owned(ctx, req.GetUserId())
 	if err != nil {
 		return nil, err
+	}
+	if req.GetOrderId() == "" { // an order's payment is checked by checkPayer
+		if err := checkMover(ctx, user); err != nil {
+			return nil, err
+		}
 	}
 	r, err := s.app.Withdraw(ctx, user, req.GetAmount(), req.GetCurrency(), req.GetRequestId(), req.GetOrderId())
 	if err != nil {
@@ -145,6 +153,16 @@ func checkPayer(ctx context.Context, orderID string) error {
 		return denied("order_id is set by the order service only; leave it empty to withdraw from your own account")
 	case orderID == "" && p.IsService():
 		return denied("a service withdraws only to pay an order: order_id is required")
+	}
+	return nil
+}
+
+// checkMover refuses a deposit or withdrawal by anyone but the account's
+// own customer: an admin may read every account (owned lets it through),
+// but money moves only by its owner's hand or to pay the owner's order.
+func checkMover(ctx context.Context, userID string) error {
+	if p, _ := auth.FromContext(ctx); p.UserID != userID {
+		return denied("only the account's owner moves its money; admins may read it")
 	}
 	return nil
 }
