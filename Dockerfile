@@ -15,6 +15,9 @@
 #   --build-arg RUNTIME_IMAGE=mirror.example/distroless/static-debian12:nonroot
 ARG GO_IMAGE=docker.io/library/golang:1.26-bookworm
 ARG RUNTIME_IMAGE=gcr.io/distroless/static-debian12:nonroot
+# Only for the Compose one-shot that prepares the identity files (target
+# auth-init): it needs a shell, which the runtime image has not.
+ARG INIT_IMAGE=docker.io/library/busybox:1.37
 
 FROM ${GO_IMAGE} AS build
 WORKDIR /src
@@ -56,6 +59,13 @@ RUN mkdir -p /probe && cd /probe && printf '%s\n' \
       '}' > main.go && \
     go build -ldflags='-s -w' -o /out/probe main.go && \
     for b in user billing order notification gateway probe; do test -x /out/$b; done
+
+# auth-init (docker build --target auth-init): busybox and the user binary,
+# for compose.yaml's one-shot that creates the signing key file once
+# (`user keygen`) and the order service's client secret. Not the default
+# target: the last stage below is.
+FROM ${INIT_IMAGE} AS auth-init
+COPY --from=build /out/user /usr/local/bin/user
 
 FROM ${RUNTIME_IMAGE}
 LABEL org.opencontainers.image.title="kassa" \
