@@ -102,30 +102,26 @@ type Page struct {
 // If step 2 fails the user stays pending and the call fails UNAVAILABLE; a
 // retry with the same request_id, or the repair loop, redoes steps 2-3.
 //
-// pw is the plaintext password: only its hash is stored, and it appears in
-// no error or log. "" creates a user who cannot log in (the users created
-// before passwords existed are such users too). A retry with a used
-// request_id returns the first user and keeps the first password.
+// pw is the plaintext password, required (a user must be able to log in,
+// and registration is the only way to set it): only its hash is stored,
+// and it appears in no error or log. Users from before passwords existed
+// have no hash and cannot log in. A retry with a used request_id returns
+// the first user and keeps the first password.
 func (s *Service) Create(ctx context.Context, in user.User, pw, requestID string) (user.User, error) {
 	if err := user.Check("user", in); err != nil {
 		return user.User{}, err
 	}
-	if pw != "" {
-		if err := password.Check("user.password", pw); err != nil {
-			return user.User{}, err
-		}
+	if err := password.Check("user.password", pw); err != nil {
+		return user.User{}, err
 	}
 	if err := validate.RequestID("request_id", requestID, false); err != nil {
 		return user.User{}, err
 	}
-	in.PasswordHash = ""
-	if pw != "" {
-		h, err := password.Hash(pw)
-		if err != nil {
-			return user.User{}, err
-		}
-		in.PasswordHash = h
+	h, err := password.Hash(pw)
+	if err != nil {
+		return user.User{}, err
 	}
+	in.PasswordHash = h
 	u, created, err := s.store.CreatePending(ctx, in, requestID)
 	if err != nil {
 		return user.User{}, err

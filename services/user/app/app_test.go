@@ -66,13 +66,17 @@ func setup(t *testing.T, pendingAge time.Duration) (*app.Service, *postgres.Stor
 	return app.New(store, acc, app.Options{Currency: "EUR", PendingAge: pendingAge}), store, acc
 }
 
+// testPassword is the password of the users tests create: CreateUser
+// requires one.
+const testPassword = "correct horse battery"
+
 func ada() user.User {
 	return user.User{Username: "ada", Email: "ada@example.com"}
 }
 
 func TestCreate_OpensAccountInConfiguredCurrency(t *testing.T) {
 	svc, _, acc := setup(t, 0)
-	u, err := svc.Create(context.Background(), ada(), "", "")
+	u, err := svc.Create(context.Background(), ada(), testPassword, "")
 	if err != nil || !u.AccountReady {
 		t.Fatalf("Create = %+v, %v", u, err)
 	}
@@ -84,7 +88,7 @@ func TestCreate_OpensAccountInConfiguredCurrency(t *testing.T) {
 func TestCreate_BillingDownWithoutRequestID_SaysAccountFollows(t *testing.T) {
 	svc, store, acc := setup(t, 0)
 	acc.failOpen = 1
-	_, err := svc.Create(context.Background(), ada(), "", "")
+	_, err := svc.Create(context.Background(), ada(), testPassword, "")
 	if !errors.Is(err, user.ErrAccountPendingNoKey) {
 		t.Fatalf("Create = %v, want ErrAccountPendingNoKey", err)
 	}
@@ -98,7 +102,7 @@ func TestRepairPending_FinishesPendingUsers(t *testing.T) {
 	svc, store, acc := setup(t, 0)
 	ctx := context.Background()
 	acc.failOpen = 1
-	if _, err := svc.Create(ctx, ada(), "", ""); err == nil {
+	if _, err := svc.Create(ctx, ada(), testPassword, ""); err == nil {
 		t.Fatal("Create with billing down succeeded")
 	}
 	n, err := svc.RepairPending(ctx, 10)
@@ -120,7 +124,7 @@ func TestRepairPending_FinishesPendingUsers(t *testing.T) {
 func TestRepairPending_LeavesYoungUsersToTheirCreateCall(t *testing.T) {
 	svc, _, acc := setup(t, time.Hour)
 	acc.failOpen = 1
-	_, _ = svc.Create(context.Background(), ada(), "", "")
+	_, _ = svc.Create(context.Background(), ada(), testPassword, "")
 	if n, err := svc.RepairPending(context.Background(), 10); err != nil || n != 0 {
 		t.Fatalf("RepairPending = %d, %v; want 0 for a user younger than PendingAge", n, err)
 	}
@@ -130,7 +134,7 @@ func TestRepairPending_UserDeletedWhileOpening_ClosesAccount(t *testing.T) {
 	svc, store, acc := setup(t, 0)
 	ctx := context.Background()
 	acc.failOpen = 1
-	_, _ = svc.Create(ctx, ada(), "", "")
+	_, _ = svc.Create(ctx, ada(), testPassword, "")
 	pending, err := store.ListPending(ctx, 0, 10)
 	if err != nil || len(pending) != 1 {
 		t.Fatal(pending, err)
@@ -154,7 +158,7 @@ func TestDelete_PendingUser_ClosesAgainAfterDelete(t *testing.T) {
 	svc, _, acc := setup(t, 0)
 	ctx := context.Background()
 	acc.failOpen = 1
-	_, _ = svc.Create(ctx, ada(), "", "r1")
+	_, _ = svc.Create(ctx, ada(), testPassword, "r1")
 	list, err := svc.List(ctx, 0, "")
 	if err != nil || len(list.Users) != 1 {
 		t.Fatal(list, err)
@@ -167,7 +171,7 @@ func TestDelete_PendingUser_ClosesAgainAfterDelete(t *testing.T) {
 		t.Fatalf("Close calls = %d, want 2 (before and after the delete)", acc.closes)
 	}
 	// A retry of the original CreateUser now finds the user deleted.
-	if _, err := svc.Create(ctx, ada(), "", "r1"); !errors.Is(err, user.ErrNotFound) {
+	if _, err := svc.Create(ctx, ada(), testPassword, "r1"); !errors.Is(err, user.ErrNotFound) {
 		t.Fatalf("Create retry after delete = %v, want ErrNotFound", err)
 	}
 }

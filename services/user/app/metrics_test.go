@@ -24,12 +24,12 @@ func TestMetrics_CountRegistrationsReplaysAndRepairs(t *testing.T) {
 	ctx := context.Background()
 
 	for range 3 {
-		if _, err := svc.Create(ctx, ada(), "", "key-1"); err != nil {
+		if _, err := svc.Create(ctx, ada(), testPassword, "key-1"); err != nil {
 			t.Fatal(err)
 		}
 	}
 	acc.failOpen = 1
-	if _, err := svc.Create(ctx, user.User{Username: "bob", Email: "bob@example.com"}, "", ""); err == nil {
+	if _, err := svc.Create(ctx, user.User{Username: "bob", Email: "bob@example.com"}, testPassword, ""); err == nil {
 		t.Fatal("Create with billing down succeeded")
 	}
 	if n, err := svc.RepairPending(ctx, 10); err != nil || n != 1 {
@@ -61,7 +61,7 @@ func TestMetrics_ParkedGaugeCountsOtherReplicasParkedCounterOwn(t *testing.T) {
 	ctx := context.Background()
 
 	acc.failOpen = 2 // CreateUser's own call and b's repair attempt
-	if _, err := a.Create(ctx, ada(), "", ""); err == nil {
+	if _, err := a.Create(ctx, ada(), testPassword, ""); err == nil {
 		t.Fatal("Create with billing down succeeded")
 	}
 	if _, err := b.RepairPending(ctx, 10); err != nil {

@@ -3,6 +3,7 @@ package grpcserver_test
 import (
 	"context"
 	"crypto/sha256"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,6 +15,8 @@ import (
 	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
 	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
 	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/auth"
+	"github.com/kassa-dev/kassa/services/platform/auth/authtest"
 	"github.com/kassa-dev/kassa/services/platform/grpctest"
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
 	"github.com/kassa-dev/kassa/services/user"
@@ -38,14 +41,17 @@ const (
 )
 
 type authEnv struct {
-	users userv1.UserServiceClient
+	users userv1.UserServiceClient // carries no token of its own
 	auth  userv1.AuthServiceClient
 	keys  *keys.Set
 	db    *sqlx.DB
 }
 
 // newAuthEnv serves UserService and AuthService on one database, with a
-// fresh signing key; opts.Issuer is filled in unless noKeys.
+// fresh signing key; opts.Issuer is filled in unless noKeys. The access
+// checks are enforced by a Verifier that fetches the service's own public
+// key set over HTTP, as -auth-jwks-url points it at the admin listener, so
+// the tokens Login issues are the ones UserService accepts.
 func newAuthEnv(t *testing.T, opts app.AuthOptions, noKeys bool) authEnv {
 	t.Helper()
 	fb := newFakeBilling()
@@ -68,9 +74,18 @@ func newAuthEnv(t *testing.T, opts app.AuthOptions, noKeys bool) authEnv {
 		}
 	}
 	a := app.NewAuth(store, opts)
-	conn := grpctest.Serve(t, func(s *grpc.Server) {
+	jwks := httptest.NewServer(ks.Handler())
+	t.Cleanup(jwks.Close)
+	v, err := auth.NewVerifier(context.Background(), auth.VerifierOptions{
+		Issuers: []auth.Issuer{{Issuer: testIssuer, Audience: testAudience, JWKSURL: jwks.URL}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Close)
+	conn := authtest.Serve(t, v, grpcserver.Rules, func(s *grpc.Server) {
 		userv1.RegisterUserServiceServer(s, grpcserver.New(svc))
 		userv1.RegisterAuthServiceServer(s, grpcserver.NewAuth(a))
+		userv1.RegisterUserAdminServiceServer(s, grpcserver.NewAdmin(svc))
 	})
 	return authEnv{users: userv1.NewUserServiceClient(conn), auth: userv1.NewAuthServiceClient(conn), keys: ks, db: db}
 }
@@ -84,6 +99,19 @@ func (e authEnv) register(t *testing.T, name, pw string) *userv1.User {
 		t.Fatalf("CreateUser(%s): %v", name, err)
 	}
 	return u
+}
+
+// deleteAsSelf logs in as name and deletes that user with the access token.
+func (e authEnv) deleteAsSelf(t *testing.T, name string, u *userv1.User) *userv1.TokenResponse {
+	t.Helper()
+	s, err := e.login(name, goodPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.users.DeleteUser(context.Background(), &userv1.DeleteUserRequest{Id: u.GetId()}, authtest.Bearer(s.GetAccessToken())); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 func (e authEnv) login(login, pw string) (*userv1.TokenResponse, error) {
@@ -165,11 +193,11 @@ func TestLogin_OK(t *testing.T) {
 func TestLogin_Refused_SameAnswer(t *testing.T) {
 	e := newAuthEnv(t, app.AuthOptions{}, false)
 	e.register(t, "ada", goodPassword)
-	gone := e.register(t, "gone", goodPassword)
-	if _, err := e.users.DeleteUser(context.Background(), &userv1.DeleteUserRequest{Id: gone.GetId()}); err != nil {
+	e.deleteAsSelf(t, "gone", e.register(t, "gone", goodPassword))
+	// A user from before passwords (registration requires one now).
+	if _, err := e.db.Exec(`INSERT INTO users (username, email, account_ready) VALUES ('nopass', 'nopass@example.com', true)`); err != nil {
 		t.Fatal(err)
 	}
-	e.register(t, "nopass", "")
 	tests := []struct{ name, login, pw string }{
 		{"wrong password", "ada", "correct horse battery!"},
 		{"unknown user", "nobody", goodPassword},
@@ -261,13 +289,39 @@ func TestRefresh_DeletedUser_Refused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.users.DeleteUser(context.Background(), &userv1.DeleteUserRequest{Id: ada.GetId()}); err != nil {
-		t.Fatal(err)
-	}
+	last := e.deleteAsSelf(t, "ada", ada)
 	_, err = e.refresh(s.GetRefreshToken())
 	wantCode(t, err, codes.Unauthenticated)
 	_, err = e.login("ada", goodPassword)
 	wantCode(t, err, codes.Unauthenticated)
+	// The access tokens issued before the delete have not expired, but the
+	// user service refuses them at once, on every call that takes one.
+	for _, tok := range []string{s.GetAccessToken(), last.GetAccessToken()} {
+		_, err = e.users.GetUser(context.Background(), &userv1.GetUserRequest{Id: ada.GetId()}, authtest.Bearer(tok))
+		wantCallerGone(t, err)
+		_, err = e.users.UpdateUser(context.Background(), &userv1.UpdateUserRequest{User: &userv1.User{Id: ada.GetId(), LastName: "X"}}, authtest.Bearer(tok))
+		wantCallerGone(t, err)
+	}
+}
+
+// A token Login issued is accepted for the user's own record and refused
+// for another user's, which answers as a missing one.
+func TestLogin_AccessToken_OwnRecordOnly(t *testing.T) {
+	e := newAuthEnv(t, app.AuthOptions{}, false)
+	ada := e.register(t, "ada", goodPassword)
+	bob := e.register(t, "bob", goodPassword)
+	s, err := e.login("ada", goodPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	as := authtest.Bearer(s.GetAccessToken())
+	if got, err := e.users.GetUser(context.Background(), &userv1.GetUserRequest{Id: ada.GetId()}, as); err != nil || got.GetId() != ada.GetId() {
+		t.Fatalf("own GetUser = %v, %v", got, err)
+	}
+	_, err = e.users.GetUser(context.Background(), &userv1.GetUserRequest{Id: bob.GetId()}, as)
+	wantRefused(t, err, codes.NotFound, "user not found", "USER_NOT_FOUND")
+	_, err = e.users.ListUsers(context.Background(), &userv1.ListUsersRequest{}, as)
+	wantCode(t, err, codes.PermissionDenied)
 }
 
 func TestLogout_RevokesFamily(t *testing.T) {

@@ -7,6 +7,8 @@ import (
 
 	"github.com/google/uuid"
 	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
+	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/auth"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -30,9 +32,21 @@ func TestGetUser_Errors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := e.users.GetUser(context.Background(), &userv1.GetUserRequest{Id: tt.id})
+			_, err := e.byAdmin.GetUser(context.Background(), &userv1.GetUserRequest{Id: tt.id})
 			wantCode(t, err, tt.want)
 		})
+	}
+	// The deleted user's own token still verifies (it has not expired) but
+	// is refused as an invalid token.
+	_, err := e.users.GetUser(context.Background(), &userv1.GetUserRequest{Id: deleted.GetId()})
+	wantCallerGone(t, err)
+}
+
+func wantCallerGone(t *testing.T, err error) {
+	t.Helper()
+	wantCode(t, err, codes.Unauthenticated)
+	if r := apperr.ReasonOf(err); r != auth.ReasonInvalidToken {
+		t.Fatalf("reason = %q, want %s", r, auth.ReasonInvalidToken)
 	}
 }
 
@@ -55,7 +69,8 @@ func TestListUsers_OldestFirstAcrossPages_WithoutDeleted(t *testing.T) {
 	if _, err := e.users.DeleteUser(ctx, &userv1.DeleteUserRequest{Id: want[2]}); err != nil {
 		t.Fatal(err)
 	}
-	want = append(want[:2], want[3:]...)
+	// The env's admin is the oldest live user.
+	want = append([]string{e.adminID}, append(want[:2], want[3:]...)...)
 	var got []string
 	token, pages := "", 0
 	for {
@@ -159,7 +174,7 @@ func TestUpdateUser_Errors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := e.users.UpdateUser(context.Background(), tt.req)
+			_, err := e.byAdmin.UpdateUser(context.Background(), tt.req)
 			wantCode(t, err, tt.want)
 		})
 	}
@@ -180,10 +195,13 @@ func TestDeleteUser_ClosesAccountAndFreesUsername(t *testing.T) {
 	if a := e.billing.account(u.GetId()); a == nil || a.GetCloseTime() == nil {
 		t.Fatalf("account after delete = %v, want closed (and kept)", a)
 	}
-	_, err = e.users.GetUser(ctx, &userv1.GetUserRequest{Id: u.GetId()})
+	_, err = e.byAdmin.GetUser(ctx, &userv1.GetUserRequest{Id: u.GetId()})
 	wantCode(t, err, codes.NotFound)
+	_, err = e.byAdmin.DeleteUser(ctx, &userv1.DeleteUserRequest{Id: u.GetId()})
+	wantCode(t, err, codes.NotFound)
+	// The deleted user's token is refused.
 	_, err = e.users.DeleteUser(ctx, &userv1.DeleteUserRequest{Id: u.GetId()})
-	wantCode(t, err, codes.NotFound)
+	wantCallerGone(t, err)
 	again := e.create(t, "ada")
 	if again.GetId() == u.GetId() || e.billing.account(again.GetId()) == nil {
 		t.Fatalf("re-created user %v", again)
@@ -212,11 +230,11 @@ func TestDeleteUser_PendingUserWithoutAccount(t *testing.T) {
 	_, err := e.users.CreateUser(ctx, &userv1.CreateUserRequest{User: newUser("ada")})
 	wantCode(t, err, codes.Unavailable)
 	list, err := e.users.ListUsers(ctx, &userv1.ListUsersRequest{})
-	if err != nil || len(list.GetUsers()) != 1 {
+	if err != nil || len(e.others(list.GetUsers())) != 1 {
 		t.Fatal(list, err)
 	}
 	// Billing answers NOT_FOUND for the missing account; that is success.
-	deleted, err := e.users.DeleteUser(ctx, &userv1.DeleteUserRequest{Id: list.GetUsers()[0].GetId()})
+	deleted, err := e.users.DeleteUser(ctx, &userv1.DeleteUserRequest{Id: e.others(list.GetUsers())[0].GetId()})
 	if err != nil || deleted.GetDeleteTime() == nil {
 		t.Fatalf("DeleteUser = %v, %v", deleted, err)
 	}
@@ -231,6 +249,6 @@ func TestDeleteUser_BadInput(t *testing.T) {
 		_, err := e.users.DeleteUser(context.Background(), &userv1.DeleteUserRequest{Id: id})
 		wantCode(t, err, codes.InvalidArgument)
 	}
-	_, err := e.users.DeleteUser(context.Background(), &userv1.DeleteUserRequest{Id: uuid.NewString()})
+	_, err := e.byAdmin.DeleteUser(context.Background(), &userv1.DeleteUserRequest{Id: uuid.NewString()})
 	wantCode(t, err, codes.NotFound)
 }

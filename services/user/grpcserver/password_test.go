@@ -63,7 +63,7 @@ func TestCreateUser_Password_OnlyItsHashIsStored(t *testing.T) {
 	}
 
 	var rows []string
-	if err := e.db.Select(&rows, `SELECT row_to_json(u)::text FROM users u ORDER BY create_time`); err != nil {
+	if err := e.db.Select(&rows, `SELECT row_to_json(u)::text FROM users u WHERE username <> 'op.admin' ORDER BY create_time`); err != nil {
 		t.Fatal(err)
 	}
 	if len(rows) != 2 {
@@ -82,12 +82,22 @@ func TestCreateUser_Password_OnlyItsHashIsStored(t *testing.T) {
 	}
 }
 
-// A user created without a password has no hash (and so cannot log in).
-func TestCreateUser_NoPassword_NoHash(t *testing.T) {
+// Registration without a password is refused (a user who cannot log in is
+// of no use) and stores nothing.
+func TestCreateUser_NoPassword_InvalidArgumentNamingField(t *testing.T) {
 	e := newEnv(t)
-	u := e.create(t, "ada")
+	in := newUser("ada")
+	in.Password = ""
+	_, err := e.users.CreateUser(context.Background(), &userv1.CreateUserRequest{User: in, RequestId: "r-ada"})
+	wantCode(t, err, codes.InvalidArgument)
+	if !strings.Contains(err.Error(), "user.password") {
+		t.Fatalf("err = %v, want it to name user.password", err)
+	}
 	var n int
-	if err := e.db.Get(&n, `SELECT count(*) FROM users WHERE id = $1 AND password_hash IS NULL`, u.GetId()); err != nil || n != 1 {
-		t.Fatalf("users without hash = %d, %v; want 1", n, err)
+	if err := e.db.Get(&n, `SELECT count(*) FROM users WHERE username = 'ada'`); err != nil || n != 0 {
+		t.Fatalf("users named ada = %d, %v; want 0", n, err)
+	}
+	if e.billing.accountCount() != 0 {
+		t.Fatal("a refused registration opened an account")
 	}
 }

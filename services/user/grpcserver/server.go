@@ -1,6 +1,8 @@
 // Package grpcserver exposes the user use cases as the
-// kassa.user.v1.UserService gRPC API. It only converts between protobuf and
-// domain types; errors are mapped by the platform's server interceptor.
+// kassa.user.v1.UserService gRPC API. It converts between protobuf and
+// domain types and checks whose record a call may touch (access.go, with
+// the rule table in rules.go); errors are mapped by the platform's server
+// interceptor.
 package grpcserver
 
 import (
@@ -32,12 +34,18 @@ func (s *Server) CreateUser(ctx context.Context, req *userv1.CreateUserRequest) 
 
 // GetUser returns a live user.
 func (s *Server) GetUser(ctx context.Context, req *userv1.GetUserRequest) (*userv1.User, error) {
+	if err := authorize(ctx, s.app, "id", req.GetId()); err != nil {
+		return nil, err
+	}
 	u, err := s.app.Get(ctx, req.GetId())
 	return toProto(u), err
 }
 
 // ListUsers lists live users, oldest first.
 func (s *Server) ListUsers(ctx context.Context, req *userv1.ListUsersRequest) (*userv1.ListUsersResponse, error) {
+	if err := authorizeAdmin(ctx, s.app); err != nil {
+		return nil, err
+	}
 	p, err := s.app.List(ctx, req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
@@ -51,6 +59,9 @@ func (s *Server) ListUsers(ctx context.Context, req *userv1.ListUsersRequest) (*
 
 // UpdateUser changes the fields named in update_mask.
 func (s *Server) UpdateUser(ctx context.Context, req *userv1.UpdateUserRequest) (*userv1.User, error) {
+	if err := authorize(ctx, s.app, "user.id", req.GetUser().GetId()); err != nil {
+		return nil, err
+	}
 	in := fromProto(req.GetUser())
 	in.ID = req.GetUser().GetId()
 	u, err := s.app.Update(ctx, in, req.GetUpdateMask().GetPaths())
@@ -59,6 +70,9 @@ func (s *Server) UpdateUser(ctx context.Context, req *userv1.UpdateUserRequest) 
 
 // DeleteUser soft-deletes a user and closes its billing account.
 func (s *Server) DeleteUser(ctx context.Context, req *userv1.DeleteUserRequest) (*userv1.User, error) {
+	if err := authorize(ctx, s.app, "id", req.GetId()); err != nil {
+		return nil, err
+	}
 	u, err := s.app.Delete(ctx, req.GetId())
 	return toProto(u), err
 }
@@ -90,6 +104,9 @@ func NewAdmin(a *app.Service) *AdminServer {
 
 // ListParked lists parked users, the most recently parked first.
 func (s *AdminServer) ListParked(ctx context.Context, req *userv1.ListParkedRequest) (*userv1.ListParkedResponse, error) {
+	if err := authorizeAdmin(ctx, s.app); err != nil {
+		return nil, err
+	}
 	p, err := s.app.ListParked(ctx, req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
@@ -108,6 +125,9 @@ func (s *AdminServer) ListParked(ctx context.Context, req *userv1.ListParkedRequ
 
 // RetryParked releases parked users to the repair loop.
 func (s *AdminServer) RetryParked(ctx context.Context, req *userv1.RetryParkedRequest) (*userv1.RetryParkedResponse, error) {
+	if err := authorizeAdmin(ctx, s.app); err != nil {
+		return nil, err
+	}
 	n, err := s.app.RetryParked(ctx, req.GetUserIds())
 	if err != nil {
 		return nil, err

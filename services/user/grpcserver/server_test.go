@@ -13,6 +13,7 @@ import (
 	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
 	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
 	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/auth/authtest"
 	"github.com/kassa-dev/kassa/services/platform/grpctest"
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
 	"github.com/kassa-dev/kassa/services/user/app"
@@ -28,22 +29,30 @@ import (
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 type env struct {
-	users   userv1.UserServiceClient
-	admin   userv1.UserAdminServiceClient
-	billing *fakeBilling
-	app     *app.Service
-	db      *sqlx.DB
+	// users calls as the caller the service expects (see userClient),
+	// byAdmin as an admin; raw carries no token of its own.
+	users, byAdmin userClient
+	raw            userv1.UserServiceClient
+	admin          adminClient
+	iss            *authtest.Issuer
+	adminID        string
+	billing        *fakeBilling
+	app            *app.Service
+	db             *sqlx.DB
 }
 
-// newEnv serves the user service with a real store, talking over gRPC to a
-// fake billing service.
+// newEnv serves the user service with a real store and the access checks
+// enforced (tokens from an in-process issuer), talking over gRPC to a fake
+// billing service.
 func newEnv(t *testing.T) env {
 	t.Helper()
 	return newEnvWith(t, app.Options{})
 }
 
 // newEnvWith is newEnv with opts for the use cases (the currency is always
-// USD).
+// USD). The env has one live admin user, stored directly (it needs no
+// account and no password): admin calls are refused for a user who is not
+// live.
 func newEnvWith(t *testing.T, opts app.Options) env {
 	t.Helper()
 	fb := newFakeBilling()
@@ -52,15 +61,95 @@ func newEnvWith(t *testing.T, opts app.Options) env {
 	db := pgtest.NewDB(t, postgres.Migrations)
 	opts.Currency = "USD"
 	svc := app.New(postgres.New(db), accounts, opts)
-	conn := grpctest.Serve(t, func(s *grpc.Server) {
+	iss := authtest.NewIssuer(t)
+	conn := authtest.Serve(t, iss.Verifier(t), grpcserver.Rules, func(s *grpc.Server) {
 		userv1.RegisterUserServiceServer(s, grpcserver.New(svc))
 		userv1.RegisterUserAdminServiceServer(s, grpcserver.NewAdmin(svc))
 	})
-	return env{users: userv1.NewUserServiceClient(conn), admin: userv1.NewUserAdminServiceClient(conn), billing: fb, app: svc, db: db}
+	var adminID string
+	if err := db.Get(&adminID, `INSERT INTO users (username, email, account_ready) VALUES ('op.admin', 'op.admin@example.com', true) RETURNING id`); err != nil {
+		t.Fatal(err)
+	}
+	raw := userv1.NewUserServiceClient(conn)
+	asAdmin := authtest.Bearer(iss.Admin(t, adminID))
+	owner := func(id string) grpc.CallOption {
+		u, err := uuid.Parse(id)
+		if err != nil || len(id) != 36 {
+			return asAdmin
+		}
+		return authtest.Bearer(iss.Customer(t, u.String()))
+	}
+	return env{
+		users:   userClient{raw: raw, owner: owner, admin: asAdmin},
+		byAdmin: userClient{raw: raw, owner: func(string) grpc.CallOption { return asAdmin }, admin: asAdmin},
+		raw:     raw, admin: adminClient{raw: userv1.NewUserAdminServiceClient(conn), as: asAdmin},
+		iss: iss, adminID: adminID, billing: fb, app: svc, db: db,
+	}
 }
 
+// userClient calls UserService as the identities the service expects:
+// registration with no token, a user's record as that user (the id the
+// request names; a request naming no valid id is made by the admin, a live
+// caller who must get INVALID_ARGUMENT all the same), the list as an
+// admin. Tests of who may call what use env.raw with tokens of their own.
+type userClient struct {
+	raw   userv1.UserServiceClient
+	owner func(id string) grpc.CallOption
+	admin grpc.CallOption
+}
+
+func (c userClient) CreateUser(ctx context.Context, r *userv1.CreateUserRequest) (*userv1.User, error) {
+	return c.raw.CreateUser(ctx, r)
+}
+
+func (c userClient) GetUser(ctx context.Context, r *userv1.GetUserRequest) (*userv1.User, error) {
+	return c.raw.GetUser(ctx, r, c.owner(r.GetId()))
+}
+
+func (c userClient) ListUsers(ctx context.Context, r *userv1.ListUsersRequest) (*userv1.ListUsersResponse, error) {
+	return c.raw.ListUsers(ctx, r, c.admin)
+}
+
+func (c userClient) UpdateUser(ctx context.Context, r *userv1.UpdateUserRequest) (*userv1.User, error) {
+	return c.raw.UpdateUser(ctx, r, c.owner(r.GetUser().GetId()))
+}
+
+func (c userClient) DeleteUser(ctx context.Context, r *userv1.DeleteUserRequest) (*userv1.User, error) {
+	return c.raw.DeleteUser(ctx, r, c.owner(r.GetId()))
+}
+
+// adminClient calls UserAdminService as the env's admin.
+type adminClient struct {
+	raw userv1.UserAdminServiceClient
+	as  grpc.CallOption
+}
+
+func (c adminClient) ListParked(ctx context.Context, r *userv1.ListParkedRequest) (*userv1.ListParkedResponse, error) {
+	return c.raw.ListParked(ctx, r, c.as)
+}
+
+func (c adminClient) RetryParked(ctx context.Context, r *userv1.RetryParkedRequest) (*userv1.RetryParkedResponse, error) {
+	return c.raw.RetryParked(ctx, r, c.as)
+}
+
+// others drops the env's admin from a list: the users the test made.
+func (e env) others(us []*userv1.User) []*userv1.User {
+	var out []*userv1.User
+	for _, u := range us {
+		if u.GetId() != e.adminID {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// testPassword is the password of the users tests create: CreateUser
+// requires one.
+const testPassword = "correct horse battery"
+
 func newUser(name string) *userv1.User {
-	return &userv1.User{Username: name, Email: name + "@example.com", FirstName: "First", LastName: "Last", Phone: "+15551234567"}
+	return &userv1.User{Username: name, Email: name + "@example.com", FirstName: "First", LastName: "Last", Phone: "+15551234567",
+		Password: testPassword}
 }
 
 func (e env) create(t *testing.T, name string) *userv1.User {
@@ -117,6 +206,7 @@ func TestCreateUser_BadInput(t *testing.T) {
 		{"long last name", func(r *userv1.CreateUserRequest) { r.User.LastName = strings.Repeat("a", 101) }, "user.last_name"},
 		{"bad phone", func(r *userv1.CreateUserRequest) { r.User.Phone = "555-1234" }, "user.phone"},
 		{"long request_id", func(r *userv1.CreateUserRequest) { r.RequestId = strings.Repeat("r", 129) }, "request_id"},
+		{"no password", func(r *userv1.CreateUserRequest) { r.User.Password = "" }, "user.password"},
 		{"short password", func(r *userv1.CreateUserRequest) { r.User.Password = "seven77" }, "user.password"},
 		{"long password", func(r *userv1.CreateUserRequest) { r.User.Password = strings.Repeat("p", 129) }, "user.password"},
 		{"password of spaces", func(r *userv1.CreateUserRequest) { r.User.Password = strings.Repeat(" ", 12) }, "user.password"},
@@ -202,10 +292,10 @@ func TestCreateUser_BillingFailsOnce_RetryWithSameRequestIDCompletes(t *testing.
 	}
 	// The pending user is saved (and listed) but has no account yet.
 	list, err := e.users.ListUsers(ctx, &userv1.ListUsersRequest{})
-	if err != nil || len(list.GetUsers()) != 1 {
+	if err != nil || len(e.others(list.GetUsers())) != 1 {
 		t.Fatalf("ListUsers = %v, %v; want the pending user", list, err)
 	}
-	pending := list.GetUsers()[0]
+	pending := e.others(list.GetUsers())[0]
 	if e.billing.account(pending.GetId()) != nil {
 		t.Fatal("account exists after the failed call")
 	}
@@ -232,10 +322,10 @@ func TestRepairPending_OpensAccountOfAbandonedUser(t *testing.T) {
 	_, err := e.users.CreateUser(ctx, &userv1.CreateUserRequest{User: newUser("ada")})
 	wantCode(t, err, codes.Unavailable)
 	list, err := e.users.ListUsers(ctx, &userv1.ListUsersRequest{})
-	if err != nil || len(list.GetUsers()) != 1 {
+	if err != nil || len(e.others(list.GetUsers())) != 1 {
 		t.Fatal(list, err)
 	}
-	id := list.GetUsers()[0].GetId()
+	id := e.others(list.GetUsers())[0].GetId()
 	n, err := e.app.RepairPending(ctx, 10)
 	if err != nil || n != 1 {
 		t.Fatalf("RepairPending = %d, %v; want 1", n, err)

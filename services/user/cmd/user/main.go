@@ -43,7 +43,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Addr:       ":50051",
 		AdminAddr:  ":9101",
 		Migrations: postgres.Migrations,
-		Peers:      []service.Peer{{Name: "billing", Addr: "localhost:50052"}},
+		// Tokens are verified with the platform's Verifier, pointed by
+		// -auth-jwks-url at this service's own admin listener (the
+		// platform builds it from the URL alone): keys are fetched on the
+		// first token, and the admin listener opens before the gRPC one.
+		Auth:  grpcserver.Rules,
+		Peers: []service.Peer{{Name: "billing", Addr: "localhost:50052"}},
 		Options: append([]service.Option{
 			{Name: "default-currency", Default: "USD", Usage: "ISO 4217 currency of the billing accounts of new users"},
 			{Name: "repair-interval", Default: "10s", Usage: "how often to open the billing accounts of users whose CreateUser failed at billing"},
