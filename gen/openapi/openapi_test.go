@@ -59,3 +59,63 @@ func TestDocumentListsEveryRoute(t *testing.T) {
 		t.Errorf("OpenAPI document lacks %v\nit has %v", missing, have)
 	}
 }
+
+// publicOps are the routes anyone may call without a token: registration
+// and the token endpoints. Every other operation needs the bearer token.
+var publicOps = map[string]bool{
+	"post /v1/users":        true,
+	"post /v1/auth/login":   true,
+	"post /v1/auth/refresh": true,
+	"post /v1/auth/logout":  true,
+	"post /v1/auth/token":   true,
+}
+
+// The document declares the bearer scheme, requires it everywhere but on
+// the public routes, and lists the answers of the access checks on every
+// operation, so tools that read it know about tokens and their refusals.
+func TestDocumentDeclaresBearerAndAccessAnswers(t *testing.T) {
+	var doc struct {
+		SecurityDefinitions map[string]struct {
+			Type string `json:"type"`
+			In   string `json:"in"`
+			Name string `json:"name"`
+		} `json:"securityDefinitions"`
+		Security []map[string][]string `json:"security"`
+		Paths    map[string]map[string]struct {
+			Security  *[]map[string][]string     `json:"security"`
+			Responses map[string]json.RawMessage `json:"responses"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(openapi.JSON, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if b, ok := doc.SecurityDefinitions["Bearer"]; !ok || b.Type != "apiKey" || b.In != "header" || b.Name != "Authorization" {
+		t.Fatalf("securityDefinitions = %+v, want Bearer as the Authorization header", doc.SecurityDefinitions)
+	}
+	if len(doc.Security) != 1 || doc.Security[0]["Bearer"] == nil {
+		t.Fatalf("top-level security = %v, want Bearer", doc.Security)
+	}
+	seenPublic := 0
+	for path, ops := range doc.Paths {
+		for method, op := range ops {
+			key := method + " " + path
+			switch {
+			case publicOps[key]:
+				seenPublic++
+				if op.Security == nil || len(*op.Security) != 0 {
+					t.Errorf("%s: security = %v, want [] (public)", key, op.Security)
+				}
+			case op.Security != nil:
+				t.Errorf("%s: overrides security with %v; only the public routes may", key, *op.Security)
+			}
+			for _, code := range []string{"200", "401", "403", "404", "429"} {
+				if _, ok := op.Responses[code]; !ok {
+					t.Errorf("%s: no %s answer", key, code)
+				}
+			}
+		}
+	}
+	if seenPublic != len(publicOps) {
+		t.Errorf("found %d of the %d public routes in the document", seenPublic, len(publicOps))
+	}
+}
