@@ -35,9 +35,9 @@ type query struct {
 // fails here, not silently on a dashboard at 3 a.m.
 func TestDashboardsAndAlerts_QueryOnlyExposedMetrics(t *testing.T) {
 	// Labelled series appear on first use: make an order of each outcome.
-	userID := restFundedUser(t, 1000)
-	restOrder(t, userID, 600)
-	restOrder(t, userID, 600)
+	user := restFundedUser(t, 1000)
+	restOrder(t, user, 600)
+	restOrder(t, user, 600)
 
 	labelsOf := map[string]map[string]bool{} // sample name → label names
 	for _, fams := range scrapeAll(t) {

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"os/exec"
@@ -11,7 +10,6 @@ import (
 	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
 	notificationv1 "github.com/kassa-dev/kassa/gen/kassa/notification/v1"
 	orderv1 "github.com/kassa-dev/kassa/gen/kassa/order/v1"
-	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
 	"google.golang.org/grpc"
 )
 
@@ -23,33 +21,25 @@ func randomID() string {
 	return hex.EncodeToString(b)
 }
 
-// newFundedUser creates a user through the user service and deposits
-// amount through billing.
-func newFundedUser(t *testing.T, amount int64) *userv1.User {
+// newFundedUser registers and logs in a user through the user service
+// and deposits amount, as that user, through billing.
+func newFundedUser(t *testing.T, amount int64) *customer {
 	t.Helper()
-	ctx := context.Background()
-	id := randomID()
-	u, err := sys.users.CreateUser(ctx, &userv1.CreateUserRequest{
-		User:      &userv1.User{Username: "e2e-" + id, Email: "e2e-" + id + "@example.com"},
-		RequestId: "user-" + id,
-	})
-	if err != nil {
-		t.Fatalf("CreateUser: %v", err)
-	}
+	c := newCustomer(t, "e2e-")
 	if amount > 0 {
-		if _, err := sys.billing.Deposit(ctx, &billingv1.DepositRequest{UserId: u.GetId(), Amount: amount, RequestId: "deposit-" + id}); err != nil {
+		if _, err := sys.billing.Deposit(c.ctx(), &billingv1.DepositRequest{UserId: c.id, Amount: amount, RequestId: "deposit-" + c.username}); err != nil {
 			t.Fatalf("Deposit: %v", err)
 		}
 	}
-	return u
+	return c
 }
 
-func allTransactions(t *testing.T, userID string) []*billingv1.Transaction {
+func allTransactions(t *testing.T, who *customer, userID string) []*billingv1.Transaction {
 	t.Helper()
 	var out []*billingv1.Transaction
 	token := ""
 	for {
-		resp, err := sys.billing.ListTransactions(context.Background(), &billingv1.ListTransactionsRequest{UserId: userID, PageSize: 100, PageToken: token})
+		resp, err := sys.billing.ListTransactions(who.ctx(), &billingv1.ListTransactionsRequest{UserId: userID, PageSize: 100, PageToken: token})
 		if err != nil {
 			t.Fatalf("ListTransactions: %v", err)
 		}
@@ -60,12 +50,12 @@ func allTransactions(t *testing.T, userID string) []*billingv1.Transaction {
 	}
 }
 
-func allLetters(t *testing.T, userID string) []*notificationv1.Notification {
+func allLetters(t *testing.T, who *customer, userID string) []*notificationv1.Notification {
 	t.Helper()
 	var out []*notificationv1.Notification
 	token := ""
 	for {
-		resp, err := sys.notification.ListNotifications(context.Background(), &notificationv1.ListNotificationsRequest{UserId: userID, PageSize: 100, PageToken: token})
+		resp, err := sys.notification.ListNotifications(who.ctx(), &notificationv1.ListNotificationsRequest{UserId: userID, PageSize: 100, PageToken: token})
 		if err != nil {
 			t.Fatalf("ListNotifications: %v", err)
 		}
@@ -76,12 +66,12 @@ func allLetters(t *testing.T, userID string) []*notificationv1.Notification {
 	}
 }
 
-func allOrders(t *testing.T, userID string) []*orderv1.Order {
+func allOrders(t *testing.T, who *customer, userID string) []*orderv1.Order {
 	t.Helper()
 	var out []*orderv1.Order
 	token := ""
 	for {
-		resp, err := sys.orders.ListOrders(context.Background(), &orderv1.ListOrdersRequest{UserId: userID, PageSize: 100, PageToken: token})
+		resp, err := sys.orders.ListOrders(who.ctx(), &orderv1.ListOrdersRequest{UserId: userID, PageSize: 100, PageToken: token})
 		if err != nil {
 			t.Fatalf("ListOrders: %v", err)
 		}

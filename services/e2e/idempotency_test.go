@@ -10,24 +10,24 @@ import (
 // route; a retry replays the first outcome; the same key for another
 // request is refused with 422 and changes nothing.
 
-func balanceOf(t *testing.T, userID string) string {
+func balanceOf(t *testing.T, c *customer) string {
 	t.Helper()
-	return str(ok(t, "GetAccount", call(t, "GET", "/v1/users/"+userID+"/account", nil, nil)), "balance")
+	return str(ok(t, "GetAccount", c.call(t, "GET", "/v1/users/"+c.id+"/account", nil, nil)), "balance")
 }
 
-func transactionsOf(t *testing.T, userID string) []map[string]any {
+func transactionsOf(t *testing.T, c *customer) []map[string]any {
 	t.Helper()
-	return listOf(ok(t, "ListTransactions", call(t, "GET", "/v1/users/"+userID+"/account/transactions?pageSize=1000", nil, nil)), "transactions")
+	return listOf(ok(t, "ListTransactions", c.call(t, "GET", "/v1/users/"+c.id+"/account/transactions?pageSize=1000", nil, nil)), "transactions")
 }
 
-func ordersOf(t *testing.T, userID string) []map[string]any {
+func ordersOf(t *testing.T, c *customer) []map[string]any {
 	t.Helper()
-	return listOf(ok(t, "ListOrders", call(t, "GET", "/v1/users/"+userID+"/orders?pageSize=1000", nil, nil)), "orders")
+	return listOf(ok(t, "ListOrders", c.call(t, "GET", "/v1/users/"+c.id+"/orders?pageSize=1000", nil, nil)), "orders")
 }
 
-func lettersOf(t *testing.T, userID string) []map[string]any {
+func lettersOf(t *testing.T, c *customer) []map[string]any {
 	t.Helper()
-	return listOf(ok(t, "ListNotifications", call(t, "GET", "/v1/users/"+userID+"/notifications?pageSize=1000", nil, nil)), "notifications")
+	return listOf(ok(t, "ListNotifications", c.call(t, "GET", "/v1/users/"+c.id+"/notifications?pageSize=1000", nil, nil)), "notifications")
 }
 
 // Before the fix the gateway decoded the body into Order, whose request_id
@@ -50,10 +50,10 @@ func TestCreateOrder_Retried_ChargesOnceAndRefusesOtherPrice(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			user := restFundedUser(t, 1000)
-			path := "/v1/users/" + user + "/orders"
+			path := "/v1/users/" + user.id + "/orders"
 			body, header := tc.send("100")
-			first := ok(t, "first order", call(t, "POST", path, body, header))
-			second := ok(t, "retried order", call(t, "POST", path, body, header))
+			first := ok(t, "first order", user.call(t, "POST", path, body, header))
+			second := ok(t, "retried order", user.call(t, "POST", path, body, header))
 			id := str(first, "id")
 			if id == "" || str(second, "id") != id {
 				t.Fatalf("retry answered order %q, first was %q", str(second, "id"), id)
@@ -77,7 +77,7 @@ func TestCreateOrder_Retried_ChargesOnceAndRefusesOtherPrice(t *testing.T) {
 
 			before := snapshot(t, user)
 			body, header = tc.send("200")
-			expect(t, "same key, other price", call(t, "POST", path, body, header), http.StatusUnprocessableEntity, "REQUEST_ID_REUSED")
+			expect(t, "same key, other price", user.call(t, "POST", path, body, header), http.StatusUnprocessableEntity, "REQUEST_ID_REUSED")
 			if after := snapshot(t, user); after != before {
 				t.Errorf("the refused order changed the user's state:\n%s", changes(before, after))
 			}
@@ -88,7 +88,7 @@ func TestCreateOrder_Retried_ChargesOnceAndRefusesOtherPrice(t *testing.T) {
 func TestCreateOrder_HeaderAndBodyKeysDiffer_RefusedUnchanged(t *testing.T) {
 	user := restFundedUser(t, 1000)
 	before := snapshot(t, user)
-	a := call(t, "POST", "/v1/users/"+user+"/orders", map[string]any{"price": "100", "requestId": "body-key"},
+	a := user.call(t, "POST", "/v1/users/"+user.id+"/orders", map[string]any{"price": "100", "requestId": "body-key"},
 		map[string]string{"Idempotency-Key": "header-key"})
 	expect(t, "header and body keys differ", a, http.StatusBadRequest, "")
 	if after := snapshot(t, user); after != before {
@@ -96,7 +96,7 @@ func TestCreateOrder_HeaderAndBodyKeysDiffer_RefusedUnchanged(t *testing.T) {
 	}
 	// Neither key was taken by the refusal: each places a new order.
 	for _, key := range []string{"body-key", "header-key"} {
-		o := ok(t, "order with "+key, call(t, "POST", "/v1/users/"+user+"/orders", map[string]any{"price": "100", "requestId": key}, nil))
+		o := ok(t, "order with "+key, user.call(t, "POST", "/v1/users/"+user.id+"/orders", map[string]any{"price": "100", "requestId": key}, nil))
 		if str(o, "status") != "STATUS_PAID" {
 			t.Errorf("order with %s: %v", key, o)
 		}
@@ -111,11 +111,11 @@ func TestCreateOrder_HeaderAndBodyKeysDiffer_RefusedUnchanged(t *testing.T) {
 // was refused.
 func TestWithdraw_RefusedThenDeposit_StillRefused(t *testing.T) {
 	user := restFundedUser(t, 100)
-	withdraw := "/v1/users/" + user + "/account:withdraw"
-	first := call(t, "POST", withdraw, map[string]any{"amount": "500", "requestId": "w1"}, nil)
+	withdraw := "/v1/users/" + user.id + "/account:withdraw"
+	first := user.call(t, "POST", withdraw, map[string]any{"amount": "500", "requestId": "w1"}, nil)
 	expect(t, "withdrawal beyond the balance", first, http.StatusBadRequest, "INSUFFICIENT_FUNDS")
 
-	ok(t, "covering deposit", call(t, "POST", "/v1/users/"+user+"/account:deposit", map[string]any{"amount": "1000", "requestId": "d2"}, nil))
+	ok(t, "covering deposit", user.call(t, "POST", "/v1/users/"+user.id+"/account:deposit", map[string]any{"amount": "1000", "requestId": "d2"}, nil))
 	before := snapshot(t, user)
 	for _, tc := range []struct {
 		name   string
@@ -125,13 +125,13 @@ func TestWithdraw_RefusedThenDeposit_StillRefused(t *testing.T) {
 		{"body key", map[string]any{"amount": "500", "requestId": "w1"}, nil},
 		{"header key", map[string]any{"amount": "500"}, map[string]string{"Idempotency-Key": "w1"}},
 	} {
-		retry := call(t, "POST", withdraw, tc.body, tc.header)
+		retry := user.call(t, "POST", withdraw, tc.body, tc.header)
 		expect(t, "retry with "+tc.name, retry, http.StatusBadRequest, "INSUFFICIENT_FUNDS")
 		if retry.message() != first.message() {
 			t.Errorf("retry with %s answered %q, first answer was %q", tc.name, retry.message(), first.message())
 		}
 	}
-	expect(t, "w1 with another amount", call(t, "POST", withdraw, map[string]any{"amount": "50", "requestId": "w1"}, nil),
+	expect(t, "w1 with another amount", user.call(t, "POST", withdraw, map[string]any{"amount": "50", "requestId": "w1"}, nil),
 		http.StatusUnprocessableEntity, "REQUEST_ID_REUSED")
 	if after := snapshot(t, user); after != before {
 		t.Errorf("retries changed the user's state:\n%s", changes(before, after))
@@ -140,7 +140,7 @@ func TestWithdraw_RefusedThenDeposit_StillRefused(t *testing.T) {
 		t.Errorf("balance = %s, want 1100", got)
 	}
 	// A new key is a new attempt, which the deposit now covers.
-	ok(t, "withdrawal with a new key", call(t, "POST", withdraw, map[string]any{"amount": "500", "requestId": "w2"}, nil))
+	ok(t, "withdrawal with a new key", user.call(t, "POST", withdraw, map[string]any{"amount": "500", "requestId": "w2"}, nil))
 	if got := balanceOf(t, user); got != "600" {
 		t.Errorf("balance after the new withdrawal = %s, want 600", got)
 	}
@@ -148,12 +148,12 @@ func TestWithdraw_RefusedThenDeposit_StillRefused(t *testing.T) {
 
 func TestDeposit_KeyReusedForOtherAmount_Refused422(t *testing.T) {
 	user := restFundedUser(t, 1)
-	deposit := "/v1/users/" + user + "/account:deposit"
-	ok(t, "deposit", call(t, "POST", deposit, map[string]any{"amount": "300"}, map[string]string{"Idempotency-Key": "d1"}))
+	deposit := "/v1/users/" + user.id + "/account:deposit"
+	ok(t, "deposit", user.call(t, "POST", deposit, map[string]any{"amount": "300"}, map[string]string{"Idempotency-Key": "d1"}))
 	before := snapshot(t, user)
-	expect(t, "d1 with another amount", call(t, "POST", deposit, map[string]any{"amount": "301", "requestId": "d1"}, nil),
+	expect(t, "d1 with another amount", user.call(t, "POST", deposit, map[string]any{"amount": "301", "requestId": "d1"}, nil),
 		http.StatusUnprocessableEntity, "REQUEST_ID_REUSED")
-	expect(t, "header and body keys differ", call(t, "POST", deposit, map[string]any{"amount": "300", "requestId": "d1"}, map[string]string{"Idempotency-Key": "d9"}),
+	expect(t, "header and body keys differ", user.call(t, "POST", deposit, map[string]any{"amount": "300", "requestId": "d1"}, map[string]string{"Idempotency-Key": "d9"}),
 		http.StatusBadRequest, "")
 	if after := snapshot(t, user); after != before {
 		t.Errorf("refused deposits changed the user's state:\n%s", changes(before, after))

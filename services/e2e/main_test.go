@@ -14,12 +14,15 @@ import (
 	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
 	"github.com/kassa-dev/kassa/services/platform/server"
 	"github.com/kassa-dev/kassa/services/platform/stack"
+	"google.golang.org/grpc"
 )
 
 // The running system, shared by the tests of this package.
 var sys struct {
 	stack        *stack.Stack
+	conns        map[string]*grpc.ClientConn // service → a connection without a token of its own
 	users        userv1.UserServiceClient
+	auth         userv1.AuthServiceClient
 	billing      billingv1.BillingServiceClient
 	orders       orderv1.OrderServiceClient
 	notification notificationv1.NotificationServiceClient
@@ -50,15 +53,19 @@ func testMain(m *testing.M) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	s, err := stack.Start(ctx, stack.Options{Root: root, Dir: dir, FreePorts: true, Out: logs, LogFmt: "text"})
+	s, err := stack.Start(ctx, stack.Options{Root: root, Dir: dir, FreePorts: true, Out: logs, LogFmt: "text",
+		Admins: []string{adminUsername}, Env: loginEnv})
 	if err != nil {
 		dumpLog(logs.Name())
 		fmt.Fprintln(os.Stderr, "start stack:", err)
 		return 1
 	}
 	sys.stack = s
+	sys.conns = map[string]*grpc.ClientConn{}
 	for name, set := range map[string]func(c *grpcConn){
-		"user":         func(c *grpcConn) { sys.users = userv1.NewUserServiceClient(c) },
+		"user": func(c *grpcConn) {
+			sys.users, sys.auth = userv1.NewUserServiceClient(c), userv1.NewAuthServiceClient(c)
+		},
 		"billing":      func(c *grpcConn) { sys.billing = billingv1.NewBillingServiceClient(c) },
 		"order":        func(c *grpcConn) { sys.orders = orderv1.NewOrderServiceClient(c) },
 		"notification": func(c *grpcConn) { sys.notification = notificationv1.NewNotificationServiceClient(c) },
@@ -69,6 +76,7 @@ func testMain(m *testing.M) int {
 			return 1
 		}
 		defer c.Close()
+		sys.conns[name] = c
 		set(c)
 	}
 	code := m.Run()

@@ -38,13 +38,13 @@ func (m moved) String() string { return fmt.Sprintf("%s %s%v", m.process, m.metr
 // nothing else moves the services' gRPC traffic.
 func TestMetrics_PaidAndRejectedOrder_MoveCountersExactly(t *testing.T) {
 	const deposit, price = 1000, 600
-	userID := restFundedUser(t, deposit)
+	user := restFundedUser(t, deposit)
 	before := scrapeAll(t)
 
-	if s := restOrder(t, userID, price); s != "STATUS_PAID" {
+	if s := restOrder(t, user, price); s != "STATUS_PAID" {
 		t.Fatalf("first order is %s, want STATUS_PAID", s)
 	}
-	if s := restOrder(t, userID, price); s != "STATUS_REJECTED" {
+	if s := restOrder(t, user, price); s != "STATUS_REJECTED" {
 		t.Fatalf("second order is %s, want STATUS_REJECTED (balance %d < %d)", s, deposit-price, price)
 	}
 	// The gateway records a request after writing its answer; wait (with

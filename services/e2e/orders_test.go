@@ -24,7 +24,7 @@ func TestOrdersAndWithdrawals_ConcurrentOnOneAccount_StayConsistent(t *testing.T
 		withdrawals = 10
 	)
 	u := newFundedUser(t, deposit)
-	ctx := context.Background()
+	ctx := u.ctx()
 
 	var (
 		wg          sync.WaitGroup
@@ -38,7 +38,7 @@ func TestOrdersAndWithdrawals_ConcurrentOnOneAccount_StayConsistent(t *testing.T
 	)
 	for i := range orders {
 		wg.Go(func() {
-			o, err := sys.orders.CreateOrder(ctx, &orderv1.CreateOrderRequest{UserId: u.GetId(), Order: &orderv1.Order{Price: price}, RequestId: fmt.Sprintf("race-order-%d", i)})
+			o, err := sys.orders.CreateOrder(ctx, &orderv1.CreateOrderRequest{UserId: u.id, Order: &orderv1.Order{Price: price}, RequestId: fmt.Sprintf("race-order-%d", i)})
 			if err != nil {
 				recordError(fmt.Errorf("order %d: %w", i, err))
 				return
@@ -57,7 +57,7 @@ func TestOrdersAndWithdrawals_ConcurrentOnOneAccount_StayConsistent(t *testing.T
 	}
 	for i := range withdrawals {
 		wg.Go(func() {
-			_, err := sys.billing.Withdraw(ctx, &billingv1.WithdrawRequest{UserId: u.GetId(), Amount: price, RequestId: fmt.Sprintf("race-withdraw-%d", i)})
+			_, err := sys.billing.Withdraw(ctx, &billingv1.WithdrawRequest{UserId: u.id, Amount: price, RequestId: fmt.Sprintf("race-withdraw-%d", i)})
 			mu.Lock()
 			defer mu.Unlock()
 			switch status.Code(err) {
@@ -81,7 +81,7 @@ func TestOrdersAndWithdrawals_ConcurrentOnOneAccount_StayConsistent(t *testing.T
 		t.Errorf("outcomes: %d paid, %d rejected, %d withdrawn, %d declined", len(paid), len(rejected), withdrawn, declined)
 	}
 
-	acct, err := sys.billing.GetAccount(ctx, &billingv1.GetAccountRequest{UserId: u.GetId()})
+	acct, err := sys.billing.GetAccount(ctx, &billingv1.GetAccountRequest{UserId: u.id})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestOrdersAndWithdrawals_ConcurrentOnOneAccount_StayConsistent(t *testing.T
 	}
 	var sum int64
 	debitsPerOrder := map[string]int{}
-	for _, tx := range allTransactions(t, u.GetId()) {
+	for _, tx := range allTransactions(t, u, u.id) {
 		if tx.GetBalanceAfter() < 0 {
 			t.Errorf("transaction %s left balance %d", tx.GetId(), tx.GetBalanceAfter())
 		}
@@ -119,10 +119,10 @@ func TestOrdersAndWithdrawals_ConcurrentOnOneAccount_StayConsistent(t *testing.T
 	}
 
 	lettersPerOrder := map[string]int{}
-	for _, n := range allLetters(t, u.GetId()) {
+	for _, n := range allLetters(t, u, u.id) {
 		lettersPerOrder[n.GetOrderId()]++
 	}
-	for _, o := range allOrders(t, u.GetId()) {
+	for _, o := range allOrders(t, u, u.id) {
 		if o.GetStatus() == orderv1.Order_STATUS_PENDING {
 			t.Errorf("order %s still pending", o.GetId())
 		}
@@ -139,12 +139,12 @@ func TestOrdersAndWithdrawals_ConcurrentOnOneAccount_StayConsistent(t *testing.T
 // order, one charge and one letter.
 func TestCreateOrder_RetriedConcurrently_ChargesAndNotifiesOnce(t *testing.T) {
 	u := newFundedUser(t, 500)
-	ctx := context.Background()
+	ctx := u.ctx()
 	ids := make([]string, 10)
 	var wg sync.WaitGroup
 	for i := range ids {
 		wg.Go(func() {
-			o, err := sys.orders.CreateOrder(ctx, &orderv1.CreateOrderRequest{UserId: u.GetId(), Order: &orderv1.Order{Price: 300}, RequestId: "same-key"})
+			o, err := sys.orders.CreateOrder(ctx, &orderv1.CreateOrderRequest{UserId: u.id, Order: &orderv1.Order{Price: 300}, RequestId: "same-key"})
 			if err != nil {
 				t.Errorf("CreateOrder: %v", err)
 				return
@@ -161,18 +161,18 @@ func TestCreateOrder_RetriedConcurrently_ChargesAndNotifiesOnce(t *testing.T) {
 			t.Fatalf("retries returned different orders: %v", ids)
 		}
 	}
-	acct, err := sys.billing.GetAccount(ctx, &billingv1.GetAccountRequest{UserId: u.GetId()})
+	acct, err := sys.billing.GetAccount(ctx, &billingv1.GetAccountRequest{UserId: u.id})
 	if err != nil || acct.GetBalance() != 200 {
 		t.Fatalf("balance = %d, %v; want 200 (charged once)", acct.GetBalance(), err)
 	}
-	if n := len(allLetters(t, u.GetId())); n != 1 {
+	if n := len(allLetters(t, u, u.id)); n != 1 {
 		t.Errorf("letters = %d, want 1", n)
 	}
-	if n := len(allOrders(t, u.GetId())); n != 1 {
+	if n := len(allOrders(t, u, u.id)); n != 1 {
 		t.Errorf("orders = %d, want 1", n)
 	}
 
-	_, err = sys.orders.CreateOrder(ctx, &orderv1.CreateOrderRequest{UserId: u.GetId(), Order: &orderv1.Order{Price: 301}, RequestId: "same-key"})
+	_, err = sys.orders.CreateOrder(ctx, &orderv1.CreateOrderRequest{UserId: u.id, Order: &orderv1.Order{Price: 301}, RequestId: "same-key"})
 	if status.Code(err) != codes.AlreadyExists {
 		t.Errorf("same key, other price: %v, want AlreadyExists", err)
 	}
@@ -181,7 +181,8 @@ func TestCreateOrder_RetriedConcurrently_ChargesAndNotifiesOnce(t *testing.T) {
 func TestCreateUser_Retried_ReturnsSameUserWithOneAccount(t *testing.T) {
 	ctx := context.Background()
 	id := randomID()
-	req := &userv1.CreateUserRequest{User: &userv1.User{Username: "retry-" + id, Email: "retry-" + id + "@example.com"}, RequestId: "retry-" + id}
+	name := "retry-" + id
+	req := &userv1.CreateUserRequest{User: &userv1.User{Username: name, Email: name + "@example.com", Password: testPassword(id)}, RequestId: "retry-" + id}
 	first, err := sys.users.CreateUser(ctx, req)
 	if err != nil {
 		t.Fatal(err)
@@ -193,7 +194,12 @@ func TestCreateUser_Retried_ReturnsSameUserWithOneAccount(t *testing.T) {
 	if first.GetId() != second.GetId() {
 		t.Fatalf("retry created another user: %s vs %s", first.GetId(), second.GetId())
 	}
-	acct, err := sys.billing.GetAccount(ctx, &billingv1.GetAccountRequest{UserId: first.GetId()})
+	if first.GetPassword() != "" || second.GetPassword() != "" {
+		t.Errorf("CreateUser returned the password")
+	}
+	u := &customer{id: first.GetId(), username: name, password: testPassword(id)}
+	u.loginGRPC(t)
+	acct, err := sys.billing.GetAccount(u.ctx(), &billingv1.GetAccountRequest{UserId: first.GetId()})
 	if err != nil || acct.GetBalance() != 0 {
 		t.Fatalf("account = %v, %v; want an empty account", acct, err)
 	}
@@ -202,26 +208,34 @@ func TestCreateUser_Retried_ReturnsSameUserWithOneAccount(t *testing.T) {
 // Money history survives a deleted user, who can no longer order or be
 // charged.
 func TestDeleteUser_ClosesAccountKeepsHistory(t *testing.T) {
-	ctx := context.Background()
 	u := newFundedUser(t, 700)
-	if _, err := sys.orders.CreateOrder(ctx, &orderv1.CreateOrderRequest{UserId: u.GetId(), Order: &orderv1.Order{Price: 200}, RequestId: "before-delete"}); err != nil {
+	ctx := u.ctx()
+	if _, err := sys.orders.CreateOrder(ctx, &orderv1.CreateOrderRequest{UserId: u.id, Order: &orderv1.Order{Price: 200}, RequestId: "before-delete"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sys.users.DeleteUser(ctx, &userv1.DeleteUserRequest{Id: u.GetId()}); err != nil {
+	if _, err := sys.users.DeleteUser(ctx, &userv1.DeleteUserRequest{Id: u.id}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := sys.orders.CreateOrder(ctx, &orderv1.CreateOrderRequest{UserId: u.GetId(), Order: &orderv1.Order{Price: 100}, RequestId: "after-delete"})
-	if status.Code(err) != codes.NotFound {
-		t.Errorf("order by deleted user: %v, want NotFound", err)
+	// The user's access token is still unexpired: whatever it is refused
+	// with, nothing is ordered or charged.
+	_, err := sys.orders.CreateOrder(ctx, &orderv1.CreateOrderRequest{UserId: u.id, Order: &orderv1.Order{Price: 100}, RequestId: "after-delete"})
+	if c := status.Code(err); c != codes.NotFound && c != codes.Unauthenticated {
+		t.Errorf("order by deleted user: %v, want NotFound or Unauthenticated", err)
 	}
-	_, err = sys.billing.Withdraw(ctx, &billingv1.WithdrawRequest{UserId: u.GetId(), Amount: 100, RequestId: "after-delete"})
-	if status.Code(err) != codes.FailedPrecondition {
-		t.Errorf("withdraw from deleted user: %v, want FailedPrecondition", err)
+	_, err = sys.billing.Withdraw(ctx, &billingv1.WithdrawRequest{UserId: u.id, Amount: 100, RequestId: "after-delete"})
+	if c := status.Code(err); c != codes.FailedPrecondition && c != codes.Unauthenticated {
+		t.Errorf("withdraw from deleted user: %v, want FailedPrecondition or Unauthenticated", err)
 	}
-	if n := len(allTransactions(t, u.GetId())); n != 2 {
+	// The history stays readable to an operator.
+	a := admin(t)
+	if n := len(allTransactions(t, a, u.id)); n != 2 {
 		t.Errorf("ledger has %d entries after delete, want 2 (deposit, order)", n)
 	}
-	if n := len(allOrders(t, u.GetId())); n != 1 {
+	if n := len(allOrders(t, a, u.id)); n != 1 {
 		t.Errorf("orders after delete = %d, want 1", n)
+	}
+	acct, err := sys.billing.GetAccount(a.ctx(), &billingv1.GetAccountRequest{UserId: u.id})
+	if err != nil || acct.GetBalance() != 500 || acct.GetCloseTime() == nil {
+		t.Errorf("account after delete = %v, %v; want closed with 500", acct, err)
 	}
 }

@@ -14,27 +14,27 @@ import (
 
 func TestClientKeys_ShapedLikeOrderPayment_AreOrdinaryClientKeys(t *testing.T) {
 	user := restFundedUser(t, 1000)
-	base := "/v1/users/" + user
-	x := ok(t, "order X", call(t, "POST", base+"/orders", map[string]any{"price": "100", "requestId": "x"}, nil))
+	base := "/v1/users/" + user.id
+	x := ok(t, "order X", user.call(t, "POST", base+"/orders", map[string]any{"price": "100", "requestId": "x"}, nil))
 	xID := str(x, "id")
 	if str(x, "status") != "STATUS_PAID" {
 		t.Fatalf("order X: %v", x)
 	}
 	forged := "order/" + xID
 
-	dep := ok(t, "deposit keyed "+forged, call(t, "POST", base+"/account:deposit", map[string]any{"amount": "1", "requestId": forged}, nil))
-	depAgain := ok(t, "deposit retried", call(t, "POST", base+"/account:deposit", map[string]any{"amount": "1", "requestId": forged}, nil))
+	dep := ok(t, "deposit keyed "+forged, user.call(t, "POST", base+"/account:deposit", map[string]any{"amount": "1", "requestId": forged}, nil))
+	depAgain := ok(t, "deposit retried", user.call(t, "POST", base+"/account:deposit", map[string]any{"amount": "1", "requestId": forged}, nil))
 	if str(dep, "transaction.id") == "" || str(depAgain, "transaction.id") != str(dep, "transaction.id") {
 		t.Errorf("deposit retry made transaction %q, first was %q", str(depAgain, "transaction.id"), str(dep, "transaction.id"))
 	}
-	expect(t, "withdrawal naming an order", call(t, "POST", base+"/account:withdraw", map[string]any{"amount": "100", "requestId": "w-order", "orderId": xID}, nil),
+	expect(t, "withdrawal naming an order", user.call(t, "POST", base+"/account:withdraw", map[string]any{"amount": "100", "requestId": "w-order", "orderId": xID}, nil),
 		http.StatusBadRequest, "")
 
-	xAgain := ok(t, "order X retried", call(t, "POST", base+"/orders", map[string]any{"price": "100", "requestId": "x"}, nil))
+	xAgain := ok(t, "order X retried", user.call(t, "POST", base+"/orders", map[string]any{"price": "100", "requestId": "x"}, nil))
 	if str(xAgain, "id") != xID || str(xAgain, "status") != "STATUS_PAID" {
 		t.Errorf("retry of X answered %v", xAgain)
 	}
-	y := ok(t, "order Y", call(t, "POST", base+"/orders", map[string]any{"price": "100", "requestId": "y"}, nil))
+	y := ok(t, "order Y", user.call(t, "POST", base+"/orders", map[string]any{"price": "100", "requestId": "y"}, nil))
 	if str(y, "status") != "STATUS_PAID" {
 		t.Errorf("order Y: %v", y)
 	}
@@ -42,7 +42,7 @@ func TestClientKeys_ShapedLikeOrderPayment_AreOrdinaryClientKeys(t *testing.T) {
 	// the order's own key it was answered as a replay of Y's payment (the
 	// same transaction, carrying Y's order id) and took no money.
 	forgedY := "order/" + str(y, "id")
-	wd := ok(t, "withdrawal keyed "+forgedY, call(t, "POST", base+"/account:withdraw", map[string]any{"amount": "100", "requestId": forgedY}, nil))
+	wd := ok(t, "withdrawal keyed "+forgedY, user.call(t, "POST", base+"/account:withdraw", map[string]any{"amount": "100", "requestId": forgedY}, nil))
 	if str(wd, "transaction.orderId") != "" || str(wd, "account.balance") != "701" { // 1000 - X + 1 - Y - 100
 		t.Errorf("client withdrawal keyed %s answered %v, want a new debit leaving 701", forgedY, wd)
 	}
@@ -67,8 +67,8 @@ func TestClientKeys_ShapedLikeOrderPayment_AreOrdinaryClientKeys(t *testing.T) {
 
 func TestClientLetters_NoPublicRoute_OrderLetterUntouched(t *testing.T) {
 	user := restFundedUser(t, 1000)
-	base := "/v1/users/" + user
-	x := ok(t, "order X", call(t, "POST", base+"/orders", map[string]any{"price": "100", "requestId": "x"}, nil))
+	base := "/v1/users/" + user.id
+	x := ok(t, "order X", user.call(t, "POST", base+"/orders", map[string]any{"price": "100", "requestId": "x"}, nil))
 	xID := str(x, "id")
 	xLetters := where(lettersOf(t, user), "orderId", xID)
 	if len(xLetters) != 1 {
@@ -89,19 +89,19 @@ func TestClientLetters_NoPublicRoute_OrderLetterUntouched(t *testing.T) {
 		{"email": "forger@example.com", "subject": "forged", "body": "forged", "orderId": xID, "requestId": "n1"},
 		{"email": "forger@example.com", "subject": "forged", "body": "forged", "requestId": forgedKey},
 	} {
-		refused := call(t, "POST", base+"/notifications", body, nil)
+		refused := user.call(t, "POST", base+"/notifications", body, nil)
 		expect(t, "POST of a letter", refused, http.StatusMethodNotAllowed, "")
 	}
 	if after := snapshot(t, user); after != before {
 		t.Errorf("the refused letters changed the user's state:\n%s", changes(before, after))
 	}
-	ok(t, "order X retried", call(t, "POST", base+"/orders", map[string]any{"price": "100", "requestId": "x"}, nil))
+	ok(t, "order X retried", user.call(t, "POST", base+"/orders", map[string]any{"price": "100", "requestId": "x"}, nil))
 
 	letters := lettersOf(t, user)
 	if len(letters) != 1 {
 		t.Errorf("letters = %d, want 1 (X's)", len(letters))
 	}
-	got := ok(t, "GetNotification of X's letter", call(t, "GET", base+"/notifications/"+str(xLetters[0], "id"), nil, nil))
+	got := ok(t, "GetNotification of X's letter", user.call(t, "GET", base+"/notifications/"+str(xLetters[0], "id"), nil, nil))
 	if str(got, "subject") != subject || str(got, "orderId") != xID {
 		t.Errorf("X's letter now reads %v", got)
 	}

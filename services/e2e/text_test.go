@@ -24,7 +24,10 @@ import (
 // victim is a user with one paid order and its letter: every route has
 // something real to point at, and a refused request that slipped through
 // would show in the user's snapshot.
-type victim struct{ user, order, letter string }
+type victim struct {
+	owner               *customer
+	user, order, letter string
+}
 
 // stringField is one string field of a route's request as a client sends
 // it: where it goes (path, query or body), its name there, and the request
@@ -46,6 +49,15 @@ type textRoute struct {
 
 func (r textRoute) key() string { return r.method + " " + r.pattern }
 
+// caller is who sends the route's requests: the victim, who may use every
+// route but the admin's list of users.
+func (r textRoute) caller(t *testing.T, v victim) *customer {
+	if r.key() == "GET /v1/users" {
+		return admin(t)
+	}
+	return v.owner
+}
+
 func inPath(name, field string) stringField  { return stringField{"path", name, field} }
 func inQuery(name, field string) stringField { return stringField{"query", name, field} }
 func inBody(name, field string) stringField  { return stringField{"body", name, field} }
@@ -54,7 +66,7 @@ func onlyUser(v victim) map[string]string { return map[string]string{"user_id": 
 
 func newUserBody(victim) map[string]any {
 	id := randomID()
-	return map[string]any{"username": "text-" + id, "email": "text-" + id + "@example.com", "firstName": "Ann", "lastName": "Lee", "phone": "+15551234567", "requestId": "text-" + id}
+	return map[string]any{"username": "text-" + id, "email": "text-" + id + "@example.com", "password": testPassword(id), "firstName": "Ann", "lastName": "Lee", "phone": "+15551234567", "requestId": "text-" + id}
 }
 
 func loginBody(victim) map[string]any {
@@ -214,10 +226,11 @@ func (r textRoute) request(t *testing.T, v victim, f stringField, bad string) (t
 
 func newVictim(t *testing.T) victim {
 	t.Helper()
-	v := victim{user: restFundedUser(t, 1000)}
-	o := ok(t, "victim's order", call(t, "POST", "/v1/users/"+v.user+"/orders", map[string]any{"price": "100", "requestId": "victim"}, nil))
+	owner := restFundedUser(t, 1000)
+	v := victim{owner: owner, user: owner.id}
+	o := ok(t, "victim's order", owner.call(t, "POST", "/v1/users/"+v.user+"/orders", map[string]any{"price": "100", "requestId": "victim"}, nil))
 	v.order = str(o, "id")
-	letters := where(lettersOf(t, v.user), "orderId", v.order)
+	letters := where(lettersOf(t, owner), "orderId", v.order)
 	if len(letters) != 1 {
 		t.Fatalf("victim's letters = %v", letters)
 	}
@@ -230,13 +243,13 @@ func TestEveryStringField_NUL_Answers400NamingFieldAndChangesNothing(t *testing.
 	for _, r := range textRoutes {
 		for _, f := range r.fields {
 			t.Run(r.key()+" "+f.in+" "+f.name, func(t *testing.T) {
-				before := snapshot(t, v.user)
+				before := snapshot(t, v.owner)
 				target, body := r.request(t, v, f, "\x00")
 				var sent any
 				if body != nil {
 					sent = body
 				}
-				a := call(t, r.method, target, sent, nil)
+				a := r.caller(t, v).call(t, r.method, target, sent, nil)
 				expect(t, "NUL in "+f.name, a, http.StatusBadRequest, "")
 				leaf := f.field[strings.LastIndex(f.field, ".")+1:]
 				if !strings.Contains(a.message(), leaf) {
@@ -245,7 +258,7 @@ func TestEveryStringField_NUL_Answers400NamingFieldAndChangesNothing(t *testing.
 				if fields := a.violatedFields(); len(fields) != 1 || !strings.HasPrefix(fields[0], f.field) {
 					t.Errorf("field violations %v, want %s", fields, f.field)
 				}
-				if after := snapshot(t, v.user); after != before {
+				if after := snapshot(t, v.owner); after != before {
 					t.Fatalf("the refused request changed the victim:\n%s", changes(before, after))
 				}
 				if r.key() == "POST /v1/users" {
@@ -270,11 +283,11 @@ func TestEveryStringField_InvalidUTF8_Answers400AndChangesNothing(t *testing.T) 
 	for _, r := range textRoutes {
 		for _, f := range r.fields {
 			t.Run(r.key()+" "+f.in+" "+f.name, func(t *testing.T) {
-				before := snapshot(t, v.user)
+				before := snapshot(t, v.owner)
 				target, body := r.request(t, v, f, "a\xff\xfeb")
-				a := call(t, r.method, target, body, nil)
+				a := r.caller(t, v).call(t, r.method, target, body, nil)
 				expect(t, "invalid UTF-8 in "+f.name, a, http.StatusBadRequest, "")
-				if after := snapshot(t, v.user); after != before {
+				if after := snapshot(t, v.owner); after != before {
 					t.Fatalf("the refused request changed the victim:\n%s", changes(before, after))
 				}
 			})
@@ -307,7 +320,7 @@ func TestListRoutes_PageTokenWithOtherUUIDSpelling_Answers400(t *testing.T) {
 		for name, spelling := range spellings {
 			t.Run(r.key()+" "+name, func(t *testing.T) {
 				token := paging.Encode(paging.Cursor{Time: time.Now().UTC(), ID: spelling})
-				a := call(t, "GET", target+"?pageToken="+token, nil, nil)
+				a := r.caller(t, v).call(t, "GET", target+"?pageToken="+token, nil, nil)
 				expect(t, "token with id "+spelling, a, http.StatusBadRequest, "")
 				if !slices.Contains(a.violatedFields(), "page_token") {
 					t.Errorf("field violations %v, want page_token", a.violatedFields())
@@ -316,7 +329,7 @@ func TestListRoutes_PageTokenWithOtherUUIDSpelling_Answers400(t *testing.T) {
 		}
 		// The canonical spelling of the same token is a valid position.
 		token := paging.Encode(paging.Cursor{Time: time.Now().UTC(), ID: id})
-		ok(t, r.key()+" canonical token", call(t, "GET", target+"?pageToken="+token, nil, nil))
+		ok(t, r.key()+" canonical token", r.caller(t, v).call(t, "GET", target+"?pageToken="+token, nil, nil))
 	}
 }
 
@@ -330,16 +343,16 @@ func TestIdempotencyKeyHeader_InvalidUTF8_Answers400AndChangesNothing(t *testing
 			continue // the header only fills request_id
 		}
 		t.Run(r.key(), func(t *testing.T) {
-			before := snapshot(t, v.user)
+			before := snapshot(t, v.owner)
 			target, _ := r.request(t, v, stringField{in: "none"}, "")
 			members := r.body(v)
 			delete(members, "requestId")
-			a := call(t, r.method, target, members, map[string]string{"Idempotency-Key": "key-\xff"})
+			a := r.caller(t, v).call(t, r.method, target, members, map[string]string{"Idempotency-Key": "key-\xff"})
 			expect(t, "invalid UTF-8 in the Idempotency-Key header", a, http.StatusBadRequest, "")
 			if !slices.Contains(a.violatedFields(), "request_id") {
 				t.Errorf("field violations %v, want request_id", a.violatedFields())
 			}
-			if after := snapshot(t, v.user); after != before {
+			if after := snapshot(t, v.owner); after != before {
 				t.Fatalf("the refused request changed the victim:\n%s", changes(before, after))
 			}
 		})
