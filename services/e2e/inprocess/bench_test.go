@@ -44,7 +44,7 @@ func BenchmarkCreateOrder(b *testing.B) {
 			srv := httptest.NewServer(sys.handler)
 			defer srv.Close()
 			client := srv.Client()
-			url := srv.URL + "/v1/users/" + user + "/orders"
+			url := srv.URL + "/v1/users/" + user.id + "/orders"
 			body := []byte(`{"price":"100"}`)
 			n := 0
 			b.ReportAllocs()
@@ -56,6 +56,7 @@ func BenchmarkCreateOrder(b *testing.B) {
 					b.Fatal(err)
 				}
 				req.Header.Set("Idempotency-Key", fmt.Sprintf("bench-%d", n))
+				req.Header.Set("Authorization", "Bearer "+user.token)
 				resp, err := client.Do(req)
 				if err != nil {
 					b.Fatal(err)

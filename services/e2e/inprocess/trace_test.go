@@ -29,7 +29,7 @@ func TestTrace_CreateOrder_OneTraceAcrossAllServices(t *testing.T) {
 	exp := tracetest.NewInMemoryExporter()
 	logs := &syncBuffer{}
 	sys := startSystem(t, options{instrumented: true, spans: []sdktrace.SpanProcessor{sdktrace.NewSimpleSpanProcessor(exp)}, logs: logs})
-	userID := sys.fundedUser(t, "tracy", 10000)
+	buyer := sys.fundedUser(t, "tracy", 10000)
 	// Forget the set-up: only the order's spans and log lines from here. A
 	// server span of the set-up may still end after Reset (a server ends
 	// its span after the client has its answer), so its trace is
@@ -41,10 +41,10 @@ func TestTrace_CreateOrder_OneTraceAcrossAllServices(t *testing.T) {
 	exp.Reset()
 	logs.Reset()
 
-	o := sys.call(t, "POST", "/v1/users/"+userID+"/orders", map[string]any{"price": 2500}, http.Header{
+	o := sys.call(t, "POST", "/v1/users/"+buyer.id+"/orders", map[string]any{"price": 2500}, buyer.auth(http.Header{
 		"Idempotency-Key": {"order-1"},
 		"Traceparent":     {"00-" + clientTraceID + "-" + clientSpanID + "-01"},
-	})
+	}))
 	if o["status"] != "STATUS_PAID" {
 		t.Fatalf("order = %v, want paid", o)
 	}

@@ -1,0 +1,101 @@
+package inprocess
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/kassa-dev/kassa/gateway"
+	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
+	billinggrpc "github.com/kassa-dev/kassa/services/billing/grpcserver"
+	notificationgrpc "github.com/kassa-dev/kassa/services/notification/grpcserver"
+	ordergrpc "github.com/kassa-dev/kassa/services/order/grpcserver"
+	"github.com/kassa-dev/kassa/services/platform/auth"
+	userapp "github.com/kassa-dev/kassa/services/user/app"
+	usergrpc "github.com/kassa-dev/kassa/services/user/grpcserver"
+	"github.com/kassa-dev/kassa/services/user/keys"
+	"github.com/kassa-dev/kassa/services/user/token"
+)
+
+// rules are the services' access tables, as each cmd/<svc> sets Spec.Auth.
+var rules = map[string]map[string]auth.Rule{
+	"user":         usergrpc.Rules,
+	"billing":      billinggrpc.Rules,
+	"order":        ordergrpc.Rules,
+	"notification": notificationgrpc.Rules,
+}
+
+// identity is what the stack prepares for identity, in one process: the
+// user service's signing key and its public key set (served as the admin
+// listener serves it), the verifier every service and the gateway use, and
+// the order service's client secret with the hash the user service knows.
+type identity struct {
+	issuerURL, jwksURL string
+	issuer             *token.Issuer
+	verifier           *auth.Verifier
+	clients            userapp.Clients
+	orderSecret        string
+	subject            gateway.SubjectFunc
+}
+
+func newIdentity(t testing.TB, ctx context.Context) *identity {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "signing-keys.json")
+	if _, err := keys.Generate(path); err != nil {
+		t.Fatal(err)
+	}
+	ks, err := keys.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks := httptest.NewServer(ks.Handler())
+	t.Cleanup(jwks.Close)
+	id := &identity{issuerURL: "http://kassa.test", jwksURL: jwks.URL + "/.well-known/jwks.json"}
+	if id.issuer, err = token.New(token.Config{Keys: ks, Issuer: id.issuerURL, Audience: auth.DefaultAudience, TTL: 15 * time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	if id.verifier, err = auth.NewVerifier(ctx, auth.VerifierOptions{Issuers: []auth.Issuer{
+		{Issuer: id.issuerURL, Audience: auth.DefaultAudience, JWKSURL: id.jwksURL},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(id.verifier.Close)
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret)
+	id.orderSecret = hex.EncodeToString(secret)
+	sum := sha256.Sum256([]byte(id.orderSecret))
+	if id.clients, err = userapp.ParseClients("order=" + hex.EncodeToString(sum[:])); err != nil {
+		t.Fatal(err)
+	}
+	// The gateway's per-user rate-limit key: the subject of a verified
+	// token, as cmd/gateway builds it.
+	id.subject = func(ctx context.Context, tok string) (string, bool) {
+		p, err := id.verifier.Verify(ctx, tok)
+		if err != nil {
+			return "", false
+		}
+		if p.Service != "" {
+			return "service:" + p.Service, true
+		}
+		return p.UserID, p.UserID != ""
+	}
+	return id
+}
+
+// orderClientCredentials is the order service's token source (see
+// cmd/order): AuthService.Token with its client secret, cached until
+// shortly before expiry.
+func orderClientCredentials(tokens userv1.AuthServiceClient, secret string) auth.TokenSource {
+	return auth.ClientCredentials(func(ctx context.Context) (string, time.Duration, error) {
+		resp, err := tokens.Token(ctx, &userv1.TokenRequest{GrantType: "client_credentials", ClientId: "order", ClientSecret: secret})
+		if err != nil {
+			return "", 0, err
+		}
+		return resp.GetAccessToken(), time.Duration(resp.GetExpiresIn()) * time.Second, nil
+	})
+}
