@@ -73,6 +73,7 @@ func (sys *system) checkAPI(t *testing.T) {
 		perUser[o.userID]++
 	}
 	for _, u := range sys.users {
+		ctx := asUser(ctx, u)
 		var acct map[string]any
 		if err := sys.rest.call(ctx, "account of "+u.id, "GET", "/v1/users/"+u.id+"/account", "", nil, &acct); err != nil {
 			t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 
 	orderv1 "github.com/kassa-dev/kassa/gen/kassa/order/v1"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -144,6 +145,9 @@ func (c *restClient) call(ctx context.Context, what, method, path, key string, b
 		if key != "" {
 			req.Header.Set("Idempotency-Key", key)
 		}
+		if tok := tokenOf(ctx); tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
 		a := attempt{start: time.Now()}
 		resp, err := c.http.Do(req)
 		if err != nil {
@@ -187,6 +191,17 @@ func transportPhrase(body string) string {
 	}
 	return ""
 }
+
+// asUser makes the calls made with ctx carry u's access token: over REST
+// as the Authorization header, over gRPC as authorization metadata.
+func asUser(ctx context.Context, u user) context.Context {
+	ctx = context.WithValue(ctx, tokenKey{}, u.token)
+	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+u.token)
+}
+
+type tokenKey struct{}
+
+func tokenOf(ctx context.Context) string { s, _ := ctx.Value(tokenKey{}).(string); return s }
 
 // order places one order through the gateway under key.
 func (c *restClient) order(ctx context.Context, userID, key string, price int64) (outcome, error) {

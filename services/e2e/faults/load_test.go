@@ -80,9 +80,9 @@ func (l *load) worker(ctx context.Context, scenario, via string, i int) {
 		var out outcome
 		var err error
 		if via == "REST" {
-			out, err = l.sys.rest.order(ctx, p.userID, p.key, p.price)
+			out, err = l.sys.rest.order(asUser(ctx, u), p.userID, p.key, p.price)
 		} else {
-			out, err = grpcOrder(ctx, l.sys.orders, l.sys.ev, p.userID, p.key, p.price)
+			out, err = grpcOrder(asUser(ctx, u), l.sys.orders, l.sys.ev, p.userID, p.key, p.price)
 		}
 		l.inflight.Add(-1)
 		l.mu.Lock()

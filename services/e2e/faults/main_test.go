@@ -43,8 +43,9 @@ type system struct {
 
 // user is a buyer of the suite; tier decides how much money it gets.
 type user struct {
-	id   string
-	tier int // 0: never funded, 1: rich, 2 and 3: runs out during a scenario
+	id    string
+	tier  int    // 0: never funded, 1: rich, 2 and 3: runs out during a scenario
+	token string // access token of its login; the suite is shorter than its lifetime
 }
 
 // funding is what a user of each tier gets at the start and before every
@@ -152,12 +153,24 @@ func (sys *system) createUsers(t *testing.T) {
 	for i := range users {
 		wg.Go(func() {
 			name := fmt.Sprintf("faults-%d-%d", i, time.Now().UnixNano()%1_000_000)
+			password := "pw-" + name + "-long enough"
 			var u struct {
 				ID string `json:"id"`
 			}
 			errs[i] = sys.rest.call(t.Context(), "create user "+name, "POST", "/v1/users", "user-"+name,
-				map[string]any{"username": name, "email": name + "@example.com"}, &u)
-			users[i] = user{id: u.ID, tier: i % len(funding)}
+				map[string]any{"username": name, "email": name + "@example.com", "password": password}, &u)
+			if errs[i] != nil {
+				return
+			}
+			var login struct {
+				AccessToken string `json:"accessToken"`
+			}
+			errs[i] = sys.rest.call(t.Context(), "log in "+name, "POST", "/v1/auth/login", "",
+				map[string]any{"username": name, "password": password}, &login)
+			if errs[i] == nil && login.AccessToken == "" {
+				errs[i] = fmt.Errorf("login of %s answered no access token", name)
+			}
+			users[i] = user{id: u.ID, tier: i % len(funding), token: login.AccessToken}
 		})
 	}
 	wg.Wait()
@@ -187,7 +200,7 @@ func (sys *system) fund(t *testing.T, round string) {
 		wg.Go(func() {
 			var out map[string]any
 			// The key travels in the body, as deposit clients send it.
-			errs[i] = sys.rest.call(t.Context(), "deposit "+key, "POST", "/v1/users/"+u.id+"/account:deposit", "",
+			errs[i] = sys.rest.call(asUser(t.Context(), u), "deposit "+key, "POST", "/v1/users/"+u.id+"/account:deposit", "",
 				map[string]any{"amount": strconv.FormatInt(amount, 10), "requestId": key}, &out)
 			if errs[i] == nil {
 				sys.mu.Lock()
