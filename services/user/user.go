@@ -56,6 +56,14 @@ type Parked struct {
 	ParkTime  time.Time
 }
 
+// Deletion is a user deleted at Time. Recent deletions form the list
+// other services refuse access tokens by: a deleted user's tokens stay
+// signed and unexpired until their TTL runs out.
+type Deletion struct {
+	UserID string
+	Time   time.Time
+}
+
 // Deleted reports whether u was soft-deleted.
 func (u User) Deleted() bool { return !u.DeleteTime.IsZero() }
 

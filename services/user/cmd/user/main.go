@@ -21,6 +21,7 @@ import (
 	"github.com/kassa-dev/kassa/services/user/grpcserver"
 	"github.com/kassa-dev/kassa/services/user/keys"
 	"github.com/kassa-dev/kassa/services/user/postgres"
+	"github.com/kassa-dev/kassa/services/user/revoked"
 )
 
 // pendingAge is how long the repair loop leaves a pending user to its own
@@ -75,6 +76,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 				d.Log.WarnContext(ctx, "login is disabled: no -auth-signing-keys (AUTH_SIGNING_KEYS); AuthService answers FAILED_PRECONDITION")
 			} else {
 				d.Admin.Handle("GET /.well-known/jwks.json", ks.Handler())
+				// The other services refuse the tokens of users deleted in
+				// the last access TTL by this list (authConfig has checked
+				// the TTL).
+				access, _ := duration(d.Config.Options, "auth-access-ttl")
+				d.Admin.Handle("GET "+revoked.Path, revoked.Handler(store, revoked.Window(access), d.Log))
 				// The user service is the issuer, so it signs its own
 				// service token for its calls to billing.
 				d.UsePeerTokens(auth.Cached(auth.TokenSourceFunc(authOpts.Issuer.ServiceSource("user"))))
