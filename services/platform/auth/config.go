@@ -24,6 +24,13 @@ type Config struct {
 	Issuer   string // -auth-issuer, AUTH_ISSUER
 	Audience string // -auth-audience, AUTH_AUDIENCE
 	JWKSURL  string // -auth-jwks-url, AUTH_JWKS_URL
+	// RevocationURL is the kassa issuer's revocation list
+	// (-auth-revocation-url, AUTH_REVOCATION_URL). Unset, Load makes it
+	// the JWKS URL's origin + RevocationPath when JWKSURL is the default,
+	// and leaves it empty otherwise: a JWKS elsewhere need not be the user
+	// service. Empty: no list is checked.
+	RevocationURL string
+	revocationSet bool // given as a flag or variable, even empty
 
 	ExternalIssuer     string // -auth-external-issuer; empty: none
 	ExternalAudience   string // -auth-external-audience
@@ -54,6 +61,12 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, getenv func(string) string, cli
 	str(&c.Issuer, "auth-issuer", DefaultIssuer, "iss of kassa's access tokens: the gateway's public URL")
 	str(&c.Audience, "auth-audience", DefaultAudience, "aud that kassa's access tokens must carry")
 	str(&c.JWKSURL, "auth-jwks-url", DefaultJWKSURL, "URL of the kassa issuer's public key set (the user service's admin listener)")
+	if v := getenv(envName("auth-revocation-url")); v != "" {
+		c.RevocationURL, c.revocationSet = v, true
+	}
+	fs.Var(setString{&c.RevocationURL, &c.revocationSet}, "auth-revocation-url",
+		fmt.Sprintf("URL of the kassa issuer's list of revoked subjects; default with the default -auth-jwks-url: its origin + %s; empty: no list (env %s)",
+			RevocationPath, envName("auth-revocation-url")))
 	str(&c.ExternalIssuer, "auth-external-issuer", "", "iss of an external OIDC issuer whose tokens are also accepted for customers; empty: none")
 	str(&c.ExternalAudience, "auth-external-audience", "", "aud that the external issuer's tokens must carry")
 	str(&c.ExternalJWKSURL, "auth-external-jwks-url", "", "key set URL of the external issuer; empty: discovered from <issuer>/.well-known/openid-configuration")
@@ -78,6 +91,14 @@ func (c *Config) Load() error {
 	}
 	if err := checkURL(c.JWKSURL); err != nil {
 		return bad("auth-jwks-url", "%v", err)
+	}
+	if !c.revocationSet && c.RevocationURL == "" && c.JWKSURL == DefaultJWKSURL {
+		c.RevocationURL = defaultRevocationURL(c.JWKSURL)
+	}
+	if c.RevocationURL != "" {
+		if err := checkURL(c.RevocationURL); err != nil {
+			return bad("auth-revocation-url", "%v", err)
+		}
 	}
 	if c.ExternalIssuer != "" {
 		if err := checkURL(c.ExternalIssuer); err != nil {
@@ -119,6 +140,22 @@ func (c *Config) Load() error {
 	return nil
 }
 
+// setString is a string flag that remembers it was given, so an explicit
+// empty value (off) differs from no value (the default).
+type setString struct {
+	dst *string
+	set *bool
+}
+
+func (f setString) String() string {
+	if f.dst == nil {
+		return ""
+	}
+	return *f.dst
+}
+
+func (f setString) Set(v string) error { *f.dst, *f.set = v, true; return nil }
+
 func checkURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -129,7 +166,7 @@ func checkURL(s string) error {
 
 // Issuers returns the trusted issuers Config describes, kassa's first.
 func (c Config) Issuers() []Issuer {
-	out := []Issuer{{Issuer: c.Issuer, Audience: c.Audience, JWKSURL: c.JWKSURL}}
+	out := []Issuer{{Issuer: c.Issuer, Audience: c.Audience, JWKSURL: c.JWKSURL, RevocationURL: c.RevocationURL}}
 	if c.ExternalIssuer != "" {
 		out = append(out, Issuer{Issuer: c.ExternalIssuer, Audience: c.ExternalAudience, JWKSURL: c.ExternalJWKSURL,
 			External: true, UserClaim: c.ExternalUserClaim, RolesClaim: c.ExternalRolesClaim})

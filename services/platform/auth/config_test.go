@@ -50,6 +50,7 @@ func TestConfig_BadSetting_NamesIt(t *testing.T) {
 		{[]string{"-auth-issuer", "localhost:8080"}, nil, "AUTH_ISSUER"},
 		{nil, map[string]string{"AUTH_JWKS_URL": "/jwks.json"}, "AUTH_JWKS_URL"},
 		{[]string{"-auth-audience", ""}, nil, "AUTH_AUDIENCE"},
+		{nil, map[string]string{"AUTH_REVOCATION_URL": "user:9101/revoked"}, "AUTH_REVOCATION_URL"},
 		{[]string{"-auth-external-issuer", "https://idp.example"}, nil, "AUTH_EXTERNAL_AUDIENCE"},
 		{[]string{"-auth-external-issuer", "idp"}, nil, "AUTH_EXTERNAL_ISSUER"},
 		{[]string{"-auth-external-issuer", "http://localhost:8080", "-auth-external-audience", "x"}, nil, "AUTH_EXTERNAL_ISSUER"},
@@ -71,5 +72,39 @@ func TestConfig_BadSetting_NamesIt(t *testing.T) {
 	}
 	if got := c.Issuers(); len(got) != 2 || !got[1].External || got[1].Audience != "shop" {
 		t.Errorf("Issuers() = %+v", got)
+	}
+}
+
+// The revocation list defaults to the user service's admin listener only
+// when the JWKS URL is the default one; a key set elsewhere need not be
+// served by the user service, so there the list is off unless given.
+func TestConfig_RevocationURL_DefaultFollowsTheDefaultJWKS(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"defaults", nil, nil, "http://localhost:9101/.well-known/revoked-subjects.json"},
+		{"custom JWKS, no list given", []string{"-auth-jwks-url", "http://user:9101/.well-known/jwks.json"}, nil, ""},
+		{"given by variable", nil, map[string]string{"AUTH_JWKS_URL": "http://user:9101/.well-known/jwks.json",
+			"AUTH_REVOCATION_URL": "http://user:9101/.well-known/revoked-subjects.json"}, "http://user:9101/.well-known/revoked-subjects.json"},
+		{"flag beats variable", []string{"-auth-revocation-url", "https://a.example/r.json"},
+			map[string]string{"AUTH_REVOCATION_URL": "https://b.example/r.json"}, "https://a.example/r.json"},
+		{"explicitly empty is off", []string{"-auth-revocation-url", ""}, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parseAuth(t, tt.args, tt.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.RevocationURL != tt.want {
+				t.Errorf("RevocationURL = %q, want %q", c.RevocationURL, tt.want)
+			}
+			if got := c.Issuers()[0].RevocationURL; got != tt.want {
+				t.Errorf("kassa issuer's RevocationURL = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

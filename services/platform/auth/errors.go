@@ -26,6 +26,9 @@ const (
 	ReasonUnknownKeyID  Reason = "unknown_kid"
 	ReasonForeignKeyID  Reason = "kid_of_other_issuer"
 	ReasonBadClaims     Reason = "bad_claims"
+	// ReasonRevoked is a valid token of a subject on its issuer's
+	// revocation list (a user deleted before the token expired).
+	ReasonRevoked Reason = "revoked"
 )
 
 // PublicMessage is all a client is told about a refused token.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -44,6 +45,9 @@ type Issuer struct {
 	// a dotted path reaches into objects ("realm_access.roles"); default
 	// "roles".
 	RolesClaim string
+	// RevocationURL is where the issuer lists the subjects whose tokens
+	// must be refused before they expire (deleted users); empty: no list.
+	RevocationURL string
 }
 
 // VerifierOptions configures NewVerifier.
@@ -59,6 +63,13 @@ type VerifierOptions struct {
 	// an unknown kid triggers, so a stream of forged kids cannot turn the
 	// verifier into a load generator against the issuer; default 5 s.
 	UnknownKeyRefresh time.Duration
+	// RevocationRefresh is how often the issuers' revocation lists are
+	// fetched again; it bounds how long a deleted user's token still
+	// works; default 2 s.
+	RevocationRefresh time.Duration
+	// Log receives the revocation list's fetch failures; default
+	// slog.Default().
+	Log *slog.Logger
 }
 
 // Verifier checks bearer tokens against the trusted issuers' public keys.
@@ -67,12 +78,15 @@ type Verifier struct {
 	cache    *jwk.Cache
 	issuers  []*trustedIssuer
 	minFetch time.Duration
+	stop     context.CancelFunc // ends the revocation list refreshes
+	wg       sync.WaitGroup
 }
 
 type trustedIssuer struct {
 	Issuer
-	mu        sync.Mutex
-	lastFetch time.Time
+	mu          sync.Mutex
+	lastFetch   time.Time
+	revocations *revocationList // nil without a RevocationURL
 }
 
 // NewVerifier registers every issuer's key set with a refreshing cache.
@@ -94,13 +108,20 @@ func NewVerifier(ctx context.Context, o VerifierOptions) (*Verifier, error) {
 	if o.UnknownKeyRefresh <= 0 {
 		o.UnknownKeyRefresh = 5 * time.Second
 	}
+	if o.RevocationRefresh <= 0 {
+		o.RevocationRefresh = 2 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
 	// The cache's workers live until Close, not until ctx ends: ctx is
 	// the start-up context and may be short.
 	cache, err := jwk.NewCache(context.WithoutCancel(ctx), httprc.NewClient())
 	if err != nil {
 		return nil, fmt.Errorf("auth: start key cache: %w", err)
 	}
-	v := &Verifier{cache: cache, minFetch: o.UnknownKeyRefresh}
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	v := &Verifier{cache: cache, minFetch: o.UnknownKeyRefresh, stop: stop}
 	for _, is := range o.Issuers {
 		if is.UserClaim == "" {
 			is.UserClaim = "sub"
@@ -119,13 +140,26 @@ func NewVerifier(ctx context.Context, o VerifierOptions) (*Verifier, error) {
 			v.Close()
 			return nil, fmt.Errorf("auth: key set %s of %s: %w", is.JWKSURL, is.Issuer, err)
 		}
-		v.issuers = append(v.issuers, &trustedIssuer{Issuer: is})
+		ti := &trustedIssuer{Issuer: is}
+		if is.RevocationURL != "" {
+			// Fetched in the background like the keys: the user service
+			// may not be up yet, and until it is, nobody is revoked.
+			ti.revocations = newRevocationList(is.RevocationURL, client, o.Log)
+			v.wg.Add(1)
+			go func() {
+				defer v.wg.Done()
+				ti.revocations.run(bg, o.RevocationRefresh)
+			}()
+		}
+		v.issuers = append(v.issuers, ti)
 	}
 	return v, nil
 }
 
-// Close stops the background key refreshes.
+// Close stops the background key and revocation list refreshes.
 func (v *Verifier) Close() {
+	v.stop()
+	v.wg.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = v.cache.Shutdown(ctx)
@@ -218,7 +252,14 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Principal, error) 
 	if err != nil {
 		return Principal{}, classify(err)
 	}
-	return is.principal(tok)
+	p, err := is.principal(tok)
+	if err != nil {
+		return Principal{}, err
+	}
+	if err := is.checkRevoked(p); err != nil {
+		return Principal{}, err
+	}
+	return p, nil
 }
 
 func (v *Verifier) issuer(iss string) *trustedIssuer {
