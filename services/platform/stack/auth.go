@@ -91,12 +91,17 @@ func clientSecret(path string) (string, error) {
 	return secret, nil
 }
 
+// RevocationURL is the user service's list of revoked subjects, served
+// next to its JWKS.
+func (s *Stack) RevocationURL() string { return s.AdminURL("user") + auth.RevocationPath }
+
 // authEnv holds the identity settings of the whole stack.
 type authEnv struct {
-	issuer  string // the gateway's base URL: the tokens' iss
-	jwksURL string // the user service's admin listener
-	files   authFiles
-	admins  []string
+	issuer        string // the gateway's base URL: the tokens' iss
+	jwksURL       string // the user service's admin listener
+	revocationURL string // on the same listener
+	files         authFiles
+	admins        []string
 }
 
 // settings are component name's identity variables. Every process
@@ -108,6 +113,9 @@ func (a authEnv) settings(name string) []string {
 		"AUTH_ISSUER=" + a.issuer,
 		"AUTH_AUDIENCE=" + auth.DefaultAudience,
 		"AUTH_JWKS_URL=" + a.jwksURL,
+		// Set, not derived: the stack's JWKS URL is not the default one,
+		// so without it no process would check deleted users' tokens.
+		"AUTH_REVOCATION_URL=" + a.revocationURL,
 	}
 	switch name {
 	case "user":

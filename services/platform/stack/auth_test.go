@@ -24,12 +24,14 @@ func envValue(env []string, key string) (string, bool) {
 
 func TestAuthEnv_EachComponentGetsOnlyItsSecrets(t *testing.T) {
 	a := authEnv{
-		issuer:  "http://127.0.0.1:8080",
-		jwksURL: "http://127.0.0.1:9101/.well-known/jwks.json",
-		files:   authFiles{signingKeys: "/d/auth/signing-keys.json", orderSecret: "/d/auth/order-client-secret", orderHash: strings.Repeat("ab", 32)},
-		admins:  []string{"alice", "bob"},
+		issuer:        "http://127.0.0.1:8080",
+		jwksURL:       "http://127.0.0.1:9101/.well-known/jwks.json",
+		revocationURL: "http://127.0.0.1:9101/.well-known/revoked-subjects.json",
+		files:         authFiles{signingKeys: "/d/auth/signing-keys.json", orderSecret: "/d/auth/order-client-secret", orderHash: strings.Repeat("ab", 32)},
+		admins:        []string{"alice", "bob"},
 	}
-	shared := map[string]string{"AUTH_ISSUER": a.issuer, "AUTH_AUDIENCE": "kassa", "AUTH_JWKS_URL": a.jwksURL}
+	shared := map[string]string{"AUTH_ISSUER": a.issuer, "AUTH_AUDIENCE": "kassa", "AUTH_JWKS_URL": a.jwksURL,
+		"AUTH_REVOCATION_URL": a.revocationURL}
 	tests := []struct {
 		component string
 		want      map[string]string // besides shared
@@ -79,6 +81,7 @@ func TestStackEnv_OverridesCallersAuthSettings(t *testing.T) {
 	t.Setenv("AUTH_ADMINS", "mallory")
 	t.Setenv("AUTH_CLIENT_SECRET", "from-the-shell")
 	t.Setenv("AUTH_ISSUER", "http://elsewhere")
+	t.Setenv("AUTH_REVOCATION_URL", "http://elsewhere/revoked.json")
 	user, _ := s.component("user")
 	order, _ := s.component("order")
 	if v, _ := envValue(s.env(user), "AUTH_ADMINS"); v != "" {
@@ -93,6 +96,9 @@ func TestStackEnv_OverridesCallersAuthSettings(t *testing.T) {
 		}
 		if v, _ := envValue(s.env(c), "AUTH_JWKS_URL"); v != s.AdminURL("user")+"/.well-known/jwks.json" {
 			t.Errorf("%s AUTH_JWKS_URL = %q, want the user admin listener's", c.Name, v)
+		}
+		if v, _ := envValue(s.env(c), "AUTH_REVOCATION_URL"); v != s.AdminURL("user")+"/.well-known/revoked-subjects.json" {
+			t.Errorf("%s AUTH_REVOCATION_URL = %q, want the user admin listener's", c.Name, v)
 		}
 	}
 	s.opts.Admins = []string{"alice"}

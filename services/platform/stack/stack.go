@@ -244,7 +244,7 @@ func (s *Stack) env(c Component) []string {
 }
 
 func (s *Stack) authEnv() authEnv {
-	return authEnv{issuer: s.BaseURL(), jwksURL: s.JWKSURL(), files: s.auth, admins: s.opts.Admins}
+	return authEnv{issuer: s.BaseURL(), jwksURL: s.JWKSURL(), revocationURL: s.RevocationURL(), files: s.auth, admins: s.opts.Admins}
 }
 
 // JWKSURL is where the user service serves the public signing keys (its
