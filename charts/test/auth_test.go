@@ -90,11 +90,18 @@ func mountedSecret(ps *corev1.PodSpec, c corev1.Container, p string) (secretRef,
 	return secretRef{}, false
 }
 
-// jwksTarget reports why u is not the user Service's key set URL, or "".
-func jwksTarget(m *manifest, u string) string {
+// The documents of the user service's admin listener every component reads.
+const (
+	jwksPath       = "/.well-known/jwks.json"
+	revocationPath = "/.well-known/revoked-subjects.json"
+)
+
+// userAdminTarget reports why u is not path on the user Service's admin
+// port, or "".
+func userAdminTarget(m *manifest, u, path string) string {
 	parsed, err := url.Parse(u)
-	if err != nil || parsed.Scheme != "http" || parsed.Path != "/.well-known/jwks.json" {
-		return "not http://<user Service>:<metrics port>/.well-known/jwks.json"
+	if err != nil || parsed.Scheme != "http" || parsed.Path != path {
+		return "not http://<user Service>:<metrics port>" + path
 	}
 	host := parsed.Hostname()
 	for _, suffix := range []string{".svc.cluster.local", ".svc", "." + namespace} {
@@ -135,13 +142,22 @@ func checkAuth(m *manifest, e expectations) (map[string]bool, []string) {
 				bad = append(bad, fmt.Sprintf("%s: container %s: %s", w, c.Name, fmt.Sprintf(format, a...)))
 			}
 			jwks := env(c, "AUTH_JWKS_URL")
-			switch why := jwksTarget(m, jwks); {
+			switch why := userAdminTarget(m, jwks, jwksPath); {
 			case jwks == "":
 				add("no AUTH_JWKS_URL, so it cannot verify tokens")
 			case why != "":
 				add("AUTH_JWKS_URL %q: %s", jwks, why)
 			default:
 				readers[comp] = true
+			}
+			// Without the list a deleted user's token works here until it
+			// expires.
+			revocation := env(c, "AUTH_REVOCATION_URL")
+			switch why := userAdminTarget(m, revocation, revocationPath); {
+			case revocation == "":
+				add("no AUTH_REVOCATION_URL, so it accepts deleted users' tokens")
+			case why != "":
+				add("AUTH_REVOCATION_URL %q: %s", revocation, why)
 			}
 			if comp == "gateway" && env(c, "JWKS_SOURCE_URL") != jwks {
 				add("JWKS_SOURCE_URL %q is not its AUTH_JWKS_URL %q", env(c, "JWKS_SOURCE_URL"), jwks)

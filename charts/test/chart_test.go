@@ -620,6 +620,19 @@ func TestChecksBite(t *testing.T) {
 			setEnv(deployment(o, "notification"), "AUTH_JWKS_URL", "http://kassa-user:50051/.well-known/jwks.json")
 			return o
 		}, "port 50051 of Service kassa-user is not the user service's admin (metrics) port"},
+		{"component without a revocation list URL", func(o []*object) []*object {
+			c := &deployment(o, "order").Spec.Template.Spec.Containers[0]
+			c.Env = slices.DeleteFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "AUTH_REVOCATION_URL" })
+			return o
+		}, "Deployment kassa-order: container order: no AUTH_REVOCATION_URL"},
+		{"revocation list URL on the user's gRPC port", func(o []*object) []*object {
+			setEnv(deployment(o, "billing"), "AUTH_REVOCATION_URL", "http://kassa-user:50051/.well-known/revoked-subjects.json")
+			return o
+		}, "AUTH_REVOCATION_URL \"http://kassa-user:50051/.well-known/revoked-subjects.json\": port 50051 of Service kassa-user"},
+		{"revocation list URL naming the key set", func(o []*object) []*object {
+			setEnv(deployment(o, "gateway"), "AUTH_REVOCATION_URL", "http://kassa-user:9101/.well-known/jwks.json")
+			return o
+		}, "AUTH_REVOCATION_URL \"http://kassa-user:9101/.well-known/jwks.json\": not http://<user Service>:<metrics port>/.well-known/revoked-subjects.json"},
 		{"gateway serving another key set than it verifies with", func(o []*object) []*object {
 			setEnv(deployment(o, "gateway"), "JWKS_SOURCE_URL", "http://kassa-order:9103/.well-known/jwks.json")
 			return o

@@ -247,5 +247,10 @@ default for a private key, and Helm cannot make an Ed25519 JWK.
 {{- printf "http://%s:%v/.well-known/jwks.json" (include "kassa.componentFullname" (list . "user")) .Values.user.metricsPort -}}
 {{- end -}}
 
+{{/* The user service's list of deleted users whose tokens are refused, next to its JWKS. */}}
+{{- define "kassa.revocationURL" -}}
+{{- printf "http://%s:%v/.well-known/revoked-subjects.json" (include "kassa.componentFullname" (list . "user")) .Values.user.metricsPort -}}
+{{- end -}}
+
 {{/* Where the user and order containers find their auth files. */}}
 {{- define "kassa.authDir" -}}/etc/kassa/auth{{- end -}}
