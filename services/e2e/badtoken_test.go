@@ -183,48 +183,6 @@ func TestForgedToken_WithStackKey_IsAccepted(t *testing.T) {
 	}
 }
 
-// A deleted user's token still verifies until it expires (access tokens
-// cannot be recalled). The user service looks the caller up and answers
-// 401 like for an invalid token; nowhere can the token move money or
-// order any more, and its refusals change nothing.
-func TestDeletedUsersToken_REST_RefusedAndChangesNothing(t *testing.T) {
-	gone := restFundedUser(t, 1000)
-	ok(t, "order before the delete", gone.call(t, "POST", "/v1/users/"+gone.id+"/orders", map[string]any{"price": "100", "requestId": "before"}, nil))
-	ok(t, "delete", gone.call(t, "DELETE", "/v1/users/"+gone.id, nil, nil))
-	a := admin(t)
-	before := adminView(t, a, gone.id)
-	base := "/v1/users/" + gone.id
-	for _, req := range []struct {
-		method, path string
-		body         any
-	}{
-		{"GET", base, nil},
-		{"PATCH", base, map[string]any{"firstName": "Back"}},
-		{"DELETE", base, nil},
-	} {
-		r := gone.call(t, req.method, req.path, req.body, nil)
-		expectUnauthenticated(t, "deleted user's token: "+req.method+" "+req.path, r)
-		if c := r.header.Get("WWW-Authenticate"); !strings.Contains(c, `error="invalid_token"`) {
-			t.Errorf("%s %s: challenge %q, want error=\"invalid_token\"", req.method, req.path, c)
-		}
-	}
-	for _, req := range []struct {
-		method, path string
-		body         any
-	}{
-		{"POST", base + "/account:withdraw", map[string]any{"amount": "100", "requestId": "after"}},
-		{"POST", base + "/account:deposit", map[string]any{"amount": "100", "requestId": "after"}},
-		{"POST", base + "/orders", map[string]any{"price": "100", "requestId": "after"}},
-	} {
-		if r := gone.call(t, req.method, req.path, req.body, nil); r.status < 400 {
-			t.Errorf("deleted user's token: %s %s = %s; want a refusal", req.method, req.path, r)
-		}
-	}
-	if after := adminView(t, a, gone.id); after != before {
-		t.Errorf("the deleted user's token changed something:\n%s", changes(before, after))
-	}
-}
-
 // adminView is a user's money, orders and letters as an admin reads them
 // (the user's own token may no longer read them).
 func adminView(t *testing.T, a *customer, userID string) string {
