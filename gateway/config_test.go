@@ -32,7 +32,9 @@ func TestParseConfig_Defaults(t *testing.T) {
 		RateIdle:      10 * time.Minute,
 		JWKSSourceURL: "http://localhost:9101/.well-known/jwks.json", AuthIssuer: "http://localhost:8080",
 		// The platform's verifying defaults; the issuer follows -auth-issuer.
+		// The revocation list follows the default key set's origin.
 		Auth: auth.Config{Issuer: "http://localhost:8080", Audience: "kassa", JWKSURL: "http://localhost:9101/.well-known/jwks.json",
+			RevocationURL:     "http://localhost:9101/.well-known/revoked-subjects.json",
 			ExternalUserClaim: "sub", ExternalRolesClaim: "roles", ClientID: "gateway"},
 	}
 	if !reflect.DeepEqual(c, want) {
