@@ -41,12 +41,17 @@ type Store interface {
 	MarkSent(ctx context.Context, id string) (order.Order, error)
 	// ClaimPayments and ClaimLetters take due work for one attempt each,
 	// counting the attempt and hiding it from other loops for lease.
-	ClaimPayments(ctx context.Context, lease time.Duration, limit int) ([]order.Order, error)
-	ClaimLetters(ctx context.Context, lease time.Duration, limit int) ([]order.Letter, error)
+	// Only work due by dueBy is taken, so a pass that started at dueBy
+	// does not take again what it rescheduled itself.
+	ClaimPayments(ctx context.Context, lease time.Duration, limit int, dueBy time.Time) ([]order.Order, error)
+	ClaimLetters(ctx context.Context, lease time.Duration, limit int, dueBy time.Time) ([]order.Letter, error)
 	// PaymentFailed and LetterFailed schedule the next attempt after delay
 	// or park the item.
 	PaymentFailed(ctx context.Context, id string, delay time.Duration, park bool, lastErr string) error
 	LetterFailed(ctx context.Context, id string, delay time.Duration, park bool, lastErr string) error
+	// HandOverFailed makes a letter its request could not hand over due
+	// after delay, unless the relay already owns its schedule.
+	HandOverFailed(ctx context.Context, id string, delay time.Duration, lastErr string) error
 	CountParked(ctx context.Context) (payments, letters int, err error)
 	ListParked(ctx context.Context, after paging.Cursor, limit int) ([]order.ParkedItem, error)
 	RetryParked(ctx context.Context, orderIDs []string) (int, error)
@@ -306,7 +311,7 @@ func (s *Service) handOver(ctx context.Context, o order.Order) order.Order {
 		// backoff step instead. No attempt is counted: the relay counts its
 		// own. If this write fails, the lease stands and the relay is later.
 		next, _ := s.cfg.Retry.After(time.Now(), 1)
-		if err := s.store.LetterFailed(ctx, o.ID, time.Until(next), false, err.Error()); err != nil {
+		if err := s.store.HandOverFailed(ctx, o.ID, time.Until(next), err.Error()); err != nil {
 			s.log.WarnContext(ctx, "letter not rescheduled for the relay", "order_id", o.ID, "error", err)
 		}
 		return o

@@ -369,6 +369,34 @@ func TestCreate_LetterNotTaken_PaidAndRelayedLater(t *testing.T) {
 	}
 }
 
+// A client's retry of an order whose letter the relay parked must not
+// release it: only an operator does (RetryParked). Nor may it move a letter
+// the relay has already scheduled.
+func TestCreate_RetryWhileLetterParked_StaysParked(t *testing.T) {
+	f := newFixture(t)
+	f.letters.err = errors.New("connection refused")
+	o, err := f.svc.Create(context.Background(), user, 100, "", "k")
+	if err != nil || o.Status != order.Paid {
+		t.Fatalf("Create = %+v, %v; want paid", o, err)
+	}
+	if _, err := f.db.Exec(`UPDATE order_letters SET attempts = 20, parked_time = now(),
+		next_attempt_time = now() + interval '1 hour' WHERE order_id = $1`, o.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Create(context.Background(), user, 100, "", "k"); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	var parked bool
+	var dueIn float64
+	if err := f.db.QueryRow(`SELECT parked_time IS NOT NULL, extract(epoch FROM next_attempt_time - now())
+		FROM order_letters WHERE order_id = $1`, o.ID).Scan(&parked, &dueIn); err != nil {
+		t.Fatal(err)
+	}
+	if !parked || dueIn < 3000 {
+		t.Errorf("after a client retry: parked=%v, due in %.0fs; want still parked, schedule untouched", parked, dueIn)
+	}
+}
+
 func TestGet_BadIDs_Invalid(t *testing.T) {
 	f := newFixture(t)
 	for _, ids := range [][2]string{{"x", uuid.NewString()}, {user, "x"}} {

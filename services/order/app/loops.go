@@ -17,21 +17,29 @@ type RepairReport struct {
 
 // Repair settles orders a failure left pending: it asks billing again
 // (same idempotency key, so never twice) and records the answer with its
-// letter. One pass claims at most Config.RepairBatch due orders, the
-// longest due first; a failure pushes the order back by the retry policy
+// letter. One pass settles at most Config.RepairBatch due orders, the
+// longest due first, claiming them one at a time; a failure pushes the order back by the retry policy
 // or parks it, so orders that never finish cannot keep newer ones out of
 // the batch. RunRepair calls it periodically.
 func (s *Service) Repair(ctx context.Context) (RepairReport, error) {
 	var rep RepairReport
 	defer s.refreshParked(ctx)
-	orders, err := s.store.ClaimPayments(ctx, s.lease(), s.cfg.RepairBatch)
-	if err != nil {
-		return rep, err
-	}
-	for _, o := range orders {
+	// One order per claim: the lease covers one attempt, so an order that
+	// waits behind slow ones in a batch is never claimed by a second
+	// replica while this pass still holds it.
+	began := time.Now()
+	for range s.cfg.RepairBatch {
 		if ctx.Err() != nil {
 			return rep, ctx.Err()
 		}
+		claimed, err := s.store.ClaimPayments(ctx, s.lease(), 1, began)
+		if err != nil {
+			return rep, err
+		}
+		if len(claimed) == 0 {
+			break
+		}
+		o := claimed[0]
 		done, err := s.finish(ctx, o)
 		if err != nil {
 			rep.Failed++
@@ -62,15 +70,20 @@ type RelayReport struct {
 func (s *Service) Relay(ctx context.Context) (RelayReport, error) {
 	var rep RelayReport
 	defer s.refreshParked(ctx)
-	letters, err := s.store.ClaimLetters(ctx, s.lease(), s.cfg.RepairBatch)
-	if err != nil {
-		return rep, err
-	}
-	for _, l := range letters {
+	began := time.Now()
+	for range s.cfg.RepairBatch { // one letter per claim, as in Repair
 		if ctx.Err() != nil {
 			return rep, ctx.Err()
 		}
-		err := s.letters.Send(ctx, l)
+		claimed, err := s.store.ClaimLetters(ctx, s.lease(), 1, began)
+		if err != nil {
+			return rep, err
+		}
+		if len(claimed) == 0 {
+			break
+		}
+		l := claimed[0]
+		err = s.letters.Send(ctx, l)
 		if err == nil {
 			_, err = s.store.MarkSent(ctx, l.OrderID)
 		}
@@ -87,7 +100,7 @@ func (s *Service) Relay(ctx context.Context) (RelayReport, error) {
 }
 
 // lease is how long a claimed item is hidden from other loops: longer than
-// one attempt (a billing or notification call is bounded by the call
+// one attempt (items are claimed one at a time) (a billing or notification call is bounded by the call
 // timeout, which RepairMinAge is well past).
 func (s *Service) lease() time.Duration { return max(s.cfg.RepairMinAge, time.Second) }
 

@@ -64,19 +64,19 @@ func (s *Store) MarkSent(ctx context.Context, id string) (order.Order, error) {
 // only for this statement, so no connection or lock is held while the
 // notification service answers. A relay that dies mid-send leaves its rows
 // to be claimed again once the lease has passed.
-func (s *Store) ClaimLetters(ctx context.Context, lease time.Duration, limit int) ([]order.Letter, error) {
+func (s *Store) ClaimLetters(ctx context.Context, lease time.Duration, limit int, dueBy time.Time) ([]order.Letter, error) {
 	var rows []letterRow
 	err := pgdb.Select(ctx, s.db, &rows, `
 		UPDATE order_letters
 		SET attempts = attempts + 1, next_attempt_time = now() + make_interval(secs => $1)
 		WHERE order_id IN (
 			SELECT order_id FROM order_letters
-			WHERE sent_time IS NULL AND parked_time IS NULL AND next_attempt_time <= now()
+			WHERE sent_time IS NULL AND parked_time IS NULL AND next_attempt_time <= least(now(), $3)
 			ORDER BY next_attempt_time
 			LIMIT $2
 			FOR UPDATE SKIP LOCKED)
 		RETURNING order_id, user_id, request_id, email, subject, body, attempts`,
-		lease.Seconds(), limit)
+		lease.Seconds(), limit, dueBy)
 	if err != nil {
 		return nil, fmt.Errorf("claim due letters: %w", err)
 	}

@@ -194,18 +194,18 @@ func (s *Store) RecordOutcome(ctx context.Context, o order.Order, out order.Outc
 // for this statement, so nothing is held while billing answers. A loop
 // that dies mid-payment leaves its orders to be claimed again after the
 // lease.
-func (s *Store) ClaimPayments(ctx context.Context, lease time.Duration, limit int) ([]order.Order, error) {
+func (s *Store) ClaimPayments(ctx context.Context, lease time.Duration, limit int, dueBy time.Time) ([]order.Order, error) {
 	var rows []row
 	err := pgdb.Select(ctx, s.db, &rows, `
 		UPDATE orders
 		SET pay_attempts = pay_attempts + 1, pay_next_attempt_time = now() + make_interval(secs => $1)
 		WHERE id IN (
 			SELECT id FROM orders
-			WHERE status = 'pending' AND pay_parked_time IS NULL AND pay_next_attempt_time <= now()
+			WHERE status = 'pending' AND pay_parked_time IS NULL AND pay_next_attempt_time <= least(now(), $3)
 			ORDER BY pay_next_attempt_time
 			LIMIT $2
 			FOR UPDATE SKIP LOCKED)
-		RETURNING `+columns, lease.Seconds(), limit)
+		RETURNING `+columns, lease.Seconds(), limit, dueBy)
 	if err != nil {
 		return nil, fmt.Errorf("claim due payments: %w", err)
 	}
@@ -218,7 +218,7 @@ func (s *Store) ClaimPayments(ctx context.Context, lease time.Duration, limit in
 func (s *Store) PaymentFailed(ctx context.Context, id string, delay time.Duration, park bool, lastErr string) error {
 	_, err := pgdb.Exec(ctx, s.db, `UPDATE orders
 		SET pay_next_attempt_time = now() + make_interval(secs => $2),
-		    pay_parked_time = CASE WHEN $3 THEN now() END,
+		    pay_parked_time = CASE WHEN $3 THEN now() ELSE pay_parked_time END,
 		    pay_last_error = $4
 		WHERE id = $1 AND status = 'pending'`, id, delay.Seconds(), park, lastErr)
 	if err != nil {

@@ -177,7 +177,7 @@ func TestMarkSent_NotifiesOnceAndKeepsFirstTime(t *testing.T) {
 	if err != nil || !second.NotifyTime.Equal(first.NotifyTime) {
 		t.Errorf("second MarkSent moved the time: %v -> %v (%v)", first.NotifyTime, second.NotifyTime, err)
 	}
-	if got, err := s.ClaimLetters(ctx, time.Minute, 10); err != nil || len(got) != 0 {
+	if got, err := s.ClaimLetters(ctx, time.Minute, 10, time.Now()); err != nil || len(got) != 0 {
 		t.Errorf("claimed %d sent letters (%v), want none", len(got), err)
 	}
 	var sent bool
@@ -203,7 +203,7 @@ func TestClaimLetters_LeaseAndSkipLocked(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() {
-			got, err := s.ClaimLetters(ctx, time.Minute, 8)
+			got, err := s.ClaimLetters(ctx, time.Minute, 8, time.Now())
 			if err != nil {
 				t.Error(err)
 			}
@@ -226,13 +226,13 @@ func TestClaimLetters_LeaseAndSkipLocked(t *testing.T) {
 			t.Errorf("letter %s claimed %d times", id, n)
 		}
 	}
-	if got, _ := s.ClaimLetters(ctx, time.Minute, 100); len(got) != 0 {
+	if got, _ := s.ClaimLetters(ctx, time.Minute, 100, time.Now()); len(got) != 0 {
 		t.Errorf("claimed %d letters within their lease, want 0", len(got))
 	}
 	if _, err := db.Exec(`UPDATE order_letters SET next_attempt_time = now() - interval '1 second'`); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.ClaimLetters(ctx, time.Minute, 100); len(got) != 20 || got[0].Attempts != 2 {
+	if got, _ := s.ClaimLetters(ctx, time.Minute, 100, time.Now()); len(got) != 20 || got[0].Attempts != 2 {
 		t.Errorf("after the lease: claimed %d, want all 20 on their second attempt", len(got))
 	}
 }
@@ -259,15 +259,15 @@ func TestClaimPayments_DueFirstParkedAndFinalLeftOut(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	got, err := s.ClaimPayments(ctx, time.Minute, 1)
+	got, err := s.ClaimPayments(ctx, time.Minute, 1, time.Now())
 	if err != nil || len(got) != 1 || got[0].ID != first.ID || got[0].PayAttempts != 1 {
 		t.Fatalf("claim 1 = %+v, %v; want the earliest due order on its first attempt", got, err)
 	}
-	got, err = s.ClaimPayments(ctx, time.Minute, 10)
+	got, err = s.ClaimPayments(ctx, time.Minute, 10, time.Now())
 	if err != nil || len(got) != 1 || got[0].ID != second.ID {
 		t.Fatalf("claim 10 = %+v, %v; want only %s (the rest is leased, parked, final or not due)", got, err, second.ID)
 	}
-	if got, _ := s.ClaimPayments(ctx, time.Minute, 10); len(got) != 0 {
+	if got, _ := s.ClaimPayments(ctx, time.Minute, 10, time.Now()); len(got) != 0 {
 		t.Errorf("claimed %d orders within their lease", len(got))
 	}
 }
@@ -306,7 +306,7 @@ func TestParked_ListedNewestFirstAndReleased(t *testing.T) {
 	if n, err := s.RetryParked(ctx, []string{payment.ID}); err != nil || n != 1 {
 		t.Fatalf("RetryParked(payment) = %d, %v", n, err)
 	}
-	if got, _ := s.ClaimPayments(ctx, time.Minute, 10); len(got) != 1 || got[0].PayAttempts != 1 {
+	if got, _ := s.ClaimPayments(ctx, time.Minute, 10, time.Now()); len(got) != 1 || got[0].PayAttempts != 1 {
 		t.Errorf("after release: claimed %+v, want the payment with a fresh count", got)
 	}
 	if n, err := s.RetryParked(ctx, nil); err != nil || n != 1 {
