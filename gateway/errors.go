@@ -8,13 +8,11 @@ import (
 	"strconv"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/kassa-dev/kassa/services/platform/apperr"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
-
-// errorDomain is the google.rpc.ErrorInfo domain of kassa's errors.
-const errorDomain = "kassa.dev"
 
 // statusByReason is where an error's HTTP status differs from
 // grpc-gateway's mapping of its gRPC code: the kassa.dev ErrorInfo reason
@@ -36,16 +34,6 @@ var statusByReason = map[string]int{
 // errBodyTooLarge stands for the 413 answer; handleError replaces it.
 var errBodyTooLarge = errors.New("request body too large")
 
-// reasonOf returns the kassa.dev ErrorInfo reason of st, or "".
-func reasonOf(st *status.Status) string {
-	for _, d := range st.Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == errorDomain {
-			return info.GetReason()
-		}
-	}
-	return ""
-}
-
 // handleError is the gateway's only error handler: grpc-gateway's default
 // (google.rpc.Status JSON, HTTP status from the gRPC code) with the
 // statuses of statusByReason, the 413 of the body limit, Retry-After on
@@ -64,7 +52,7 @@ func (g *Gateway) handleError(ctx context.Context, mux *runtime.ServeMux, m runt
 		}
 	case errors.As(err, &withHTTP): // made by the gateway with its status
 	default:
-		if code, ok := statusByReason[reasonOf(status.Convert(err))]; ok {
+		if code, ok := statusByReason[apperr.ReasonOf(err)]; ok {
 			err = &runtime.HTTPStatusError{HTTPStatus: code, Err: err}
 		}
 	}
@@ -127,7 +115,7 @@ func (g *Gateway) retryAfterOf(st *status.Status) string {
 	for _, d := range st.Details() {
 		switch d := d.(type) {
 		case *errdetails.ErrorInfo:
-			if d.GetDomain() != errorDomain {
+			if d.GetDomain() != apperr.Domain {
 				continue
 			}
 			if v, ok := d.GetMetadata()[retryAfterKey]; ok {

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kassa-dev/kassa/services/platform/apperr"
 	"golang.org/x/time/rate"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -109,7 +110,7 @@ func (l *limiters) check(r *http.Request) error {
 func rateLimited(wait time.Duration) error {
 	secs := strconv.FormatInt(int64(math.Ceil(wait.Seconds())), 10)
 	st, err := status.New(codes.ResourceExhausted, "too many requests, retry after "+secs+"s").
-		WithDetails(&errdetails.ErrorInfo{Reason: "RATE_LIMITED", Domain: errorDomain,
+		WithDetails(&errdetails.ErrorInfo{Reason: "RATE_LIMITED", Domain: apperr.Domain,
 			Metadata: map[string]string{retryAfterKey: secs}})
 	if err != nil {
 		return status.Error(codes.ResourceExhausted, "too many requests")

@@ -64,7 +64,7 @@ func ownError(ctx context.Context, name, method string, p peer.Peer, err error, 
 	var own error
 	logMsg := "upstream unavailable"
 	switch {
-	case reasonOf(st) != "":
+	case apperr.ReasonOf(st.Err()) != "":
 		return err
 	case st.Code() == codes.Unavailable:
 		own = status.Errorf(codes.Unavailable, "the %s service is unavailable, retry later", name)
