@@ -16,6 +16,9 @@ type LoginAttempt struct {
 	Found    bool
 	UserID   string
 	Username string
+	// Admin is the account's is_admin flag, read with the login, so the
+	// role follows the account and not whoever holds its name.
+	Admin bool
 	// HasPassword is false for users created without one.
 	HasPassword bool
 	// LockedUntil is set when the attempt was refused unchecked because
@@ -37,6 +40,9 @@ type Rotation struct {
 	OK       bool
 	UserID   string
 	Username string
+	// Admin is the user's is_admin flag now: a revoked grant ends with
+	// the next refresh.
+	Admin bool
 	// Reused: the token had been used before, and its family is now
 	// revoked.
 	Reused bool

@@ -34,8 +34,6 @@ type AuthOptions struct {
 	Issuer *token.Issuer
 	// RefreshTTL is how long a refresh token stays valid unused.
 	RefreshTTL time.Duration
-	// Admins are the usernames whose tokens carry the admin role.
-	Admins []string
 	// Clients are the service clients of the client credentials grant.
 	Clients Clients
 	// Lock is the brute-force rule per account.
@@ -53,10 +51,9 @@ const (
 
 // Auth implements the AuthService use cases.
 type Auth struct {
-	store  AuthStore
-	opts   AuthOptions
-	admins map[string]bool
-	log    *slog.Logger
+	store AuthStore
+	opts  AuthOptions
+	log   *slog.Logger
 }
 
 // NewAuth returns an Auth; zero options take the defaults above.
@@ -77,11 +74,7 @@ func NewAuth(store AuthStore, opts AuthOptions) *Auth {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	admins := map[string]bool{}
-	for _, a := range opts.Admins {
-		admins[a] = true
-	}
-	return &Auth{store: store, opts: opts, admins: admins, log: log}
+	return &Auth{store: store, opts: opts, log: log}
 }
 
 // Tokens is a token pair; Refresh is "" for service tokens.
@@ -131,7 +124,7 @@ func (a *Auth) Login(ctx context.Context, login, pw string) (Tokens, error) {
 	case !at.OK:
 		return Tokens{}, user.ErrBadCredentials
 	}
-	access, err := a.opts.Issuer.Customer(at.UserID, a.admins[at.Username])
+	access, err := a.opts.Issuer.Customer(at.UserID, at.Admin)
 	if err != nil {
 		return Tokens{}, err
 	}
@@ -161,7 +154,7 @@ func (a *Auth) Refresh(ctx context.Context, refresh string) (Tokens, error) {
 	if !rot.OK {
 		return Tokens{}, user.ErrBadRefresh
 	}
-	access, err := a.opts.Issuer.Customer(rot.UserID, a.admins[rot.Username])
+	access, err := a.opts.Issuer.Customer(rot.UserID, rot.Admin)
 	if err != nil {
 		return Tokens{}, err
 	}

@@ -156,9 +156,10 @@ func wantRefused(t *testing.T, err error, code codes.Code, msg, reason string) {
 }
 
 func TestLogin_OK(t *testing.T) {
-	e := newAuthEnv(t, app.AuthOptions{Admins: []string{"root"}}, false)
+	e := newAuthEnv(t, app.AuthOptions{}, false)
 	ada := e.register(t, "ada", goodPassword)
 	root := e.register(t, "root", goodPassword)
+	e.setAdmin(t, "root", true)
 	tests := []struct {
 		name, login string
 		sub         string
@@ -166,7 +167,7 @@ func TestLogin_OK(t *testing.T) {
 	}{
 		{"by username", "ada", ada.GetId(), []string{"customer"}},
 		{"by email in other case", "ADA@example.com", ada.GetId(), []string{"customer"}},
-		{"configured admin", "root", root.GetId(), []string{"customer", "admin"}},
+		{"granted admin", "root", root.GetId(), []string{"customer", "admin"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -29,13 +29,14 @@ func (s *Store) AttemptLogin(ctx context.Context, login string, verify func(hash
 		var r struct {
 			ID       string         `db:"id"`
 			Username string         `db:"username"`
+			Admin    bool           `db:"is_admin"`
 			Hash     sql.NullString `db:"password_hash"`
 			Failed   int            `db:"failed_logins"`
 			Locked   sql.NullTime   `db:"login_locked_until"`
 			Now      time.Time      `db:"now"`
 		}
 		err := tx.GetContext(ctx, &r, `
-			SELECT id, username, password_hash, failed_logins,
+			SELECT id, username, is_admin, password_hash, failed_logins,
 			       CASE WHEN login_locked_until > now() THEN login_locked_until END AS login_locked_until, now() AS now
 			FROM users
 			WHERE delete_time IS NULL AND (username = $1 OR lower(email) = lower($1))
@@ -46,7 +47,7 @@ func (s *Store) AttemptLogin(ctx context.Context, login string, verify func(hash
 		if err != nil {
 			return fmt.Errorf("read login: %w", err)
 		}
-		a.Found, a.UserID, a.Username, a.HasPassword = true, r.ID, r.Username, r.Hash.Valid
+		a.Found, a.UserID, a.Username, a.Admin, a.HasPassword = true, r.ID, r.Username, r.Admin, r.Hash.Valid
 		if r.Locked.Valid {
 			// Locked: the password is not even checked, so guessing during
 			// the lock learns nothing, and the lock is not extended.
@@ -122,11 +123,12 @@ func (s *Store) Rotate(ctx context.Context, old []byte, next user.Session) (user
 			Revoked  bool         `db:"revoked"`
 			UserID   string       `db:"user_id"`
 			Username string       `db:"username"`
+			Admin    bool         `db:"is_admin"`
 			Deleted  bool         `db:"deleted"`
 		}
 		err := tx.GetContext(ctx, &r, `
 			SELECT t.family_id, t.use_time, t.expire_time <= now() AS expired,
-			       f.revoke_time IS NOT NULL AS revoked, f.user_id, u.username, u.delete_time IS NOT NULL AS deleted
+			       f.revoke_time IS NOT NULL AS revoked, f.user_id, u.username, u.is_admin, u.delete_time IS NOT NULL AS deleted
 			FROM refresh_tokens t
 			JOIN refresh_families f ON f.id = t.family_id
 			JOIN users u ON u.id = f.user_id
@@ -154,7 +156,7 @@ func (s *Store) Rotate(ctx context.Context, old []byte, next user.Session) (user
 			next.TokenHash, r.Family, next.Expire); err != nil {
 			return fmt.Errorf("store refresh token: %w", err)
 		}
-		rot.OK, rot.UserID, rot.Username = true, r.UserID, r.Username
+		rot.OK, rot.UserID, rot.Username, rot.Admin = true, r.UserID, r.Username, r.Admin
 		return nil
 	})
 	return rot, err

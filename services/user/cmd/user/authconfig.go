@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/kassa-dev/kassa/services/platform/service"
-	"github.com/kassa-dev/kassa/services/user"
 	"github.com/kassa-dev/kassa/services/user/app"
 	"github.com/kassa-dev/kassa/services/user/keys"
 	"github.com/kassa-dev/kassa/services/user/token"
@@ -20,7 +19,6 @@ var authOptions = []service.Option{
 	{Name: "auth-signing-keys", Usage: "file of the Ed25519 private JWK Set that signs access tokens (create one with 'user keygen -out <file>'); empty disables login"},
 	{Name: "auth-access-ttl", Default: "15m", Usage: "lifetime of access tokens"},
 	{Name: "auth-refresh-ttl", Default: "720h", Usage: "how long an unused refresh token stays valid"},
-	{Name: "auth-admins", Usage: "comma-separated usernames whose tokens carry the admin role"},
 	{Name: "auth-clients", Usage: "service clients of the client credentials grant: name=<sha256 hex of the secret>,... or a file holding that list"},
 	{Name: "login-max-failures", Default: strconv.Itoa(app.DefaultMaxFailures), Usage: "failed logins in a row after which an account is locked"},
 	{Name: "login-lock-base", Default: app.DefaultLockBase.String(), Usage: "first lock after login-max-failures; it doubles with each further failure"},
@@ -65,15 +63,6 @@ func authConfig(opts map[string]string, issuer, audience string) (app.AuthOption
 	}
 	if a.Lock.MaxFailures, err = strconv.Atoi(opts["login-max-failures"]); err != nil || a.Lock.MaxFailures < 1 || a.Lock.MaxFailures > 1000 {
 		return a, nil, badOption("login-max-failures", "want a number from 1 to 1000, got %q", opts["login-max-failures"])
-	}
-	for _, name := range strings.Split(opts["auth-admins"], ",") {
-		if name = strings.TrimSpace(name); name == "" {
-			continue
-		}
-		if err := user.CheckUsername("auth-admins", name); err != nil {
-			return a, nil, badOption("auth-admins", "%q is not a username", name)
-		}
-		a.Admins = append(a.Admins, name)
 	}
 	if a.Clients, err = app.ParseClients(opts["auth-clients"]); err != nil {
 		return a, nil, badOption("auth-clients", "%v", err)

@@ -27,9 +27,8 @@ func TestAuthConfig_Defaults_LoginDisabledWithoutKeys(t *testing.T) {
 	}
 	o := defaults()
 	o["auth-signing-keys"] = path
-	o["auth-admins"] = "root, ops"
 	a, ks, err = authConfig(o, "http://localhost:8080", "kassa")
-	if err != nil || ks == nil || a.Issuer == nil || len(a.Admins) != 2 {
+	if err != nil || ks == nil || a.Issuer == nil {
 		t.Fatalf("with keys: %+v, %v, %v", a, ks, err)
 	}
 }
@@ -41,7 +40,6 @@ func TestAuthConfig_BadValue_NamesFlagAndEnv(t *testing.T) {
 		{"login-max-failures", "0", "login-max-failures (LOGIN_MAX_FAILURES)"},
 		{"login-lock-base", "-1s", "login-lock-base (LOGIN_LOCK_BASE)"},
 		{"login-lock-max", "10ms", "login-lock-max (LOGIN_LOCK_MAX): must be at least"},
-		{"auth-admins", "Root", "auth-admins (AUTH_ADMINS)"},
 		{"auth-clients", "order=12", "auth-clients (AUTH_CLIENTS)"},
 		{"auth-signing-keys", "/nonexistent/keys.json", "auth-signing-keys (AUTH_SIGNING_KEYS)"},
 	}

@@ -39,6 +39,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if len(args) > 1 && args[1] == "keygen" {
 		return keygen(args[2:], getenv, stdout)
 	}
+	if len(args) > 1 && args[1] == "grant-admin" {
+		return grantAdmin(ctx, args[2:], getenv, stdout)
+	}
 	return service.Run(ctx, service.Spec{
 		Name:       "user",
 		Addr:       ":50051",
