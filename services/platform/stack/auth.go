@@ -91,6 +91,37 @@ func clientSecret(path string) (string, error) {
 	return secret, nil
 }
 
+// GrantAdmin gives the live user username the admin role from its next
+// login, as an operator does: by running the built user binary's
+// `grant-admin` against the user database (the platform module cannot
+// import the user module's store). The role is never granted by
+// registration, so register the account first.
+func (s *Stack) GrantAdmin(ctx context.Context, username string) error {
+	return s.runGrantAdmin(ctx, username)
+}
+
+// RevokeAdmin takes the admin role away from the next login or refresh.
+func (s *Stack) RevokeAdmin(ctx context.Context, username string) error {
+	return s.runGrantAdmin(ctx, username, "-revoke")
+}
+
+func (s *Stack) runGrantAdmin(ctx context.Context, username string, extra ...string) error {
+	args := append([]string{"grant-admin", "-database-url", s.DatabaseURL("user"), "-username", username}, extra...)
+	cmd := exec.CommandContext(ctx, s.UserBinary(), args...)
+	// Only the URL from the flag: a DATABASE_URL in the caller's shell
+	// must not point the grant at another database.
+	cmd.Env = append(os.Environ(), "DATABASE_URL=")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("user grant-admin -username %s %s: %w: %s", username, strings.Join(extra, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// UserBinary is the path of the stack's built user binary, the one to run
+// `grant-admin` with by hand.
+func (s *Stack) UserBinary() string { return filepath.Join(s.bin, "user") }
+
 // RevocationURL is the user service's list of revoked subjects, served
 // next to its JWKS.
 func (s *Stack) RevocationURL() string { return s.AdminURL("user") + auth.RevocationPath }
@@ -101,7 +132,6 @@ type authEnv struct {
 	jwksURL       string // the user service's admin listener
 	revocationURL string // on the same listener
 	files         authFiles
-	admins        []string
 }
 
 // settings are component name's identity variables. Every process
@@ -121,10 +151,7 @@ func (a authEnv) settings(name string) []string {
 	case "user":
 		env = append(env,
 			"AUTH_SIGNING_KEYS="+a.files.signingKeys,
-			"AUTH_CLIENTS="+orderClientID+"="+a.files.orderHash,
-			// Always set, so an AUTH_ADMINS in the caller's shell does not
-			// grant admin by accident: Options.Admins is the one way.
-			"AUTH_ADMINS="+strings.Join(a.admins, ","))
+			"AUTH_CLIENTS="+orderClientID+"="+a.files.orderHash)
 	case "order":
 		env = append(env,
 			"AUTH_CLIENT_ID="+orderClientID,

@@ -28,7 +28,6 @@ func TestAuthEnv_EachComponentGetsOnlyItsSecrets(t *testing.T) {
 		jwksURL:       "http://127.0.0.1:9101/.well-known/jwks.json",
 		revocationURL: "http://127.0.0.1:9101/.well-known/revoked-subjects.json",
 		files:         authFiles{signingKeys: "/d/auth/signing-keys.json", orderSecret: "/d/auth/order-client-secret", orderHash: strings.Repeat("ab", 32)},
-		admins:        []string{"alice", "bob"},
 	}
 	shared := map[string]string{"AUTH_ISSUER": a.issuer, "AUTH_AUDIENCE": "kassa", "AUTH_JWKS_URL": a.jwksURL,
 		"AUTH_REVOCATION_URL": a.revocationURL}
@@ -41,7 +40,6 @@ func TestAuthEnv_EachComponentGetsOnlyItsSecrets(t *testing.T) {
 		{"user", map[string]string{
 			"AUTH_SIGNING_KEYS": a.files.signingKeys,
 			"AUTH_CLIENTS":      "order=" + a.files.orderHash,
-			"AUTH_ADMINS":       "alice,bob",
 		}},
 		{"order", map[string]string{
 			"AUTH_CLIENT_ID":          "order",
@@ -73,19 +71,18 @@ func TestAuthEnv_EachComponentGetsOnlyItsSecrets(t *testing.T) {
 }
 
 // The stack's settings come after the caller's environment, so an
-// AUTH_ADMINS or AUTH_CLIENT_SECRET in the shell running make run neither
-// grants admin nor clashes with the secret file.
+// AUTH_CLIENT_SECRET or AUTH_ISSUER in the shell running make run does
+// not clash with the stack's own.
 func TestStackEnv_OverridesCallersAuthSettings(t *testing.T) {
 	s := &Stack{components: Components(), opts: Options{LogFmt: "text"},
 		auth: authFiles{signingKeys: "/k", orderSecret: "/s", orderHash: "h"}}
-	t.Setenv("AUTH_ADMINS", "mallory")
 	t.Setenv("AUTH_CLIENT_SECRET", "from-the-shell")
 	t.Setenv("AUTH_ISSUER", "http://elsewhere")
 	t.Setenv("AUTH_REVOCATION_URL", "http://elsewhere/revoked.json")
 	user, _ := s.component("user")
 	order, _ := s.component("order")
-	if v, _ := envValue(s.env(user), "AUTH_ADMINS"); v != "" {
-		t.Errorf("user AUTH_ADMINS = %q, want none (Options.Admins is empty)", v)
+	if _, ok := envValue(s.env(user), "AUTH_ADMINS"); ok {
+		t.Errorf("user env sets AUTH_ADMINS; admin is granted with GrantAdmin, never by name")
 	}
 	if v, _ := envValue(s.env(order), "AUTH_CLIENT_SECRET"); v != "" {
 		t.Errorf("order AUTH_CLIENT_SECRET = %q, want it cleared", v)
@@ -100,10 +97,6 @@ func TestStackEnv_OverridesCallersAuthSettings(t *testing.T) {
 		if v, _ := envValue(s.env(c), "AUTH_REVOCATION_URL"); v != s.AdminURL("user")+"/.well-known/revoked-subjects.json" {
 			t.Errorf("%s AUTH_REVOCATION_URL = %q, want the user admin listener's", c.Name, v)
 		}
-	}
-	s.opts.Admins = []string{"alice"}
-	if v, _ := envValue(s.env(user), "AUTH_ADMINS"); v != "alice" {
-		t.Errorf("with Options.Admins, user AUTH_ADMINS = %q, want alice", v)
 	}
 }
 
@@ -180,4 +173,42 @@ func TestPrepareAuth_Refuses(t *testing.T) {
 			t.Errorf("prepareAuth = %v, want the empty secret named", err)
 		}
 	})
+}
+
+// GrantAdmin and RevokeAdmin run the built user binary's grant-admin
+// against the user database, with the caller's DATABASE_URL cleared; a
+// failure (an unknown user) comes back with the command's own message.
+func TestGrantAdmin_RunsUserBinaryAgainstUserDatabase(t *testing.T) {
+	bin := t.TempDir()
+	calls := filepath.Join(bin, "calls")
+	script := "#!/bin/sh\necho \"$* env=$DATABASE_URL\" >> " + calls + "\n" +
+		"[ \"$5\" = nobody ] && { echo 'grant-admin: user not found: no live user has username \"nobody\"' >&2; exit 1; }\necho 0000\n"
+	if err := os.WriteFile(filepath.Join(bin, "user"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DATABASE_URL", "postgres://elsewhere/other")
+	s := &Stack{bin: bin, dbURLs: map[string]string{"user": "postgres://127.0.0.1:5432/user_db"}}
+	ctx := context.Background()
+	if s.UserBinary() != filepath.Join(bin, "user") {
+		t.Errorf("UserBinary = %q, want %s", s.UserBinary(), filepath.Join(bin, "user"))
+	}
+	if err := s.GrantAdmin(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeAdmin(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	err := s.GrantAdmin(ctx, "nobody")
+	if err == nil || !strings.Contains(err.Error(), `no live user has username "nobody"`) {
+		t.Errorf("GrantAdmin(nobody) = %v, want the command's message", err)
+	}
+	got, _ := os.ReadFile(calls)
+	want := []string{
+		"grant-admin -database-url postgres://127.0.0.1:5432/user_db -username alice env=",
+		"grant-admin -database-url postgres://127.0.0.1:5432/user_db -username alice -revoke env=",
+		"grant-admin -database-url postgres://127.0.0.1:5432/user_db -username nobody env=",
+	}
+	if lines := strings.Split(strings.TrimSpace(string(got)), "\n"); !slices.Equal(lines, want) {
+		t.Errorf("user was run as %q, want %q", lines, want)
+	}
 }

@@ -67,11 +67,6 @@ type Options struct {
 	// DatabaseURL: that server is not the stack's to configure.
 	PGSettings map[string]string
 
-	// Admins are the usernames whose tokens carry the admin role (the
-	// user service's AUTH_ADMINS); none by default. An admin account is
-	// registered like any other and gets the role at its next login.
-	Admins []string
-
 	// Env is extra environment of every process (KEY=value), applied after
 	// the stack's own settings so it wins: tests shorten REPAIR_INTERVAL or
 	// CALL_TIMEOUT with it. Unknown names are ignored by the services.
@@ -244,7 +239,7 @@ func (s *Stack) env(c Component) []string {
 }
 
 func (s *Stack) authEnv() authEnv {
-	return authEnv{issuer: s.BaseURL(), jwksURL: s.JWKSURL(), revocationURL: s.RevocationURL(), files: s.auth, admins: s.opts.Admins}
+	return authEnv{issuer: s.BaseURL(), jwksURL: s.JWKSURL(), revocationURL: s.RevocationURL(), files: s.auth}
 }
 
 // JWKSURL is where the user service serves the public signing keys (its

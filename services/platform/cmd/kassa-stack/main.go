@@ -16,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/kassa-dev/kassa/services/platform/pgdb"
 	"github.com/kassa-dev/kassa/services/platform/stack"
 )
 
@@ -34,7 +35,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	temp := fs.Bool("temp", false, "use a throwaway folder, fresh cluster and free ports; removed on exit")
 	execCmd := fs.String("exec", "", "run this shell command against the started stack (KASSA_BASE_URL and KASSA_<SERVICE>_ADDR are set), then stop; exit with its status")
 	logFmt := fs.String("log-format", "text", "service log format: text or json")
-	admins := fs.String("admins", getenv("KASSA_ADMINS"), "comma-separated usernames whose tokens carry the admin role (env KASSA_ADMINS); register the user, then log in again")
 	logFile := fs.String("logs", "", "write the processes' logs to this file instead of stdout (the tail is printed if -exec fails)")
 	fs.Usage = func() {
 		fmt.Fprintln(stdout, "usage: kassa-stack [flags]\n\nStarts PostgreSQL, the four kassa services and the gateway; Ctrl-C stops them.\nDATABASE_URL, when set, names an existing PostgreSQL server to use instead of a private cluster.\n\nflags:")
@@ -68,11 +68,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}()
 	}
 	opts := stack.Options{Root: rootAbs, Dir: *dir, DatabaseURL: getenv("DATABASE_URL"), Durable: !*temp, Out: logs, LogFmt: *logFmt}
-	for _, name := range strings.Split(*admins, ",") {
-		if name = strings.TrimSpace(name); name != "" {
-			opts.Admins = append(opts.Admins, name)
-		}
-	}
 	if *temp {
 		tmp, err := os.MkdirTemp("", "kassa-stack-")
 		if err != nil {
@@ -103,10 +98,10 @@ kassa        |   REST API      %[1]s   (OpenAPI: %[1]s/openapi.json, readiness: 
 kassa        |   gRPC          user %[2]s  billing %[3]s  order %[4]s  notification %[5]s
 kassa        |   metrics       %[6]s/metrics %[7]s/metrics %[8]s/metrics %[9]s/metrics %[10]s/metrics
 kassa        |   signing keys  %[11]s   (public: %[1]s/.well-known/jwks.json; rotate: docs/deploy.md)
-kassa        |   admins        %[12]s
+kassa        |   admin role    register the user, then: %[12]s
 `, s.BaseURL(), s.Addr("user"), s.Addr("billing"), s.Addr("order"), s.Addr("notification"),
 		s.AdminURL("gateway"), s.AdminURL("user"), s.AdminURL("billing"), s.AdminURL("order"), s.AdminURL("notification"),
-		s.SigningKeys(), adminsText(opts.Admins))
+		s.SigningKeys(), grantAdminText(s))
 
 	if *execCmd != "" {
 		cmd := exec.CommandContext(ctx, "sh", "-c", *execCmd)
@@ -129,11 +124,17 @@ kassa        |   admins        %[12]s
 	}
 }
 
-func adminsText(admins []string) string {
-	if len(admins) == 0 {
-		return "none (KASSA_ADMINS=alice make run grants the role to the user alice)"
+// grantAdminText is the command that gives a registered user the admin
+// role (from its next login); registration never does. The URL's password,
+// if DATABASE_URL has one, is hidden: put it back to run the command.
+func grantAdminText(s *stack.Stack) string {
+	bin := s.UserBinary()
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, bin); err == nil && !strings.HasPrefix(rel, "..") {
+			bin = rel
+		}
 	}
-	return strings.Join(admins, ", ")
+	return fmt.Sprintf("%s grant-admin -database-url '%s' -username alice", bin, pgdb.Redact(s.DatabaseURL("user")))
 }
 
 func upper(s string) string {
