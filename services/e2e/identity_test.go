@@ -19,8 +19,9 @@ import (
 // password, logs in and sends its access token on every call, over REST
 // (Authorization: Bearer) and over gRPC (authorization metadata).
 
-// adminUsername is the account the stack is told (Options.Admins) to give
-// the admin role; it is registered like any other user.
+// adminUsername is the account the tests make admin: it registers like
+// any other user, then the stack grants it the role as an operator would
+// (user grant-admin), and it logs in again to get a token carrying it.
 const adminUsername = "e2e-admin"
 
 // loginEnv gives the e2e stack a low brute-force limit, so the lock test
@@ -127,13 +128,19 @@ var adminOnce struct {
 	c *customer
 }
 
-// admin is the stack's admin user, registered on first use.
+// admin is the stack's admin user, registered and granted on first use.
 func admin(t *testing.T) *customer {
 	t.Helper()
 	adminOnce.Lock()
 	defer adminOnce.Unlock()
 	if adminOnce.c == nil {
-		adminOnce.c = registerGRPC(t, adminUsername, "user-"+adminUsername)
+		c := registerGRPC(t, adminUsername, "user-"+adminUsername)
+		if err := sys.stack.GrantAdmin(context.Background(), adminUsername); err != nil {
+			t.Fatalf("grant admin: %v", err)
+		}
+		// The first login's token predates the grant.
+		c.loginGRPC(t)
+		adminOnce.c = c
 	}
 	return adminOnce.c
 }

@@ -53,8 +53,7 @@ func testMain(m *testing.M) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	s, err := stack.Start(ctx, stack.Options{Root: root, Dir: dir, FreePorts: true, Out: logs, LogFmt: "text",
-		Admins: []string{adminUsername}, Env: loginEnv})
+	s, err := stack.Start(ctx, stack.Options{Root: root, Dir: dir, FreePorts: true, Out: logs, LogFmt: "text", Env: loginEnv})
 	if err != nil {
 		dumpLog(logs.Name())
 		fmt.Fprintln(os.Stderr, "start stack:", err)
