@@ -68,8 +68,8 @@ var shapes = map[string]shape{
 			dbSecret(t, m, "kassa-database")
 			monitoring(t, m)
 			issuer(t, m, "https://api.shop.example.com")
-			if got := env(deploymentOf(t, m, "user").Spec.Template.Spec.Containers[0], "AUTH_ADMINS"); got != "ops-admin" {
-				t.Errorf("user AUTH_ADMINS = %q, want the profile's ops-admin", got)
+			if got := env(deploymentOf(t, m, "user").Spec.Template.Spec.Containers[0], "AUTH_ADMINS"); got != "" {
+				t.Errorf("user AUTH_ADMINS = %q, want none: admin is granted per account by user grant-admin", got)
 			}
 			if ing := m.ingresses[0]; len(ing.Spec.TLS) == 0 || ing.Spec.IngressClassName == nil || *ing.Spec.IngressClassName != "nginx" {
 				t.Errorf("want the Ingress with TLS and class nginx, got %+v", ing.Spec)
@@ -310,7 +310,7 @@ func TestOptions(t *testing.T) {
 				t.Errorf("%d NetworkPolicies rendered", len(m.netpols))
 			}
 		}},
-		{[]string{"auth.signingKeysSecret=", "auth.signingKeys=not-a-real-key-set", "auth.clientsSecret=", "auth.orderClientSecret=" + strings.Repeat("0f", 32), "auth.admins={alice,bob}", "auth.issuer=https://pay.example/"}, func(t *testing.T, m *manifest) {
+		{[]string{"auth.signingKeysSecret=", "auth.signingKeys=not-a-real-key-set", "auth.clientsSecret=", "auth.orderClientSecret=" + strings.Repeat("0f", 32), "auth.issuer=https://pay.example/"}, func(t *testing.T, m *manifest) {
 			if s := m.secrets["kassa-signing-keys"]; s == nil || s.StringData["signing-keys.json"] != "not-a-real-key-set" {
 				t.Errorf("want the chart-made Secret kassa-signing-keys with the inline key set, got %+v", s)
 			}
@@ -320,9 +320,6 @@ func TestOptions(t *testing.T) {
 				if _, ok := deploymentOf(t, m, comp).Spec.Template.Annotations["checksum/auth"]; !ok {
 					t.Errorf("Deployment of %s: no checksum/auth annotation, so a changed key would not restart it", comp)
 				}
-			}
-			if got := env(deploymentOf(t, m, "user").Spec.Template.Spec.Containers[0], "AUTH_ADMINS"); got != "alice,bob" {
-				t.Errorf("user AUTH_ADMINS = %q, want alice,bob", got)
 			}
 		}},
 		{[]string{"migrations.mode=none"}, func(t *testing.T, m *manifest) {
