@@ -11,12 +11,8 @@ import (
 	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
 	"github.com/kassa-dev/kassa/services/billing"
 	"github.com/kassa-dev/kassa/services/billing/app"
-	"github.com/kassa-dev/kassa/services/platform/apperr"
 	"github.com/kassa-dev/kassa/services/platform/auth"
 	"github.com/kassa-dev/kassa/services/platform/validate"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -150,9 +146,9 @@ func checkPayer(ctx context.Context, orderID string) error {
 	p, _ := auth.FromContext(ctx)
 	switch {
 	case orderID != "" && !p.IsService("order"):
-		return denied("order_id is set by the order service only; leave it empty to withdraw from your own account")
+		return auth.Denied("order_id is set by the order service only; leave it empty to withdraw from your own account")
 	case orderID == "" && p.IsService():
-		return denied("a service withdraws only to pay an order: order_id is required")
+		return auth.Denied("a service withdraws only to pay an order: order_id is required")
 	}
 	return nil
 }
@@ -162,19 +158,9 @@ func checkPayer(ctx context.Context, orderID string) error {
 // but money moves only by its owner's hand or to pay the owner's order.
 func checkMover(ctx context.Context, userID string) error {
 	if p, _ := auth.FromContext(ctx); p.UserID != userID {
-		return denied("only the account's owner moves its money; admins may read it")
+		return auth.Denied("only the account's owner moves its money; admins may read it")
 	}
 	return nil
-}
-
-// denied is PERMISSION_DENIED with the reason the access checks use, so a
-// client handles it like a refusal by the method's rule.
-func denied(msg string) error {
-	st := status.New(codes.PermissionDenied, msg)
-	if d, err := st.WithDetails(&errdetails.ErrorInfo{Reason: auth.ReasonPermissionDenied, Domain: apperr.Domain}); err == nil {
-		st = d
-	}
-	return st.Err()
 }
 
 func accountProto(a billing.Account) *billingv1.Account {

@@ -5,12 +5,8 @@ import (
 
 	orderv1 "github.com/kassa-dev/kassa/gen/kassa/order/v1"
 	"github.com/kassa-dev/kassa/services/order"
-	"github.com/kassa-dev/kassa/services/platform/apperr"
 	"github.com/kassa-dev/kassa/services/platform/auth"
 	"github.com/kassa-dev/kassa/services/platform/validate"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // Rules is the access rule of every RPC the order service serves (set as
@@ -44,7 +40,7 @@ func buyer(ctx context.Context, userID string) (string, error) {
 	case p.IsCustomer() && p.UserID == id:
 		return id, nil
 	case p.IsAdmin():
-		return "", denied("an admin may read other users' orders but not place them")
+		return "", auth.Denied("an admin may read other users' orders but not place them")
 	}
 	return "", order.ErrUserNotFound(id)
 }
@@ -61,14 +57,4 @@ func reader(ctx context.Context, userID string, notFound func(id string) error) 
 		return "", err
 	}
 	return id, nil
-}
-
-// denied is the PERMISSION_DENIED the access guard answers, with the same
-// ErrorInfo reason, for a refusal only the handler can make.
-func denied(msg string) error {
-	st := status.New(codes.PermissionDenied, msg)
-	if d, err := st.WithDetails(&errdetails.ErrorInfo{Reason: auth.ReasonPermissionDenied, Domain: apperr.Domain}); err == nil {
-		st = d
-	}
-	return st.Err()
 }

@@ -119,7 +119,12 @@ func bearer(ctx context.Context) (string, error) {
 	return tok, nil
 }
 
-func denied(msg string) error { return withInfo(codes.PermissionDenied, msg, ReasonPermissionDenied) }
+func denied(msg string) error { return Denied(msg) }
+
+// Denied is PERMISSION_DENIED with the reason the access checks use, for a
+// handler that refuses a caller its rule let in (a field only one service
+// may set, say), so clients handle both refusals alike.
+func Denied(msg string) error { return withInfo(codes.PermissionDenied, msg, ReasonPermissionDenied) }
 
 func withInfo(code codes.Code, msg, reason string) error {
 	st := status.New(code, msg)

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"sync"
 	"time"
+
+	"github.com/kassa-dev/kassa/services/platform/retry"
 )
 
 // RevocationPath is where the user service serves its revocation list,
@@ -50,16 +52,8 @@ func newRevocationList(u string, client *http.Client, log *slog.Logger) *revocat
 
 // run fetches the list now and then every interval until ctx ends.
 func (l *revocationList) run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		l.refresh(ctx, interval)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	l.refresh(ctx, interval)
+	retry.Every(ctx, interval, func(ctx context.Context) { l.refresh(ctx, interval) })
 }
 
 // refresh replaces the list with a freshly fetched one; on any failure the

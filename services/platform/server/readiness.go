@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/kassa-dev/kassa/services/platform/retry"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
@@ -80,16 +81,5 @@ func (s *Server) watchReadiness(ctx context.Context) {
 		}
 	}
 	check()
-	go func() {
-		t := time.NewTicker(s.ready.Interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				check()
-			}
-		}
-	}()
+	go retry.Every(ctx, s.ready.Interval, func(context.Context) { check() })
 }
