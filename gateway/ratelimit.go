@@ -76,32 +76,40 @@ func (l *limiters) check(r *http.Request) error {
 		t   *bucketTable
 		key string
 	}
-	takes := []take{{l.address, addr}}
+	var wait time.Duration
+	var reserved []*rate.Reservation
+	reserve := func(takes ...take) {
+		for _, tk := range takes {
+			if res := tk.t.reserve(tk.key, now); res != nil { // nil: limit off
+				reserved = append(reserved, res)
+				wait = max(wait, res.DelayFrom(now))
+			}
+		}
+	}
+	refuse := func() error {
+		for _, res := range reserved {
+			res.CancelAt(now)
+		}
+		return rateLimited(wait)
+	}
+	reserve(take{l.address, addr})
 	if strings.HasPrefix(r.URL.Path, "/v1/auth/") {
-		takes = append(takes, take{l.authAddress, addr})
+		reserve(take{l.authAddress, addr})
+	}
+	// The address limits first: a client over them costs no signature
+	// check (nor a key-set refresh for an unknown kid).
+	if wait > 0 {
+		return refuse()
 	}
 	if tok, ok := bearerToken(r); ok {
 		if sub, ok := l.subject(r.Context(), tok); ok {
-			takes = append(takes, take{l.user, sub})
+			reserve(take{l.user, sub})
 		}
 	}
-	var wait time.Duration
-	var reserved []*rate.Reservation
-	for _, tk := range takes {
-		res := tk.t.reserve(tk.key, now)
-		if res == nil { // limit off
-			continue
-		}
-		reserved = append(reserved, res)
-		wait = max(wait, res.DelayFrom(now))
+	if wait > 0 {
+		return refuse()
 	}
-	if wait == 0 {
-		return nil
-	}
-	for _, res := range reserved {
-		res.CancelAt(now)
-	}
-	return rateLimited(wait)
+	return nil
 }
 
 // rateLimited is the 429's error: RESOURCE_EXHAUSTED with reason

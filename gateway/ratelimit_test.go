@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"net/http"
@@ -234,5 +235,28 @@ func TestBucketTable_IdleBucketsEvicted(t *testing.T) {
 	slow := newBucketTable(RateLimit{PerSecond: 0.01, Burst: 3}, time.Minute)
 	if want := 300 * time.Second; slow.idle != want {
 		t.Errorf("idle = %v, want %v", slow.idle, want)
+	}
+}
+
+// A client over its address limit is refused before its token is looked
+// at: flooding the gateway with tokens costs it no signature checks.
+func TestRateLimit_OverAddressLimit_TokenNotVerified(t *testing.T) {
+	clk := newTestClock()
+	var verified int
+	e := newEnv(t, func(c *Config) {
+		c.RateAddress = RateLimit{PerSecond: 1, Burst: 1}
+		c.Clock = clk.now
+		c.Subject = func(_ context.Context, tok string) (string, bool) { verified++; return "ada", true }
+	})
+	path := "/v1/users/" + testUserID
+	h := map[string]string{"Authorization": "Bearer " + jwtWithSub("ada")}
+	if r := e.serveFrom(t, "192.0.2.9:1", "GET", path, "", h); r.status != http.StatusOK {
+		t.Fatalf("first request: status %d, body %s", r.status, r.body)
+	}
+	for range 5 {
+		wantRateLimited(t, e.serveFrom(t, "192.0.2.9:1", "GET", path, "", h), "1")
+	}
+	if verified != 1 {
+		t.Errorf("token verified %d times, want once (for the request within the limit)", verified)
 	}
 }
