@@ -194,4 +194,3 @@ func incomingHeader(key string) (string, bool) {
 	}
 	return runtime.DefaultHeaderMatcher(key)
 }
-
