@@ -227,10 +227,7 @@ func widenSchema(s map[string]any) {
 		}
 		str := map[string]any{"type": "string", "format": format, "pattern": pattern}
 		num := map[string]any{"type": "integer", "format": "int64"}
-		if ex, ok := s["example"]; ok {
-			str["example"] = ex
-		}
-		for _, k := range []string{"type", "format", "pattern", "example"} {
+		for _, k := range []string{"type", "format", "pattern"} {
 			delete(s, k)
 		}
 		s["oneOf"] = []any{str, num}
