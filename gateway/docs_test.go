@@ -97,8 +97,9 @@ func TestDocs_PageAtBothPaths_LoadsOnlyFromThisOrigin(t *testing.T) {
 	}
 }
 
-// The document the page loads sends try-it-out to this gateway: it names
-// no host, or only servers relative to this origin.
+// The document the page loads sends try-it-out to this gateway by
+// default: it names no host, or its first server (the one Swagger UI
+// picks) is a path on this origin.
 func TestDocs_DocumentNamesNoOtherServer(t *testing.T) {
 	e := newEnv(t)
 	var doc struct {
@@ -113,9 +114,9 @@ func TestDocs_DocumentNamesNoOtherServer(t *testing.T) {
 	if doc.Host != "" {
 		t.Errorf("host = %q: try-it-out would leave this gateway", doc.Host)
 	}
-	for _, s := range doc.Servers {
-		if !strings.HasPrefix(s.URL, "/") || strings.HasPrefix(s.URL, "//") {
-			t.Errorf("server %q: try-it-out would leave this gateway", s.URL)
+	if len(doc.Servers) > 0 {
+		if u := doc.Servers[0].URL; !strings.HasPrefix(u, "/") || strings.HasPrefix(u, "//") {
+			t.Errorf("first server %q: try-it-out would leave this gateway", u)
 		}
 	}
 }
