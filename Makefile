@@ -105,6 +105,18 @@ e2e: postman/node_modules/.installed ## run the Postman collection with newman a
 	@go build -o $(BUILD)/kassa-stack ./services/platform/cmd/kassa-stack
 	$(BUILD)/kassa-stack -root $(CURDIR) -temp -logs $(BUILD)/e2e-stack.log -exec 'cd postman && $(NEWMAN) --env-var baseUrl=$$KASSA_BASE_URL'
 
+# --- API reference in a browser ---------------------------------------------
+# Chromium is Debian's (apt-get install chromium); playwright-core, pinned in
+# postman/package.json, drives it and downloads no browser of its own.
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: docs-test
+docs-test: postman/node_modules/.installed ## /docs in headless Chromium on a throwaway stack: every operation listed, Authorize, try-it-out 401/200, nothing fetched off this machine; screenshot in .build/
+	@test -x $(CHROMIUM) || { echo "make docs-test needs Chromium at $(CHROMIUM): apt-get install -y chromium (or CHROMIUM=/path/to/chrome make docs-test)"; exit 1; }
+	@go build -o $(BUILD)/kassa-stack ./services/platform/cmd/kassa-stack
+	$(BUILD)/kassa-stack -root $(CURDIR) -temp -logs $(BUILD)/docs-test-stack.log -exec 'CHROMIUM=$(CHROMIUM) node --test-reporter=spec postman/browser/docs.test.mjs'
+# ---------------------------------------------------------------------------
+
 .PHONY: faults
 faults: ## fault-injection suite: kill, stop and drain the real processes and PostgreSQL under load, then check money and letters (about 1-2 min)
 	@mkdir -p $(BUILD)
