@@ -10,16 +10,17 @@ import type { components, paths } from "kassa-openapi";
 const client = createClient<paths>({ baseUrl: "http://localhost:8080" });
 const path = { userId: "c53ba9fe-2a33-4dd6-a779-c67c62b78d25" };
 
-// Bodies are checked against the schema itself: the document marks no field
-// as required, and for a body whose fields are all optional openapi-fetch's
-// request type accepts any value (see README.md).
-type DepositBody = components["schemas"]["DepositBody"];
-
 // A number where the document says the deposit is an object.
-export const bare: DepositBody = 10000; // error TS2559
+await client.POST("/v1/users/{userId}/account:deposit", { params: { path }, body: 10000 }); // error TS2322
 
-// A misspelt field.
-export const misspelt: DepositBody = { ammount: "10000" }; // error TS2561
+// A misspelt field (and so the required amount left out).
+await client.POST("/v1/users/{userId}/account:deposit", { params: { path }, body: { ammount: "10000" } }); // error TS2561
+
+// The order's required price left out.
+await client.POST("/v1/users/{userId}/orders", { params: { path }, body: { currency: "USD" } }); // error TS2322
+
+// The deposit body as the schema names it.
+export const deposit: components["schemas"]["DepositBody"] = { amount: "10000" };
 
 // A number where the document says the user id is a string.
 await client.GET("/v1/users/{userId}/account", { params: { path: { userId: 42 } } }); // error TS2322
