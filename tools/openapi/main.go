@@ -13,6 +13,9 @@
 //   - $ref without siblings (tools ignore a description beside a $ref),
 //   - the bearer token as an HTTP bearer scheme (Swagger 2.0 knows only API
 //     keys),
+//   - input-only fields as writeOnly, and left out of PATCH bodies,
+//   - an example on every path parameter,
+//   - Retry-After on every 429 and 503,
 //   - servers, short summaries, no tags of services without routes, and
 //     the error schema named Status.
 //
@@ -106,6 +109,10 @@ func Convert(v2 []byte) ([]byte, error) {
 	shortSummaries(v3)
 	dropConverterExtensions(v3)
 	walk(v3, widenSchema)
+	walk(v3, markInputOnly)
+	pathExamples(v3)
+	patchBodies(v3)
+	answerHeaders(v3)
 
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -245,6 +252,104 @@ func bearerScheme(doc map[string]any) {
 	if b, ok := schemes["Bearer"].(map[string]any); ok {
 		schemes["Bearer"] = map[string]any{"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": b["description"]}
 	}
+}
+
+// inputOnly is how the contracts' comments mark a field a client sends but
+// never gets back, as the generator reads "Output only." for readOnly.
+const inputOnly = "Input only"
+
+// markInputOnly makes the input-only properties writeOnly, so generated
+// clients leave them out of answer types.
+func markInputOnly(s map[string]any) {
+	props, _ := s["properties"].(map[string]any)
+	for _, p := range props {
+		p, ok := p.(map[string]any)
+		if desc, _ := p["description"].(string); ok && strings.Contains(desc, inputOnly+":") {
+			p["writeOnly"] = true
+		}
+	}
+}
+
+// uuidExample is the example of a path parameter that has none: every id
+// in kassa's paths is a server-assigned UUID (proto/README.md).
+const uuidExample = "0b0f3c5e-8a6d-4c55-9d1e-2f4a7c9b1e33"
+
+// pathExamples gives every path parameter an example, which contract
+// testers need to build a request: the generator's x-example where the
+// field has one (Swagger 2.0 has no parameter examples), else a UUID.
+func pathExamples(doc map[string]any) {
+	forEachOperation(doc, func(_, _ string, op map[string]any) {
+		params, _ := op["parameters"].([]any)
+		for _, p := range params {
+			p := p.(map[string]any)
+			if ex, ok := p["x-example"]; ok {
+				p["example"] = ex
+				delete(p, "x-example")
+			}
+			if _, ok := p["example"]; !ok && p["in"] == "path" {
+				p["example"] = uuidExample
+			}
+		}
+	})
+}
+
+// patchBodies drops the write-only members from PATCH bodies: they are
+// set when a resource is created and an update refuses them (the user's
+// password is not a field UpdateUser changes).
+func patchBodies(doc map[string]any) {
+	forEachOperation(doc, func(_, method string, op map[string]any) {
+		if method != "patch" {
+			return
+		}
+		body, _ := op["requestBody"].(map[string]any)
+		content, _ := body["content"].(map[string]any)
+		for _, media := range content {
+			schema, _ := media.(map[string]any)["schema"].(map[string]any)
+			if _, isRef := schema["$ref"]; isRef {
+				panic("patchBodies: a PATCH body that is a $ref needs its own schema without write-only members")
+			}
+			props, _ := schema["properties"].(map[string]any)
+			for name, p := range props {
+				if p.(map[string]any)["writeOnly"] == true {
+					delete(props, name)
+				}
+			}
+		}
+	})
+}
+
+// retryAfter is the header every 429 and 503 of the gateway carries. The
+// generator drops the headers of file-level answers, which is where those
+// two are declared (every route can give them).
+var retryAfter = map[string]any{
+	"description": "Seconds to wait before retrying (at least 1).",
+	"schema":      map[string]any{"type": "integer", "minimum": 1},
+}
+
+// answerHeaders adds Retry-After to every 429 and 503 and spells
+// WWW-Authenticate as RFC 9110 does (the generator canonicalises header
+// names to Www-Authenticate; HTTP does not care, readers do).
+func answerHeaders(doc map[string]any) {
+	forEachOperation(doc, func(_, _ string, op map[string]any) {
+		responses, _ := op["responses"].(map[string]any)
+		for code, r := range responses {
+			r := r.(map[string]any)
+			headers, _ := r["headers"].(map[string]any)
+			if headers == nil {
+				headers = map[string]any{}
+			}
+			if h, ok := headers["Www-Authenticate"]; ok {
+				delete(headers, "Www-Authenticate")
+				headers["WWW-Authenticate"] = h
+			}
+			if code == "429" || code == "503" {
+				headers["Retry-After"] = retryAfter
+			}
+			if len(headers) > 0 {
+				r["headers"] = headers
+			}
+		}
+	})
 }
 
 // dropUnusedTags removes the tags of services that have no REST route (the
