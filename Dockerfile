@@ -37,13 +37,16 @@ COPY gateway/go.mod gateway/go.sum gateway/
 RUN --mount=type=cache,target=/go/pkg/mod \
     for m in $MODULES; do (cd $m && go mod download) || exit 1; done
 COPY . .
+# VERSION is the release the gateway reports as info.version of its OpenAPI
+# document: docker build --build-arg VERSION=$(git describe --tags --always --dirty).
+ARG VERSION=unreleased
 # -buildvcs=false: .git is not in the build context (.dockerignore).
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     mkdir -p /out && \
     for c in user billing order notification; do \
         (cd services/$c && go build -mod=readonly -buildvcs=false -ldflags='-s -w' -o /out/$c ./cmd/$c) || exit 1; \
     done && \
-    (cd gateway && go build -mod=readonly -buildvcs=false -ldflags='-s -w' -o /out/gateway ./cmd/gateway)
+    (cd gateway && go build -mod=readonly -buildvcs=false -ldflags="-s -w -X main.version=${VERSION}" -o /out/gateway ./cmd/gateway)
 # probe URL: exit 0 when GET URL answers 200 within 3 s. The runtime image
 # has no shell, curl or wget, so Compose health checks run this. (Kubernetes
 # probes the containers natively and does not need it.)

@@ -34,9 +34,14 @@ $(BIN)/.tools: tools/go.mod tools/go.sum
 	@touch $@
 
 .PHONY: generate
-generate: tools ## regenerate gen/ from proto/
-	rm -rf gen/kassa gen/openapi/kassa.swagger.json
+generate: tools $(BIN)/kassa-openapi ## regenerate gen/ from proto/
+	rm -rf gen/kassa gen/openapi/kassa.openapi.json $(BUILD)/openapiv2
 	$(BIN)/buf generate
+	$(BIN)/kassa-openapi -in $(BUILD)/openapiv2/kassa.swagger.json -out gen/openapi/kassa.openapi.json
+
+# The converter of the generator's Swagger 2.0 into the OpenAPI 3.0 document.
+$(BIN)/kassa-openapi: tools/go.mod tools/go.sum $(wildcard tools/openapi/*.go)
+	cd tools && GOWORK=off go build -o $(BIN)/kassa-openapi ./openapi
 
 .PHONY: lint
 lint: tools ## buf lint, and buf breaking against main when main exists

@@ -35,6 +35,11 @@ type Config struct {
 	LogFormat        string        // -log-format, LOG_FORMAT
 	Pprof            bool          // -pprof, PPROF: /debug/pprof/ on the admin listener
 
+	// Version is the build's version (cmd/gateway's, set at link time),
+	// served as info.version of /openapi.json; empty keeps the committed
+	// document's "unreleased".
+	Version string
+
 	// Rate limits (PerSecond 0: off). -rate-per-address[-burst],
 	// RATE_PER_ADDRESS[_BURST]: every client address; -rate-per-user[-burst]:
 	// every token subject; -rate-auth-per-address[-burst]: /v1/auth/* per

@@ -21,7 +21,6 @@ import (
 	notificationv1 "github.com/kassa-dev/kassa/gen/kassa/notification/v1"
 	orderv1 "github.com/kassa-dev/kassa/gen/kassa/order/v1"
 	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
-	"github.com/kassa-dev/kassa/gen/openapi"
 	"github.com/kassa-dev/kassa/services/platform/server"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/metric/noop"
@@ -114,6 +113,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, func(
 		runtime.WithIncomingHeaderMatcher(incomingHeader),
 		runtime.WithMiddlewares(recordRoute, g.liftBodyKey),
 	)
+	doc, err := versionedDocument(cfg.Version)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
 	conn := g.conn
 	regs := []error{
 		userv1.RegisterUserServiceHandlerClient(ctx, g.mux, userv1.NewUserServiceClient(conn("user"))),
@@ -121,7 +125,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, func(
 		billingv1.RegisterBillingServiceHandlerClient(ctx, g.mux, billingv1.NewBillingServiceClient(conn("billing"))),
 		orderv1.RegisterOrderServiceHandlerClient(ctx, g.mux, orderv1.NewOrderServiceClient(conn("order"))),
 		notificationv1.RegisterNotificationServiceHandlerClient(ctx, g.mux, notificationv1.NewNotificationServiceClient(conn("notification"))),
-		g.mux.HandlePath(http.MethodGet, "/openapi.json", serveOpenAPI),
+		g.mux.HandlePath(http.MethodGet, "/openapi.json", serveOpenAPI(doc)),
 		g.mux.HandlePath(http.MethodGet, "/healthz", serveHealthz),
 		g.mux.HandlePath(http.MethodGet, "/readyz", g.serveReadyz),
 	}
@@ -189,9 +193,4 @@ func incomingHeader(key string) (string, bool) {
 		return "x-request-id", true
 	}
 	return runtime.DefaultHeaderMatcher(key)
-}
-
-func serveOpenAPI(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(openapi.JSON)
 }

@@ -143,7 +143,8 @@ func TestCutRequestID(t *testing.T) {
 func TestKeyBesideBody_MatchesOpenAPI(t *testing.T) {
 	var doc struct {
 		Paths map[string]map[string]struct {
-			Parameters []struct{ Name, In string } `json:"parameters"`
+			Parameters  []struct{ Name, In string } `json:"parameters"`
+			RequestBody json.RawMessage             `json:"requestBody"`
 		} `json:"paths"`
 	}
 	if err := json.Unmarshal(openapi.JSON, &doc); err != nil {
@@ -152,9 +153,8 @@ func TestKeyBesideBody_MatchesOpenAPI(t *testing.T) {
 	var want []string
 	for path, ops := range doc.Paths {
 		for method, op := range ops {
-			var body, key bool
+			body, key := op.RequestBody != nil, false
 			for _, p := range op.Parameters {
-				body = body || p.In == "body"
 				key = key || (p.In == "query" && p.Name == "requestId")
 			}
 			if body && key {

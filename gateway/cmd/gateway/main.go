@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -21,6 +22,24 @@ import (
 	"github.com/kassa-dev/kassa/services/platform/telemetry"
 	"go.opentelemetry.io/otel"
 )
+
+// version is the release this binary was built from, set at link time
+// (go build -ldflags "-X main.version=$(git describe --tags --always --dirty)";
+// make run, make e2e and the container image do). It becomes info.version
+// of the served OpenAPI document.
+var version string
+
+// buildVersion is version, else the module version go install records
+// (gateway@v1.2.3), else empty: the document keeps "unreleased".
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return ""
+}
 
 func main() {
 	if err := run(context.Background(), os.Args, os.Getenv, os.Stdout); err != nil {
@@ -66,6 +85,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	// From the signal on /readyz answers 503, while the server lets the
 	// requests in flight finish.
 	cfg.Draining = ctx.Done()
+	cfg.Version = buildVersion()
 
 	subject, closeVerifier, err := verifiedSubject(ctx, cfg.Auth)
 	if err != nil {

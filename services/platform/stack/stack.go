@@ -158,6 +158,10 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	s.logf("building binaries")
 	s.bin = filepath.Join(opts.Dir, "bin")
 	args := []string{"build", "-o", s.bin + string(filepath.Separator)}
+	if v := gitDescribe(ctx, opts.Root); v != "" {
+		// The gateway serves it as the OpenAPI document's info.version.
+		args = append(args, "-ldflags=-X main.version="+v)
+	}
 	for _, c := range s.components {
 		args = append(args, c.Pkg)
 	}
@@ -411,4 +415,16 @@ func (s *Stack) Ports() string {
 		parts = append(parts, c.Name+"="+strconv.Itoa(c.Port))
 	}
 	return strings.Join(parts, " ")
+}
+
+// gitDescribe names the checkout the binaries are built from, or "" outside
+// git.
+func gitDescribe(ctx context.Context, root string) string {
+	cmd := exec.CommandContext(ctx, "git", "describe", "--tags", "--always", "--dirty")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
 }
