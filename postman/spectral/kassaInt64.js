@@ -5,7 +5,7 @@
 // "type: string" rejects the numbers clients may send, a lone
 // "type: integer" rejects every answer the gateway gives.
 function branchTypes(branches) {
-  return new Set(branches.filter(b => b && typeof b === 'object').map(b => b.type));
+  return new Set(Object.values(branches).filter(b => b && typeof b === 'object').map(b => b.type));
 }
 
 function parentOf(doc, path) {
@@ -24,8 +24,9 @@ export default function kassaInt64(schema, _options, context) {
   const path = context.path;
   const n = path.length;
   if (n >= 2 && (path[n - 2] === 'oneOf' || path[n - 2] === 'anyOf')) {
-    const branches = parentOf(context.document.data, path.slice(0, n - 1));
-    const types = Array.isArray(branches) ? branchTypes(branches) : new Set();
+    // The path is one into the resolved document (through $refs).
+    const branches = parentOf(context.documentInventory.resolved, path.slice(0, n - 1));
+    const types = branches && typeof branches === 'object' ? branchTypes(branches) : new Set();
     if (types.has('string') && types.has('integer')) return [];
     return [{ message: `int64 ${path[n - 2]} needs both a string and an integer branch; it has ${[...types].join(', ') || 'neither'}` }];
   }
