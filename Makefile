@@ -105,6 +105,18 @@ e2e: postman/node_modules/.installed ## run the Postman collection with newman a
 	@go build -o $(BUILD)/kassa-stack ./services/platform/cmd/kassa-stack
 	$(BUILD)/kassa-stack -root $(CURDIR) -temp -logs $(BUILD)/e2e-stack.log -exec 'cd postman && $(NEWMAN) --env-var baseUrl=$$KASSA_BASE_URL'
 
+# --- API reference in a browser ---------------------------------------------
+# Chromium is Debian's (apt-get install chromium); playwright-core, pinned in
+# postman/package.json, drives it and downloads no browser of its own.
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: docs-test
+docs-test: postman/node_modules/.installed ## /docs in headless Chromium on a throwaway stack: every operation listed, Authorize, try-it-out 401/200, nothing fetched off this machine; screenshot in .build/
+	@test -x $(CHROMIUM) || { echo "make docs-test needs Chromium at $(CHROMIUM): apt-get install -y chromium (or CHROMIUM=/path/to/chrome make docs-test)"; exit 1; }
+	@go build -o $(BUILD)/kassa-stack ./services/platform/cmd/kassa-stack
+	$(BUILD)/kassa-stack -root $(CURDIR) -temp -logs $(BUILD)/docs-test-stack.log -exec 'CHROMIUM=$(CHROMIUM) node --test-reporter=spec postman/browser/docs.test.mjs'
+# ---------------------------------------------------------------------------
+
 # --- API contract checks ------------------------------------------------------
 # The OpenAPI document against its ruleset and against the running gateway,
 # with the Node.js tools pinned in postman/package.json. Each check that
@@ -132,6 +144,7 @@ contract: postman/node_modules/.installed ## Dredd: every operation and document
 	@go build -o $(BUILD)/kassa-stack ./services/platform/cmd/kassa-stack
 	$(BUILD)/kassa-stack -root $(CURDIR) -temp -logs $(BUILD)/contract-stack.log \
 		-exec 'KASSA_STACK_OUT=$(BUILD)/contract-stack.out node postman/contract.mjs $(OPENAPI) $(BUILD)' | tee $(BUILD)/contract-stack.out
+# ---------------------------------------------------------------------------
 
 .PHONY: faults
 faults: ## fault-injection suite: kill, stop and drain the real processes and PostgreSQL under load, then check money and letters (about 1-2 min)
@@ -168,3 +181,36 @@ newman: postman/node_modules/.installed ## run the Postman collection against a 
 .PHONY: clean
 clean: ## remove build outputs and the local cluster (.data)
 	rm -rf $(BUILD) .data bin
+
+# --- Generated TypeScript client (postman/client) ---------------------------
+# openapi-typescript turns gen/openapi/kassa.openapi.json into types; the
+# example program in postman/client is written against them with openapi-fetch.
+# Everything generated or compiled stays in .build/client (never committed).
+CLIENT := $(BUILD)/client
+
+.PHONY: client-types
+client-types: postman/node_modules/.installed ## generate TypeScript types from the OpenAPI document into .build/client/kassa.d.ts
+	@mkdir -p $(CLIENT)
+	cd postman && npx openapi-typescript ../gen/openapi/kassa.openapi.json --read-write-markers -o $(CLIENT)/kassa.d.ts
+
+.PHONY: client-check
+client-check: client-types ## type-check the example client (tsc, strict) and prove that misuses of the types do not compile
+	cd postman/client && npx tsc -p tsconfig.json --noEmit
+	postman/client/check-misuse.sh
+
+.PHONY: client-build
+client-build: client-types ## compile the example client to .build/client/js
+	rm -rf $(CLIENT)/js
+	cd postman/client && npx tsc -p tsconfig.json
+	@# The compiled program imports openapi-fetch at run time; this makes
+	@# Node.js find it in postman/node_modules from .build/client/js.
+	ln -sfn ../../postman/node_modules $(CLIENT)/node_modules
+
+.PHONY: client-run
+client-run: client-build ## run the example client against a running `make run` (KASSA_BASE_URL, default http://localhost:8080)
+	node $(CLIENT)/js/order.mjs
+
+.PHONY: client-test
+client-test: client-check client-build ## generated TypeScript client: types, strict type-check, misuses refused, the order scenario on a throwaway stack
+	@go build -o $(BUILD)/kassa-stack ./services/platform/cmd/kassa-stack
+	$(BUILD)/kassa-stack -root $(CURDIR) -temp -logs $(BUILD)/client-stack.log -exec 'node $(CLIENT)/js/order.mjs'

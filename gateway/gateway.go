@@ -128,6 +128,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, func(
 		g.mux.HandlePath(http.MethodGet, "/openapi.json", serveOpenAPI(doc)),
 		g.mux.HandlePath(http.MethodGet, "/healthz", serveHealthz),
 		g.mux.HandlePath(http.MethodGet, "/readyz", g.serveReadyz),
+		registerDocs(g.mux), // /, /docs and its assets (docs.go)
 	}
 	if cfg.JWKSSourceURL != "" {
 		g.jwks = newJWKSCache(cfg.JWKSSourceURL, cfg.Clock, log)

@@ -12,6 +12,7 @@ require (
 	github.com/kassa-dev/kassa/gen v0.0.0
 	github.com/kassa-dev/kassa/services/platform v0.0.0
 	github.com/prometheus/client_golang v1.25.0
+	github.com/swaggest/swgui v1.8.5
 	go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp v0.72.0
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/metric v1.47.0

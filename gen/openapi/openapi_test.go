@@ -321,3 +321,78 @@ func TestDocumentHeader(t *testing.T) {
 		t.Error("no Status schema for error answers")
 	}
 }
+
+// Answers carry every member (the gateway emits zero values), so every
+// member of a schema an answer can contain is required, except in schemas
+// that are also request bodies, where only read-only members may be
+// required beyond what a request must send. A field added to a contract
+// without a required entry in proto/openapi.yaml fails here.
+func TestAnswersRequireEveryMember(t *testing.T) {
+	var doc struct {
+		Paths      map[string]map[string]json.RawMessage `json:"paths"`
+		Components struct {
+			Schemas map[string]struct {
+				Required   []string                   `json:"required"`
+				Properties map[string]json.RawMessage `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(openapi.JSON, &doc); err != nil {
+		t.Fatal(err)
+	}
+	refRE := regexp.MustCompile(`"#/components/schemas/([^"]+)"`)
+	// Schemas reachable from 200 answers, and those that are request bodies.
+	inAnswers, inBodies := map[string]bool{}, map[string]bool{}
+	var reach func(raw []byte)
+	reach = func(raw []byte) {
+		for _, m := range refRE.FindAllSubmatch(raw, -1) {
+			name := string(m[1])
+			if inAnswers[name] {
+				continue
+			}
+			inAnswers[name] = true
+			b, _ := json.Marshal(doc.Components.Schemas[name].Properties)
+			reach(b)
+		}
+	}
+	for _, ops := range doc.Paths {
+		for _, raw := range ops {
+			var op struct {
+				RequestBody json.RawMessage            `json:"requestBody"`
+				Responses   map[string]json.RawMessage `json:"responses"`
+			}
+			if err := json.Unmarshal(raw, &op); err != nil {
+				continue // path-level members
+			}
+			for _, m := range refRE.FindAllSubmatch(op.RequestBody, -1) {
+				inBodies[string(m[1])] = true
+			}
+			reach(op.Responses["200"])
+		}
+	}
+	if len(inAnswers) < 10 {
+		t.Fatalf("reached only %d schemas from the answers: %v", len(inAnswers), inAnswers)
+	}
+	for name := range inAnswers {
+		s := doc.Components.Schemas[name]
+		if len(s.Properties) == 0 {
+			continue // enums, Any, empty answers
+		}
+		required := map[string]bool{}
+		for _, r := range s.Required {
+			required[r] = true
+			if _, ok := s.Properties[r]; !ok {
+				t.Errorf("%s requires %q, which it does not have", name, r)
+			}
+		}
+		for prop, raw := range s.Properties {
+			readOnly := strings.Contains(string(raw), `"readOnly": true`)
+			switch {
+			case inBodies[name] && readOnly && !required[prop]:
+				t.Errorf("%s.%s is read-only and always answered: list it in required", name, prop)
+			case !inBodies[name] && !required[prop]:
+				t.Errorf("%s.%s is in every answer: list it in required (proto/openapi.yaml)", name, prop)
+			}
+		}
+	}
+}

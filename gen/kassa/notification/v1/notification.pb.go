@@ -30,7 +30,7 @@ type Notification struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Server-assigned identifier, a UUID. Output only.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// The recipient's user id. Output only (taken from the request).
+	// The recipient's user id, taken from the request. Output only.
 	UserId string `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	// The address the letter was sent to. Required.
 	Email string `protobuf:"bytes,3,opt,name=email,proto3" json:"email,omitempty"`

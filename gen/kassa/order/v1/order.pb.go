@@ -434,7 +434,7 @@ type Order struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Server-assigned identifier, a UUID. Output only.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// The buyer's user id. Output only (taken from the request).
+	// The buyer's user id, taken from the request. Output only.
 	UserId string `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	// Price in minor units of currency; 1 to 1e15. Required.
 	Price int64 `protobuf:"varint,3,opt,name=price,proto3" json:"price,omitempty"`
@@ -556,8 +556,8 @@ type CreateOrderRequest struct {
 	Order *Order `protobuf:"bytes,2,opt,name=order,proto3" json:"order,omitempty"`
 	// Idempotency key (at most 128 characters). The same key with the same
 	// order returns the first order; with another price it is refused with
-	// ALREADY_EXISTS. Empty means the server makes one, and a retry is a new
-	// order.
+	// ALREADY_EXISTS, reason REQUEST_ID_REUSED (HTTP 422). Empty means the
+	// server makes one, and a retry is a new order.
 	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

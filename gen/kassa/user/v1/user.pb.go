@@ -646,7 +646,7 @@ type User struct {
 	DeleteTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=delete_time,json=deleteTime,proto3" json:"delete_time,omitempty"`
 	// The password to log in with: 8-128 characters of valid UTF-8, not only
 	// spaces. Input only: read by CreateUser, stored as an argon2id hash, and
-	// never returned (the server clears it in every response) or logged.
+	// never returned (every answer carries it empty) or logged.
 	// A user created without one cannot log in.
 	Password      string `protobuf:"bytes,10,opt,name=password,proto3" json:"password,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -760,7 +760,8 @@ type CreateUserRequest struct {
 	User *User `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
 	// Idempotency key (a UUID is recommended, at most 128 characters). A retry
 	// with the same key and the same user returns the first result; the same
-	// key with a different user is refused with ALREADY_EXISTS.
+	// key with a different user is refused with ALREADY_EXISTS, reason
+	// REQUEST_ID_REUSED (HTTP 422).
 	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
