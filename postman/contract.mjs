@@ -112,8 +112,17 @@ if (failures.length) {
   for (const f of failures) console.log(`  ${f}`);
 }
 if (errors.length) {
+  // Dredd repeats a document error for every transaction it touches:
+  // print each message once with the routes it names.
+  const grouped = new Map();
+  for (const e of errors) {
+    const m = e.match(/^(error: [^(]*?) in \S+ \(.*? > (\/[^ ]*) > .*\): (.*)$/);
+    const key = m ? `${m[1]}: ${m[3]}` : e;
+    if (!grouped.has(key)) grouped.set(key, new Set());
+    if (m) grouped.get(key).add(m[2]);
+  }
   console.log('contract: errors:');
-  for (const e of errors) console.log(`  ${e}`);
+  for (const [message, routes] of grouped) console.log(`  ${message}${routes.size ? ` (${[...routes].join(', ')})` : ''}`);
 }
 console.log("contract: violations in Prism's log:");
 if (logged.length === 0) console.log('  none');

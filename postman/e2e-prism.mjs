@@ -117,6 +117,7 @@ function report(summary) {
   const requests = stats.requests.total;
   const assertionFailures = summary.run.failures.length;
   const logged = violations(prism.lines);
+  const forwarded = prism.lines.filter(l => /Forwarding "/.test(l)).length;
 
   console.log('');
   console.log('e2e-prism: violations seen by the client (sl-violations headers and Prism\'s own answers):');
@@ -127,7 +128,7 @@ function report(summary) {
   for (const l of logged) console.log(`  ${l}`);
   console.log('');
   console.log(`e2e-prism: ${requests} requests through Prism (${total} in the collection, ${reasons.size} skipped), ` +
-    `${stats.assertions.total} assertions, ${assertionFailures} failed; ` +
+    `${forwarded} forwarded to the gateway, ${stats.assertions.total} assertions, ${assertionFailures} failed; ` +
     `${found.length} violations at the client, ${logged.length} in Prism's log`);
 
   const problems = [];
@@ -135,6 +136,7 @@ function report(summary) {
   if (found.length) problems.push(`${found.length} violation(s) reached the client`);
   if (logged.length) problems.push(`Prism logged ${logged.length} violation(s)`);
   if (requests + reasons.size !== total) problems.push(`${total - reasons.size} requests were to run, ${requests} did`);
+  if (forwarded !== requests) problems.push(`Prism forwarded ${forwarded} of ${requests} requests to the gateway`);
   if (problems.length) fail(`${problems.join('; ')}: the gateway and ${docArg} disagree (details above, Prism's log in ${logFile})`);
   console.log('e2e-prism: OK: every request and response matched the document');
 }
