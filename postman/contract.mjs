@@ -13,11 +13,12 @@
 // credentials grant), and this reads them from that output.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startPrism, violations } from './prism.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
+const shown = file => relative(join(here, '..'), file); // paths in messages, from the repository root
 
 function fail(message) {
   console.error(`contract: FAIL: ${message}`);
@@ -70,7 +71,7 @@ try {
   fail(err.message);
 }
 
-console.log(`contract: Dredd tests ${gateway} against ${docArg}, the 2xx transactions through Prism ${prism.url} (log: ${prismLog})`);
+console.log(`contract: Dredd tests ${gateway} against ${docArg}, the 2xx transactions through Prism ${prism.url} (log: ${shown(prismLog)})`);
 const dredd = spawn(join(here, 'node_modules', '.bin', 'dredd'), ['--config', config], {
   cwd: here,
   env: {

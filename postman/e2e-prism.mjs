@@ -12,11 +12,12 @@
 // are left out here; see that file.
 import { createRequire } from 'node:module';
 import { mkdirSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startPrism, violations, PRISM_ERROR_TYPE } from './prism.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
+const shown = file => relative(join(here, '..'), file); // paths in messages, from the repository root
 const require = createRequire(import.meta.url);
 const newman = require('newman');
 
@@ -64,13 +65,14 @@ try {
 } catch (err) {
   fail(err.message);
 }
-console.log(`e2e-prism: Prism ${prism.url} validates ${docArg} in front of the gateway ${upstream} (log: ${logFile})`);
+console.log(`e2e-prism: Prism ${prism.url} validates ${docArg} in front of the gateway ${upstream} (log: ${shown(logFile)})`);
 
 // What each exchange looked like at the client: Prism marks a forwarded
 // exchange that broke the document with an sl-violations header, and
 // answers with a problem+json of its own when it refused the request or
 // replaced the response.
 const found = [];
+const notes = [];
 const run = newman.run({
   collection,
   environment: join(here, 'kassa.postman_environment.json'),
@@ -106,8 +108,11 @@ run.on('request', (err, args) => {
       body = JSON.parse(res.stream.toString('utf8'));
     } catch { /* not Prism's problem document then */ }
     if (typeof body.type === 'string' && body.type.startsWith(PRISM_ERROR_TYPE)) {
+      // A replaced response carries its violations in the header as well:
+      // count them once, and say what the client got instead.
       const details = (body.validation || []).map(v => `${(v.location || []).join('.')}: ${v.message}`);
-      found.push({ name, what: `Prism answered ${res.code} itself (${body.title}): ${details.join('; ') || body.detail}` });
+      if (header) notes.push({ name, what: `Prism answered ${res.code} (${body.title}) in place of the gateway's answer` });
+      else found.push({ name, what: `Prism answered ${res.code} itself (${body.title}): ${details.join('; ') || body.detail}` });
     }
   }
 });
@@ -122,7 +127,7 @@ function report(summary) {
   console.log('');
   console.log('e2e-prism: violations seen by the client (sl-violations headers and Prism\'s own answers):');
   if (found.length === 0) console.log('  none');
-  for (const f of found) console.log(`  ${f.name}: ${f.what}`);
+  for (const f of [...found, ...notes]) console.log(`  ${f.name}: ${f.what}`);
   console.log('e2e-prism: violations in Prism\'s log:');
   if (logged.length === 0) console.log('  none');
   for (const l of logged) console.log(`  ${l}`);
@@ -137,6 +142,6 @@ function report(summary) {
   if (logged.length) problems.push(`Prism logged ${logged.length} violation(s)`);
   if (requests + reasons.size !== total) problems.push(`${total - reasons.size} requests were to run, ${requests} did`);
   if (forwarded !== requests) problems.push(`Prism forwarded ${forwarded} of ${requests} requests to the gateway`);
-  if (problems.length) fail(`${problems.join('; ')}: the gateway and ${docArg} disagree (details above, Prism's log in ${logFile})`);
+  if (problems.length) fail(`${problems.join('; ')}: the gateway and ${docArg} disagree (details above, Prism's log in ${shown(logFile)})`);
   console.log('e2e-prism: OK: every request and response matched the document');
 }
