@@ -125,7 +125,7 @@ OPENAPI := gen/openapi/kassa.openapi.json
 
 .PHONY: openapi-lint
 openapi-lint: postman/node_modules/.installed ## the ruleset's own tests, then Spectral (.spectral.yaml) on the committed OpenAPI document and on the /openapi.json a throwaway gateway serves: 0 errors
-	node --test postman/spectral/
+	node --test --test-reporter=spec postman/spectral/
 	@go build -o $(BUILD)/kassa-stack ./services/platform/cmd/kassa-stack
 	@# Both documents are linted even when the first has errors.
 	@st=0; node postman/openapi-lint.mjs $(OPENAPI) || st=1; \
