@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"io"
@@ -147,8 +148,8 @@ func etagOf(b []byte) string {
 	return `"` + hex.EncodeToString(sum[:8]) + `"`
 }
 
-// registerDocs adds /, /docs, /docs/ and the assets under /docs/ to mux,
-// for GET and HEAD.
+// registerDocs adds /, /docs, /docs/ and the assets under /docs/ to mux
+// (GET; HEAD is answered as GET).
 func registerDocs(mux *runtime.ServeMux) error {
 	s, err := loadDocs()
 	if err != nil {
@@ -192,21 +193,13 @@ func registerDocs(mux *runtime.ServeMux) error {
 		}
 		s.serve(w, r, f, "no-cache")
 	}
-	var errs []error
-	for _, m := range []string{http.MethodGet, http.MethodHead} {
-		errs = append(errs,
-			mux.HandlePath(m, "/", index),
-			mux.HandlePath(m, "/docs", page),
-			mux.HandlePath(m, "/docs/{file}", asset), // also "/docs/", with file ""
-			mux.HandlePath(m, "/favicon.ico", favicon),
-		)
-	}
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	// HEAD needs no route of its own: the gateway answers it as GET.
+	return errors.Join(
+		mux.HandlePath(http.MethodGet, "/", index),
+		mux.HandlePath(http.MethodGet, "/docs", page),
+		mux.HandlePath(http.MethodGet, "/docs/{file}", asset), // also "/docs/", with file ""
+		mux.HandlePath(http.MethodGet, "/favicon.ico", favicon),
+	)
 }
 
 // serve writes f with the docs headers, gzipped when the client takes it.

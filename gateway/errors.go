@@ -39,6 +39,9 @@ var errBodyTooLarge = errors.New("request body too large")
 // statuses of statusByReason, the 413 of the body limit, Retry-After on
 // every 503 and 429, and a Bearer challenge on every 401.
 func (g *Gateway) handleError(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	if probeFrom(r.Context()) != nil {
+		return // a malformed path while probing for Allow; the real request answers it
+	}
 	info := infoFrom(r.Context())
 	var withHTTP *runtime.HTTPStatusError
 	switch {
@@ -130,19 +133,4 @@ func (g *Gateway) retryAfterOf(st *status.Status) string {
 		}
 	}
 	return g.retryAfter
-}
-
-// handleRoutingError keeps grpc-gateway's 404 and 400 for routing errors
-// but answers 405 for a known path with another method: the default maps
-// that to UNIMPLEMENTED and so to 501, which would tell clients the server
-// lacks a feature rather than that they used the wrong method.
-func handleRoutingError(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
-	if httpStatus == http.StatusMethodNotAllowed {
-		runtime.HTTPError(ctx, mux, m, w, r, &runtime.HTTPStatusError{
-			HTTPStatus: http.StatusMethodNotAllowed,
-			Err:        status.Errorf(codes.Unimplemented, "method %s is not allowed on %s", r.Method, r.URL.Path),
-		})
-		return
-	}
-	runtime.DefaultRoutingErrorHandler(ctx, mux, m, w, r, httpStatus)
 }

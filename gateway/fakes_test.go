@@ -70,6 +70,10 @@ func (f *fakeUsers) CreateUser(_ context.Context, req *userv1.CreateUserRequest)
 }
 
 func (f *fakeUsers) GetUser(ctx context.Context, req *userv1.GetUserRequest) (*userv1.User, error) {
+	// Response metadata of the kind a service or its libraries may set:
+	// none of it may reach the HTTP client.
+	_ = grpc.SetHeader(ctx, metadata.Pairs("x-fake-header", "h"))
+	_ = grpc.SetTrailer(ctx, metadata.Pairs("x-fake-trailer", "t"))
 	md, _ := metadata.FromIncomingContext(ctx)
 	f.rec.add("GetUser.x-request-id", strings.Join(md.Get("x-request-id"), ","))
 	f.rec.add("GetUser.authorization", strings.Join(md.Get("authorization"), ","))
@@ -316,7 +320,9 @@ func (r response) json(t *testing.T) map[string]any {
 }
 
 // do sends a request; body may be a string or an io.Reader (an io.Reader
-// other than *strings.Reader is sent chunked, without Content-Length).
+// other than *strings.Reader is sent chunked, without Content-Length). A
+// request with a body is labelled application/json unless header says
+// otherwise; a header given as "" is left out.
 func (e *testEnv) do(t *testing.T, method, path string, body any, header map[string]string) response {
 	t.Helper()
 	var rd io.Reader
@@ -337,6 +343,10 @@ func (e *testEnv) do(t *testing.T, method, path string, body any, header map[str
 		req.Header.Set("Content-Type", "application/json")
 	}
 	for k, v := range header {
+		if v == "" { // a header the request must not carry
+			req.Header.Del(k)
+			continue
+		}
 		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)

@@ -108,10 +108,21 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, func(
 			},
 		}),
 		runtime.WithErrorHandler(g.handleError),
-		runtime.WithRoutingErrorHandler(handleRoutingError),
+		runtime.WithRoutingErrorHandler(g.handleRoutingError),
 
 		runtime.WithIncomingHeaderMatcher(incomingHeader),
-		runtime.WithMiddlewares(recordRoute, g.liftBodyKey),
+		// The services' gRPC headers and trailers (content-type, anything
+		// a service or its libraries set) are no part of the API: by
+		// default they would reach clients as Grpc-Metadata-* and
+		// Grpc-Trailer-* headers.
+		runtime.WithOutgoingHeaderMatcher(forwardNone),
+		runtime.WithOutgoingTrailerMatcher(forwardNone),
+		// A route is chosen by the request's own method only: no
+		// X-HTTP-Method-Override, and no POST of form data answered by the
+		// GET route of the path (grpc-gateway's "path length fallback").
+		runtime.WithDisableHTTPMethodOverride(),
+		runtime.WithDisablePathLengthFallback(),
+		runtime.WithMiddlewares(probeRoute, recordRoute, g.requireJSON, g.liftBodyKey),
 	)
 	doc, err := versionedDocument(cfg.Version)
 	if err != nil {
@@ -187,11 +198,15 @@ func traced(h http.Handler, cfg Config) http.Handler {
 }
 
 // incomingHeader forwards X-Request-Id to the services as x-request-id
-// metadata, besides grpc-gateway's default (Grpc-Metadata-* and the
-// permanent HTTP headers, prefixed grpcgateway-).
+// metadata, besides grpc-gateway's default (the permanent HTTP headers,
+// prefixed grpcgateway-).
 func incomingHeader(key string) (string, bool) {
 	if strings.EqualFold(key, requestIDHeader) {
 		return "x-request-id", true
 	}
 	return runtime.DefaultHeaderMatcher(key)
 }
+
+// forwardNone is the outgoing header and trailer matcher: no gRPC
+// metadata becomes an HTTP header.
+func forwardNone(string) (string, bool) { return "", false }

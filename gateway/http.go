@@ -26,7 +26,10 @@ const (
 // travels in the request context.
 type requestInfo struct {
 	route string // matched path pattern, "" when no route matched
-	err   error  // the error the response reports, if any
+	// method is the client's method where the gateway serves the request
+	// under another one (HEAD as GET); "" otherwise.
+	method string
+	err    error // the error the response reports, if any
 	// bodyTooLarge is set by the body reader when the client sent more than
 	// the limit; the error handler then answers 413 whatever the decoder
 	// made of the truncated body.
@@ -121,7 +124,10 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 	if key != "" {
 		r = r.WithContext(context.WithValue(ctx, idempotencyKeyKey{}, idempotencyKey{value: key, source: fromHeader}))
 	}
-	g.mux.ServeHTTP(w, r)
+	// Then the mux: an unknown path is 404, a known one with another
+	// method 405 with Allow; on a matched route the middlewares refuse a
+	// body that is not JSON (415) before anything reads it.
+	g.mux.ServeHTTP(w, asGet(r))
 }
 
 // recordRoute notes the matched path pattern for the access log, the

@@ -38,6 +38,7 @@ func TestTracing_ContinuesTheClientsTrace(t *testing.T) {
 	const traceID, clientSpan = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 	req := httptest.NewRequest("POST", "/v1/users/"+testUserID+"/account:deposit", strings.NewReader(`{"amount":"100","requestId":"d-1"}`))
 	req.Header.Set("traceparent", "00-"+traceID+"-"+clientSpan+"-01")
+	req.Header.Set("Content-Type", "application/json")
 	rec := httptest.NewRecorder()
 	e.handler.ServeHTTP(rec, req) // returns after the server span has ended
 	if rec.Code != 200 {

@@ -13,14 +13,14 @@ import (
 
 // Identity invariants. Every component verifies tokens itself with the
 // public keys the user service serves on its admin (metrics) port; only
-// the user service holds the private keys, and only the order service its
-// client secret.
+// the user service holds the private keys, and only the order and the
+// notification service each its own client secret.
 
 // wantJWKSReaders are the components that verify tokens: all of them.
 var wantJWKSReaders = []string{"billing", "gateway", "notification", "order", "user"}
 
 // The keys of the clients Secret and the one component that may read each.
-var clientsKeyReader = map[string]string{"order-client-secret": "order", "clients": "user"}
+var clientsKeyReader = map[string]string{"order-client-secret": "order", "notification-client-secret": "notification", "clients": "user"}
 
 // secretRef is one key of a Secret that a workload reads; key "" is the
 // whole Secret.
@@ -180,9 +180,13 @@ func checkAuth(m *manifest, e expectations) (map[string]bool, []string) {
 				}) {
 					add("AUTH_CLIENTS is not read from %s/clients", e.clientsSecret)
 				}
-			case "order":
-				if ref, ok := mountedSecret(w.spec, c, env(c, "AUTH_CLIENT_SECRET_FILE")); !ok || ref != (secretRef{e.clientsSecret, "order-client-secret"}) {
-					add("AUTH_CLIENT_SECRET_FILE %q is not the file of %s/order-client-secret", env(c, "AUTH_CLIENT_SECRET_FILE"), e.clientsSecret)
+			case "order", "notification":
+				key := comp + "-client-secret"
+				if ref, ok := mountedSecret(w.spec, c, env(c, "AUTH_CLIENT_SECRET_FILE")); !ok || ref != (secretRef{e.clientsSecret, key}) {
+					add("AUTH_CLIENT_SECRET_FILE %q is not the file of %s/%s", env(c, "AUTH_CLIENT_SECRET_FILE"), e.clientsSecret, key)
+				}
+				if got := env(c, "AUTH_CLIENT_ID"); got != comp {
+					add("AUTH_CLIENT_ID %q, want %q", got, comp)
 				}
 			}
 		}

@@ -174,16 +174,28 @@ func monitoring(t *testing.T, m *manifest) {
 }
 
 // clientsSecret checks a chart-made clients Secret: the user service's
-// entry is the SHA-256 of the order service's secret.
+// entries are the SHA-256 of the order and notification services' own
+// secrets, which differ.
 func clientsSecret(t *testing.T, m *manifest, name string) {
 	t.Helper()
 	s := m.secrets[name]
 	if s == nil {
 		t.Fatalf("no Secret %s", name)
 	}
-	sum := sha256.Sum256([]byte(s.StringData["order-client-secret"]))
-	if want := "order=" + hex.EncodeToString(sum[:]); s.StringData["clients"] != want || len(s.StringData["order-client-secret"]) != 64 {
-		t.Errorf("Secret %s: clients %q, want %q for a 64-hex-digit secret", name, s.StringData["clients"], want)
+	var want []string
+	for _, client := range []string{"order", "notification"} {
+		secret := s.StringData[client+"-client-secret"]
+		if len(secret) != 64 {
+			t.Errorf("Secret %s: %s-client-secret %q, want 64 hex digits", name, client, secret)
+		}
+		sum := sha256.Sum256([]byte(secret))
+		want = append(want, client+"="+hex.EncodeToString(sum[:]))
+	}
+	if s.StringData["order-client-secret"] == s.StringData["notification-client-secret"] {
+		t.Errorf("Secret %s: order and notification share a client secret", name)
+	}
+	if got := s.StringData["clients"]; got != strings.Join(want, ",") {
+		t.Errorf("Secret %s: clients %q, want %q", name, got, strings.Join(want, ","))
 	}
 }
 
@@ -310,13 +322,13 @@ func TestOptions(t *testing.T) {
 				t.Errorf("%d NetworkPolicies rendered", len(m.netpols))
 			}
 		}},
-		{[]string{"auth.signingKeysSecret=", "auth.signingKeys=not-a-real-key-set", "auth.clientsSecret=", "auth.orderClientSecret=" + strings.Repeat("0f", 32), "auth.issuer=https://pay.example/"}, func(t *testing.T, m *manifest) {
+		{[]string{"auth.signingKeysSecret=", "auth.signingKeys=not-a-real-key-set", "auth.clientsSecret=", "auth.orderClientSecret=" + strings.Repeat("0f", 32), "auth.notificationClientSecret=" + strings.Repeat("1e", 32), "auth.issuer=https://pay.example/"}, func(t *testing.T, m *manifest) {
 			if s := m.secrets["kassa-signing-keys"]; s == nil || s.StringData["signing-keys.json"] != "not-a-real-key-set" {
 				t.Errorf("want the chart-made Secret kassa-signing-keys with the inline key set, got %+v", s)
 			}
 			clientsSecret(t, m, "kassa-auth-clients")
 			issuer(t, m, "https://pay.example")
-			for _, comp := range []string{"user", "order"} {
+			for _, comp := range []string{"user", "order", "notification"} {
 				if _, ok := deploymentOf(t, m, comp).Spec.Template.Annotations["checksum/auth"]; !ok {
 					t.Errorf("Deployment of %s: no checksum/auth annotation, so a changed key would not restart it", comp)
 				}
@@ -382,8 +394,12 @@ func TestRefusals(t *testing.T) {
 		{[]string{"--set", "auth.signingKeysSecret="}, "auth.signingKeysSecret is required"},
 		{[]string{"--set", "auth.clientsSecret="}, "auth.clientsSecret is required"},
 		{[]string{"--set", "auth.signingKeys=x"}, "set either auth.signingKeysSecret or auth.signingKeys, not both"},
-		{[]string{"--set", "auth.orderClientSecret=" + strings.Repeat("ab", 32)}, "set either auth.clientsSecret or auth.orderClientSecret, not both"},
+		{[]string{"--set", "auth.orderClientSecret=" + strings.Repeat("ab", 32)}, "set either auth.clientsSecret or auth.orderClientSecret and auth.notificationClientSecret, not both"},
 		{[]string{"--set", "auth.clientsSecret=", "--set", "auth.orderClientSecret=short"}, "orderClientSecret"},
+		{[]string{"--set", "auth.clientsSecret=", "--set", "auth.orderClientSecret=" + strings.Repeat("ab", 32)}, "set both auth.orderClientSecret and auth.notificationClientSecret"},
+		{[]string{"--set", "auth.clientsSecret=", "--set", "auth.notificationClientSecret=" + strings.Repeat("ab", 32)}, "set both auth.orderClientSecret and auth.notificationClientSecret"},
+		{[]string{"--set", "auth.clientsSecret=", "--set", "auth.orderClientSecret=" + strings.Repeat("ab", 32), "--set", "auth.notificationClientSecret=" + strings.Repeat("ab", 32)}, "must differ"},
+		{[]string{"--set", "auth.clientsSecret=", "--set", "auth.orderClientSecret=" + strings.Repeat("ab", 32), "--set", "auth.notificationClientSecret=short"}, "notificationClientSecret"},
 		{[]string{"--set", "auth.issuer=pay.example"}, "issuer"},
 		{[]string{"--set", "user.replicaCont=3"}, "replicaCont"},
 		{[]string{"--set", "migrations.mode=jobs"}, "value must be one of"},
@@ -549,7 +565,7 @@ func TestChecksBite(t *testing.T) {
 		}, `Service kassa-notification serves "notification", not "order"`},
 		{"no NetworkPolicy for a service", func(o []*object) []*object {
 			return drop(o, "NetworkPolicy", "kassa-billing")
-		}, "Deployment kassa-billing port grpc: admitted [], but the callers with an address of it are [gateway order user]"},
+		}, "Deployment kassa-billing port grpc: admitted [], but the callers with an address of it are [gateway notification order user]"},
 		{"NetworkPolicy admitting a non-caller", func(o []*object) []*object {
 			for _, x := range o {
 				if np, ok := x.Obj.(*networkingv1.NetworkPolicy); ok && np.Name == "kassa-order" {

@@ -43,8 +43,8 @@ var wantPorts = map[string]struct {
 // wantCallers is who calls whom in the code: the only pods a service's
 // NetworkPolicy may admit to its gRPC port.
 var wantCallers = map[string][]string{
-	"user":         {"gateway", "order"},
-	"billing":      {"gateway", "order", "user"},
+	"user":         {"gateway", "notification", "order"},
+	"billing":      {"gateway", "notification", "order", "user"},
 	"order":        {"gateway"},
 	"notification": {"gateway", "order"},
 }
@@ -57,7 +57,7 @@ type expectations struct {
 	podDisruptionBudgets    bool
 	migrations              string // job, initContainer or none
 	signingKeysSecret       string // the Secret of the user service's private keys
-	clientsSecret           string // the Secret of the order service's client credentials
+	clientsSecret           string // the Secret of the order and notification services' client credentials
 }
 
 func expectationsFor(v values) expectations {

@@ -38,10 +38,11 @@ const (
 	anAdmin
 	serviceUser
 	serviceOrder
+	serviceNotification
 	numCallers
 )
 
-var callerNames = [numCallers]string{"no token", "bad token", "another customer", "the owner", "admin", "service user", "service order"}
+var callerNames = [numCallers]string{"no token", "bad token", "another customer", "the owner", "admin", "service user", "service order", "service notification"}
 
 func (c caller) String() string { return callerNames[c] }
 
@@ -116,25 +117,25 @@ func authzRows(t *testing.T) []authzRow {
 				p := newProfile()
 				return map[string]any{"username": p.Username, "email": p.Email, "password": p.Password}
 			}},
-			want: want{OK, OK, OK, OK, OK, OK, OK}},
+			want: want{OK, OK, OK, OK, OK, OK, OK, OK}},
 		{name: "ListUsers", method: userv1.UserService_ListUsers_FullMethodName,
 			request: func(victim) proto.Message { return &userv1.ListUsersRequest{} },
 			rest:    &restRoute{method: "GET", pattern: "/v1/users"},
-			want:    want{U, U, P, P, OK, P, P}},
+			want:    want{U, U, P, P, OK, P, P, P}},
 		{name: "GetUser", method: userv1.UserService_GetUser_FullMethodName,
 			request: func(v victim) proto.Message { return &userv1.GetUserRequest{Id: v.user} },
 			rest:    &restRoute{method: "GET", pattern: "/v1/users/{id}"},
-			want:    want{U, U, NF, OK, OK, P, OK}},
+			want:    want{U, U, NF, OK, OK, P, OK, P}},
 		{name: "UpdateUser", method: userv1.UserService_UpdateUser_FullMethodName,
 			request: func(v victim) proto.Message {
 				return &userv1.UpdateUserRequest{User: &userv1.User{Id: v.user, FirstName: "Changed"}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"first_name"}}}
 			},
 			rest: &restRoute{method: "PATCH", pattern: "/v1/users/{user.id}", body: func(victim) map[string]any { return map[string]any{"firstName": "Changed"} }},
-			want: want{U, U, NF, OK, OK, P, P}, mutates: true},
+			want: want{U, U, NF, OK, OK, P, P, P}, mutates: true},
 		{name: "DeleteUser", method: userv1.UserService_DeleteUser_FullMethodName,
 			request: func(v victim) proto.Message { return &userv1.DeleteUserRequest{Id: v.user} },
 			rest:    &restRoute{method: "DELETE", pattern: "/v1/users/{id}"},
-			want:    want{U, U, NF, OK, OK, P, P}, mutates: true},
+			want:    want{U, U, NF, OK, OK, P, P, P}, mutates: true},
 
 		// kassa.user.v1.AuthService: how a caller gets a token, so public;
 		// a token sent along is not looked at.
@@ -145,19 +146,19 @@ func authzRows(t *testing.T) []authzRow {
 			rest: &restRoute{method: "POST", pattern: "/v1/auth/login", body: func(v victim) map[string]any {
 				return map[string]any{"username": v.owner.username, "password": v.owner.password}
 			}},
-			want: want{OK, OK, OK, OK, OK, OK, OK}},
+			want: want{OK, OK, OK, OK, OK, OK, OK, OK}},
 		{name: "Refresh", method: userv1.AuthService_Refresh_FullMethodName,
 			request: func(v victim) proto.Message { return &userv1.RefreshRequest{RefreshToken: freshLogin(t, v)} },
 			rest: &restRoute{method: "POST", pattern: "/v1/auth/refresh", body: func(v victim) map[string]any {
 				return map[string]any{"refreshToken": freshLogin(t, v)}
 			}},
-			want: want{OK, OK, OK, OK, OK, OK, OK}},
+			want: want{OK, OK, OK, OK, OK, OK, OK, OK}},
 		{name: "Logout", method: userv1.AuthService_Logout_FullMethodName,
 			request: func(v victim) proto.Message { return &userv1.LogoutRequest{RefreshToken: freshLogin(t, v)} },
 			rest: &restRoute{method: "POST", pattern: "/v1/auth/logout", body: func(v victim) map[string]any {
 				return map[string]any{"refreshToken": freshLogin(t, v)}
 			}},
-			want: want{OK, OK, OK, OK, OK, OK, OK}},
+			want: want{OK, OK, OK, OK, OK, OK, OK, OK}},
 		// Without the client's secret no caller gets a service token,
 		// whatever token it sends.
 		{name: "Token with a wrong secret", method: userv1.AuthService_Token_FullMethodName,
@@ -167,15 +168,15 @@ func authzRows(t *testing.T) []authzRow {
 			rest: &restRoute{method: "POST", pattern: "/v1/auth/token", body: func(victim) map[string]any {
 				return map[string]any{"grantType": "client_credentials", "clientId": "order", "clientSecret": "not the secret"}
 			}},
-			want: want{U, U, U, U, U, U, U}},
+			want: want{U, U, U, U, U, U, U, U}},
 
 		// kassa.user.v1.UserAdminService: operators only.
 		{name: "UserAdmin ListParked", method: userv1.UserAdminService_ListParked_FullMethodName,
 			request: func(victim) proto.Message { return &userv1.ListParkedRequest{} },
-			want:    want{U, U, P, P, OK, P, P}},
+			want:    want{U, U, P, P, OK, P, P, P}},
 		{name: "UserAdmin RetryParked", method: userv1.UserAdminService_RetryParked_FullMethodName,
 			request: func(v victim) proto.Message { return &userv1.RetryParkedRequest{UserIds: []string{v.user}} },
-			want:    want{U, U, P, P, OK, P, P}},
+			want:    want{U, U, P, P, OK, P, P, P}},
 
 		// kassa.billing.v1.BillingService. Accounts are opened and closed
 		// by the user service; money is moved by its owner only (an admin
@@ -183,14 +184,16 @@ func authzRows(t *testing.T) []authzRow {
 		// the order service only.
 		{name: "CreateAccount", method: billingv1.BillingService_CreateAccount_FullMethodName,
 			request: func(v victim) proto.Message { return &billingv1.CreateAccountRequest{UserId: v.user, Currency: "USD"} },
-			want:    want{U, U, P, P, P, OK, P}},
+			want:    want{U, U, P, P, P, OK, P, P}},
 		{name: "CloseAccount", method: billingv1.BillingService_CloseAccount_FullMethodName,
 			request: func(v victim) proto.Message { return &billingv1.CloseAccountRequest{UserId: v.user} },
-			want:    want{U, U, P, P, P, OK, P}, mutates: true},
+			want:    want{U, U, P, P, P, OK, P, P}, mutates: true},
+		// The order and notification services read an account to tell an
+		// unknown user from one with an empty list.
 		{name: "GetAccount", method: billingv1.BillingService_GetAccount_FullMethodName,
 			request: func(v victim) proto.Message { return &billingv1.GetAccountRequest{UserId: v.user} },
 			rest:    &restRoute{method: "GET", pattern: "/v1/users/{user_id}/account"},
-			want:    want{U, U, NF, OK, OK, P, P}},
+			want:    want{U, U, NF, OK, OK, P, OK, OK}},
 		{name: "Deposit", method: billingv1.BillingService_Deposit_FullMethodName,
 			request: func(v victim) proto.Message {
 				return &billingv1.DepositRequest{UserId: v.user, Amount: 5, RequestId: "d-" + randomID()}
@@ -198,7 +201,7 @@ func authzRows(t *testing.T) []authzRow {
 			rest: &restRoute{method: "POST", pattern: "/v1/users/{user_id}/account:deposit", body: func(victim) map[string]any {
 				return map[string]any{"amount": "5", "requestId": "d-" + randomID()}
 			}},
-			want: want{U, U, NF, OK, P, P, P}, mutates: true},
+			want: want{U, U, NF, OK, P, P, P, P}, mutates: true},
 		{name: "Withdraw", method: billingv1.BillingService_Withdraw_FullMethodName,
 			request: func(v victim) proto.Message {
 				return &billingv1.WithdrawRequest{UserId: v.user, Amount: 5, RequestId: "w-" + randomID()}
@@ -206,7 +209,7 @@ func authzRows(t *testing.T) []authzRow {
 			rest: &restRoute{method: "POST", pattern: "/v1/users/{user_id}/account:withdraw", body: func(victim) map[string]any {
 				return map[string]any{"amount": "5", "requestId": "w-" + randomID()}
 			}},
-			want: want{U, U, NF, OK, P, P, P}, mutates: true},
+			want: want{U, U, NF, OK, P, P, P, P}, mutates: true},
 		{name: "Withdraw with order_id", method: billingv1.BillingService_Withdraw_FullMethodName,
 			request: func(v victim) proto.Message {
 				return &billingv1.WithdrawRequest{UserId: v.user, Amount: 5, RequestId: "w-" + randomID(), OrderId: newUUID()}
@@ -216,11 +219,11 @@ func authzRows(t *testing.T) []authzRow {
 			rest: &restRoute{method: "POST", pattern: "/v1/users/{user_id}/account:withdraw", body: func(victim) map[string]any {
 				return map[string]any{"amount": "5", "requestId": "w-" + randomID(), "orderId": newUUID()}
 			}, want: &want{Inv, Inv, Inv, Inv, Inv}},
-			want: want{U, U, P, P, P, P, OK}, mutates: true},
+			want: want{U, U, P, P, P, P, OK, P}, mutates: true},
 		{name: "ListTransactions", method: billingv1.BillingService_ListTransactions_FullMethodName,
 			request: func(v victim) proto.Message { return &billingv1.ListTransactionsRequest{UserId: v.user} },
 			rest:    &restRoute{method: "GET", pattern: "/v1/users/{user_id}/account/transactions"},
-			want:    want{U, U, NF, OK, OK, P, P}},
+			want:    want{U, U, NF, OK, OK, P, P, P}},
 
 		// kassa.order.v1.OrderService: a customer orders on their own
 		// account; an admin reads any orders but spends no one's money.
@@ -231,21 +234,21 @@ func authzRows(t *testing.T) []authzRow {
 			rest: &restRoute{method: "POST", pattern: "/v1/users/{user_id}/orders", body: func(victim) map[string]any {
 				return map[string]any{"price": "10", "requestId": "o-" + randomID()}
 			}},
-			want: want{U, U, NF, OK, P, P, P}, mutates: true},
+			want: want{U, U, NF, OK, P, P, P, P}, mutates: true},
 		{name: "ListOrders", method: orderv1.OrderService_ListOrders_FullMethodName,
 			request: func(v victim) proto.Message { return &orderv1.ListOrdersRequest{UserId: v.user} },
 			rest:    &restRoute{method: "GET", pattern: "/v1/users/{user_id}/orders"},
-			want:    want{U, U, NF, OK, OK, P, P}},
+			want:    want{U, U, NF, OK, OK, P, P, P}},
 		{name: "GetOrder", method: orderv1.OrderService_GetOrder_FullMethodName,
 			request: func(v victim) proto.Message { return &orderv1.GetOrderRequest{UserId: v.user, Id: v.order} },
 			rest:    &restRoute{method: "GET", pattern: "/v1/users/{user_id}/orders/{id}"},
-			want:    want{U, U, NF, OK, OK, P, P}},
+			want:    want{U, U, NF, OK, OK, P, P, P}},
 		{name: "OrderAdmin ListParked", method: orderv1.OrderAdminService_ListParked_FullMethodName,
 			request: func(victim) proto.Message { return &orderv1.ListParkedRequest{} },
-			want:    want{U, U, P, P, OK, P, P}},
+			want:    want{U, U, P, P, OK, P, P, P}},
 		{name: "OrderAdmin RetryParked", method: orderv1.OrderAdminService_RetryParked_FullMethodName,
 			request: func(v victim) proto.Message { return &orderv1.RetryParkedRequest{OrderIds: []string{v.order}} },
-			want:    want{U, U, P, P, OK, P, P}},
+			want:    want{U, U, P, P, OK, P, P, P}},
 
 		// kassa.notification.v1.NotificationService: letters are written
 		// by the order service only and read by their owner.
@@ -254,17 +257,17 @@ func authzRows(t *testing.T) []authzRow {
 				return &notificationv1.SendNotificationRequest{UserId: v.user, RequestId: "n-" + randomID(),
 					Notification: &notificationv1.Notification{Email: v.owner.email, Subject: "authz", Body: "authz"}}
 			},
-			want: want{U, U, P, P, P, P, OK}, mutates: true},
+			want: want{U, U, P, P, P, P, OK, P}, mutates: true},
 		{name: "ListNotifications", method: notificationv1.NotificationService_ListNotifications_FullMethodName,
 			request: func(v victim) proto.Message { return &notificationv1.ListNotificationsRequest{UserId: v.user} },
 			rest:    &restRoute{method: "GET", pattern: "/v1/users/{user_id}/notifications"},
-			want:    want{U, U, NF, OK, OK, P, P}},
+			want:    want{U, U, NF, OK, OK, P, P, P}},
 		{name: "GetNotification", method: notificationv1.NotificationService_GetNotification_FullMethodName,
 			request: func(v victim) proto.Message {
 				return &notificationv1.GetNotificationRequest{UserId: v.user, Id: v.letter}
 			},
 			rest: &restRoute{method: "GET", pattern: "/v1/users/{user_id}/notifications/{id}"},
-			want: want{U, U, NF, OK, OK, P, P}},
+			want: want{U, U, NF, OK, OK, P, P, P}},
 	}
 }
 
@@ -282,7 +285,7 @@ func tokensFor(t *testing.T, v victim, other, adm *customer) callers {
 	}
 	c[badToken] = expired.Token
 	c[otherCustomer], c[theOwner], c[anAdmin] = other.token, v.owner.token, adm.token
-	c[serviceUser], c[serviceOrder] = serviceToken(t, "user"), serviceToken(t, "order")
+	c[serviceUser], c[serviceOrder], c[serviceNotification] = serviceToken(t, "user"), serviceToken(t, "order"), serviceToken(t, "notification")
 	return c
 }
 

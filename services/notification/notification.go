@@ -45,6 +45,13 @@ func (n Notification) SameLetter(o Notification) bool {
 // another user (the two are indistinguishable on purpose).
 var ErrNotFound = apperr.NotFound("notification not found").WithReason("NOTIFICATION_NOT_FOUND")
 
+// ErrUserNotFound is the answer for the letters of a user that never
+// existed, asked by an admin (a customer asking for another user's
+// letters gets ErrNotFound before anything is looked up).
+func ErrUserNotFound(userID string) error {
+	return apperr.NotFound("user %s not found", userID).WithReason("USER_NOT_FOUND")
+}
+
 // ErrRequestIDReused reports an idempotency key used before for another letter.
 func ErrRequestIDReused(requestID string) error {
 	return apperr.AlreadyExists("request_id %q was already used with different parameters", requestID).

@@ -36,7 +36,7 @@ the peers, so the peer addresses and the allowed callers cannot disagree.
 user: [billing]
 billing: []
 order: [user, billing, notification]
-notification: []
+notification: [user, billing]
 gateway: [user, billing, order, notification]
 {{- end -}}
 
@@ -219,15 +219,22 @@ default for a private key, and Helm cannot make an Ed25519 JWK.
 {{- end -}}
 {{- end -}}
 
-{{/* The Secret with the order service's client secret and the user service's client list. */}}
+{{/* The Secret with the order and notification services' client secrets and the user service's client list. */}}
 {{- define "kassa.clientsSecretName" -}}
-{{- if and .Values.auth.clientsSecret .Values.auth.orderClientSecret -}}
-{{- fail "set either auth.clientsSecret or auth.orderClientSecret, not both" -}}
+{{- $inline := or .Values.auth.orderClientSecret .Values.auth.notificationClientSecret -}}
+{{- if and .Values.auth.clientsSecret $inline -}}
+{{- fail "set either auth.clientsSecret or auth.orderClientSecret and auth.notificationClientSecret, not both" -}}
 {{- end -}}
-{{- if .Values.auth.orderClientSecret -}}
+{{- if $inline -}}
+{{- if not (and .Values.auth.orderClientSecret .Values.auth.notificationClientSecret) -}}
+{{- fail "set both auth.orderClientSecret and auth.notificationClientSecret: each service has its own client secret" -}}
+{{- end -}}
+{{- if eq .Values.auth.orderClientSecret .Values.auth.notificationClientSecret -}}
+{{- fail "auth.orderClientSecret and auth.notificationClientSecret must differ: each service has its own client secret" -}}
+{{- end -}}
 {{- printf "%s-auth-clients" (include "kassa.fullname" .) -}}
 {{- else -}}
-{{- required "auth.clientsSecret is required: the name of a Secret with keys order-client-secret (32 random bytes as hex) and clients (order=<its sha256 hex>), see docs/deploy.md#identity-and-keys; or set auth.orderClientSecret" .Values.auth.clientsSecret -}}
+{{- required "auth.clientsSecret is required: the name of a Secret with keys order-client-secret and notification-client-secret (32 random bytes as hex each) and clients (order=<sha256 hex>,notification=<sha256 hex>), see docs/deploy.md#identity-and-keys; or set auth.orderClientSecret and auth.notificationClientSecret" .Values.auth.clientsSecret -}}
 {{- end -}}
 {{- end -}}
 

@@ -31,7 +31,7 @@ const (
 	admin        caller = "admin"
 	userSvc      caller = "service user"
 	orderSvc     caller = "service order"
-	notification caller = "service notification" // exists, needs nothing of billing
+	notification caller = "service notification" // reads whether an account exists
 )
 
 var callersInOrder = []caller{stranger, owner, admin, userSvc, orderSvc, notification}
@@ -53,6 +53,13 @@ type accessRow struct {
 var ownMoney = map[caller]codes.Code{
 	stranger: codes.NotFound, owner: codes.OK, admin: codes.OK,
 	userSvc: codes.PermissionDenied, orderSvc: codes.PermissionDenied, notification: codes.PermissionDenied,
+}
+
+// The account itself: also the order and notification services, which
+// ask whether a user exists.
+var accountRead = map[caller]codes.Code{
+	stranger: codes.NotFound, owner: codes.OK, admin: codes.OK,
+	userSvc: codes.PermissionDenied, orderSvc: codes.OK, notification: codes.OK,
 }
 
 // Movers of one's own money: the owner only. An admin reads any account
@@ -89,7 +96,7 @@ var accessRows = []accessRow{
 		call: func(ctx context.Context, c billingv1.BillingServiceClient, user string, opts ...grpc.CallOption) error {
 			_, err := c.GetAccount(ctx, &billingv1.GetAccountRequest{UserId: user}, opts...)
 			return err
-		}, want: ownMoney},
+		}, want: accountRead},
 	{name: "ListTransactions", method: billingv1.BillingService_ListTransactions_FullMethodName,
 		call: func(ctx context.Context, c billingv1.BillingServiceClient, user string, opts ...grpc.CallOption) error {
 			_, err := c.ListTransactions(ctx, &billingv1.ListTransactionsRequest{UserId: user}, opts...)

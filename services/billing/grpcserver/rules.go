@@ -17,10 +17,14 @@ var Rules = map[string]auth.Rule{
 	billingv1.BillingService_CreateAccount_FullMethodName: auth.Services("user"),
 	billingv1.BillingService_CloseAccount_FullMethodName:  auth.Services("user"),
 
-	// The customer's own money. No service needs these.
-	billingv1.BillingService_GetAccount_FullMethodName:       auth.Customer,
+	// The customer's own money. No service moves it or reads the ledger.
 	billingv1.BillingService_Deposit_FullMethodName:          auth.Customer,
 	billingv1.BillingService_ListTransactions_FullMethodName: auth.Customer,
+	// An account exists exactly for every user ever created (deleting a
+	// user closes it, never removes it), so the order and notification
+	// services ask for it to tell an unknown user from one with an empty
+	// list, the way ListTransactions does.
+	billingv1.BillingService_GetAccount_FullMethodName: auth.AnyOf(auth.Customer, auth.Services("order", "notification")),
 
 	// A customer withdraws from their own account without an order; the
 	// order service pays orders (order_id set, and only it may set one).

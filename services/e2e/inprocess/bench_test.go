@@ -55,6 +55,7 @@ func BenchmarkCreateOrder(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
+				req.Header.Set("Content-Type", "application/json")
 				req.Header.Set("Idempotency-Key", fmt.Sprintf("bench-%d", n))
 				req.Header.Set("Authorization", "Bearer "+user.token)
 				resp, err := client.Do(req)

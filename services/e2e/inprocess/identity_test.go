@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,13 +34,14 @@ var rules = map[string]map[string]auth.Rule{
 // identity is what the stack prepares for identity, in one process: the
 // user service's signing key and its public key set (served as the admin
 // listener serves it), the verifier every service and the gateway use, and
-// the order service's client secret with the hash the user service knows.
+// the client secrets of the order and notification services with the
+// hashes the user service knows.
 type identity struct {
 	issuerURL, jwksURL string
 	issuer             *token.Issuer
 	verifier           *auth.Verifier
 	clients            userapp.Clients
-	orderSecret        string
+	secrets            map[string]string // client → its secret
 	subject            gateway.SubjectFunc
 }
 
@@ -65,11 +67,16 @@ func newIdentity(t testing.TB, ctx context.Context) *identity {
 		t.Fatal(err)
 	}
 	t.Cleanup(id.verifier.Close)
-	secret := make([]byte, 32)
-	_, _ = rand.Read(secret)
-	id.orderSecret = hex.EncodeToString(secret)
-	sum := sha256.Sum256([]byte(id.orderSecret))
-	if id.clients, err = userapp.ParseClients("order=" + hex.EncodeToString(sum[:])); err != nil {
+	id.secrets = map[string]string{}
+	var entries []string
+	for _, client := range []string{"order", "notification"} {
+		secret := make([]byte, 32)
+		_, _ = rand.Read(secret)
+		id.secrets[client] = hex.EncodeToString(secret)
+		sum := sha256.Sum256([]byte(id.secrets[client]))
+		entries = append(entries, client+"="+hex.EncodeToString(sum[:]))
+	}
+	if id.clients, err = userapp.ParseClients(strings.Join(entries, ",")); err != nil {
 		t.Fatal(err)
 	}
 	// The gateway's per-user rate-limit key: the subject of a verified
@@ -87,12 +94,12 @@ func newIdentity(t testing.TB, ctx context.Context) *identity {
 	return id
 }
 
-// orderClientCredentials is the order service's token source (see
-// cmd/order): AuthService.Token with its client secret, cached until
-// shortly before expiry.
-func orderClientCredentials(tokens userv1.AuthServiceClient, secret string) auth.TokenSource {
+// clientCredentials is the token source of the order or notification
+// service (see cmd/order, cmd/notification): AuthService.Token with its
+// client secret, cached until shortly before expiry.
+func clientCredentials(tokens userv1.AuthServiceClient, client, secret string) auth.TokenSource {
 	return auth.ClientCredentials(func(ctx context.Context) (string, time.Duration, error) {
-		resp, err := tokens.Token(ctx, &userv1.TokenRequest{GrantType: "client_credentials", ClientId: "order", ClientSecret: secret})
+		resp, err := tokens.Token(ctx, &userv1.TokenRequest{GrantType: "client_credentials", ClientId: client, ClientSecret: secret})
 		if err != nil {
 			return "", 0, err
 		}

@@ -26,6 +26,7 @@ import (
 	billingpg "github.com/kassa-dev/kassa/services/billing/postgres"
 	notificationapp "github.com/kassa-dev/kassa/services/notification/app"
 	notificationgrpc "github.com/kassa-dev/kassa/services/notification/grpcserver"
+	notificationpeers "github.com/kassa-dev/kassa/services/notification/peers"
 	notificationpg "github.com/kassa-dev/kassa/services/notification/postgres"
 	orderapp "github.com/kassa-dev/kassa/services/order/app"
 	ordergrpc "github.com/kassa-dev/kassa/services/order/grpcserver"
@@ -142,7 +143,16 @@ func startSystem(t testing.TB, o options) *system {
 	n := svcs["notification"]
 	ndb := pgtest.NewDBWith(t, notificationpg.Migrations, poolOptions(n.tel))
 	registerPool(t, n.tel, ndb.DB)
-	nsvc := notificationapp.New(notificationpg.New(ndb), notificationapp.WithMetrics(notificationapp.NewMetrics(n.reg)))
+	// Like the order service, it gets its token by client credentials
+	// from the user service, for its calls to billing.
+	var notificationTokens auth.TokenSource
+	notificationUser := dial(n, "user", auth.TokenSourceFunc(func(ctx context.Context) (string, time.Time, error) {
+		return notificationTokens.Token(ctx)
+	}))
+	notificationTokens = clientCredentials(userv1.NewAuthServiceClient(notificationUser), "notification", id.secrets["notification"])
+	nsvc := notificationapp.New(notificationpg.New(ndb),
+		notificationpeers.NewAccounts(billingv1.NewBillingServiceClient(dial(n, "billing", notificationTokens))),
+		notificationapp.WithMetrics(notificationapp.NewMetrics(n.reg)), notificationapp.WithLog(n.log))
 	notificationv1.RegisterNotificationServiceServer(n.srv.GRPC, notificationgrpc.New(nsvc))
 
 	// user
@@ -171,7 +181,7 @@ func startSystem(t testing.TB, o options) *system {
 	orderUser := dial(or, "user", auth.TokenSourceFunc(func(ctx context.Context) (string, time.Time, error) {
 		return orderTokens.Token(ctx)
 	}))
-	orderTokens = orderClientCredentials(userv1.NewAuthServiceClient(orderUser), id.orderSecret)
+	orderTokens = clientCredentials(userv1.NewAuthServiceClient(orderUser), "order", id.secrets["order"])
 	osvc, err := orderapp.New(orderpg.New(odb),
 		orderpeers.NewUsers(userv1.NewUserServiceClient(orderUser)),
 		orderpeers.NewPayments(billingv1.NewBillingServiceClient(dial(or, "billing", orderTokens))).WithMetrics(om),
@@ -251,6 +261,9 @@ func (s *system) call(t testing.TB, method, path string, body any, header http.H
 		rd = bytes.NewReader(b)
 	}
 	req := httptest.NewRequest(method, path, rd)
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for k, v := range header {
 		req.Header[k] = v
 	}

@@ -5,8 +5,10 @@ package app
 
 import (
 	"context"
+	"log/slog"
 
 	"github.com/kassa-dev/kassa/services/notification"
+	"github.com/kassa-dev/kassa/services/platform/apperr"
 	"github.com/kassa-dev/kassa/services/platform/paging"
 	"github.com/kassa-dev/kassa/services/platform/validate"
 )
@@ -18,10 +20,21 @@ type Store interface {
 	List(ctx context.Context, userID string, after paging.Cursor, limit int) ([]notification.Notification, error)
 }
 
+// Accounts is the billing service, asked whether a user exists.
+type Accounts interface {
+	// HasAccount reports whether billing has an account for userID, open
+	// or closed: every user ever created has one (deleting a user closes
+	// it), so false means the user never existed. err is set when billing
+	// did not answer.
+	HasAccount(ctx context.Context, userID string) (bool, error)
+}
+
 // Service implements the notification use cases.
 type Service struct {
-	store   Store
-	metrics *Metrics
+	store    Store
+	accounts Accounts
+	metrics  *Metrics
+	log      *slog.Logger
 }
 
 // Option configures a Service.
@@ -33,9 +46,16 @@ func WithMetrics(m *Metrics) Option {
 	return func(s *Service) { s.metrics = m }
 }
 
-// New returns a Service over store.
-func New(store Store, opts ...Option) *Service {
-	s := &Service{store: store}
+// WithLog makes the Service log what its peers failed to answer (by
+// default it logs nothing).
+func WithLog(l *slog.Logger) Option {
+	return func(s *Service) { s.log = l }
+}
+
+// New returns a Service over store that asks accounts whether a user
+// exists.
+func New(store Store, accounts Accounts, opts ...Option) *Service {
+	s := &Service{store: store, accounts: accounts, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(s)
 	}
@@ -111,8 +131,13 @@ func (s *Service) Get(ctx context.Context, userID, id string) (notification.Noti
 	return s.store.Get(ctx, userID, id)
 }
 
-// List returns a page of userID's letters, newest first.
-func (s *Service) List(ctx context.Context, userID string, pageSize int32, pageToken string) (Page, error) {
+// List returns a page of userID's letters, newest first. An empty page for
+// a user that never existed is USER_NOT_FOUND, as billing's ledger of such
+// a user is, while a deleted user's letters stay listed. Only an empty page
+// of a caller other than the user itself (byOwner: a verified token of
+// that user) needs billing's word, so an owner's mailbox never waits for
+// billing. If billing does not answer, the answer is UNAVAILABLE.
+func (s *Service) List(ctx context.Context, userID string, pageSize int32, pageToken string, byOwner bool) (Page, error) {
 	userID, err := validate.ID("user_id", userID)
 	if err != nil {
 		return Page{}, err
@@ -124,6 +149,16 @@ func (s *Service) List(ctx context.Context, userID string, pageSize int32, pageT
 	items, err := s.store.List(ctx, userID, req.After, req.Limit())
 	if err != nil {
 		return Page{}, err
+	}
+	if len(items) == 0 && !byOwner {
+		exists, err := s.accounts.HasAccount(ctx, userID)
+		if err != nil {
+			s.log.WarnContext(ctx, "billing did not say whether the user exists", "user_id", userID, "error", err)
+			return Page{}, apperr.Unavailable("billing did not answer whether user %s exists; retry later", userID)
+		}
+		if !exists {
+			return Page{}, notification.ErrUserNotFound(userID)
+		}
 	}
 	items, next := paging.Cut(req, items, func(n notification.Notification) paging.Cursor {
 		return paging.Cursor{Time: n.CreateTime, ID: n.ID}

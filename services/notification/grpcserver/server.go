@@ -60,7 +60,7 @@ func (s *Server) ListNotifications(ctx context.Context, req *notificationv1.List
 	if err := owner(ctx, req.GetUserId()); err != nil {
 		return nil, err
 	}
-	p, err := s.app.List(ctx, req.GetUserId(), req.GetPageSize(), req.GetPageToken())
+	p, err := s.app.List(ctx, req.GetUserId(), req.GetPageSize(), req.GetPageToken(), isCaller(ctx, req.GetUserId()))
 	if err != nil {
 		return nil, err
 	}
@@ -82,6 +82,15 @@ func owner(ctx context.Context, userID string) error {
 		return err
 	}
 	return auth.Owner(ctx, id, notification.ErrNotFound)
+}
+
+// isCaller reports whether the verified caller is the user userID (its
+// token names it), who therefore exists. The id is compared canonically,
+// as owner does.
+func isCaller(ctx context.Context, userID string) bool {
+	id, err := validate.ID("user_id", userID)
+	p, _ := auth.FromContext(ctx)
+	return err == nil && p.UserID != "" && p.UserID == id
 }
 
 func toProto(n notification.Notification) *notificationv1.Notification {

@@ -10,9 +10,11 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
+	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
 	notificationv1 "github.com/kassa-dev/kassa/gen/kassa/notification/v1"
 	"github.com/kassa-dev/kassa/services/notification/app"
 	"github.com/kassa-dev/kassa/services/notification/grpcserver"
+	"github.com/kassa-dev/kassa/services/notification/peers"
 	"github.com/kassa-dev/kassa/services/notification/postgres"
 	"github.com/kassa-dev/kassa/services/platform/apperr"
 	"github.com/kassa-dev/kassa/services/platform/auth/authtest"
@@ -31,23 +33,25 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 // other customer, who must get INVALID_ARGUMENT all the same. Tests of who
 // may call what use raw, with tokens of their own.
 type client struct {
-	t     *testing.T
-	raw   notificationv1.NotificationServiceClient
-	iss   *authtest.Issuer
-	db    *sqlx.DB
-	order grpc.CallOption
+	t       *testing.T
+	raw     notificationv1.NotificationServiceClient
+	iss     *authtest.Issuer
+	db      *sqlx.DB
+	order   grpc.CallOption
+	billing *fakeBilling // the service's billing peer, over real gRPC
 }
 
 func newClient(t *testing.T, opts ...app.Option) client {
 	t.Helper()
 	iss := authtest.NewIssuer(t)
 	db := pgtest.NewDB(t, postgres.Migrations)
-	svc := app.New(postgres.New(db), opts...)
+	billing, billingConn := serveBilling(t, iss)
+	svc := app.New(postgres.New(db), peers.NewAccounts(billingv1.NewBillingServiceClient(billingConn)), opts...)
 	conn := authtest.Serve(t, iss.Verifier(t), grpcserver.Rules, func(s *grpc.Server) {
 		notificationv1.RegisterNotificationServiceServer(s, grpcserver.New(svc))
 	})
 	return client{t: t, raw: notificationv1.NewNotificationServiceClient(conn), iss: iss, db: db,
-		order: authtest.Bearer(iss.Service(t, "order"))}
+		order: authtest.Bearer(iss.Service(t, "order")), billing: billing}
 }
 
 // as is a call option carrying a customer token of userID.

@@ -80,6 +80,11 @@ type Payments interface {
 	// explanation; err is set when billing did not give an answer, and the
 	// withdrawal may or may not have happened.
 	Withdraw(ctx context.Context, w Withdrawal) (declined bool, reason string, err error)
+	// HasAccount reports whether billing has an account for userID, open
+	// or closed: every user ever created has one (deleting a user closes
+	// it), so false means the user never existed. err is set when billing
+	// did not answer.
+	HasAccount(ctx context.Context, userID string) (bool, error)
 }
 
 // Letters is the notification service.
@@ -345,8 +350,14 @@ type Page struct {
 	NextPageToken string
 }
 
-// List returns a page of userID's orders, newest first.
-func (s *Service) List(ctx context.Context, userID string, pageSize int32, pageToken string) (Page, error) {
+// List returns a page of userID's orders, newest first. An empty page for
+// a user that never existed is USER_NOT_FOUND, as billing's ledger of such
+// a user is, while a deleted user's orders stay listed. Only an empty page
+// needs billing's word (orders imply their user), and only when the caller
+// is not the user itself (byOwner: a verified token of that user), so an
+// owner's list never waits for billing. If billing does not answer, the
+// answer is UNAVAILABLE, never a guess.
+func (s *Service) List(ctx context.Context, userID string, pageSize int32, pageToken string, byOwner bool) (Page, error) {
 	userID, err := validate.ID("user_id", userID)
 	if err != nil {
 		return Page{}, err
@@ -358,6 +369,16 @@ func (s *Service) List(ctx context.Context, userID string, pageSize int32, pageT
 	items, err := s.store.List(ctx, userID, req.After, req.Limit())
 	if err != nil {
 		return Page{}, err
+	}
+	if len(items) == 0 && !byOwner {
+		exists, err := s.payments.HasAccount(ctx, userID)
+		if err != nil {
+			s.log.WarnContext(ctx, "billing did not say whether the user exists", "user_id", userID, "error", err)
+			return Page{}, apperr.Unavailable("billing did not answer whether user %s exists; retry later", userID)
+		}
+		if !exists {
+			return Page{}, order.ErrUserNotFound(userID)
+		}
 	}
 	items, next := paging.Cut(req, items, func(o order.Order) paging.Cursor {
 		return paging.Cursor{Time: o.CreateTime, ID: o.ID}

@@ -50,6 +50,20 @@ type fakePayments struct {
 	reason   string
 	err      error
 	calls    []app.Withdrawal
+	// noAccount is a user billing has no account for; lookups records
+	// every HasAccount.
+	noAccount string
+	lookups   []string
+}
+
+// HasAccount: every user has an account unless noAccount names it; err
+// stands for billing not answering.
+func (f *fakePayments) HasAccount(_ context.Context, userID string) (bool, error) {
+	f.lookups = append(f.lookups, userID)
+	if f.err != nil {
+		return false, f.err
+	}
+	return userID != f.noAccount, nil
 }
 
 func (f *fakePayments) Withdraw(_ context.Context, w app.Withdrawal) (bool, string, error) {
@@ -403,5 +417,62 @@ func TestGet_BadIDs_Invalid(t *testing.T) {
 		if _, err := f.svc.Get(context.Background(), ids[0], ids[1]); apperr.KindOf(err) != apperr.KindInvalid {
 			t.Errorf("Get(%q, %q) = %v, want invalid", ids[0], ids[1], err)
 		}
+	}
+}
+
+// An empty list asks billing whether the user exists, unless the caller
+// is that user: a user that never existed is USER_NOT_FOUND, one with an
+// account (open, or closed by deleting the user) an empty page, and a
+// billing that does not answer UNAVAILABLE rather than a guess. A page
+// with orders needs no lookup.
+func TestList_UnknownUser_NotFound_OnlyEmptyPagesOfOthersAsk(t *testing.T) {
+	withOrder := uuid.NewString()
+	tests := []struct {
+		name        string
+		user        string
+		byOwner     bool
+		noAccount   bool
+		billingDown bool
+		wantKind    apperr.Kind // 0: a page
+		wantOrders  int
+		wantLookups int
+	}{
+		{"never existed, asked by an admin", uuid.NewString(), false, true, false, apperr.KindNotFound, 0, 1},
+		{"account without orders", uuid.NewString(), false, false, false, 0, 0, 1},
+		{"the owner's empty list", uuid.NewString(), true, true, false, 0, 0, 0},
+		{"billing down", uuid.NewString(), false, false, true, apperr.KindUnavailable, 0, 1},
+		{"billing down, the owner asks", uuid.NewString(), true, false, true, 0, 0, 0},
+		{"orders", withOrder, false, true, true, 0, 1, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			if tt.user == withOrder {
+				if _, err := f.svc.Create(context.Background(), withOrder, 100, "", "k"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tt.noAccount {
+				f.payments.noAccount = tt.user
+			}
+			if tt.billingDown {
+				f.payments.err = errors.New("billing: connection refused")
+			}
+			p, err := f.svc.List(context.Background(), tt.user, 0, "", tt.byOwner)
+			switch {
+			case tt.wantKind == 0 && err != nil:
+				t.Fatalf("List = %v, want a page", err)
+			case tt.wantKind != 0 && apperr.KindOf(err) != tt.wantKind:
+				t.Fatalf("List = %v (kind %v), want kind %v", err, apperr.KindOf(err), tt.wantKind)
+			case tt.wantKind == apperr.KindNotFound && apperr.ReasonOf(err) != "USER_NOT_FOUND":
+				t.Errorf("reason %q, want USER_NOT_FOUND", apperr.ReasonOf(err))
+			}
+			if len(p.Orders) != tt.wantOrders {
+				t.Errorf("%d orders, want %d", len(p.Orders), tt.wantOrders)
+			}
+			if len(f.payments.lookups) != tt.wantLookups {
+				t.Errorf("billing asked %d times (%v), want %d", len(f.payments.lookups), f.payments.lookups, tt.wantLookups)
+			}
+		})
 	}
 }

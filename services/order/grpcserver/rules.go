@@ -45,6 +45,13 @@ func buyer(ctx context.Context, userID string) (string, error) {
 	return "", order.ErrUserNotFound(id)
 }
 
+// isCaller reports whether the verified caller is the user userID (its
+// token names it), who therefore exists.
+func isCaller(ctx context.Context, userID string) bool {
+	p, _ := auth.FromContext(ctx)
+	return p.UserID != "" && p.UserID == userID
+}
+
 // reader checks that the caller may read userID's orders (that customer
 // or an admin) and returns the id in canonical form; anyone else gets
 // notFound(id), the answer for a missing resource.

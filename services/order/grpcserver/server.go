@@ -76,13 +76,14 @@ func (s *Server) GetOrder(ctx context.Context, req *orderv1.GetOrderRequest) (*o
 }
 
 // ListOrders lists a user's orders, newest first; another customer's
-// list is USER_NOT_FOUND.
+// list, and an admin's list of a user that never existed, is
+// USER_NOT_FOUND.
 func (s *Server) ListOrders(ctx context.Context, req *orderv1.ListOrdersRequest) (*orderv1.ListOrdersResponse, error) {
 	userID, err := reader(ctx, req.GetUserId(), order.ErrUserNotFound)
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.app.List(ctx, userID, req.GetPageSize(), req.GetPageToken())
+	p, err := s.app.List(ctx, userID, req.GetPageSize(), req.GetPageToken(), isCaller(ctx, userID))
 	if err != nil {
 		return nil, err
 	}

@@ -87,6 +87,19 @@ func (p *Payments) Withdraw(ctx context.Context, w app.Withdrawal) (declined boo
 	return false, "", fmt.Errorf("withdraw for order %s: %w", w.OrderID, err)
 }
 
+// HasAccount asks billing for userID's account: OK (open or closed) is
+// true, NOT_FOUND false, anything else an error.
+func (p *Payments) HasAccount(ctx context.Context, userID string) (bool, error) {
+	_, err := p.c.GetAccount(ctx, &billingv1.GetAccountRequest{UserId: userID})
+	switch status.Code(err) {
+	case codes.OK:
+		return true, nil
+	case codes.NotFound:
+		return false, nil
+	}
+	return false, fmt.Errorf("get account of %s: %w", userID, err)
+}
+
 // Letters implements app.Letters over the notification service.
 type Letters struct {
 	c notificationv1.NotificationServiceClient

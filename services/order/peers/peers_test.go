@@ -109,3 +109,34 @@ func TestLetters_StoredOrAlreadyThereIsSent(t *testing.T) {
 		t.Error("notification down: err = nil")
 	}
 }
+
+// An account, open or closed, means the user exists; NOT_FOUND that it
+// never did; billing down is an error, never a no.
+func TestPayments_HasAccount_TranslatesBillingAnswers(t *testing.T) {
+	open, closed, nobody := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	tests := []struct {
+		name    string
+		user    string
+		down    bool
+		want    bool
+		wantErr bool
+	}{
+		{"open account", open, false, true, false},
+		{"closed account (deleted user)", closed, false, true, false},
+		{"no account", nobody, false, false, false},
+		{"billing down", open, true, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t)
+			w.billing.Open(open, "USD", 0)
+			w.billing.Open(closed, "USD", 0)
+			w.billing.Close(closed)
+			w.billing.SetDown(tt.down)
+			got, err := w.p.HasAccount(context.Background(), tt.user)
+			if got != tt.want || (err != nil) != tt.wantErr {
+				t.Errorf("HasAccount = %v, %v; want %v, error %v", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}

@@ -29,7 +29,8 @@ func (p instantPayments) Withdraw(context.Context, app.Withdrawal) (bool, string
 	}
 	return false, "", nil
 }
-func (instantLetters) Send(context.Context, order.Letter) error { return nil }
+func (instantPayments) HasAccount(context.Context, string) (bool, error) { return true, nil }
+func (instantLetters) Send(context.Context, order.Letter) error          { return nil }
 
 func newService(tb testing.TB, s *postgres.Store, payments app.Payments) *app.Service {
 	tb.Helper()

@@ -22,25 +22,42 @@ import (
 // restart, like the databases do.
 const (
 	signingKeysFile  = "signing-keys.json"
-	orderSecretFile  = "order-client-secret"
-	orderClientID    = "order"
-	clientSecretSize = 32 // bytes; as hex, the secret the order service sends
+	clientSecretSize = 32 // bytes; as hex, the secret a service sends
 )
+
+// serviceClients are the services that call their peers with a service
+// token of their own (client credentials): order (user, billing,
+// notification) and notification (billing's GetAccount). Each has a
+// secret file <name>-client-secret and an AUTH_CLIENTS entry.
+var serviceClients = []string{"order", "notification"}
+
+// secretFile is the name of client's secret file.
+func secretFile(client string) string { return client + "-client-secret" }
 
 // authFiles is what the processes are told about identity.
 type authFiles struct {
-	signingKeys string // the user service's private JWK Set
-	orderSecret string // file holding the order service's client secret
-	orderHash   string // sha256 hex of that secret, the user service's AUTH_CLIENTS entry
+	signingKeys string            // the user service's private JWK Set
+	secrets     map[string]string // client → file holding its secret
+	hashes      map[string]string // client → sha256 hex of it, the user service's AUTH_CLIENTS entry
 }
 
-// prepareAuth creates or reuses the signing key file and the order
-// service's client secret under dir. The key file is made by the user
+// clients is the user service's AUTH_CLIENTS: name=<sha256 hex>, in the
+// order of serviceClients.
+func (a authFiles) clients() string {
+	var entries []string
+	for _, c := range serviceClients {
+		entries = append(entries, c+"="+a.hashes[c])
+	}
+	return strings.Join(entries, ",")
+}
+
+// prepareAuth creates or reuses the signing key file and the client
+// secrets of serviceClients under dir. The key file is made by the user
 // binary's own `keygen` (bin/user), so the stack writes exactly the format
 // the user service reads without the platform module depending on the
-// user module (which depends on it). The secret is 32 random bytes as hex.
+// user module (which depends on it). A secret is 32 random bytes as hex.
 func prepareAuth(ctx context.Context, dir, bin string, out io.Writer) (authFiles, error) {
-	a := authFiles{signingKeys: filepath.Join(dir, signingKeysFile), orderSecret: filepath.Join(dir, orderSecretFile)}
+	a := authFiles{signingKeys: filepath.Join(dir, signingKeysFile), secrets: map[string]string{}, hashes: map[string]string{}}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return a, fmt.Errorf("auth folder: %w", err)
 	}
@@ -53,12 +70,15 @@ func prepareAuth(ctx context.Context, dir, bin string, out io.Writer) (authFiles
 	} else if err != nil {
 		return a, fmt.Errorf("signing keys: %w", err)
 	}
-	secret, err := clientSecret(a.orderSecret)
-	if err != nil {
-		return a, err
+	for _, c := range serviceClients {
+		path := filepath.Join(dir, secretFile(c))
+		secret, err := clientSecret(path)
+		if err != nil {
+			return a, err
+		}
+		sum := sha256.Sum256([]byte(secret))
+		a.secrets[c], a.hashes[c] = path, hex.EncodeToString(sum[:])
 	}
-	sum := sha256.Sum256([]byte(secret))
-	a.orderHash = hex.EncodeToString(sum[:])
 	return a, nil
 }
 
@@ -136,8 +156,9 @@ type authEnv struct {
 
 // settings are component name's identity variables. Every process
 // verifies tokens against the same issuer and key set; only the user
-// service holds the signing keys and knows the clients, and only the order
-// service, which calls its peers with client credentials, gets a secret.
+// service holds the signing keys and knows the clients, and only the
+// services that call peers with client credentials (order, notification)
+// get a secret, each its own.
 func (a authEnv) settings(name string) []string {
 	env := []string{
 		"AUTH_ISSUER=" + a.issuer,
@@ -151,11 +172,11 @@ func (a authEnv) settings(name string) []string {
 	case "user":
 		env = append(env,
 			"AUTH_SIGNING_KEYS="+a.files.signingKeys,
-			"AUTH_CLIENTS="+orderClientID+"="+a.files.orderHash)
-	case "order":
+			"AUTH_CLIENTS="+a.files.clients())
+	case "order", "notification":
 		env = append(env,
-			"AUTH_CLIENT_ID="+orderClientID,
-			"AUTH_CLIENT_SECRET_FILE="+a.files.orderSecret,
+			"AUTH_CLIENT_ID="+name,
+			"AUTH_CLIENT_SECRET_FILE="+a.files.secrets[name],
 			// The service refuses both a secret and a file: clear one
 			// the caller's shell may carry.
 			"AUTH_CLIENT_SECRET=")

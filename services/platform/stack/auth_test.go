@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -27,7 +28,9 @@ func TestAuthEnv_EachComponentGetsOnlyItsSecrets(t *testing.T) {
 		issuer:        "http://127.0.0.1:8080",
 		jwksURL:       "http://127.0.0.1:9101/.well-known/jwks.json",
 		revocationURL: "http://127.0.0.1:9101/.well-known/revoked-subjects.json",
-		files:         authFiles{signingKeys: "/d/auth/signing-keys.json", orderSecret: "/d/auth/order-client-secret", orderHash: strings.Repeat("ab", 32)},
+		files: authFiles{signingKeys: "/d/auth/signing-keys.json",
+			secrets: map[string]string{"order": "/d/auth/order-client-secret", "notification": "/d/auth/notification-client-secret"},
+			hashes:  map[string]string{"order": strings.Repeat("ab", 32), "notification": strings.Repeat("cd", 32)}},
 	}
 	shared := map[string]string{"AUTH_ISSUER": a.issuer, "AUTH_AUDIENCE": "kassa", "AUTH_JWKS_URL": a.jwksURL,
 		"AUTH_REVOCATION_URL": a.revocationURL}
@@ -36,14 +39,18 @@ func TestAuthEnv_EachComponentGetsOnlyItsSecrets(t *testing.T) {
 		want      map[string]string // besides shared
 	}{
 		{"billing", nil},
-		{"notification", nil},
+		{"notification", map[string]string{
+			"AUTH_CLIENT_ID":          "notification",
+			"AUTH_CLIENT_SECRET_FILE": "/d/auth/notification-client-secret",
+			"AUTH_CLIENT_SECRET":      "",
+		}},
 		{"user", map[string]string{
 			"AUTH_SIGNING_KEYS": a.files.signingKeys,
-			"AUTH_CLIENTS":      "order=" + a.files.orderHash,
+			"AUTH_CLIENTS":      "order=" + strings.Repeat("ab", 32) + ",notification=" + strings.Repeat("cd", 32),
 		}},
 		{"order", map[string]string{
 			"AUTH_CLIENT_ID":          "order",
-			"AUTH_CLIENT_SECRET_FILE": a.files.orderSecret,
+			"AUTH_CLIENT_SECRET_FILE": "/d/auth/order-client-secret",
 			"AUTH_CLIENT_SECRET":      "",
 		}},
 		{"gateway", map[string]string{"JWKS_SOURCE_URL": a.jwksURL}},
@@ -75,17 +82,19 @@ func TestAuthEnv_EachComponentGetsOnlyItsSecrets(t *testing.T) {
 // not clash with the stack's own.
 func TestStackEnv_OverridesCallersAuthSettings(t *testing.T) {
 	s := &Stack{components: Components(), opts: Options{LogFmt: "text"},
-		auth: authFiles{signingKeys: "/k", orderSecret: "/s", orderHash: "h"}}
+		auth: authFiles{signingKeys: "/k", secrets: map[string]string{"order": "/s", "notification": "/n"}, hashes: map[string]string{"order": "h", "notification": "i"}}}
 	t.Setenv("AUTH_CLIENT_SECRET", "from-the-shell")
 	t.Setenv("AUTH_ISSUER", "http://elsewhere")
 	t.Setenv("AUTH_REVOCATION_URL", "http://elsewhere/revoked.json")
 	user, _ := s.component("user")
-	order, _ := s.component("order")
 	if _, ok := envValue(s.env(user), "AUTH_ADMINS"); ok {
 		t.Errorf("user env sets AUTH_ADMINS; admin is granted with GrantAdmin, never by name")
 	}
-	if v, _ := envValue(s.env(order), "AUTH_CLIENT_SECRET"); v != "" {
-		t.Errorf("order AUTH_CLIENT_SECRET = %q, want it cleared", v)
+	for _, name := range []string{"order", "notification"} {
+		c, _ := s.component(name)
+		if v, _ := envValue(s.env(c), "AUTH_CLIENT_SECRET"); v != "" {
+			t.Errorf("%s AUTH_CLIENT_SECRET = %q, want it cleared", name, v)
+		}
 	}
 	for _, c := range s.components {
 		if v, _ := envValue(s.env(c), "AUTH_ISSUER"); v != s.BaseURL() {
@@ -126,25 +135,36 @@ func TestPrepareAuth_CreatesOnceThenReuses(t *testing.T) {
 	if _, err := os.Stat(first.signingKeys); err != nil {
 		t.Errorf("no key file after prepareAuth: %v", err)
 	}
-	fi, err := os.Stat(first.orderSecret)
-	if err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("secret file mode %v, %v; want 0600", fi.Mode(), err)
-	}
-	b, _ := os.ReadFile(first.orderSecret)
-	secret := strings.TrimSpace(string(b))
-	if raw, err := hex.DecodeString(secret); err != nil || len(raw) != 32 {
-		t.Errorf("secret %q: want 32 bytes as hex (%v)", secret, err)
-	}
-	sum := sha256.Sum256([]byte(secret))
-	if first.orderHash != hex.EncodeToString(sum[:]) {
-		t.Errorf("hash %q is not the sha256 hex of the secret", first.orderHash)
+	seen := map[string]string{} // secret → client
+	for _, client := range []string{"order", "notification"} {
+		path := first.secrets[client]
+		if path != filepath.Join(dir, client+"-client-secret") {
+			t.Errorf("%s secret at %q, want %s-client-secret under %s", client, path, client, dir)
+		}
+		fi, err := os.Stat(path)
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s secret file mode %v, %v; want 0600", client, fi.Mode(), err)
+		}
+		b, _ := os.ReadFile(path)
+		secret := strings.TrimSpace(string(b))
+		if raw, err := hex.DecodeString(secret); err != nil || len(raw) != 32 {
+			t.Errorf("%s secret %q: want 32 bytes as hex (%v)", client, secret, err)
+		}
+		sum := sha256.Sum256([]byte(secret))
+		if first.hashes[client] != hex.EncodeToString(sum[:]) {
+			t.Errorf("%s hash %q is not the sha256 hex of the secret", client, first.hashes[client])
+		}
+		if other, ok := seen[secret]; ok {
+			t.Errorf("%s and %s share a secret", other, client)
+		}
+		seen[secret] = client
 	}
 
 	second, err := prepareAuth(context.Background(), dir, bin, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if second != first {
+	if !reflect.DeepEqual(second, first) {
 		t.Errorf("second prepareAuth = %+v, want the same files and secret %+v", second, first)
 	}
 	got, _ := os.ReadFile(calls)
@@ -166,7 +186,7 @@ func TestPrepareAuth_Refuses(t *testing.T) {
 	t.Run("empty secret file", func(t *testing.T) {
 		bin, _ := fakeKeygen(t)
 		dir := t.TempDir()
-		if err := os.WriteFile(filepath.Join(dir, orderSecretFile), []byte("\n"), 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, secretFile("notification")), []byte("\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := prepareAuth(context.Background(), dir, bin, io.Discard); err == nil || !strings.Contains(err.Error(), "empty") {

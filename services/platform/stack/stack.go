@@ -80,7 +80,7 @@ type Stack struct {
 	components []Component
 	bin        string            // folder of the built binaries
 	dbURLs     map[string]string // service → its database URL
-	auth       authFiles         // signing keys and the order service's client secret
+	auth       authFiles         // signing keys and the services' client secrets
 	exited     chan string       // name of a process that exited on its own
 	stopping   atomic.Bool
 

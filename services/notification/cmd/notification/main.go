@@ -7,11 +7,16 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
+	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
 	notificationv1 "github.com/kassa-dev/kassa/gen/kassa/notification/v1"
+	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
 	"github.com/kassa-dev/kassa/services/notification/app"
 	"github.com/kassa-dev/kassa/services/notification/grpcserver"
+	"github.com/kassa-dev/kassa/services/notification/peers"
 	"github.com/kassa-dev/kassa/services/notification/postgres"
+	"github.com/kassa-dev/kassa/services/platform/auth"
 	"github.com/kassa-dev/kassa/services/platform/service"
 )
 
@@ -28,11 +33,47 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Addr:       ":50054",
 		AdminAddr:  ":9104",
 		Migrations: postgres.Migrations,
-		Auth:       grpcserver.Rules,
+		Peers: []service.Peer{
+			// Only for the service token (AuthService.Token).
+			{Name: "user", Addr: "localhost:50051"},
+			// GetAccount: whether a user with an empty mailbox exists.
+			{Name: "billing", Addr: "localhost:50052"},
+		},
+		Auth: grpcserver.Rules,
 		Setup: func(ctx context.Context, d *service.Deps) error {
-			svc := app.New(postgres.New(d.DB), app.WithMetrics(app.NewMetrics(d.Metrics)))
+			// Billing admits GetAccount from a service only with that
+			// service's own token.
+			ts, err := serviceToken(d)
+			if err != nil {
+				return err
+			}
+			d.UsePeerTokens(ts)
+			svc := app.New(postgres.New(d.DB),
+				peers.NewAccounts(billingv1.NewBillingServiceClient(d.Peers["billing"])),
+				app.WithMetrics(app.NewMetrics(d.Metrics)), app.WithLog(d.Log))
 			notificationv1.RegisterNotificationServiceServer(d.Server, grpcserver.New(svc))
 			return nil
 		},
 	}, args, getenv, stdout)
+}
+
+// serviceToken is the notification service's identity toward billing: an
+// access token for service "notification" (-auth-client-id) from the user
+// service's AuthService.Token with the client secret, fetched on the first
+// peer call, cached and renewed shortly before it expires.
+func serviceToken(d *service.Deps) (auth.TokenSource, error) {
+	cfg := d.Config.Auth
+	if cfg.ClientSecret == "" {
+		return nil, fmt.Errorf("%w: the notification service asks billing whether users exist as service %q", auth.ErrNoClientSecret, cfg.ClientID)
+	}
+	tokens := userv1.NewAuthServiceClient(d.Peers["user"])
+	return auth.ClientCredentials(func(ctx context.Context) (string, time.Duration, error) {
+		resp, err := tokens.Token(ctx, &userv1.TokenRequest{
+			GrantType: "client_credentials", ClientId: cfg.ClientID, ClientSecret: cfg.ClientSecret,
+		})
+		if err != nil {
+			return "", 0, fmt.Errorf("service token for %q from the user service: %w", cfg.ClientID, err)
+		}
+		return resp.GetAccessToken(), time.Duration(resp.GetExpiresIn()) * time.Second, nil
+	}), nil
 }

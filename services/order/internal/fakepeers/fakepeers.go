@@ -32,6 +32,7 @@ import (
 var Rules = map[string]auth.Rule{
 	userv1.UserService_GetUser_FullMethodName:                          auth.Services("order"),
 	billingv1.BillingService_Withdraw_FullMethodName:                   auth.Services("order"),
+	billingv1.BillingService_GetAccount_FullMethodName:                 auth.Services("order"),
 	notificationv1.NotificationService_SendNotification_FullMethodName: auth.Services("order"),
 }
 
@@ -132,6 +133,7 @@ type Billing struct {
 	down     bool // refuse calls before doing anything
 	loseAll  bool // apply the withdrawal, then report UNAVAILABLE
 	calls    int
+	lookups  int
 	gate     chan struct{} // while set, calls wait for it to close
 	waiting  int           // calls waiting at the gate
 	failFor  map[string]bool
@@ -190,6 +192,27 @@ func (b *Billing) wait(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
+
+// GetAccount returns userID's account, closed or not, like the real
+// billing; it fails while the fake is down. It is not counted in Calls,
+// which counts withdrawals.
+func (b *Billing) GetAccount(ctx context.Context, req *billingv1.GetAccountRequest) (*billingv1.Account, error) {
+	b.record(ctx)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.lookups++
+	if b.down {
+		return nil, apperr.Unavailable("billing is down (fake)")
+	}
+	acct, ok := b.accounts[req.GetUserId()]
+	if !ok {
+		return nil, apperr.NotFound("account of user %s not found", req.GetUserId()).WithReason("ACCOUNT_NOT_FOUND")
+	}
+	return &billingv1.Account{UserId: req.GetUserId(), Balance: acct.balance, Currency: acct.currency}, nil
+}
+
+// Lookups counts GetAccount calls.
+func (b *Billing) Lookups() int { b.mu.Lock(); defer b.mu.Unlock(); return b.lookups }
 
 // Open opens userID's account in currency with balance.
 func (b *Billing) Open(userID, currency string, balance int64) {
