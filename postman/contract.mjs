@@ -9,7 +9,7 @@
 //
 // kassa-stack prints, before it runs the command, where the stack keeps
 // its identity files and how to grant the admin role; the hooks need both
-// (an admin for ListUsers, the order service's secret for the client
+// (an admin for ListUsers, the services' secrets for the client
 // credentials grant), and this reads them from that output.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -54,8 +54,10 @@ async function stackFacts() {
 }
 
 const facts = await stackFacts();
-const secretFile = join(facts.authDir, 'order-client-secret');
-if (!existsSync(secretFile)) fail(`the order service's client secret is not at ${secretFile}`);
+for (const client of ['order', 'notification']) {
+  const file = join(facts.authDir, `${client}-client-secret`);
+  if (!existsSync(file)) fail(`the ${client} service's client secret is not at ${file}`);
+}
 if (!existsSync(facts.userBin)) fail(`the user binary kassa-stack names is not at ${facts.userBin}`);
 
 // Dredd ignores the command line's document and URL once it reads a
@@ -82,7 +84,7 @@ const dredd = spawn(join(here, 'node_modules', '.bin', 'dredd'), ['--config', co
     KASSA_PRISM_URL: prism.url,
     KASSA_USER_BIN: facts.userBin,
     KASSA_USER_DATABASE_URL: facts.userDatabaseURL,
-    KASSA_ORDER_SECRET_FILE: secretFile,
+    KASSA_AUTH_DIR: facts.authDir,
   },
   stdio: ['ignore', 'pipe', 'pipe'],
 });

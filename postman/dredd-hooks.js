@@ -5,8 +5,8 @@
 //
 //   - setup, straight against the gateway: a customer and an admin are
 //     registered and log in (the admin role is granted as an operator
-//     does, with `user grant-admin`), and the order service's client
-//     credentials give a service token;
+//     does, with `user grant-admin`), and the notification service's
+//     client credentials give a service token;
 //   - order: the transactions run in a fixed order of operations (CONTRACT
 //     below), so a deposit precedes a withdrawal and an order, an order
 //     precedes reading it and its letter, and a user is deleted last;
@@ -83,7 +83,7 @@ const password = 'correct horse battery staple';
 const state = {
   customer: null, // { id, username, email, token }
   admin: null,
-  serviceToken: null,
+  serviceToken: null, // the notification service's: it may call the fewest routes
   created: null, // the user CreateUser made, deleted by DeleteUser
   orderId: null,
   notificationId: null,
@@ -142,15 +142,20 @@ function grantAdmin(username) {
   execFileSync(bin, ['grant-admin', '-database-url', url, '-username', username], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DATABASE_URL: '' } });
 }
 
+// clientSecret reads a service's client secret from the stack's identity
+// folder, where kassa-stack keeps one file per service client.
+function clientSecret(client) {
+  return fs.readFileSync(`${env('KASSA_AUTH_DIR')}/${client}-client-secret`, 'utf8').trim();
+}
+
 async function setup() {
   state.customer = await register('customer');
   state.customer.token = (await login(state.customer)).accessToken;
   state.admin = await register('admin');
   grantAdmin(state.admin.username);
   state.admin.token = (await login(state.admin)).accessToken; // the role is in tokens issued after the grant
-  const secret = fs.readFileSync(env('KASSA_ORDER_SECRET_FILE'), 'utf8').trim();
-  state.serviceToken = (await call('POST', '/v1/auth/token', { body: { grantType: 'client_credentials', clientId: 'order', clientSecret: secret } })).accessToken;
-  hooks.log(`setup: customer ${state.customer.username} (${state.customer.id}), admin ${state.admin.username}, service token for "order"`);
+  state.serviceToken = (await call('POST', '/v1/auth/token', { body: { grantType: 'client_credentials', clientId: 'notification', clientSecret: clientSecret('notification') } })).accessToken;
+  hooks.log(`setup: customer ${state.customer.username} (${state.customer.id}), admin ${state.admin.username}, service token for "notification"`);
 }
 
 // --- the document --------------------------------------------------------
@@ -267,7 +272,7 @@ async function prepareSuccess(t, info, { forError = false } = {}) {
       body = { ...body, refreshToken: forError ? 'no-refresh-token' : (await login(c)).refreshToken };
       break;
     case 'AuthService_Token':
-      body = { ...body, clientSecret: fs.readFileSync(env('KASSA_ORDER_SECRET_FILE'), 'utf8').trim() };
+      body = { ...body, clientSecret: clientSecret(body.clientId) };
       break;
     case 'UserService_CreateUser': {
       const username = unique('dredd-new');
@@ -351,7 +356,9 @@ async function prepareError(t, info, status) {
         header(t, 'Authorization', `Bearer ${c.token}`);
         return null;
       }
-      if (info.id === 'UserService_GetUser') return 'every identity kassa issues may read this user or gets 404: the user, an admin and the services read users';
+      // The notification service may call the fewest routes; where even it
+      // may, every identity kassa issues is let in or answered 404.
+      if (info.id === 'BillingService_GetAccount') return 'every identity kassa issues may read the account or gets 404: its owner, and the order and notification services';
       header(t, 'Authorization', `Bearer ${state.serviceToken}`);
       return null;
     case 404: {
