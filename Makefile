@@ -15,7 +15,7 @@ NEWMAN := npx newman run kassa.postman_collection.json -e kassa.postman_environm
 
 .PHONY: help
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 .PHONY: run
 run: ## start PostgreSQL, the four services and the gateway; Ctrl-C stops all
@@ -115,6 +115,35 @@ docs-test: postman/node_modules/.installed ## /docs in headless Chromium on a th
 	@test -x $(CHROMIUM) || { echo "make docs-test needs Chromium at $(CHROMIUM): apt-get install -y chromium (or CHROMIUM=/path/to/chrome make docs-test)"; exit 1; }
 	@go build -o $(BUILD)/kassa-stack ./services/platform/cmd/kassa-stack
 	$(BUILD)/kassa-stack -root $(CURDIR) -temp -logs $(BUILD)/docs-test-stack.log -exec 'CHROMIUM=$(CHROMIUM) node --test-reporter=spec postman/browser/docs.test.mjs'
+# ---------------------------------------------------------------------------
+
+# --- API contract checks ------------------------------------------------------
+# The OpenAPI document against its ruleset and against the running gateway,
+# with the Node.js tools pinned in postman/package.json. Each check that
+# needs the gateway starts its own throwaway stack (-temp: free ports).
+OPENAPI := gen/openapi/kassa.openapi.json
+
+.PHONY: openapi-lint
+openapi-lint: postman/node_modules/.installed ## the ruleset's own tests, then Spectral (.spectral.yaml) on the committed OpenAPI document and on the /openapi.json a throwaway gateway serves: 0 errors
+	node --test --test-reporter=spec postman/spectral/
+	@go build -o $(BUILD)/kassa-stack ./services/platform/cmd/kassa-stack
+	@# Both documents are linted even when the first has errors.
+	@st=0; node postman/openapi-lint.mjs $(OPENAPI) || st=1; \
+	$(BUILD)/kassa-stack -root $(CURDIR) -temp -logs $(BUILD)/openapi-lint-stack.log -exec 'node postman/openapi-lint.mjs --served $(OPENAPI)' || st=1; \
+	exit $$st
+
+.PHONY: e2e-prism
+e2e-prism: postman/node_modules/.installed ## the Postman collection through Prism validating every request and answer against the OpenAPI document (throwaway stack)
+	@go build -o $(BUILD)/kassa-stack ./services/platform/cmd/kassa-stack
+	$(BUILD)/kassa-stack -root $(CURDIR) -temp -logs $(BUILD)/e2e-prism-stack.log -exec 'node postman/e2e-prism.mjs $(OPENAPI) $(BUILD)'
+
+# contract.mjs reads the stack's identity folder and grant-admin command
+# from kassa-stack's own output, hence the tee.
+.PHONY: contract
+contract: postman/node_modules/.installed ## Dredd: every operation and documented answer of the OpenAPI document against a throwaway gateway (hooks: postman/dredd-hooks.js)
+	@go build -o $(BUILD)/kassa-stack ./services/platform/cmd/kassa-stack
+	$(BUILD)/kassa-stack -root $(CURDIR) -temp -logs $(BUILD)/contract-stack.log \
+		-exec 'KASSA_STACK_OUT=$(BUILD)/contract-stack.out node postman/contract.mjs $(OPENAPI) $(BUILD)' | tee $(BUILD)/contract-stack.out
 # ---------------------------------------------------------------------------
 
 .PHONY: faults
