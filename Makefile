@@ -23,7 +23,7 @@ run: ## start PostgreSQL, the four services and the gateway; Ctrl-C stops all
 	@$(BUILD)/kassa-stack -root $(CURDIR) -dir .data
 
 .PHONY: test
-test: lint check-generated check-diagrams check-alerts fmt-check vet test-go chart-test e2e faults bench-smoke ## everything a contributor must pass
+test: lint check-generated check-diagrams check-alerts fmt-check vet test-go chart-test e2e api-checks faults bench-smoke ## everything a contributor must pass
 	@echo "make test: all checks passed"
 
 .PHONY: tools
@@ -66,14 +66,18 @@ check-diagrams: diagrams ## fail when a committed SVG is not what its .d2 source
 	@git diff --exit-code -- docs/diagrams || { echo "docs/diagrams is stale: run 'make diagrams' and commit"; exit 1; }
 	@test -z "$$(git status --porcelain -- docs/diagrams)" || { git status --porcelain -- docs/diagrams; echo "uncommitted diagram files: run 'make diagrams' and commit"; exit 1; }
 
+.PHONY: api-checks
+api-checks: openapi-lint e2e-prism contract docs-test client-test ## the OpenAPI document against the running API: lint, Prism-proxied newman, Dredd, /docs in Chromium, the generated TypeScript client
+
 .PHONY: fmt-check
 fmt-check: ## fail when Go files are not gofmt-ed
-	@out="$$(gofmt -l $(MODULES) charts/test)"; test -z "$$out" || { echo "not gofmt-ed:"; echo "$$out"; exit 1; }
+	@out="$$(gofmt -l $(MODULES) charts/test tools/openapi)"; test -z "$$out" || { echo "not gofmt-ed:"; echo "$$out"; exit 1; }
 
 .PHONY: vet
 vet: ## go vet every module
 	@for m in $(MODULES); do echo ">> go vet $$m"; (cd $$m && go vet ./...); done
 	cd charts/test && GOWORK=off go vet ./...
+	cd tools && GOWORK=off go vet ./openapi
 
 .PHONY: build
 build: ## go build every module
