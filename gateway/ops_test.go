@@ -218,6 +218,46 @@ func TestAccessLog_OneLinePerRequest(t *testing.T) {
 	}
 }
 
+// The access log names the X-Request-Id correlation_id: request_id is the
+// idempotency key of the calls, which the line must not seem to carry.
+func TestAccessLog_CorrelationIDIsTheRequestIDHeader(t *testing.T) {
+	for _, tt := range []struct {
+		name, sent string
+	}{
+		{"client's id", "trace-42"},
+		{"generated id", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			req := httptest.NewRequest("GET", "/v1/users/"+testUserID, nil)
+			if tt.sent != "" {
+				req.Header.Set("X-Request-Id", tt.sent)
+			}
+			w := httptest.NewRecorder()
+			e.handler.ServeHTTP(w, req)
+			answered := w.Header().Get("X-Request-Id")
+			if answered == "" || (tt.sent != "" && answered != tt.sent) {
+				t.Fatalf("X-Request-Id = %q, sent %q", answered, tt.sent)
+			}
+			var access []map[string]any
+			for _, l := range e.logs.lines(t) {
+				if l["msg"] == "http request" {
+					access = append(access, l)
+				}
+			}
+			if len(access) != 1 {
+				t.Fatalf("access log lines = %d, want 1: %v", len(access), access)
+			}
+			if access[0]["correlation_id"] != answered {
+				t.Errorf("correlation_id = %v, want the answered X-Request-Id %q", access[0]["correlation_id"], answered)
+			}
+			if v, ok := access[0]["request_id"]; ok {
+				t.Errorf("access log line has request_id %v; the idempotency key's name is not the correlation id's", v)
+			}
+		})
+	}
+}
+
 func TestMetrics_CountRequestsByRoute(t *testing.T) {
 	e := newEnv(t)
 	for range 3 {
