@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
 	"net/netip"
 	"net/url"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kassa-dev/kassa/services/platform/auth"
+	"github.com/kassa-dev/kassa/services/platform/process"
 	"github.com/kassa-dev/kassa/services/platform/telemetry"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -30,10 +30,9 @@ type Config struct {
 	CallTimeout      time.Duration // -call-timeout, CALL_TIMEOUT: upper bound of every upstream call
 	MaxBodyBytes     int64         // -max-body-bytes, MAX_BODY_BYTES
 	RetryAfter       time.Duration // -retry-after, RETRY_AFTER: Retry-After of every 503 (whole seconds, rounded up); 0 means the default
-	ShutdownTimeout  time.Duration // -shutdown-timeout, SHUTDOWN_TIMEOUT
-	LogLevel         string        // -log-level, LOG_LEVEL
-	LogFormat        string        // -log-format, LOG_FORMAT
-	Pprof            bool          // -pprof, PPROF: /debug/pprof/ on the admin listener
+	// Process is what the services have too: -log-level, -log-format,
+	// -pprof and -shutdown-timeout (see process.Config).
+	Process process.Config
 
 	// Version is the build's version (cmd/gateway's, set at link time),
 	// served as info.version of /openapi.json; empty keeps the committed
@@ -105,22 +104,13 @@ var (
 	DefaultRateAuthAddress = RateLimit{PerSecond: 10, Burst: 20}
 )
 
-func envName(flagName string) string {
-	return strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
-
 // ParseConfig reads the flags in args (without the program name), falling
 // back to the environment through getenv. Usage and flag errors go to out.
 // It returns flag.ErrHelp for -h.
 func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Config, error) {
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	fs.SetOutput(out)
-	env := func(envVar, def string) string {
-		if v := getenv(envVar); v != "" {
-			return v
-		}
-		return def
-	}
+	env := func(envVar, def string) string { return process.EnvOr(getenv, envVar, def) }
 	var c Config
 	fs.StringVar(&c.Listen, "listen", env("LISTEN_ADDR", DefaultListen), "public HTTP listen address (env LISTEN_ADDR)")
 	fs.StringVar(&c.AdminListen, "admin-listen", env("ADMIN_ADDR", DefaultAdminListen), "admin HTTP listen address for /metrics and /healthz; empty disables (env ADMIN_ADDR)")
@@ -135,14 +125,13 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	}
 	for _, u := range upstreams {
 		name := u.name + "-addr"
-		fs.StringVar(u.dst, name, env(envName(name), u.def), fmt.Sprintf("gRPC address of the %s service (env %s)", u.name, envName(name)))
+		envVar := process.EnvName(name)
+		fs.StringVar(u.dst, name, env(envVar, u.def), fmt.Sprintf("gRPC address of the %s service (env %s)", u.name, envVar))
 	}
 	callTimeout := fs.String("call-timeout", env("CALL_TIMEOUT", DefaultCallTimeout.String()), "deadline of every upstream call; a shorter Grpc-Timeout header from the client wins (env CALL_TIMEOUT)")
 	maxBody := fs.String("max-body-bytes", env("MAX_BODY_BYTES", strconv.Itoa(DefaultMaxBodyBytes)), "largest accepted request body; larger ones get 413 (env MAX_BODY_BYTES)")
 	retryAfter := fs.String("retry-after", env("RETRY_AFTER", DefaultRetryAfter.String()), "Retry-After of every 503 answer, rounded up to whole seconds (env RETRY_AFTER)")
-	shutdown := fs.String("shutdown-timeout", env("SHUTDOWN_TIMEOUT", "15s"), "how long in-flight requests may finish after SIGTERM (env SHUTDOWN_TIMEOUT)")
-	fs.StringVar(&c.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
-	fs.StringVar(&c.LogFormat, "log-format", env("LOG_FORMAT", "json"), "json or text (env LOG_FORMAT)")
+	c.Process.RegisterFlags(fs, getenv, "requests")
 	type rateFlags struct {
 		name      string
 		def       RateLimit
@@ -161,10 +150,10 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 		"rate-auth-per-address": "requests per second to /v1/auth/* from one client address",
 	}
 	for _, rf := range rates {
-		rf.perSecond = fs.String(rf.name, env(envName(rf.name), strconv.FormatFloat(rf.def.PerSecond, 'f', -1, 64)),
-			fmt.Sprintf("%s; 0 disables (env %s)", what[rf.name], envName(rf.name)))
-		rf.burst = fs.String(rf.name+"-burst", env(envName(rf.name+"-burst"), strconv.Itoa(rf.def.Burst)),
-			fmt.Sprintf("how many of those may come at once (env %s)", envName(rf.name+"-burst")))
+		rf.perSecond = fs.String(rf.name, env(process.EnvName(rf.name), strconv.FormatFloat(rf.def.PerSecond, 'f', -1, 64)),
+			fmt.Sprintf("%s; 0 disables (env %s)", what[rf.name], process.EnvName(rf.name)))
+		rf.burst = fs.String(rf.name+"-burst", env(process.EnvName(rf.name+"-burst"), strconv.Itoa(rf.def.Burst)),
+			fmt.Sprintf("how many of those may come at once (env %s)", process.EnvName(rf.name+"-burst")))
 	}
 	rateIdle := fs.String("rate-idle", env("RATE_IDLE", DefaultRateIdle.String()), "drop a rate-limit bucket unused for this long (env RATE_IDLE)")
 	trusted := fs.String("trusted-proxies", env("TRUSTED_PROXIES", ""), "comma-separated CIDRs of proxies whose X-Forwarded-For names the client; empty trusts none (env TRUSTED_PROXIES)")
@@ -182,13 +171,11 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 			fs.Var(f.Value, f.Name, f.Usage)
 		}
 	})
-	pprofDefault, pprofErr := strconv.ParseBool(env("PPROF", "false"))
-	fs.BoolVar(&c.Pprof, "pprof", pprofDefault, "serve /debug/pprof/ on the admin listener (env PPROF=true)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
-	if pprofErr != nil {
-		return c, fmt.Errorf("pprof (PPROF): want true or false, got %q", getenv("PPROF"))
+	if err := c.Process.Load(); err != nil {
+		return c, err
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -203,15 +190,12 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	if c.RetryAfter, err = time.ParseDuration(*retryAfter); err != nil || c.RetryAfter <= 0 {
 		return c, fmt.Errorf("retry-after (RETRY_AFTER): want a positive duration such as 1s, got %q", *retryAfter)
 	}
-	if c.ShutdownTimeout, err = time.ParseDuration(*shutdown); err != nil || c.ShutdownTimeout < 0 {
-		return c, fmt.Errorf("shutdown-timeout (SHUTDOWN_TIMEOUT): want a duration such as 15s, got %q", *shutdown)
-	}
 	for _, rf := range rates {
 		if rf.dst.PerSecond, err = strconv.ParseFloat(*rf.perSecond, 64); err != nil || rf.dst.PerSecond < 0 || math.IsInf(rf.dst.PerSecond, 0) {
-			return c, fmt.Errorf("%s (%s): want a number of requests per second, 0 to disable, got %q", rf.name, envName(rf.name), *rf.perSecond)
+			return c, fmt.Errorf("%s (%s): want a number of requests per second, 0 to disable, got %q", rf.name, process.EnvName(rf.name), *rf.perSecond)
 		}
 		if rf.dst.Burst, err = strconv.Atoi(*rf.burst); err != nil {
-			return c, fmt.Errorf("%s-burst (%s): want a whole number, got %q", rf.name, envName(rf.name+"-burst"), *rf.burst)
+			return c, fmt.Errorf("%s-burst (%s): want a whole number, got %q", rf.name, process.EnvName(rf.name+"-burst"), *rf.burst)
 		}
 	}
 	if c.RateIdle, err = time.ParseDuration(*rateIdle); err != nil || c.RateIdle <= 0 {
@@ -249,7 +233,7 @@ func (c Config) Validate() error {
 		{"user", c.UserAddr}, {"billing", c.BillingAddr}, {"order", c.OrderAddr}, {"notification", c.NotificationAddr},
 	} {
 		if a.val == "" {
-			return fmt.Errorf("%s-addr (%s) is required", a.name, envName(a.name+"-addr"))
+			return fmt.Errorf("%s-addr (%s) is required", a.name, process.EnvName(a.name+"-addr"))
 		}
 	}
 	if c.CallTimeout <= 0 {
@@ -261,18 +245,15 @@ func (c Config) Validate() error {
 	if c.RetryAfter < 0 {
 		return fmt.Errorf("retry-after (RETRY_AFTER): want a positive duration, got %v", c.RetryAfter)
 	}
-	if c.ShutdownTimeout < 0 {
-		return fmt.Errorf("shutdown-timeout (SHUTDOWN_TIMEOUT): want a non-negative duration, got %v", c.ShutdownTimeout)
-	}
 	for _, r := range []struct {
 		name string
 		l    RateLimit
 	}{{"rate-per-address", c.RateAddress}, {"rate-per-user", c.RateUser}, {"rate-auth-per-address", c.RateAuthAddress}} {
 		if r.l.PerSecond < 0 {
-			return fmt.Errorf("%s (%s): want 0 (off) or more requests per second, got %v", r.name, envName(r.name), r.l.PerSecond)
+			return fmt.Errorf("%s (%s): want 0 (off) or more requests per second, got %v", r.name, process.EnvName(r.name), r.l.PerSecond)
 		}
 		if r.l.PerSecond > 0 && r.l.Burst < 1 {
-			return fmt.Errorf("%s-burst (%s): want at least 1 while %s is on, got %d", r.name, envName(r.name+"-burst"), r.name, r.l.Burst)
+			return fmt.Errorf("%s-burst (%s): want at least 1 while %s is on, got %d", r.name, process.EnvName(r.name+"-burst"), r.name, r.l.Burst)
 		}
 	}
 	for _, u := range []struct{ name, val string }{{"jwks-source-url", c.JWKSSourceURL}, {"auth-issuer", c.AuthIssuer}} {
@@ -280,46 +261,11 @@ func (c Config) Validate() error {
 			continue
 		}
 		if p, err := url.Parse(u.val); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			return fmt.Errorf("%s (%s): want an http or https URL, got %q", u.name, envName(u.name), u.val)
+			return fmt.Errorf("%s (%s): want an http or https URL, got %q", u.name, process.EnvName(u.name), u.val)
 		}
 	}
 	if c.RateIdle < 0 {
 		return fmt.Errorf("rate-idle (RATE_IDLE): want a positive duration, got %v", c.RateIdle)
 	}
-	if _, err := parseLevel(c.LogLevel); err != nil {
-		return err
-	}
-	switch c.LogFormat {
-	case "json", "text", "":
-	default:
-		return fmt.Errorf("log-format (LOG_FORMAT): want json or text, got %q", c.LogFormat)
-	}
-	return nil
-}
-
-func parseLevel(s string) (slog.Level, error) {
-	var level slog.Level
-	if s == "" {
-		return slog.LevelInfo, nil
-	}
-	if err := level.UnmarshalText([]byte(s)); err != nil {
-		return 0, fmt.Errorf("log-level (LOG_LEVEL): want debug, info, warn or error, got %q", s)
-	}
-	return level, nil
-}
-
-// NewLogger returns the slog logger c.LogLevel and c.LogFormat describe,
-// writing to w.
-func NewLogger(c Config, w io.Writer) (*slog.Logger, error) {
-	level, err := parseLevel(c.LogLevel)
-	if err != nil {
-		return nil, err
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	var h slog.Handler = slog.NewJSONHandler(w, opts)
-	if c.LogFormat == "text" {
-		h = slog.NewTextHandler(w, opts)
-	}
-	// Lines logged while serving a request carry its trace_id.
-	return slog.New(telemetry.LogHandler(h)), nil
+	return c.Process.Validate()
 }

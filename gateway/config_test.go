@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kassa-dev/kassa/services/platform/auth"
+	"github.com/kassa-dev/kassa/services/platform/process"
 )
 
 func envOf(m map[string]string) func(string) string {
@@ -26,8 +27,8 @@ func TestParseConfig_Defaults(t *testing.T) {
 	want := Config{
 		Listen: ":8080", AdminListen: ":9100",
 		UserAddr: "localhost:50051", BillingAddr: "localhost:50052", OrderAddr: "localhost:50053", NotificationAddr: "localhost:50054",
-		CallTimeout: 10 * time.Second, MaxBodyBytes: 1 << 20, RetryAfter: time.Second, ShutdownTimeout: 15 * time.Second,
-		LogLevel: "info", LogFormat: "json",
+		CallTimeout: 10 * time.Second, MaxBodyBytes: 1 << 20, RetryAfter: time.Second,
+		Process:     process.Config{ShutdownTimeout: 15 * time.Second, LogLevel: "info", LogFormat: "json"},
 		RateAddress: RateLimit{500, 1000}, RateUser: RateLimit{200, 400}, RateAuthAddress: RateLimit{10, 20},
 		RateIdle:      10 * time.Minute,
 		JWKSSourceURL: "http://localhost:9101/.well-known/jwks.json", AuthIssuer: "http://localhost:8080",
@@ -50,7 +51,7 @@ func TestParseConfig_FlagBeatsEnvBeatsDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Listen != ":9" || c.CallTimeout != 4*time.Second || c.LogFormat != "text" {
+	if c.Listen != ":9" || c.CallTimeout != 4*time.Second || c.Process.LogFormat != "text" {
 		t.Errorf("flags lost: %+v", c)
 	}
 	if c.BillingAddr != "billing:1" || c.MaxBodyBytes != 100 || c.AdminListen != ":2" {

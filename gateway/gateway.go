@@ -21,6 +21,7 @@ import (
 	notificationv1 "github.com/kassa-dev/kassa/gen/kassa/notification/v1"
 	orderv1 "github.com/kassa-dev/kassa/gen/kassa/order/v1"
 	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
+	"github.com/kassa-dev/kassa/services/platform/process"
 	"github.com/kassa-dev/kassa/services/platform/server"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/metric/noop"
@@ -92,7 +93,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, func(
 		conn, err := server.Dial(u.addr, cfg.CallTimeout, opts...)
 		if err != nil {
 			cleanup()
-			return nil, nil, fmt.Errorf("%s-addr (%s): %w", u.name, envName(u.name+"-addr"), err)
+			return nil, nil, fmt.Errorf("%s-addr (%s): %w", u.name, process.EnvName(u.name+"-addr"), err)
 		}
 		g.upstreams = append(g.upstreams, upstream{name: u.name, conn: conn})
 	}

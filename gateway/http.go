@@ -48,12 +48,15 @@ func infoFrom(ctx context.Context) *requestInfo {
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	info := &requestInfo{}
-	reqID := r.Header.Get(requestIDHeader)
-	if !validRequestID(reqID) {
-		reqID = newRequestID()
-		r.Header.Set(requestIDHeader, reqID) // forwarded upstream as x-request-id
+	// The X-Request-Id header only correlates lines and answers; it is no
+	// idempotency key (that is the calls' request_id, from Idempotency-Key),
+	// so the logs call it correlation_id.
+	correlationID := r.Header.Get(requestIDHeader)
+	if !validCorrelationID(correlationID) {
+		correlationID = newCorrelationID()
+		r.Header.Set(requestIDHeader, correlationID) // forwarded upstream as x-request-id
 	}
-	w.Header().Set(requestIDHeader, reqID)
+	w.Header().Set(requestIDHeader, correlationID)
 	if r.Body != nil && r.Body != http.NoBody {
 		// MaxBytesReader gets the server's own writer: on overflow it tells
 		// the server to close the connection instead of draining the rest.
@@ -84,7 +87,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		slog.Int("status", rec.status),
 		slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
 		slog.Int64("bytes", rec.bytes),
-		slog.String("request_id", reqID),
+		slog.String("correlation_id", correlationID),
 	}
 	if info.err != nil {
 		err := info.err
@@ -200,9 +203,9 @@ func (r *recorder) Write(p []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the server's writer.
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
-// validRequestID accepts a client's X-Request-Id if it is short printable
-// ASCII, so it is safe to log and forward.
-func validRequestID(s string) bool {
+// validCorrelationID accepts a client's X-Request-Id if it is short
+// printable ASCII, so it is safe to log and forward.
+func validCorrelationID(s string) bool {
 	if s == "" || len(s) > 128 {
 		return false
 	}
@@ -214,5 +217,5 @@ func validRequestID(s string) bool {
 	return true
 }
 
-// newRequestID returns a random id (26 base32 characters, 130 bits).
-func newRequestID() string { return rand.Text() }
+// newCorrelationID returns a random id (26 base32 characters, 130 bits).
+func newCorrelationID() string { return rand.Text() }

@@ -176,8 +176,8 @@ func TestParseConfig_Pprof(t *testing.T) {
 			}
 			return ""
 		}, io.Discard)
-		if (err != nil) != tc.err || (err == nil && c.Pprof != tc.want) {
-			t.Errorf("ParseConfig(%v, PPROF=%q) = pprof %v, err %v; want %v (error: %v)", tc.args, tc.env, c.Pprof, err, tc.want, tc.err)
+		if (err != nil) != tc.err || (err == nil && c.Process.Pprof != tc.want) {
+			t.Errorf("ParseConfig(%v, PPROF=%q) = pprof %v, err %v; want %v (error: %v)", tc.args, tc.env, c.Process.Pprof, err, tc.want, tc.err)
 		}
 	}
 }

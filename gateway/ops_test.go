@@ -183,10 +183,23 @@ func TestRequestID_EchoedAndForwarded(t *testing.T) {
 	}
 }
 
+// Each line names the X-Request-Id of its answer correlation_id, the
+// client's or a generated one: request_id is the calls' idempotency key,
+// which the line must not seem to carry.
 func TestAccessLog_OneLinePerRequest(t *testing.T) {
 	e := newEnv(t)
-	for _, path := range []string{"/v1/users/" + testUserID, "/v1/users/missing"} {
-		e.handler.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", path, nil))
+	var answered []string
+	for i, path := range []string{"/v1/users/" + testUserID, "/v1/users/missing"} {
+		req := httptest.NewRequest("GET", path, nil)
+		if i == 0 {
+			req.Header.Set("X-Request-Id", "trace-42")
+		}
+		w := httptest.NewRecorder()
+		e.handler.ServeHTTP(w, req)
+		answered = append(answered, w.Header().Get("X-Request-Id"))
+	}
+	if answered[0] != "trace-42" || answered[1] == "" {
+		t.Fatalf("X-Request-Id answered = %q, want [trace-42 <generated>]", answered)
 	}
 	var got []map[string]any
 	for _, l := range e.logs.lines(t) {
@@ -211,6 +224,12 @@ func TestAccessLog_OneLinePerRequest(t *testing.T) {
 		}
 		if b, _ := l["bytes"].(float64); b <= 0 {
 			t.Errorf("line %d bytes = %v", i, l["bytes"])
+		}
+		if l["correlation_id"] != answered[i] {
+			t.Errorf("line %d correlation_id = %v, want the answered X-Request-Id %q", i, l["correlation_id"], answered[i])
+		}
+		if v, ok := l["request_id"]; ok {
+			t.Errorf("line %d has request_id %v, the idempotency key's name", i, v)
 		}
 	}
 	if got[1]["error"] == nil {

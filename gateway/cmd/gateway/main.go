@@ -19,8 +19,8 @@ import (
 
 	"github.com/kassa-dev/kassa/gateway"
 	"github.com/kassa-dev/kassa/services/platform/auth"
+	"github.com/kassa-dev/kassa/services/platform/process"
 	"github.com/kassa-dev/kassa/services/platform/telemetry"
-	"go.opentelemetry.io/otel"
 )
 
 // version is the release this binary was built from, set at link time
@@ -61,25 +61,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	log, err := gateway.NewLogger(cfg, stdout)
+	log, tel, stopTelemetry, err := process.Start(ctx, "gateway", cfg.Process, getenv, stdout)
 	if err != nil {
 		return err
 	}
-	log = log.With("service", "gateway")
-
-	tel, err := telemetry.New(ctx, telemetry.Options{Service: "gateway", Getenv: getenv})
-	if err != nil {
-		return err
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := tel.Shutdown(ctx); err != nil {
-			log.Warn("flush spans", "error", err)
-		}
-	}()
-	otel.SetTracerProvider(tel.TracerProvider)
-	otel.SetTextMapPropagator(tel.Propagator)
+	defer stopTelemetry()
 	cfg.Registerer = tel.Registry
 	cfg.Telemetry = tel
 	// From the signal on /readyz answers 503, while the server lets the
@@ -111,7 +97,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	adminAddr, stopAdmin, err := telemetry.ServeAdmin(cfg.AdminListen, telemetry.AdminHandler(tel.Registry, cfg.Pprof), log)
+	adminAddr, stopAdmin, err := telemetry.ServeAdmin(cfg.AdminListen, telemetry.AdminHandler(tel.Registry, cfg.Process.Pprof), log)
 	if err != nil {
 		lis.Close()
 		return err
@@ -120,7 +106,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(lis) }()
-	log.Info("serving", "http", lis.Addr().String(), "admin", adminAddr, "pprof", cfg.Pprof, "trace_export", tel.Exporting,
+	log.Info("serving", "http", lis.Addr().String(), "admin", adminAddr, "pprof", cfg.Process.Pprof, "trace_export", tel.Exporting,
 		"user", cfg.UserAddr, "billing", cfg.BillingAddr, "order", cfg.OrderAddr, "notification", cfg.NotificationAddr)
 	select {
 	case err := <-errc:
@@ -128,8 +114,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	case <-ctx.Done():
 	}
 
-	log.Info("shutting down", "grace", cfg.ShutdownTimeout)
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	log.Info("shutting down", "grace", cfg.Process.ShutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.Process.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		log.Warn("grace period over, closing remaining connections", "error", err)

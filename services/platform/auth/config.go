@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"os"
 	"strings"
+
+	"github.com/kassa-dev/kassa/services/platform/process"
 )
 
 // Defaults of the shared settings (see Config).
@@ -43,30 +45,24 @@ type Config struct {
 	ClientSecretFile string // -auth-client-secret-file
 }
 
-func envName(flagName string) string {
-	return strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
-
 // RegisterFlags declares the auth flags on fs, each defaulting to its
 // environment variable (getenv) and then to the documented default.
 // clientID is the default -auth-client-id (the service's name). Call Load
 // after fs.Parse.
 func (c *Config) RegisterFlags(fs *flag.FlagSet, getenv func(string) string, clientID string) {
 	str := func(dst *string, name, def, usage string) {
-		if v := getenv(envName(name)); v != "" {
-			def = v
-		}
-		fs.StringVar(dst, name, def, fmt.Sprintf("%s (env %s)", usage, envName(name)))
+		env := process.EnvName(name)
+		fs.StringVar(dst, name, process.EnvOr(getenv, env, def), fmt.Sprintf("%s (env %s)", usage, env))
 	}
 	str(&c.Issuer, "auth-issuer", DefaultIssuer, "iss of kassa's access tokens: the gateway's public URL")
 	str(&c.Audience, "auth-audience", DefaultAudience, "aud that kassa's access tokens must carry")
 	str(&c.JWKSURL, "auth-jwks-url", DefaultJWKSURL, "URL of the kassa issuer's public key set (the user service's admin listener)")
-	if v := getenv(envName("auth-revocation-url")); v != "" {
+	if v := getenv(process.EnvName("auth-revocation-url")); v != "" {
 		c.RevocationURL, c.revocationSet = v, true
 	}
 	fs.Var(setString{&c.RevocationURL, &c.revocationSet}, "auth-revocation-url",
 		fmt.Sprintf("URL of the kassa issuer's list of revoked subjects; default with the default -auth-jwks-url: its origin + %s; empty: no list (env %s)",
-			RevocationPath, envName("auth-revocation-url")))
+			RevocationPath, process.EnvName("auth-revocation-url")))
 	str(&c.ExternalIssuer, "auth-external-issuer", "", "iss of an external OIDC issuer whose tokens are also accepted for customers; empty: none")
 	str(&c.ExternalAudience, "auth-external-audience", "", "aud that the external issuer's tokens must carry")
 	str(&c.ExternalJWKSURL, "auth-external-jwks-url", "", "key set URL of the external issuer; empty: discovered from <issuer>/.well-known/openid-configuration")
@@ -81,7 +77,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, getenv func(string) string, cli
 // reads the client secret file.
 func (c *Config) Load() error {
 	bad := func(name, format string, args ...any) error {
-		return fmt.Errorf("%s (%s): %s", name, envName(name), fmt.Sprintf(format, args...))
+		return fmt.Errorf("%s (%s): %s", name, process.EnvName(name), fmt.Sprintf(format, args...))
 	}
 	if err := checkURL(c.Issuer); err != nil {
 		return bad("auth-issuer", "%v", err)

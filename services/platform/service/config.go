@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/kassa-dev/kassa/services/platform/auth"
 	"github.com/kassa-dev/kassa/services/platform/pgdb"
+	"github.com/kassa-dev/kassa/services/platform/process"
 )
 
 // Config is the configuration every service shares. Each setting is a flag
@@ -36,10 +36,9 @@ type Config struct {
 	DBCheckInterval time.Duration // -db-check-interval, DB_CHECK_INTERVAL
 	DBCheckTimeout  time.Duration // -db-check-timeout, DB_CHECK_TIMEOUT
 	CallTimeout     time.Duration // -call-timeout, CALL_TIMEOUT
-	ShutdownTimeout time.Duration // -shutdown-timeout, SHUTDOWN_TIMEOUT
-	LogLevel        string        // -log-level, LOG_LEVEL
-	LogFormat       string        // -log-format, LOG_FORMAT
-	Pprof           bool          // -pprof, PPROF: /debug/pprof/ on the admin listener
+	// Process is what the gateway has too: -log-level, -log-format,
+	// -pprof and -shutdown-timeout (see process.Config).
+	Process process.Config
 	// Peers maps a peer name ("billing") to its gRPC address.
 	Peers map[string]string
 	// Options holds the values of the service's own Spec.Options.
@@ -67,29 +66,17 @@ type Option struct {
 	Usage   string
 }
 
-func envName(flagName string) string {
-	return strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
-
 // parseConfig reads flags from args (without the program name and
 // subcommand) with environment fallbacks.
 func parseConfig(spec Spec, args []string, getenv func(string) string, out io.Writer) (Config, error) {
 	fs := flag.NewFlagSet(spec.Name, flag.ContinueOnError)
 	fs.SetOutput(out)
-	env := func(name, def string) string {
-		if v := getenv(envName(name)); v != "" {
-			return v
-		}
-		return def
-	}
+	env := func(name, def string) string { return process.EnvOr(getenv, process.EnvName(name), def) }
 	var c Config
 	fs.StringVar(&c.Listen, "listen", env("listen-addr", spec.Addr), "gRPC listen address (env LISTEN_ADDR)")
 	fs.StringVar(&c.AdminListen, "admin-listen", env("admin-addr", spec.AdminAddr), "admin HTTP listen address for /metrics and /healthz; empty disables (env ADMIN_ADDR)")
 	fs.StringVar(&c.DatabaseURL, "database-url", env("database-url", ""), "PostgreSQL URL of the service's own database (env DATABASE_URL)")
-	fs.StringVar(&c.LogLevel, "log-level", env("log-level", "info"), "debug, info, warn or error (env LOG_LEVEL)")
-	fs.StringVar(&c.LogFormat, "log-format", env("log-format", "json"), "json or text (env LOG_FORMAT)")
-	pprofDefault, pprofErr := strconv.ParseBool(env("pprof", "false"))
-	fs.BoolVar(&c.Pprof, "pprof", pprofDefault, "serve /debug/pprof/ on the admin listener (env PPROF=true)")
+	c.Process.RegisterFlags(fs, getenv, "calls")
 	maxConns := fs.String("db-max-conns", env("db-max-conns", "20"), "maximum open database connections (env DB_MAX_CONNS)")
 	stmtCache := fs.String("db-statement-cache", env("db-statement-cache", strconv.Itoa(pgdb.DefaultStatementCacheSize)),
 		"prepared statements kept per database connection; 0 prepares none (env DB_STATEMENT_CACHE)")
@@ -111,23 +98,22 @@ func parseConfig(spec Spec, args []string, getenv func(string) string, out io.Wr
 	}
 	positiveFlags := make([]*string, len(positive))
 	for i, d := range positive {
-		positiveFlags[i] = fs.String(d.flag, env(d.flag, d.def), fmt.Sprintf("%s (env %s)", d.usage, envName(d.flag)))
+		positiveFlags[i] = fs.String(d.flag, env(d.flag, d.def), fmt.Sprintf("%s (env %s)", d.usage, process.EnvName(d.flag)))
 	}
 	durationFlags := make([]*string, len(durations))
 	for i, d := range durations {
-		durationFlags[i] = fs.String(d.flag, env(d.flag, d.def), fmt.Sprintf("%s (env %s)", d.usage, envName(d.flag)))
+		durationFlags[i] = fs.String(d.flag, env(d.flag, d.def), fmt.Sprintf("%s (env %s)", d.usage, process.EnvName(d.flag)))
 	}
 	callTimeout := fs.String("call-timeout", env("call-timeout", "5s"), "deadline of calls to other services (env CALL_TIMEOUT)")
-	shutdown := fs.String("shutdown-timeout", env("shutdown-timeout", "15s"), "how long in-flight calls may finish after SIGTERM (env SHUTDOWN_TIMEOUT)")
 	peers := make(map[string]*string)
 	for _, p := range spec.Peers {
 		name := p.Name + "-addr"
-		peers[p.Name] = fs.String(name, env(name, p.Addr), fmt.Sprintf("gRPC address of the %s service (env %s)", p.Name, envName(name)))
+		peers[p.Name] = fs.String(name, env(name, p.Addr), fmt.Sprintf("gRPC address of the %s service (env %s)", p.Name, process.EnvName(name)))
 	}
 	c.Auth.RegisterFlags(fs, getenv, spec.Name)
 	opts := make(map[string]*string)
 	for _, o := range spec.Options {
-		opts[o.Name] = fs.String(o.Name, env(o.Name, o.Default), fmt.Sprintf("%s (env %s)", o.Usage, envName(o.Name)))
+		opts[o.Name] = fs.String(o.Name, env(o.Name, o.Default), fmt.Sprintf("%s (env %s)", o.Usage, process.EnvName(o.Name)))
 	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -135,8 +121,8 @@ func parseConfig(spec Spec, args []string, getenv func(string) string, out io.Wr
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if pprofErr != nil {
-		return c, fmt.Errorf("pprof (PPROF): want true or false, got %q", getenv("PPROF"))
+	if err := c.Process.Load(); err != nil {
+		return c, err
 	}
 	var err error
 	if c.DBMaxConns, err = strconv.Atoi(*maxConns); err != nil || c.DBMaxConns < 1 {
@@ -147,27 +133,19 @@ func parseConfig(spec Spec, args []string, getenv func(string) string, out io.Wr
 	}
 	for i, d := range durations {
 		if *d.dst, err = time.ParseDuration(*durationFlags[i]); err != nil || *d.dst < 0 {
-			return c, fmt.Errorf("%s (%s): want a duration such as %s, or 0, got %q", d.flag, envName(d.flag), d.def, *durationFlags[i])
+			return c, fmt.Errorf("%s (%s): want a duration such as %s, or 0, got %q", d.flag, process.EnvName(d.flag), d.def, *durationFlags[i])
 		}
 	}
 	for i, d := range positive {
 		if *d.dst, err = time.ParseDuration(*positiveFlags[i]); err != nil || *d.dst <= 0 {
-			return c, fmt.Errorf("%s (%s): want a positive duration such as %s, got %q", d.flag, envName(d.flag), d.def, *positiveFlags[i])
+			return c, fmt.Errorf("%s (%s): want a positive duration such as %s, got %q", d.flag, process.EnvName(d.flag), d.def, *positiveFlags[i])
 		}
 	}
 	if c.CallTimeout, err = time.ParseDuration(*callTimeout); err != nil || c.CallTimeout <= 0 {
 		return c, fmt.Errorf("call-timeout (CALL_TIMEOUT): want a positive duration such as 5s, got %q", *callTimeout)
 	}
-	if c.ShutdownTimeout, err = time.ParseDuration(*shutdown); err != nil || c.ShutdownTimeout < 0 {
-		return c, fmt.Errorf("shutdown-timeout (SHUTDOWN_TIMEOUT): want a duration such as 15s, got %q", *shutdown)
-	}
 	if c.DatabaseURL == "" {
 		return c, fmt.Errorf("database-url (DATABASE_URL) is required, e.g. postgres://postgres@localhost:5432/%s?sslmode=disable", spec.Name)
-	}
-	switch c.LogFormat {
-	case "json", "text":
-	default:
-		return c, fmt.Errorf("log-format (LOG_FORMAT): want json or text, got %q", c.LogFormat)
 	}
 	if err := c.Auth.Load(); err != nil {
 		return c, err
@@ -175,7 +153,7 @@ func parseConfig(spec Spec, args []string, getenv func(string) string, out io.Wr
 	c.Peers = make(map[string]string)
 	for name, v := range peers {
 		if *v == "" {
-			return c, fmt.Errorf("%s-addr (%s) is required", name, envName(name+"-addr"))
+			return c, fmt.Errorf("%s-addr (%s) is required", name, process.EnvName(name+"-addr"))
 		}
 		c.Peers[name] = *v
 	}

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/kassa-dev/kassa/services/platform/process"
 	"github.com/kassa-dev/kassa/services/platform/retry"
 )
 
@@ -37,7 +38,7 @@ func RetryOptions() []Option {
 // setting.
 func RetryPolicy(opts map[string]string) (retry.Policy, error) {
 	bad := func(name, want string) error {
-		return fmt.Errorf("%s (%s): want %s, got %q", name, envName(name), want, opts[name])
+		return fmt.Errorf("%s (%s): want %s, got %q", name, process.EnvName(name), want, opts[name])
 	}
 	var p retry.Policy
 	var err error
@@ -48,7 +49,7 @@ func RetryPolicy(opts map[string]string) (retry.Policy, error) {
 		return p, bad(retryMax, "a duration such as 5m")
 	}
 	if p.Max < p.Base {
-		return p, bad(retryMax, fmt.Sprintf("at least %s (%s), %s", retryBase, envName(retryBase), p.Base))
+		return p, bad(retryMax, fmt.Sprintf("at least %s (%s), %s", retryBase, process.EnvName(retryBase), p.Base))
 	}
 	if p.MaxAttempts, err = strconv.Atoi(opts[retryMaxAttempts]); err != nil || p.MaxAttempts < 1 {
 		return p, bad(retryMaxAttempts, "a whole number of at least 1 such as 20")

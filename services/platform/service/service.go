@@ -25,10 +25,10 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/kassa-dev/kassa/services/platform/auth"
 	"github.com/kassa-dev/kassa/services/platform/pgdb"
+	"github.com/kassa-dev/kassa/services/platform/process"
 	"github.com/kassa-dev/kassa/services/platform/server"
 	"github.com/kassa-dev/kassa/services/platform/telemetry"
 	"github.com/prometheus/client_golang/prometheus"
-	"go.opentelemetry.io/otel"
 	"google.golang.org/grpc"
 )
 
@@ -136,26 +136,11 @@ func Run(ctx context.Context, spec Spec, args []string, getenv func(string) stri
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(cfg, stdout)
+	log, tel, stopTelemetry, err := process.Start(ctx, spec.Name, cfg.Process, getenv, stdout)
 	if err != nil {
 		return err
 	}
-	log = log.With("service", spec.Name)
-
-	tel, err := telemetry.New(ctx, telemetry.Options{Service: spec.Name, Getenv: getenv})
-	if err != nil {
-		return err
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := tel.Shutdown(ctx); err != nil {
-			log.Warn("flush spans", "error", err)
-		}
-	}()
-	// For code that asks the globals (none of kassa's own does).
-	otel.SetTracerProvider(tel.TracerProvider)
-	otel.SetTextMapPropagator(tel.Propagator)
+	defer stopTelemetry()
 
 	db, err := pgdb.Open(ctx, cfg.DatabaseURL, pgdb.Options{
 		MaxOpenConns:       cfg.DBMaxConns,
@@ -235,16 +220,16 @@ func Run(ctx context.Context, spec Spec, args []string, getenv func(string) stri
 	if err != nil {
 		return fmt.Errorf("listen on %s (listen, LISTEN_ADDR): %w", cfg.Listen, err)
 	}
-	adminAddr, stopAdmin, err := telemetry.ServeAdmin(cfg.AdminListen, adminHandler(d.Admin, telemetry.AdminHandler(tel.Registry, cfg.Pprof)), log)
+	adminAddr, stopAdmin, err := telemetry.ServeAdmin(cfg.AdminListen, adminHandler(d.Admin, telemetry.AdminHandler(tel.Registry, cfg.Process.Pprof)), log)
 	if err != nil {
 		lis.Close()
 		return err
 	}
 	defer stopAdmin()
-	log.Info("serving", "grpc", lis.Addr().String(), "admin", adminAddr, "pprof", cfg.Pprof,
+	log.Info("serving", "grpc", lis.Addr().String(), "admin", adminAddr, "pprof", cfg.Process.Pprof,
 		"trace_export", tel.Exporting, "peers", cfg.Peers, "auth_enforced", spec.Auth != nil,
 		"auth_issuers", issuerNames(cfg.Auth.Issuers()))
-	err = srv.Serve(ctx, lis, cfg.ShutdownTimeout)
+	err = srv.Serve(ctx, lis, cfg.Process.ShutdownTimeout)
 	cancelBg()
 	d.wg.Wait()
 	log.Info("stopped")
@@ -269,19 +254,6 @@ func issuerNames(is []auth.Issuer) []string {
 		out[i] = x.Issuer
 	}
 	return out
-}
-
-func newLogger(cfg Config, w io.Writer) (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
-		return nil, fmt.Errorf("log-level (LOG_LEVEL): %w", err)
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	var h slog.Handler = slog.NewJSONHandler(w, opts)
-	if cfg.LogFormat == "text" {
-		h = slog.NewTextHandler(w, opts)
-	}
-	return slog.New(telemetry.LogHandler(h)), nil
 }
 
 // statementCacheSize turns the setting (0 = off) into pgdb's option (0 =
