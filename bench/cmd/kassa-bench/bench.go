@@ -26,6 +26,13 @@ const ceilingDB = "kassa_bench"
 // processes of the stack, in report order; "postgres" is the cluster.
 var processNames = []string{"gateway", "user", "billing", "order", "notification", "postgres"}
 
+// bench is one run: the stack it started, the users the load spreads
+// over, and the result it fills in. run goes through the phases in order;
+// each has a file: stack.go, users.go, ceiling.go, step.go (one load step)
+// and peak.go (the searches and the half peak), check.go, pprof.go.
+// monitor.go and proc.go observe the machine during a window,
+// statements.go keeps pg_stat_statements, result.go and report.go are
+// result.json and the table.
 type bench struct {
 	cfg config
 	out io.Writer
@@ -66,6 +73,7 @@ type bench struct {
 
 func (b *bench) printf(format string, args ...any) { fmt.Fprintf(b.out, format, args...) }
 
+// run is the whole benchmark; a run that was not correct is an error.
 func (b *bench) run(ctx context.Context) (err error) {
 	if f, ok := b.out.(*os.File); ok {
 		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {

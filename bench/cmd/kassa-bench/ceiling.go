@@ -15,6 +15,17 @@ import (
 
 // runCeiling runs one measured pgbench window of the ceiling.
 func (b *bench) runCeiling(ctx context.Context, cfg ceiling.Config) (*ceilingResult, error) {
+	c, err := b.observeCeiling(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	b.printf("ceiling: %.1f orders/s (%.1f transactions/s of the mix), avg latency %.1f ms; CPU %s\n",
+		c.OrdersPerSecond, c.TPS, c.LatencyMs, c.Observed.cpuLine())
+	return c, nil
+}
+
+// observeCeiling runs pgbench with cfg and observes the machine meanwhile.
+func (b *bench) observeCeiling(ctx context.Context, cfg ceiling.Config) (*ceilingResult, error) {
 	mon := b.monitor(ctx, []string{ceilingDB})
 	res, err := ceiling.Run(ctx, cfg)
 	obs := mon.stop()
@@ -25,8 +36,6 @@ func (b *bench) runCeiling(ctx context.Context, cfg ceiling.Config) (*ceilingRes
 	obs.CPU["pgbench"] = res.ClientCPU.Seconds() / cfg.Duration.Seconds()
 	obs.costPer(res.TPS)
 	obs.stmtsPer(float64(res.Transactions))
-	b.printf("ceiling: %.1f orders/s (%.1f transactions/s of the mix), avg latency %.1f ms; CPU %s\n",
-		res.OrdersPerSecond, res.TPS, res.LatencyMs, obs.cpuLine())
 	return &ceilingResult{Result: res, Observed: obs}, nil
 }
 
@@ -100,18 +109,11 @@ func (b *bench) measureCeiling(ctx context.Context) error {
 		// DB_STATEMENT_CACHE=0 runs kassa): what preparing buys.
 		x := cfg
 		x.Mode, x.Duration = "extended", b.cfg.ceilingExtended
-		mon := b.monitor(ctx, []string{ceilingDB})
-		xres, err := ceiling.Run(ctx, x)
-		xobs := mon.stop()
-		if err != nil {
+		if b.res.CeilingExtended, err = b.observeCeiling(ctx, x); err != nil {
 			return err
 		}
-		xobs.CPU["pgbench"] = xres.ClientCPU.Seconds() / x.Duration.Seconds()
-		xobs.costPer(xres.TPS)
-		xobs.stmtsPer(float64(xres.Transactions))
-		b.res.CeilingExtended = &ceilingResult{Result: xres, Observed: xobs}
 		b.printf("ceiling without prepared statements (pgbench -M extended, %v): %.1f orders/s; CPU %s\n",
-			x.Duration, xres.OrdersPerSecond, xobs.cpuLine())
+			x.Duration, b.res.CeilingExtended.OrdersPerSecond, b.res.CeilingExtended.Observed.cpuLine())
 	}
 	return nil
 }
