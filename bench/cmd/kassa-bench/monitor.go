@@ -183,8 +183,8 @@ func (o observed) readsLine() string {
 
 // costLine renders PerRequest, largest first.
 func (o observed) costLine() string {
-	names := slices.Collect(maps.Keys(o.PerRequest))
-	sort.Slice(names, func(i, j int) bool {
+	names := slices.Sorted(maps.Keys(o.PerRequest))
+	sort.SliceStable(names, func(i, j int) bool {
 		if (names[i] == "total") != (names[j] == "total") {
 			return names[i] == "total"
 		}
@@ -207,8 +207,8 @@ type machineCPU struct {
 }
 
 func (o observed) cpuLine() string {
-	names := slices.Collect(maps.Keys(o.CPU))
-	sort.Slice(names, func(i, j int) bool { return o.CPU[names[i]] > o.CPU[names[j]] })
+	names := slices.Sorted(maps.Keys(o.CPU))
+	sort.SliceStable(names, func(i, j int) bool { return o.CPU[names[i]] > o.CPU[names[j]] })
 	var parts []string
 	for _, n := range names {
 		if o.CPU[n] >= 0.005 {

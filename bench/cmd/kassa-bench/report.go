@@ -11,9 +11,23 @@ import (
 	"github.com/kassa-dev/kassa/bench/load"
 )
 
+// printer writes one piece of the summary table.
+type printer func(format string, args ...any)
+
 // print writes the summary table.
 func (r *result) print(w io.Writer, c config) {
-	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	p := printer(func(format string, args ...any) { fmt.Fprintf(w, format, args...) })
+	r.printHeader(p, c)
+	r.printThroughput(p, c)
+	r.printLatency(p)
+	r.printMemory(p)
+	r.printCPU(p)
+	r.printStatements(w)
+	r.printVerdict(p)
+	p("\n")
+}
+
+func (r *result) printHeader(p printer, c config) {
 	m := r.Machine
 	p("\n== kassa benchmark ==\n")
 	p("machine     %d cores (%s), %.0f GiB, Linux %s; PostgreSQL %s (fsync on); %s\n", m.Cores, m.CPUModel, m.MemoryGiB, m.Kernel, m.PostgreSQL, m.Go)
@@ -23,6 +37,10 @@ func (r *result) print(w io.Writer, c config) {
 	if r.Note != "" {
 		p("note        %s\n", r.Note)
 	}
+}
+
+// printThroughput shows each peak as a share of the ceiling.
+func (r *result) printThroughput(p printer, c config) {
 	p("\n%-44s %12s %12s\n", "throughput", "orders/s", "of ceiling")
 	share := func(v float64) float64 {
 		if r.PGCeilingOrdersPerS == 0 {
@@ -50,6 +68,11 @@ func (r *result) print(w io.Writer, c config) {
 	if r.REST != nil {
 		p("(peak: the highest offered rate served in full with no errors and order p99 ≤ %.0f ms)\n", ms(c.p99Limit))
 	}
+}
+
+// printLatency shows the order latencies at half the peak, or of the
+// smoke steps.
+func (r *result) printLatency(p printer) {
 	latency := func(name string, rec *stepRecord) {
 		l := rec.order().Latency
 		p("%-36s %7.2f %7.2f %7.2f %7.2f %7.2f %8d\n", name, l.P50, l.P90, l.P99, l.P999, l.Max, l.Count)
@@ -67,6 +90,9 @@ func (r *result) print(w io.Writer, c config) {
 			latency(fmt.Sprintf("%s at %.0f requests/s", s.Target, s.Rate), s)
 		}
 	}
+}
+
+func (r *result) printMemory(p printer) {
 	p("\n%-36s %10s %10s %10s\n", "resident memory, MiB", "at rest", "at peak", "after")
 	for _, n := range processNames {
 		if v := r.RSS[n]; v != nil {
@@ -77,6 +103,11 @@ func (r *result) print(w io.Writer, c config) {
 			p("%-36s %10.1f %10s %10.1f\n", name, v.Rest, orDash(v.Peak), v.AfterLoad)
 		}
 	}
+}
+
+// printCPU shows the CPU of each measured window, then where the CPU went
+// at the REST peak: the profiles' kinds of work and PostgreSQL's backends.
+func (r *result) printCPU(p printer) {
 	cpu := func(name string, o observed) {
 		p("%-36s %s\n", name, o.cpuLine())
 		if len(o.PerRequest) > 0 {
@@ -89,7 +120,7 @@ func (r *result) print(w io.Writer, c config) {
 			p("%-36s %.0f commits/s, %.0f WAL flushes/s of %.2f ms (%.1f commits per flush), %.1f MiB/s WAL\n", "", o.PG.CommitsPerS, o.PG.WALSyncsPerS, o.PG.SyncMs, o.PG.CommitsPerSync, o.PG.WALMiBPerS)
 		}
 	}
-	p("\nCPU, cores busy on average (of %d)\n", m.Cores)
+	p("\nCPU, cores busy on average (of %d)\n", r.Machine.Cores)
 	if r.Ceiling != nil {
 		cpu("pgbench ceiling", r.Ceiling.Observed)
 	}
@@ -113,8 +144,8 @@ func (r *result) print(w io.Writer, c config) {
 		p("\nCPU profiles at the REST peak, share of each process's CPU by kind of work\n")
 		for _, n := range processNames {
 			if m := r.ProfileShares[n]; m != nil {
-				names := slices.Collect(maps.Keys(m))
-				sort.Slice(names, func(i, j int) bool { return m[names[i]] > m[names[j]] })
+				names := slices.Sorted(maps.Keys(m))
+				sort.SliceStable(names, func(i, j int) bool { return m[names[i]] > m[names[j]] })
 				var parts []string
 				for _, k := range names {
 					parts = append(parts, fmt.Sprintf("%s %.0f%%", k, 100*m[k]))
@@ -129,7 +160,10 @@ func (r *result) print(w io.Writer, c config) {
 			p("  %s\n", line)
 		}
 	}
-	r.printStatements(w)
+}
+
+// printVerdict shows the errors, the correctness check and the targets.
+func (r *result) printVerdict(p printer) {
 	p("\nerrors      ")
 	if len(r.Errors) == 0 {
 		p("none\n")
@@ -160,7 +194,6 @@ func (r *result) print(w io.Writer, c config) {
 			p("  %-48s %-8s %s\n", t.Target, mark, t.Value)
 		}
 	}
-	p("\n")
 }
 
 func orDash(v float64) string {
