@@ -200,29 +200,7 @@ func check(objs []*object, e expectations) []string {
 	bad = append(bad, checkMigrations(m, e.migrations)...)
 	bad = append(bad, checkDatabases(m)...)
 	bad = append(bad, checkScaling(m, e)...)
-	for _, ing := range m.ingresses {
-		for _, r := range ing.Spec.Rules {
-			if r.HTTP == nil {
-				continue
-			}
-			for _, p := range r.HTTP.Paths {
-				if p.Backend.Service == nil {
-					add("Ingress %s: a path without a Service backend", ing.Name)
-					continue
-				}
-				svc := m.services[p.Backend.Service.Name]
-				if svc == nil {
-					add("Ingress %s: backend Service %s is not rendered", ing.Name, p.Backend.Service.Name)
-					continue
-				}
-				if !slices.ContainsFunc(svc.Spec.Ports, func(sp corev1.ServicePort) bool {
-					return sp.Name == p.Backend.Service.Port.Name && sp.Name != "" || sp.Port == p.Backend.Service.Port.Number && sp.Port != 0
-				}) {
-					add("Ingress %s: Service %s has no port %v", ing.Name, svc.Name, p.Backend.Service.Port)
-				}
-			}
-		}
-	}
+	bad = append(bad, checkIngresses(m)...)
 	sort.Strings(bad)
 	return slices.Compact(bad)
 }

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -47,6 +48,36 @@ func checkServices(m *manifest) []string {
 			for _, d := range deps {
 				if !podDeclaresPort(d.spec, target, p.Protocol) {
 					add("port %s targets %s, which %s does not declare", p.Name, target.String(), d)
+				}
+			}
+		}
+	}
+	return bad
+}
+
+// checkIngresses: every Ingress path leads to a port of a rendered Service.
+func checkIngresses(m *manifest) []string {
+	var bad []string
+	add := func(format string, a ...any) { bad = append(bad, fmt.Sprintf(format, a...)) }
+	for _, ing := range m.ingresses {
+		for _, r := range ing.Spec.Rules {
+			if r.HTTP == nil {
+				continue
+			}
+			for _, p := range r.HTTP.Paths {
+				if p.Backend.Service == nil {
+					add("Ingress %s: a path without a Service backend", ing.Name)
+					continue
+				}
+				svc := m.services[p.Backend.Service.Name]
+				if svc == nil {
+					add("Ingress %s: backend Service %s is not rendered", ing.Name, p.Backend.Service.Name)
+					continue
+				}
+				if !slices.ContainsFunc(svc.Spec.Ports, func(sp corev1.ServicePort) bool {
+					return sp.Name == p.Backend.Service.Port.Name && sp.Name != "" || sp.Port == p.Backend.Service.Port.Number && sp.Port != 0
+				}) {
+					add("Ingress %s: Service %s has no port %v", ing.Name, svc.Name, p.Backend.Service.Port)
 				}
 			}
 		}
@@ -103,66 +134,80 @@ func checkPeers(m *manifest) (map[edge]bool, []string) {
 	return edges, bad
 }
 
-// allowedSources lists who the NetworkPolicies admit to a port of a
-// workload's pods: component names of this release's Deployments, "anyone"
-// for a rule without sources, or a description of other sources.
-func allowedSources(m *manifest, w workload, port corev1.ContainerPort) map[string]bool {
-	out := map[string]bool{}
+// ingressRules returns the ingress rules of the NetworkPolicies that
+// select workload w's pods and cover port.
+func ingressRules(m *manifest, w workload, port corev1.ContainerPort) []networkingv1.NetworkPolicyIngressRule {
+	var out []networkingv1.NetworkPolicyIngressRule
 	for _, np := range m.netpols {
 		sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
 		if err != nil || !sel.Matches(labels.Set(w.labels)) {
 			continue
 		}
 		for _, rule := range np.Spec.Ingress {
-			covers := len(rule.Ports) == 0
-			for _, rp := range rule.Ports {
-				if rp.Protocol != nil && *rp.Protocol != port.Protocol && !(port.Protocol == "" && *rp.Protocol == corev1.ProtocolTCP) {
-					continue
-				}
-				switch {
-				case rp.Port == nil:
-					covers = true
-				case rp.Port.Type == intstr.String && rp.Port.StrVal == port.Name:
-					covers = true
-				case rp.Port.Type == intstr.Int && rp.Port.IntVal == port.ContainerPort:
-					covers = true
-				case rp.Port.Type == intstr.Int && rp.EndPort != nil && rp.Port.IntVal <= port.ContainerPort && port.ContainerPort <= *rp.EndPort:
-					covers = true
-				}
+			if coversPort(rule, port) {
+				out = append(out, rule)
 			}
-			if !covers {
+		}
+	}
+	return out
+}
+
+// coversPort reports whether rule applies to port: it lists no ports, or
+// one of the port's protocol that names it, numbers it or spans it.
+func coversPort(rule networkingv1.NetworkPolicyIngressRule, port corev1.ContainerPort) bool {
+	if len(rule.Ports) == 0 {
+		return true
+	}
+	for _, rp := range rule.Ports {
+		if rp.Protocol != nil && *rp.Protocol != port.Protocol && !(port.Protocol == "" && *rp.Protocol == corev1.ProtocolTCP) {
+			continue
+		}
+		switch {
+		case rp.Port == nil,
+			rp.Port.Type == intstr.String && rp.Port.StrVal == port.Name,
+			rp.Port.Type == intstr.Int && rp.Port.IntVal == port.ContainerPort,
+			rp.Port.Type == intstr.Int && rp.EndPort != nil && rp.Port.IntVal <= port.ContainerPort && port.ContainerPort <= *rp.EndPort:
+			return true
+		}
+	}
+	return false
+}
+
+// allowedSources lists who the NetworkPolicies admit to a port of a
+// workload's pods: component names of this release's Deployments, "anyone"
+// for a rule without sources, or a description of other sources.
+func allowedSources(m *manifest, w workload, port corev1.ContainerPort) map[string]bool {
+	out := map[string]bool{}
+	for _, rule := range ingressRules(m, w, port) {
+		if len(rule.From) == 0 {
+			out["anyone"] = true
+		}
+		for _, peer := range rule.From {
+			switch {
+			case peer.IPBlock != nil:
+				out["ipBlock "+peer.IPBlock.CIDR] = true
+				continue
+			case peer.NamespaceSelector != nil:
+				out["namespaces "+metav1.FormatLabelSelector(peer.NamespaceSelector)] = true
+				continue
+			case peer.PodSelector == nil:
+				out["invalid peer"] = true
 				continue
 			}
-			if len(rule.From) == 0 {
-				out["anyone"] = true
+			psel, err := metav1.LabelSelectorAsSelector(peer.PodSelector)
+			if err != nil {
+				out["invalid selector"] = true
+				continue
 			}
-			for _, peer := range rule.From {
-				switch {
-				case peer.IPBlock != nil:
-					out["ipBlock "+peer.IPBlock.CIDR] = true
-					continue
-				case peer.NamespaceSelector != nil:
-					out["namespaces "+metav1.FormatLabelSelector(peer.NamespaceSelector)] = true
-					continue
-				case peer.PodSelector == nil:
-					out["invalid peer"] = true
-					continue
+			matched := false
+			for _, src := range selected(m, psel) {
+				if src.kind == "Deployment" {
+					out[src.component()] = true
+					matched = true
 				}
-				psel, err := metav1.LabelSelectorAsSelector(peer.PodSelector)
-				if err != nil {
-					out["invalid selector"] = true
-					continue
-				}
-				matched := false
-				for _, src := range selected(m, psel) {
-					if src.kind == "Deployment" {
-						out[src.component()] = true
-						matched = true
-					}
-				}
-				if !matched {
-					out[fmt.Sprintf("pods matching %v", peer.PodSelector.MatchLabels)] = true
-				}
+			}
+			if !matched {
+				out[fmt.Sprintf("pods matching %v", peer.PodSelector.MatchLabels)] = true
 			}
 		}
 	}
@@ -172,29 +217,16 @@ func allowedSources(m *manifest, w workload, port corev1.ContainerPort) map[stri
 // admits reports whether the NetworkPolicies let pods with the labels src
 // (in the release's namespace) connect to port of workload w.
 func admits(m *manifest, w workload, port corev1.ContainerPort, src map[string]string) bool {
-	for _, np := range m.netpols {
-		sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
-		if err != nil || !sel.Matches(labels.Set(w.labels)) {
-			continue
+	for _, rule := range ingressRules(m, w, port) {
+		if len(rule.From) == 0 {
+			return true
 		}
-		for _, rule := range np.Spec.Ingress {
-			covers := len(rule.Ports) == 0
-			for _, rp := range rule.Ports {
-				covers = covers || rp.Port == nil || rp.Port.Type == intstr.String && rp.Port.StrVal == port.Name || rp.Port.Type == intstr.Int && rp.Port.IntVal == port.ContainerPort
-			}
-			if !covers {
+		for _, peer := range rule.From {
+			if peer.PodSelector == nil || peer.NamespaceSelector != nil || peer.IPBlock != nil {
 				continue
 			}
-			if len(rule.From) == 0 {
+			if psel, err := metav1.LabelSelectorAsSelector(peer.PodSelector); err == nil && psel.Matches(labels.Set(src)) {
 				return true
-			}
-			for _, peer := range rule.From {
-				if peer.PodSelector == nil || peer.NamespaceSelector != nil || peer.IPBlock != nil {
-					continue
-				}
-				if psel, err := metav1.LabelSelectorAsSelector(peer.PodSelector); err == nil && psel.Matches(labels.Set(src)) {
-					return true
-				}
 			}
 		}
 	}
@@ -320,4 +352,34 @@ func checkNetworkPolicies(m *manifest, edges map[edge]bool, jwksReaders map[stri
 		}
 	}
 	return bad
+}
+
+// The port matching that both allowedSources and admits rely on.
+func TestCoversPort(t *testing.T) {
+	grpc := corev1.ContainerPort{Name: "grpc", ContainerPort: 50051}
+	udp, tcp := corev1.ProtocolUDP, corev1.ProtocolTCP
+	num := func(n int32) *intstr.IntOrString { p := intstr.FromInt32(n); return &p }
+	name := func(s string) *intstr.IntOrString { p := intstr.FromString(s); return &p }
+	end := int32(50060)
+	for _, c := range []struct {
+		name  string
+		ports []networkingv1.NetworkPolicyPort
+		want  bool
+	}{
+		{"no ports: all of them", nil, true},
+		{"by name", []networkingv1.NetworkPolicyPort{{Port: name("grpc")}}, true},
+		{"another name", []networkingv1.NetworkPolicyPort{{Port: name("metrics")}}, false},
+		{"by number", []networkingv1.NetworkPolicyPort{{Port: num(50051)}}, true},
+		{"another number", []networkingv1.NetworkPolicyPort{{Port: num(50052)}}, false},
+		{"in a range", []networkingv1.NetworkPolicyPort{{Port: num(50050), EndPort: &end}}, true},
+		{"any port of TCP", []networkingv1.NetworkPolicyPort{{Protocol: &tcp}}, true},
+		{"the number over UDP", []networkingv1.NetworkPolicyPort{{Protocol: &udp, Port: num(50051)}}, false},
+		{"one of two", []networkingv1.NetworkPolicyPort{{Port: name("metrics")}, {Port: num(50051)}}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := coversPort(networkingv1.NetworkPolicyIngressRule{Ports: c.ports}, grpc); got != c.want {
+				t.Errorf("coversPort(%v) = %v, want %v", c.ports, got, c.want)
+			}
+		})
+	}
 }
