@@ -34,14 +34,10 @@ func TestChecksBite(t *testing.T) {
 		t.Fatalf("no Deployment of %s", comp)
 		return nil
 	}
-	job := func(objs []*object, name string) *batchv1.Job {
-		for _, o := range objs {
-			if j, ok := o.Obj.(*batchv1.Job); ok && j.Name == name {
-				return j
-			}
-		}
-		t.Fatalf("no Job %s", name)
-		return nil
+	job := func(objs []*object, name string) *batchv1.Job { return objectNamed[*batchv1.Job](t, objs, name) }
+	service := func(objs []*object, name string) *corev1.Service { return objectNamed[*corev1.Service](t, objs, name) }
+	policy := func(objs []*object, name string) *networkingv1.NetworkPolicy {
+		return objectNamed[*networkingv1.NetworkPolicy](t, objs, name)
 	}
 	setEnv := func(d *appsv1.Deployment, name, value string) {
 		for i, e := range d.Spec.Template.Spec.Containers[0].Env {
@@ -126,19 +122,11 @@ func TestChecksBite(t *testing.T) {
 			return o
 		}, "Job kassa-order-migrate: container migrate: no memory limit"},
 		{"Service targeting an undeclared port", func(o []*object) []*object {
-			for _, x := range o {
-				if s, ok := x.Obj.(*corev1.Service); ok && s.Name == "kassa-billing" {
-					s.Spec.Ports[0].TargetPort = intstr.FromString("grpcx")
-				}
-			}
+			service(o, "kassa-billing").Spec.Ports[0].TargetPort = intstr.FromString("grpcx")
 			return o
 		}, "Service kassa-billing: port grpc targets grpcx, which Deployment kassa-billing does not declare"},
 		{"Service selecting nothing", func(o []*object) []*object {
-			for _, x := range o {
-				if s, ok := x.Obj.(*corev1.Service); ok && s.Name == "kassa-notification" {
-					s.Spec.Selector[componentLabel] = "notifications"
-				}
-			}
+			service(o, "kassa-notification").Spec.Selector[componentLabel] = "notifications"
 			return o
 		}, "Service kassa-notification: selects no Deployment's pods"},
 		{"Service selecting migration pods", func(o []*object) []*object {
@@ -161,31 +149,19 @@ func TestChecksBite(t *testing.T) {
 			return drop(o, "NetworkPolicy", "kassa-billing")
 		}, "Deployment kassa-billing port grpc: admitted [], but the callers with an address of it are [gateway notification order user]"},
 		{"NetworkPolicy admitting a non-caller", func(o []*object) []*object {
-			for _, x := range o {
-				if np, ok := x.Obj.(*networkingv1.NetworkPolicy); ok && np.Name == "kassa-order" {
-					from := &np.Spec.Ingress[0].From
-					*from = append(*from, networkingv1.NetworkPolicyPeer{PodSelector: deployment(o, "billing").Spec.Selector})
-				}
-			}
+			from := &policy(o, "kassa-order").Spec.Ingress[0].From
+			*from = append(*from, networkingv1.NetworkPolicyPeer{PodSelector: deployment(o, "billing").Spec.Selector})
 			return o
 		}, "Deployment kassa-order port grpc: admitted [billing gateway], want exactly its callers [gateway]"},
 		{"NetworkPolicy open to everyone", func(o []*object) []*object {
-			for _, x := range o {
-				if np, ok := x.Obj.(*networkingv1.NetworkPolicy); ok && np.Name == "kassa-user" {
-					np.Spec.Ingress[0].From = nil
-				}
-			}
+			policy(o, "kassa-user").Spec.Ingress[0].From = nil
 			return o
 		}, "Deployment kassa-user port grpc: admitted [anyone]"},
 		{"no default deny", func(o []*object) []*object {
 			return drop(o, "NetworkPolicy", "kassa-default-deny")
 		}, "Job kassa-user-migrate: no NetworkPolicy selects its pods"},
 		{"test pod shut out of the gateway", func(o []*object) []*object {
-			for _, x := range o {
-				if np, ok := x.Obj.(*networkingv1.NetworkPolicy); ok && np.Name == "kassa-gateway" {
-					np.Spec.Ingress[0].From = []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": "ingress-nginx"}}}}
-				}
-			}
+			policy(o, "kassa-gateway").Spec.Ingress[0].From = []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": "ingress-nginx"}}}}
 			return o
 		}, "Pod kassa-test-readyz asks http://kassa-gateway:8080/readyz?all, but the NetworkPolicies of Deployment kassa-gateway do not admit it"},
 		{"service not migrated", func(o []*object) []*object {
@@ -266,12 +242,9 @@ func TestChecksBite(t *testing.T) {
 			return o
 		}, `container user: AUTH_SIGNING_KEYS "/etc/kassa/auth/signing-keys.json" is not the file signing-keys.json of the Secret kassa-signing-keys`},
 		{"key set unreachable through the NetworkPolicy", func(o []*object) []*object {
-			for _, x := range o {
-				if np, ok := x.Obj.(*networkingv1.NetworkPolicy); ok && np.Name == "kassa-user" {
-					// The rule after the gRPC one: the key set's readers.
-					np.Spec.Ingress = slices.Delete(np.Spec.Ingress, 1, 2)
-				}
-			}
+			np := policy(o, "kassa-user")
+			// The rule after the gRPC one: the key set's readers.
+			np.Spec.Ingress = slices.Delete(np.Spec.Ingress, 1, 2)
 			return o
 		}, "Deployment kassa-user port metrics: does not admit billing, which reads the signing keys' public half here"},
 	} {
@@ -306,4 +279,18 @@ func TestChecksBite(t *testing.T) {
 			t.Fatalf("want an unknown-kind error, got %v", err)
 		}
 	})
+}
+
+// objectNamed returns the object of type T named name in objs; the test
+// stops without one, as a mutation of nothing would prove nothing.
+func objectNamed[T any](t *testing.T, objs []*object, name string) T {
+	t.Helper()
+	for _, o := range objs {
+		if v, ok := o.Obj.(T); ok && o.Name == name {
+			return v
+		}
+	}
+	var none T
+	t.Fatalf("no %T named %s", none, name)
+	return none
 }
