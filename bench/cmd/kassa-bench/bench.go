@@ -73,6 +73,17 @@ type bench struct {
 
 func (b *bench) printf(format string, args ...any) { fmt.Fprintf(b.out, format, args...) }
 
+// pause waits d, or less when ctx ends first, which it then returns: the
+// wait between retries and polls, and before a window opens.
+func pause(ctx context.Context, d time.Duration) error {
+	select {
+	case <-time.After(d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // run is the whole benchmark; a run that was not correct is an error.
 func (b *bench) run(ctx context.Context) (err error) {
 	if f, ok := b.out.(*os.File); ok {

@@ -22,11 +22,9 @@ func (b *bench) check(ctx context.Context) error {
 		op := b.gen.Op(seq)
 		ok := false
 		for attempt := range 6 {
-			if attempt > 0 {
-				select {
-				case <-time.After(time.Duration(attempt) * 300 * time.Millisecond): // back off between retries
-				case <-ctx.Done():
-					return ctx.Err()
+			if attempt > 0 { // back off between retries
+				if err := pause(ctx, time.Duration(attempt)*300*time.Millisecond); err != nil {
+					return err
 				}
 			}
 			out := b.call(ctx, b.grpc, op)
@@ -56,10 +54,9 @@ func (b *bench) check(ctx context.Context) error {
 		if n == 0 || time.Now().After(deadline) {
 			break
 		}
-		select {
-		case <-time.After(200 * time.Millisecond): // polling the database for a condition, bounded by the deadline
-		case <-ctx.Done():
-			return ctx.Err()
+		// Polling the database for a condition, bounded by the deadline.
+		if err := pause(ctx, 200*time.Millisecond); err != nil {
+			return err
 		}
 	}
 	facts, err := verify.Load(ctx, verify.DBs{Order: b.dbs["kassa_order"], Billing: b.dbs["kassa_billing"], Notification: b.dbs["kassa_notification"]})

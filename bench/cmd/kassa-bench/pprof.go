@@ -45,10 +45,8 @@ func (b *bench) profile(ctx context.Context) error {
 		}
 		stepDone <- err
 	}()
-	select {
-	case <-time.After(time.Second): // the step's warm-up
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := pause(ctx, time.Second); err != nil { // the step's warm-up
+		return err
 	}
 	client := &http.Client{Timeout: time.Duration(secs+30) * time.Second}
 	fetch := func(name, what, file string) got {

@@ -53,16 +53,11 @@ func (b *bench) step(ctx context.Context, t target.Target, phase string, rate fl
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		select {
-		case <-time.After(warmup):
-		case <-ctx.Done():
+		if pause(ctx, warmup) != nil {
 			return
 		}
 		mon := b.monitor(ctx, serviceDBs)
-		select {
-		case <-time.After(dur):
-		case <-ctx.Done():
-		}
+		pause(ctx, dur) // cut short by the end of ctx, and then observed to there
 		obs = mon.stop()
 	}()
 	label := fmt.Sprintf("%-4s %-6s %7.1f/s", t.Name(), phase, rate)

@@ -74,11 +74,9 @@ func (b *bench) createUser(ctx context.Context, users userv1.UserServiceClient, 
 	password := "bench-password-" + name
 	var lastErr error
 	for attempt := range 5 {
-		if attempt > 0 {
-			select {
-			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond): // back off between retries
-			case <-ctx.Done():
-				return ctx.Err()
+		if attempt > 0 { // back off between retries
+			if err := pause(ctx, time.Duration(attempt)*200*time.Millisecond); err != nil {
+				return err
 			}
 		}
 		cctx, cancel := context.WithTimeout(ctx, b.cfg.timeout)
