@@ -4,12 +4,14 @@ go 1.26.0
 
 replace (
 	github.com/kassa-dev/kassa/gen => ../gen
+	github.com/kassa-dev/kassa/services/order => ../services/order
 	github.com/kassa-dev/kassa/services/platform => ../services/platform
 )
 
 require (
 	github.com/HdrHistogram/hdrhistogram-go v1.4.0
 	github.com/kassa-dev/kassa/gen v0.0.0-00010101000000-000000000000
+	github.com/kassa-dev/kassa/services/order v0.0.0-00010101000000-000000000000
 	github.com/kassa-dev/kassa/services/platform v0.0.0-00010101000000-000000000000
 	github.com/lib/pq v1.12.3
 	google.golang.org/grpc v1.85.0

@@ -3,7 +3,6 @@ package ceiling
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"net/url"
 	"path/filepath"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kassa-dev/kassa/bench/workload"
+	"github.com/kassa-dev/kassa/services/order"
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
 )
 
@@ -188,40 +188,52 @@ func TestScriptsRunAndLeaveKassaInvariants(t *testing.T) {
 	checkLetters(t, db.DB)
 }
 
-// checkLetters compares each letter's text with the one the order service
-// writes (order.OutcomeLetter, for USD).
+// checkLetters compares each letter's text and key, and each payment's
+// key, with what the order service writes (order.OutcomeLetter,
+// order.PaymentRequestID): the scripts compute them in SQL, so this is
+// where a change of the service's wording or keys shows.
 func checkLetters(t *testing.T, db *sql.DB) {
 	t.Helper()
-	rows, err := db.Query(`SELECT o.id, o.status, o.price, o.failure_reason, n.subject, n.body
+	rows, err := db.Query(`SELECT o.id, o.status, o.price, o.currency, o.failure_reason, n.subject, n.body, n.request_id,
+			coalesce((SELECT request_id FROM transactions WHERE order_id = o.id), (SELECT request_id FROM refusals WHERE order_id = o.id), '')
 		FROM orders o JOIN notifications n ON n.order_id = o.id`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
 	seen := map[string]bool{}
+	// Each kind of difference is shown once, with its count: a wrong
+	// script gets every order wrong the same way.
+	wrong := map[string]int{}
+	report := func(kind, format string, args ...any) {
+		t.Helper()
+		if wrong[kind]++; wrong[kind] == 1 {
+			t.Errorf(format, args...)
+		}
+	}
 	for rows.Next() {
-		var id, status, reason, subject, body string
-		var price int64
-		if err := rows.Scan(&id, &status, &price, &reason, &subject, &body); err != nil {
+		var o order.Order
+		var status, subject, body, letterKey, paymentKey string
+		if err := rows.Scan(&o.ID, &status, &o.Price, &o.Currency, &o.FailureReason, &subject, &body, &letterKey, &paymentKey); err != nil {
 			t.Fatal(err)
 		}
-		amount := fmt.Sprintf("%d.%02d USD", price/100, price%100)
-		wantSubject := fmt.Sprintf("Order %s is paid", id)
-		wantBody := fmt.Sprintf("Hello,\n\nyour order %s is paid: %s was withdrawn from your account.\n\nThank you for shopping with kassa.\n", id, amount)
-		if status == "rejected" {
-			wantSubject = fmt.Sprintf("Order %s was declined", id)
-			wantBody = fmt.Sprintf("Hello,\n\nyour order %s for %s was declined and nothing was withdrawn from your account.\nReason: %s\n\nYou may place the order again once the problem is solved.\n",
-				id, amount, reason)
+		o.Status = order.Status(status)
+		want := order.OutcomeLetter(o)
+		if subject != want.Subject || body != want.Body || letterKey != want.RequestID {
+			report("letter of a "+status+" order", "letter of %s order %s:\n%q %q %q\nwant\n%q %q %q", status, o.ID, subject, body, letterKey, want.Subject, want.Body, want.RequestID)
 		}
-		if subject != wantSubject || body != wantBody {
-			t.Errorf("letter of %s order %s:\n%q %q\nwant\n%q %q", status, id, subject, body, wantSubject, wantBody)
+		if want := order.PaymentRequestID(o.ID); paymentKey != want {
+			report("payment key", "payment of %s order %s keyed %q, want %q", status, o.ID, paymentKey, want)
 		}
 		seen[status] = true
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if !seen["paid"] || !seen["rejected"] {
+	for kind, n := range wrong {
+		t.Errorf("%s: %d orders wrong", kind, n)
+	}
+	if !seen[string(order.Paid)] || !seen[string(order.Rejected)] {
 		t.Errorf("letters of paid and rejected orders expected, saw %v", seen)
 	}
 }

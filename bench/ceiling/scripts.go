@@ -29,7 +29,9 @@ const userIDExpr = `('00000000-0000-4000-8000-' || lpad(:n::text, 12, '0'))::uui
 // committed like a payment: billing remembers it under the order's key. A
 // deposit is billing's MoveOnce alone, keyed by the client's request_id.
 
-// Values the scripts bind that kassa computes in Go.
+// Values the scripts bind that kassa computes in Go. The ceiling's test
+// holds the letters and payment keys a run leaves against the order
+// service's own functions.
 const (
 	clientKey  = `'pgb-' || :client_id || '-' || :r`
 	paymentKey = `'order/' || :o_id`              // order.PaymentRequestID

@@ -10,8 +10,9 @@ import (
 // The statements kassa's stores send for one request, copied from
 // services/*/postgres with their $n parameters; the scripts bind them to
 // pgbench variables and expressions (bind). Keeping the text as the
-// services have it makes a change there easy to follow here, and lets
-// pgstmt.Compare pair each ceiling statement with the service's.
+// services have it lets pgstmt.Compare pair each ceiling statement with
+// the service's, and lets TestStatementsAreTheServices read each original
+// from the store's source and fail when the two differ beyond white space.
 
 // Column lists, exactly as the stores select and return them.
 const (
