@@ -9,6 +9,7 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/apperr/grpcstatus"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -55,7 +56,7 @@ func (g *Gateway) handleError(ctx context.Context, mux *runtime.ServeMux, m runt
 		}
 	case errors.As(err, &withHTTP): // made by the gateway with its status
 	default:
-		if code, ok := statusByReason[apperr.ReasonOf(err)]; ok {
+		if code, ok := statusByReason[grpcstatus.ReasonOf(err)]; ok {
 			err = &runtime.HTTPStatusError{HTTPStatus: code, Err: err}
 		}
 	}
