@@ -25,7 +25,7 @@ var statusByReason = map[string]int{
 	// cannot be processed under this key. The service's code is
 	// ALREADY_EXISTS or similar, whose default 409 would read as a
 	// conflict that may pass.
-	"REQUEST_ID_REUSED": http.StatusUnprocessableEntity,
+	apperr.ReasonRequestIDReused: http.StatusUnprocessableEntity,
 	// A request with the same key is still running (the draft's 409). The
 	// services wait for the first request instead of answering this; the
 	// row is here so that changing that needs no gateway change.

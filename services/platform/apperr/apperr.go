@@ -42,8 +42,8 @@ type Error struct {
 // Domain is the ErrorInfo domain of kassa errors.
 const Domain = "kassa.dev"
 
-// Reasons the gRPC mapping gives UNAVAILABLE errors that name none of
-// their own.
+// Reasons shared by every service. The first two are what the gRPC mapping
+// gives UNAVAILABLE errors that name none of their own.
 const (
 	// ReasonUnavailable: a dependency of the service failed.
 	ReasonUnavailable = "UNAVAILABLE"
@@ -51,6 +51,9 @@ const (
 	// time, refused connections or is restarting; also a pool with no
 	// connection free within the wait bound.
 	ReasonDatabaseUnavailable = "DATABASE_UNAVAILABLE"
+	// ReasonRequestIDReused: an idempotency key came back with other
+	// parameters than its first use. The gateway answers it with 422.
+	ReasonRequestIDReused = "REQUEST_ID_REUSED"
 )
 
 // WithReason returns a copy of e with a machine-readable reason.
@@ -110,4 +113,12 @@ func KindOf(err error) Kind {
 		return e.Kind
 	}
 	return 0
+}
+
+// RequestIDReused reports an idempotency key used before with other
+// parameters. Every service answers a reused key with this error, so
+// clients read one message and one reason whichever service refused.
+func RequestIDReused(requestID string) error {
+	return AlreadyExists("request_id %q was already used with different parameters", requestID).
+		WithReason(ReasonRequestIDReused)
 }

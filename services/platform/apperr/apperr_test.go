@@ -28,3 +28,15 @@ func TestReasonOf_LocalError(t *testing.T) {
 		t.Fatalf("ReasonOf(local without reason) = %q", got)
 	}
 }
+
+// Clients and the gateway (422 by reason) rely on this message and reason,
+// whichever service refuses the key.
+func TestRequestIDReused(t *testing.T) {
+	err := fmt.Errorf("create order: %w", apperr.RequestIDReused("k-1"))
+	if got, want := errors.Unwrap(err).Error(), `request_id "k-1" was already used with different parameters`; got != want {
+		t.Errorf("message = %q, want %q", got, want)
+	}
+	if apperr.KindOf(err) != apperr.KindAlreadyExists || apperr.ReasonOf(err) != "REQUEST_ID_REUSED" {
+		t.Errorf("kind %v reason %q, want AlreadyExists REQUEST_ID_REUSED", apperr.KindOf(err), apperr.ReasonOf(err))
+	}
+}
