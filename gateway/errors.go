@@ -9,6 +9,7 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/apperr/grpcstatus"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -24,7 +25,7 @@ var statusByReason = map[string]int{
 	// cannot be processed under this key. The service's code is
 	// ALREADY_EXISTS or similar, whose default 409 would read as a
 	// conflict that may pass.
-	"REQUEST_ID_REUSED": http.StatusUnprocessableEntity,
+	apperr.ReasonRequestIDReused: http.StatusUnprocessableEntity,
 	// A request with the same key is still running (the draft's 409). The
 	// services wait for the first request instead of answering this; the
 	// row is here so that changing that needs no gateway change.
@@ -55,7 +56,7 @@ func (g *Gateway) handleError(ctx context.Context, mux *runtime.ServeMux, m runt
 		}
 	case errors.As(err, &withHTTP): // made by the gateway with its status
 	default:
-		if code, ok := statusByReason[apperr.ReasonOf(err)]; ok {
+		if code, ok := statusByReason[grpcstatus.ReasonOf(err)]; ok {
 			err = &runtime.HTTPStatusError{HTTPStatus: code, Err: err}
 		}
 	}

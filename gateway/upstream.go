@@ -6,7 +6,7 @@ import (
 	"time"
 
 	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
-	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/apperr/grpcstatus"
 	"github.com/kassa-dev/kassa/services/platform/server"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
@@ -37,7 +37,7 @@ func upstreamInterceptor(name string, timeout time.Duration, log *slog.Logger) g
 			// Path and query values are not UTF-8-checked by the decoder;
 			// refused here they are the services' 400, not a marshal 500.
 			if err := server.CheckText(m); err != nil {
-				return apperr.ToStatus(ctx, log, method, err)
+				return grpcstatus.ToStatus(ctx, log, method, err)
 			}
 		}
 		ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -64,7 +64,7 @@ func ownError(ctx context.Context, name, method string, p peer.Peer, err error, 
 	var own error
 	logMsg := "upstream unavailable"
 	switch {
-	case apperr.ReasonOf(st.Err()) != "":
+	case grpcstatus.ReasonOf(st.Err()) != "":
 		return err
 	case st.Code() == codes.Unavailable:
 		own = status.Errorf(codes.Unavailable, "the %s service is unavailable, retry later", name)

@@ -9,7 +9,7 @@
 // retry with the same parameters gets the same entry or the same refusal
 // (code, reason and message), even after the account changed so that the
 // rules would now decide otherwise; the same key with other parameters is
-// ErrRequestIDReused. Keys have two owners that never meet. A client's key
+// apperr.RequestIDReused. Keys have two owners that never meet. A client's key
 // is its request_id, scoped to the user. The payment of an order
 // (Movement.PaysOrder) is keyed by the order alone, one per order ever; its
 // request_id is recorded but takes no client key, so no client request can
@@ -127,28 +127,21 @@ func AccountNotFound(userID string) error {
 	return fmt.Errorf("%w: user %s has no account", ErrAccountNotFound, userID)
 }
 
-// ErrRequestIDReused reports an idempotency key used before with other
-// parameters.
-func ErrRequestIDReused(requestID string) error {
-	return apperr.AlreadyExists("request_id %q was already used with different parameters", requestID).
-		WithReason("REQUEST_ID_REUSED")
-}
-
 // ErrOrderIDReused reports a payment of an order that has one already with
 // other parameters (another user, amount or currency). The key is the
 // order's, so the reason is the same as for a client key.
 func ErrOrderIDReused(orderID string) error {
 	return apperr.AlreadyExists("order_id %q already has a payment with different parameters", orderID).
-		WithReason("REQUEST_ID_REUSED")
+		WithReason(apperr.ReasonRequestIDReused)
 }
 
 // ErrKeyReused is ErrOrderIDReused for an order's payment and
-// ErrRequestIDReused otherwise.
+// apperr.RequestIDReused otherwise.
 func (m Movement) ErrKeyReused() error {
 	if m.PaysOrder() {
 		return ErrOrderIDReused(m.OrderID)
 	}
-	return ErrRequestIDReused(m.RequestID)
+	return apperr.RequestIDReused(m.RequestID)
 }
 
 // rules are the refusals Apply makes, by reason: the outcomes remembered

@@ -131,7 +131,7 @@ func TestRefusal_ErrRepeatsTheFirstAnswer(t *testing.T) {
 		apperr.ReasonOf(again) != apperr.ReasonOf(first) || apperr.KindOf(again) != apperr.KindOf(first) {
 		t.Fatalf("Err = %v, want the first answer %v", again, first)
 	}
-	for _, err := range []error{billing.ErrAccountNotFound, errors.New("driver: bad connection"), billing.ErrRequestIDReused("k")} {
+	for _, err := range []error{billing.ErrAccountNotFound, errors.New("driver: bad connection"), apperr.RequestIDReused("k")} {
 		if _, ok := billing.NewRefusal(a, m, err); ok {
 			t.Errorf("NewRefusal(%v) recorded a refusal", err)
 		}

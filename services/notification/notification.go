@@ -4,7 +4,6 @@
 package notification
 
 import (
-	"net/mail"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -14,7 +13,6 @@ import (
 
 // Limits of a letter, also enforced by CHECK constraints in the schema.
 const (
-	MaxEmailLen   = 254 // the longest address SMTP can carry (RFC 5321)
 	MaxSubjectLen = 200
 	MaxBodyLen    = 10000
 )
@@ -52,28 +50,6 @@ func ErrUserNotFound(userID string) error {
 	return apperr.NotFound("user %s not found", userID).WithReason("USER_NOT_FOUND")
 }
 
-// ErrRequestIDReused reports an idempotency key used before for another letter.
-func ErrRequestIDReused(requestID string) error {
-	return apperr.AlreadyExists("request_id %q was already used with different parameters", requestID).
-		WithReason("REQUEST_ID_REUSED")
-}
-
-// CheckEmail accepts a bare address such as ada@example.com: no display
-// name, no angle brackets, no comments.
-func CheckEmail(field, s string) error {
-	switch {
-	case s == "":
-		return apperr.Invalid(field, "is required")
-	case utf8.RuneCountInString(s) > MaxEmailLen:
-		return apperr.Invalid(field, "must be at most %d characters", MaxEmailLen)
-	}
-	a, err := mail.ParseAddress(s)
-	if err != nil || a.Address != s {
-		return apperr.Invalid(field, "must be a plain email address such as ada@example.com, got %q", short(s))
-	}
-	return nil
-}
-
 // CheckSubject accepts 1-200 characters on one line (a subject is a mail
 // header, so a line break in it could forge other headers).
 func CheckSubject(field, s string) error {
@@ -97,11 +73,4 @@ func CheckBody(field, s string) error {
 		return apperr.Invalid(field, "must be at most %d characters", MaxBodyLen)
 	}
 	return nil
-}
-
-func short(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "..."
-	}
-	return s
 }

@@ -193,13 +193,6 @@ type ParkedItem struct {
 // another user (the two are indistinguishable on purpose).
 var ErrNotFound = apperr.NotFound("order not found").WithReason("ORDER_NOT_FOUND")
 
-// ErrRequestIDReused reports an idempotency key used before for another
-// purchase.
-func ErrRequestIDReused(requestID string) error {
-	return apperr.AlreadyExists("request_id %q was already used with different parameters", requestID).
-		WithReason("REQUEST_ID_REUSED")
-}
-
 // ErrUserNotFound is the answer for a buyer that does not exist or was
 // deleted, and for another customer's user id: the two look alike, so
 // nobody learns from the order API which user ids exist.

@@ -3,7 +3,6 @@
 package user
 
 import (
-	"net/mail"
 	"regexp"
 	"strings"
 	"time"
@@ -11,13 +10,12 @@ import (
 	"unicode/utf8"
 
 	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/validate"
 )
 
-// Field limits, also enforced by CHECK constraints in the schema.
-const (
-	MaxEmailLen = 254 // the longest address SMTP can carry (RFC 5321)
-	MaxNameLen  = 100
-)
+// MaxNameLen bounds given and family names, also enforced by a CHECK
+// constraint in the schema (as is validate.MaxEmailLen for addresses).
+const MaxNameLen = 100
 
 // User is a customer. A user whose AccountReady is false has been saved
 // but its billing account has not been confirmed open yet; CreateUser
@@ -115,12 +113,6 @@ func EmailTaken(email string) error {
 	return apperr.AlreadyExists("email %q is taken", email).WithReason("EMAIL_TAKEN")
 }
 
-// RequestIDReused reports an idempotency key used before with another user.
-func RequestIDReused(requestID string) error {
-	return apperr.AlreadyExists("request_id %q was already used with different parameters", requestID).
-		WithReason("REQUEST_ID_REUSED")
-}
-
 var usernameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{2,31}$`)
 
 // CheckUsername accepts 3-32 characters of a-z, 0-9, '.', '_' and '-',
@@ -135,23 +127,7 @@ func CheckUsername(field, s string) error {
 	case usernameRE.MatchString(strings.ToLower(s)):
 		return apperr.Invalid(field, "must be lower case, got %q (use %q)", s, strings.ToLower(s))
 	}
-	return apperr.Invalid(field, "must be 3-32 characters of a-z, 0-9, '.', '_' or '-' starting with a letter or digit, got %q", short(s))
-}
-
-// CheckEmail accepts a bare address such as ada@example.com: no display
-// name, no angle brackets, no comments.
-func CheckEmail(field, s string) error {
-	switch {
-	case s == "":
-		return apperr.Invalid(field, "is required")
-	case utf8.RuneCountInString(s) > MaxEmailLen:
-		return apperr.Invalid(field, "must be at most %d characters", MaxEmailLen)
-	}
-	a, err := mail.ParseAddress(s)
-	if err != nil || a.Address != s {
-		return apperr.Invalid(field, "must be a plain email address such as ada@example.com, got %q", short(s))
-	}
-	return nil
+	return apperr.Invalid(field, "must be 3-32 characters of a-z, 0-9, '.', '_' or '-' starting with a letter or digit, got %q", validate.Shorten(s))
 }
 
 // CheckName accepts an optional given or family name of up to 100
@@ -172,7 +148,7 @@ var phoneRE = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 // country code not starting with 0, and 7-15 digits in all (E.164).
 func CheckPhone(field, s string) error {
 	if s != "" && !phoneRE.MatchString(s) {
-		return apperr.Invalid(field, "must be an international number such as +15551234567 (a '+' and 7-15 digits, no spaces), got %q", short(s))
+		return apperr.Invalid(field, "must be an international number such as +15551234567 (a '+' and 7-15 digits, no spaces), got %q", validate.Shorten(s))
 	}
 	return nil
 }
@@ -182,7 +158,7 @@ func CheckPhone(field, s string) error {
 func Check(prefix string, u User) error {
 	for _, err := range []error{
 		CheckUsername(prefix+".username", u.Username),
-		CheckEmail(prefix+".email", u.Email),
+		validate.Email(prefix+".email", u.Email),
 		CheckName(prefix+".first_name", u.FirstName),
 		CheckName(prefix+".last_name", u.LastName),
 		CheckPhone(prefix+".phone", u.Phone),
@@ -192,13 +168,6 @@ func Check(prefix string, u User) error {
 		}
 	}
 	return nil
-}
-
-func short(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "..."
-	}
-	return s
 }
 
 // AuthKind says which status an authentication error answers with; the

@@ -8,7 +8,7 @@ import (
 	"github.com/google/uuid"
 	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
 	"github.com/kassa-dev/kassa/services/billing/grpcserver"
-	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/apperr/grpcstatus"
 	"github.com/kassa-dev/kassa/services/platform/auth"
 	"github.com/kassa-dev/kassa/services/platform/auth/authtest"
 	"google.golang.org/grpc"
@@ -191,8 +191,8 @@ func TestAccess_EveryRPCByEveryCaller(t *testing.T) {
 					t.Fatal("a refused call changed the database")
 				case want == codes.OK && changed != r.writes:
 					t.Fatalf("accepted call: database changed = %v, want %v", changed, r.writes)
-				case want == codes.PermissionDenied && apperr.ReasonOf(err) != auth.ReasonPermissionDenied:
-					t.Fatalf("reason = %q, want %s", apperr.ReasonOf(err), auth.ReasonPermissionDenied)
+				case want == codes.PermissionDenied && grpcstatus.ReasonOf(err) != auth.ReasonPermissionDenied:
+					t.Fatalf("reason = %q, want %s", grpcstatus.ReasonOf(err), auth.ReasonPermissionDenied)
 				}
 				if want == codes.NotFound {
 					wantLikeMissing(t, e, r, err, user)
@@ -210,10 +210,10 @@ func wantLikeMissing(t *testing.T, e *billingEnv, r accessRow, err error, user s
 	lonely := uuid.NewString() // a customer without an account
 	missing := r.call(context.Background(), e.raw, lonely, authtest.Bearer(e.iss.Customer(t, lonely)))
 	got, want := status.Convert(err), status.Convert(missing)
-	if got.Code() != want.Code() || apperr.ReasonOf(err) != apperr.ReasonOf(missing) ||
+	if got.Code() != want.Code() || grpcstatus.ReasonOf(err) != grpcstatus.ReasonOf(missing) ||
 		strings.ReplaceAll(got.Message(), user, "<id>") != strings.ReplaceAll(want.Message(), lonely, "<id>") {
 		t.Fatalf("another customer's account answers %v (%s), a missing one %v (%s)",
-			err, apperr.ReasonOf(err), missing, apperr.ReasonOf(missing))
+			err, grpcstatus.ReasonOf(err), missing, grpcstatus.ReasonOf(missing))
 	}
 }
 
@@ -262,8 +262,8 @@ func TestWithdraw_OrderIDByAnyoneButTheOrderService_PermissionDenied(t *testing.
 			if tt.want != codes.OK && snapshot(t, e) != before {
 				t.Fatal("a refused withdrawal changed the database")
 			}
-			if tt.want == codes.PermissionDenied && apperr.ReasonOf(err) != auth.ReasonPermissionDenied {
-				t.Fatalf("reason = %q, want %s", apperr.ReasonOf(err), auth.ReasonPermissionDenied)
+			if tt.want == codes.PermissionDenied && grpcstatus.ReasonOf(err) != auth.ReasonPermissionDenied {
+				t.Fatalf("reason = %q, want %s", grpcstatus.ReasonOf(err), auth.ReasonPermissionDenied)
 			}
 		})
 	}

@@ -9,7 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
-	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/apperr/grpcstatus"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -34,7 +34,7 @@ func paymentsOf(t *testing.T, db *sqlx.DB, order string) int {
 func wantReused(t *testing.T, err error) {
 	t.Helper()
 	wantCode(t, err, codes.AlreadyExists)
-	if r := apperr.ReasonOf(err); r != "REQUEST_ID_REUSED" {
+	if r := grpcstatus.ReasonOf(err); r != "REQUEST_ID_REUSED" {
 		t.Fatalf("reason = %q (%v), want REQUEST_ID_REUSED", r, err)
 	}
 }
@@ -161,7 +161,7 @@ func TestWithdraw_ConcurrentRetriesOfRefusedKey_AllRefused(t *testing.T) {
 	}
 	wg.Wait()
 	for i, err := range errs {
-		if apperr.ReasonOf(err) != "INSUFFICIENT_FUNDS" || status.Convert(err).Message() != status.Convert(first).Message() {
+		if grpcstatus.ReasonOf(err) != "INSUFFICIENT_FUNDS" || status.Convert(err).Message() != status.Convert(first).Message() {
 			t.Fatalf("retry %d = %v, want the first refusal", i, err)
 		}
 	}
@@ -181,7 +181,7 @@ func TestWithdraw_ConcurrentFirstTriesRefused_OneRefusal(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			_, err := c.Withdraw(context.Background(), &billingv1.WithdrawRequest{UserId: user, Amount: 6, RequestId: "k"})
-			if apperr.ReasonOf(err) == "INSUFFICIENT_FUNDS" {
+			if grpcstatus.ReasonOf(err) == "INSUFFICIENT_FUNDS" {
 				msgs[i] = status.Convert(err).Message()
 			}
 		})

@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
-	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/apperr/grpcstatus"
 	"github.com/kassa-dev/kassa/services/platform/paging"
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
 	"google.golang.org/grpc/codes"
@@ -45,7 +45,7 @@ func wantCode(t *testing.T, err error, want codes.Code) {
 func wantRefusal(t *testing.T, err error, reason string) {
 	t.Helper()
 	wantCode(t, err, codes.FailedPrecondition)
-	if got := apperr.ReasonOf(err); got != reason {
+	if got := grpcstatus.ReasonOf(err); got != reason {
 		t.Fatalf("reason = %q (%v), want %q", got, err, reason)
 	}
 }

@@ -119,7 +119,7 @@ func (r keyRow) refusal() billing.Refusal {
 // package billing): a retry with the same parameters changes nothing and
 // returns the account as it is now with the original entry, or the
 // original refusal; other parameters under the key are
-// billing.ErrRequestIDReused (billing.ErrOrderIDReused for an order's
+// apperr.RequestIDReused (billing.ErrOrderIDReused for an order's
 // payment). A refusal by a rule (closed account, other currency,
 // insufficient funds, balance limit) is recorded under the key in the same
 // transaction, then returned.

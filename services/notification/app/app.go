@@ -86,7 +86,7 @@ func (s *Service) Send(ctx context.Context, n notification.Notification) (notifi
 		return notification.Notification{}, err
 	}
 	if !created && !stored.SameLetter(n) {
-		return notification.Notification{}, notification.ErrRequestIDReused(n.RequestID)
+		return notification.Notification{}, apperr.RequestIDReused(n.RequestID)
 	}
 	if created {
 		s.metrics.stored.WithLabelValues(letterKind(stored.OrderID)).Inc()
@@ -101,7 +101,7 @@ func checkLetter(n notification.Notification) (notification.Notification, error)
 	if n.UserID, err = validate.ID("user_id", n.UserID); err != nil {
 		return n, err
 	}
-	if err := notification.CheckEmail("notification.email", n.Email); err != nil {
+	if err := validate.Email("notification.email", n.Email); err != nil {
 		return n, err
 	}
 	if err := notification.CheckSubject("notification.subject", n.Subject); err != nil {

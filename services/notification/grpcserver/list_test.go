@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	notificationv1 "github.com/kassa-dev/kassa/gen/kassa/notification/v1"
-	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/apperr/grpcstatus"
 	"github.com/kassa-dev/kassa/services/platform/auth/authtest"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -56,8 +56,8 @@ func TestListNotifications_UnknownUser_NotFoundForAdmins(t *testing.T) {
 			if status.Code(err) != tt.want {
 				t.Fatalf("ListNotifications = %v, %v; want %v", resp, err, tt.want)
 			}
-			if tt.want == codes.NotFound && apperr.ReasonOf(err) != "USER_NOT_FOUND" {
-				t.Errorf("reason %q, want USER_NOT_FOUND", apperr.ReasonOf(err))
+			if tt.want == codes.NotFound && grpcstatus.ReasonOf(err) != "USER_NOT_FOUND" {
+				t.Errorf("reason %q, want USER_NOT_FOUND", grpcstatus.ReasonOf(err))
 			}
 			if len(resp.GetNotifications()) != tt.wantLetters {
 				t.Errorf("%d letters, want %d", len(resp.GetNotifications()), tt.wantLetters)

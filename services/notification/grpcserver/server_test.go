@@ -16,7 +16,7 @@ import (
 	"github.com/kassa-dev/kassa/services/notification/grpcserver"
 	"github.com/kassa-dev/kassa/services/notification/peers"
 	"github.com/kassa-dev/kassa/services/notification/postgres"
-	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/apperr/grpcstatus"
 	"github.com/kassa-dev/kassa/services/platform/auth/authtest"
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
 	"google.golang.org/grpc"
@@ -230,7 +230,7 @@ func TestGetNotification(t *testing.T) {
 	stranger := c.as(uuid.NewString())
 	_, err = c.raw.GetNotification(context.Background(), &notificationv1.GetNotificationRequest{UserId: owner, Id: sent.GetId()}, stranger)
 	wantCode(t, err, codes.NotFound)
-	if r := apperr.ReasonOf(err); r != "NOTIFICATION_NOT_FOUND" {
+	if r := grpcstatus.ReasonOf(err); r != "NOTIFICATION_NOT_FOUND" {
 		t.Fatalf("reason = %q, want NOTIFICATION_NOT_FOUND", r)
 	}
 }
@@ -384,7 +384,7 @@ func TestSendNotification_OrderLetterKeyReused_RefusedWithoutLeak(t *testing.T) 
 			if got != nil || strings.Contains(status.Convert(err).Message(), realText) || strings.Contains(status.Convert(err).Message(), owner) {
 				t.Fatalf("refusal leaks the stored letter: %v, %v", got, err)
 			}
-			if r := apperr.ReasonOf(err); r != "REQUEST_ID_REUSED" {
+			if r := grpcstatus.ReasonOf(err); r != "REQUEST_ID_REUSED" {
 				t.Fatalf("reason = %q, want REQUEST_ID_REUSED", r)
 			}
 		})

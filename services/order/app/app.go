@@ -190,7 +190,7 @@ func (s *Service) Create(ctx context.Context, userID string, price int64, curren
 		}
 		if found {
 			if !o.SameTerms(price, currency) {
-				return order.Order{}, order.ErrRequestIDReused(requestID)
+				return order.Order{}, apperr.RequestIDReused(requestID)
 			}
 			s.cfg.Metrics.replays.Inc()
 			return s.complete(ctx, o, retry)
@@ -216,7 +216,7 @@ func (s *Service) Create(ctx context.Context, userID string, price int64, curren
 	}
 	if !created {
 		if !o.SameTerms(price, currency) { // a concurrent request won with other terms
-			return order.Order{}, order.ErrRequestIDReused(requestID)
+			return order.Order{}, apperr.RequestIDReused(requestID)
 		}
 		s.cfg.Metrics.replays.Inc() // a concurrent retry won: this call answers with its order
 	}

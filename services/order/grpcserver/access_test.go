@@ -9,7 +9,7 @@ import (
 	orderv1 "github.com/kassa-dev/kassa/gen/kassa/order/v1"
 	"github.com/kassa-dev/kassa/services/order/app"
 	"github.com/kassa-dev/kassa/services/order/grpcserver"
-	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/apperr/grpcstatus"
 	"github.com/kassa-dev/kassa/services/platform/auth"
 	"github.com/kassa-dev/kassa/services/platform/auth/authtest"
 	"github.com/kassa-dev/kassa/services/platform/retry"
@@ -164,7 +164,7 @@ func TestAccess_EveryRPCAndCaller(t *testing.T) {
 				}
 				before := e.snapshot(t)
 				err := row.call(context.Background(), e, owner, orderID, opt)
-				if status.Code(err) != w.code || (w.reason != "" && apperr.ReasonOf(err) != w.reason) {
+				if status.Code(err) != w.code || (w.reason != "" && grpcstatus.ReasonOf(err) != w.reason) {
 					t.Errorf("%s: %v; want %v %s", c.name, err, w.code, w.reason)
 				}
 				if err != nil {

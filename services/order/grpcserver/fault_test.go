@@ -14,7 +14,7 @@ import (
 	"github.com/kassa-dev/kassa/services/order"
 	"github.com/kassa-dev/kassa/services/order/app"
 	"github.com/kassa-dev/kassa/services/order/postgres"
-	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/apperr/grpcstatus"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -76,8 +76,8 @@ func TestCreateOrder_FaultsAnswerUnavailableWithWhatToRetry(t *testing.T) {
 			tt.fault(e, fs, true)
 			_, err := e.create(t, user, 300, tt.key)
 			msg := status.Convert(err).Message()
-			if status.Code(err) != codes.Unavailable || apperr.ReasonOf(err) != tt.reason || !strings.Contains(msg, tt.retry) {
-				t.Fatalf("err = %v (reason %q), want Unavailable %s saying %q", err, apperr.ReasonOf(err), tt.reason, tt.retry)
+			if status.Code(err) != codes.Unavailable || grpcstatus.ReasonOf(err) != tt.reason || !strings.Contains(msg, tt.retry) {
+				t.Fatalf("err = %v (reason %q), want Unavailable %s saying %q", err, grpcstatus.ReasonOf(err), tt.reason, tt.retry)
 			}
 			if strings.Contains(msg, "bad connection") || strings.Contains(msg, "fake") {
 				t.Errorf("message %q leaks the cause", msg)

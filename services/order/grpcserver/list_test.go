@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	orderv1 "github.com/kassa-dev/kassa/gen/kassa/order/v1"
-	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/apperr/grpcstatus"
 	"github.com/kassa-dev/kassa/services/platform/auth/authtest"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -55,7 +55,7 @@ func TestListOrders_UnknownUser_NotFoundForAdmins(t *testing.T) {
 			if err == nil && len(resp.GetOrders()) != 0 {
 				t.Errorf("orders = %v, want none", resp.GetOrders())
 			}
-			if got := apperr.ReasonOf(err); tt.wantReason != "" && got != tt.wantReason {
+			if got := grpcstatus.ReasonOf(err); tt.wantReason != "" && got != tt.wantReason {
 				t.Errorf("reason %q, want %q", got, tt.wantReason)
 			}
 			if got := e.billing.Lookups() - before; got != tt.wantLookups {

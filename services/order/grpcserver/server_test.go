@@ -7,7 +7,7 @@ import (
 
 	"github.com/google/uuid"
 	orderv1 "github.com/kassa-dev/kassa/gen/kassa/order/v1"
-	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/apperr/grpcstatus"
 	"github.com/kassa-dev/kassa/services/platform/paging"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -273,7 +273,7 @@ func TestCreateOrder_SameRequestIDOtherTerms_AlreadyExists(t *testing.T) {
 	e.mustCreate(t, user, 300, "same")
 	for _, o := range []*orderv1.Order{{Price: 301}, {Price: 300, Currency: "EUR"}} {
 		_, err := e.orders.CreateOrder(context.Background(), &orderv1.CreateOrderRequest{UserId: user, Order: o, RequestId: "same"}, e.as(t, user))
-		if status.Code(err) != codes.AlreadyExists || apperr.ReasonOf(err) != "REQUEST_ID_REUSED" {
+		if status.Code(err) != codes.AlreadyExists || grpcstatus.ReasonOf(err) != "REQUEST_ID_REUSED" {
 			t.Errorf("%v: err = %v, want AlreadyExists REQUEST_ID_REUSED", o, err)
 		}
 	}
@@ -326,7 +326,7 @@ func TestGetOrder_OtherUsersOrder_NotFound(t *testing.T) {
 	}
 	for _, tt := range tests {
 		_, err := e.orders.GetOrder(context.Background(), tt.req, e.as(t, tt.as))
-		if status.Code(err) != codes.NotFound || apperr.ReasonOf(err) != "ORDER_NOT_FOUND" {
+		if status.Code(err) != codes.NotFound || grpcstatus.ReasonOf(err) != "ORDER_NOT_FOUND" {
 			t.Errorf("%s: %v, want NotFound ORDER_NOT_FOUND", tt.name, err)
 		}
 	}
@@ -404,7 +404,7 @@ func TestCreateOrder_KeyInOrderRequestID_HonouredOnce(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			o, err := inOrder(tt.price, tt.key, tt.top)
-			if status.Code(err) != tt.code || apperr.ReasonOf(err) != tt.reason {
+			if status.Code(err) != tt.code || grpcstatus.ReasonOf(err) != tt.reason {
 				t.Fatalf("err = %v, want %v %q", err, tt.code, tt.reason)
 			}
 			if err == nil && o.GetId() != first.GetId() {

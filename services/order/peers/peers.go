@@ -15,7 +15,7 @@ import (
 	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
 	"github.com/kassa-dev/kassa/services/order"
 	"github.com/kassa-dev/kassa/services/order/app"
-	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/apperr/grpcstatus"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -78,10 +78,10 @@ func (p *Payments) Withdraw(ctx context.Context, w app.Withdrawal) (declined boo
 	case codes.OK:
 		return false, "", nil
 	case codes.FailedPrecondition, codes.NotFound:
-		p.metrics.PaymentDeclined(apperr.ReasonOf(err))
+		p.metrics.PaymentDeclined(grpcstatus.ReasonOf(err))
 		return true, status.Convert(err).Message(), nil
 	}
-	if r := apperr.ReasonOf(err); r != "" {
+	if r := grpcstatus.ReasonOf(err); r != "" {
 		return false, "", fmt.Errorf("withdraw for order %s (%s): %w", w.OrderID, r, err)
 	}
 	return false, "", fmt.Errorf("withdraw for order %s: %w", w.OrderID, err)

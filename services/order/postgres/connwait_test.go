@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/kassa-dev/kassa/services/order/postgres"
 	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/apperr/grpcstatus"
 	"github.com/kassa-dev/kassa/services/platform/paging"
 	"github.com/kassa-dev/kassa/services/platform/pgdb"
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
@@ -50,9 +51,9 @@ func TestStore_PoolHeldByTransaction_CallsFailFastAsDatabaseUnavailable(t *testi
 		start := time.Now()
 		err := c.call(ctx)
 		took := time.Since(start)
-		st := status.Convert(apperr.ToStatus(ctx, log, "/m", err))
+		st := status.Convert(grpcstatus.ToStatus(ctx, log, "/m", err))
 		cancel()
-		if st.Code() != codes.Unavailable || apperr.ReasonOf(st.Err()) != apperr.ReasonDatabaseUnavailable {
+		if st.Code() != codes.Unavailable || grpcstatus.ReasonOf(st.Err()) != apperr.ReasonDatabaseUnavailable {
 			t.Errorf("%s with the pool held: %v maps to %v, want UNAVAILABLE / %s", c.name, err, st, apperr.ReasonDatabaseUnavailable)
 		}
 		if took < wait*3/4 || took > 3*time.Second {

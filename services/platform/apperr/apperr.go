@@ -1,19 +1,13 @@
-// Package apperr defines the error kinds kassa services return and maps them
-// to gRPC status codes. Domain packages declare their errors with these
-// constructors; the gRPC server turns them into statuses in exactly one place
-// (ToStatus), so handlers never pick codes themselves.
+// Package apperr defines the error kinds kassa services return. Domain and
+// use-case packages declare their errors with these constructors and know
+// nothing of the transport: package grpcstatus turns them into gRPC
+// statuses, in exactly one place per server (the error interceptor of
+// package server), so handlers never pick codes themselves.
 package apperr
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/protoadapt"
 )
 
 // Kind classifies an error by what the caller should do about it.
@@ -33,14 +27,6 @@ const (
 	KindUnavailable
 )
 
-var kindCodes = map[Kind]codes.Code{
-	KindInvalid:            codes.InvalidArgument,
-	KindNotFound:           codes.NotFound,
-	KindAlreadyExists:      codes.AlreadyExists,
-	KindFailedPrecondition: codes.FailedPrecondition,
-	KindUnavailable:        codes.Unavailable,
-}
-
 // Error is a classified error. Its message is meant for API clients, so it
 // must never contain SQL or driver text.
 type Error struct {
@@ -56,7 +42,8 @@ type Error struct {
 // Domain is the ErrorInfo domain of kassa errors.
 const Domain = "kassa.dev"
 
-// Reasons ToStatus gives UNAVAILABLE errors that name none of their own.
+// Reasons shared by every service. The first two are what the gRPC mapping
+// gives UNAVAILABLE errors that name none of their own.
 const (
 	// ReasonUnavailable: a dependency of the service failed.
 	ReasonUnavailable = "UNAVAILABLE"
@@ -64,6 +51,9 @@ const (
 	// time, refused connections or is restarting; also a pool with no
 	// connection free within the wait bound.
 	ReasonDatabaseUnavailable = "DATABASE_UNAVAILABLE"
+	// ReasonRequestIDReused: an idempotency key came back with other
+	// parameters than its first use. The gateway answers it with 422.
+	ReasonRequestIDReused = "REQUEST_ID_REUSED"
 )
 
 // WithReason returns a copy of e with a machine-readable reason.
@@ -73,22 +63,13 @@ func (e *Error) WithReason(reason string) *Error {
 	return &c
 }
 
-// ReasonOf returns the reason of err: the Reason of a classified error in
-// its chain (from this service), else the ErrorInfo reason of a gRPC
-// status error from a peer kassa service, else "".
+// ReasonOf returns the Reason of the first *Error in err's chain, or "".
+// It reads errors of this process only; the reason a peer sent in a gRPC
+// status is read by grpcstatus.ReasonOf.
 func ReasonOf(err error) string {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Reason
-	}
-	st, ok := status.FromError(err)
-	if !ok {
-		return ""
-	}
-	for _, d := range st.Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok && info.Domain == Domain {
-			return info.Reason
-		}
 	}
 	return ""
 }
@@ -134,71 +115,10 @@ func KindOf(err error) Kind {
 	return 0
 }
 
-// ToStatus converts an error returned by a service method to the gRPC
-// status the client sees. Classified errors keep their message (wrapping
-// context included); gRPC statuses pass through; context errors become
-// DEADLINE_EXCEEDED or CANCELED; a database that is unreachable, restarting
-// or timing out becomes UNAVAILABLE (see databaseUnavailable); anything
-// else is logged with the request context and hidden behind a generic
-// INTERNAL. Every UNAVAILABLE carries a kassa.dev ErrorInfo, which is how a
-// caller tells "the service answered: retry later" from a transport that
-// never reached it.
-func ToStatus(ctx context.Context, log *slog.Logger, method string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var e *Error
-	if errors.As(err, &e) {
-		st := status.New(kindCodes[e.Kind], err.Error())
-		if e.Kind == KindInvalid && e.Field != "" {
-			st = withDetail(st, &errdetails.BadRequest{
-				FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: e.Field, Description: e.Message}},
-			})
-		}
-		reason := e.Reason
-		if reason == "" && e.Kind == KindUnavailable {
-			reason = ReasonUnavailable
-		}
-		if reason != "" {
-			st = withDetail(st, &errdetails.ErrorInfo{Reason: reason, Domain: Domain})
-		}
-		return st.Err()
-	}
-	if st, ok := status.FromError(err); ok {
-		if st.Code() == codes.Unavailable && ReasonOf(err) == "" {
-			// A peer's transport failure handed back as is: this service
-			// did answer, so say so.
-			return withDetail(st, &errdetails.ErrorInfo{Reason: ReasonUnavailable, Domain: Domain}).Err()
-		}
-		return err
-	}
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
-	case errors.Is(err, context.Canceled):
-		return status.Error(codes.Canceled, "request canceled")
-	}
-	if databaseUnavailable(err) {
-		// The driver cancels a statement when the request's context ends
-		// and reports that as query_canceled or a broken connection: the
-		// request's end is the cause then, not the database.
-		switch {
-		case errors.Is(ctx.Err(), context.DeadlineExceeded):
-			return status.Error(codes.DeadlineExceeded, "deadline exceeded")
-		case ctx.Err() != nil:
-			return status.Error(codes.Canceled, "request canceled")
-		}
-		log.WarnContext(ctx, "database unavailable", "method", method, "error", err)
-		st := status.New(codes.Unavailable, "the database is unavailable, retry later")
-		return withDetail(st, &errdetails.ErrorInfo{Reason: ReasonDatabaseUnavailable, Domain: Domain}).Err()
-	}
-	log.ErrorContext(ctx, "internal error", "method", method, "error", err)
-	return status.Error(codes.Internal, "internal error")
-}
-
-func withDetail(st *status.Status, detail protoadapt.MessageV1) *status.Status {
-	if withDetails, err := st.WithDetails(detail); err == nil {
-		return withDetails
-	}
-	return st
+// RequestIDReused reports an idempotency key used before with other
+// parameters. Every service answers a reused key with this error, so
+// clients read one message and one reason whichever service refused.
+func RequestIDReused(requestID string) error {
+	return AlreadyExists("request_id %q was already used with different parameters", requestID).
+		WithReason(ReasonRequestIDReused)
 }

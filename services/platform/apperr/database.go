@@ -13,8 +13,9 @@ import (
 
 // ErrDatabaseUnavailable marks a database fault the caller may retry later
 // that no driver error describes, such as a pool with no free connection
-// within its wait bound (see pgdb). ToStatus maps errors wrapping it to
-// UNAVAILABLE with reason DATABASE_UNAVAILABLE.
+// within its wait bound (see pgdb). Errors wrapping it are
+// IsDatabaseUnavailable, which the gRPC mapping answers with UNAVAILABLE
+// and reason DATABASE_UNAVAILABLE.
 var ErrDatabaseUnavailable = errors.New("the database is unavailable")
 
 // transientCodes are the SQLSTATEs of a statement that failed because of
@@ -33,12 +34,12 @@ var transientCodes = map[pqerror.Code]bool{
 	pqerror.IdleSessionTimeout:              true, // 57P05: the session was closed while idle
 }
 
-// databaseUnavailable reports whether err says the database could not
+// IsDatabaseUnavailable reports whether err says the database could not
 // serve a statement for now: a broken or refused connection, a restart, a
 // timeout or a lock wait cut short. Errors in the statement itself (a
-// syntax error, a missing table, a violated constraint) are bugs and stay
-// INTERNAL.
-func databaseUnavailable(err error) bool {
+// syntax error, a missing table, a violated constraint) are bugs, which
+// the client sees as an internal error.
+func IsDatabaseUnavailable(err error) bool {
 	if errors.Is(err, ErrDatabaseUnavailable) || errors.Is(err, driver.ErrBadConn) ||
 		errors.Is(err, sql.ErrConnDone) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return true

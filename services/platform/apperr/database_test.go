@@ -1,141 +1,55 @@
 package apperr_test
 
 import (
-	"context"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
-	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/kassa-dev/kassa/services/platform/apperr"
 	"github.com/lib/pq"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 func pqErr(code, msg string) error {
 	return fmt.Errorf("record payment outcome: %w", &pq.Error{Severity: "ERROR", Code: pq.ErrorCode(code), Message: msg})
 }
 
-// errorInfo returns the kassa.dev ErrorInfo reason of a status error, ""
-// when it has none.
-func errorInfo(t *testing.T, err error) string {
-	t.Helper()
-	for _, d := range status.Convert(err).Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok && info.Domain == apperr.Domain {
-			return info.Reason
-		}
-	}
-	return ""
-}
-
-// A database that is down, restarting, overloaded or timing out answers
-// UNAVAILABLE with reason DATABASE_UNAVAILABLE and a fixed message (the
-// driver's text only in the log); a fault in the statement stays INTERNAL.
-func TestToStatus_DatabaseFaults(t *testing.T) {
+// A database that is down, restarting, overloaded or timing out is worth a
+// retry later; a fault in the statement is a bug that no retry fixes.
+func TestIsDatabaseUnavailable(t *testing.T) {
 	dialErr := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
 	tests := []struct {
-		name   string
-		err    error
-		code   codes.Code
-		logged string // a piece of the driver's text the log must hold
+		name string
+		err  error
+		want bool
 	}{
-		{"bad connection", fmt.Errorf("record payment outcome: %w", driver.ErrBadConn), codes.Unavailable, "bad connection"},
-		{"connection done", fmt.Errorf("commit: %w", sql.ErrConnDone), codes.Unavailable, "already closed"},
-		{"connection refused", fmt.Errorf("begin: %w", dialErr), codes.Unavailable, "connection refused"},
-		{"connection cut mid-read", fmt.Errorf("get order: %w", io.ErrUnexpectedEOF), codes.Unavailable, "unexpected EOF"},
-		{"connection_exception", pqErr("08006", "connection failure"), codes.Unavailable, "connection failure"},
-		{"admin_shutdown", pqErr("57P01", "terminating connection due to administrator command"), codes.Unavailable, "administrator command"},
-		{"crash_shutdown", pqErr("57P02", "terminating connection because of crash of another server process"), codes.Unavailable, "crash"},
-		{"cannot_connect_now", pqErr("57P03", "the database system is starting up"), codes.Unavailable, "starting up"},
-		{"too_many_connections", pqErr("53300", "sorry, too many clients already"), codes.Unavailable, "too many clients"},
-		{"statement_timeout", pqErr("57014", "canceling statement due to statement timeout"), codes.Unavailable, "statement timeout"},
-		{"lock_not_available", pqErr("55P03", "canceling statement due to lock timeout"), codes.Unavailable, "lock timeout"},
-		{"deadlock", pqErr("40P01", "deadlock detected"), codes.Unavailable, "deadlock"},
-		{"idle in transaction", pqErr("25P03", "terminating connection due to idle-in-transaction timeout"), codes.Unavailable, "idle-in-transaction"},
-		{"pool exhausted", fmt.Errorf("no connection free within 5s: %w", apperr.ErrDatabaseUnavailable), codes.Unavailable, "no connection free"},
-		{"syntax error is a bug", pqErr("42601", "syntax error at or near \"SELEC\""), codes.Internal, "syntax error"},
-		{"missing table is a bug", pqErr("42P01", `relation "orders" does not exist`), codes.Internal, "does not exist"},
-		{"check violation is a bug", pqErr("23514", "new row violates check constraint"), codes.Internal, "check constraint"},
-		{"plain error is a bug", errors.New("nil map"), codes.Internal, "nil map"},
+		{"bad connection", fmt.Errorf("record payment outcome: %w", driver.ErrBadConn), true},
+		{"connection done", fmt.Errorf("commit: %w", sql.ErrConnDone), true},
+		{"connection refused", fmt.Errorf("begin: %w", dialErr), true},
+		{"connection cut mid-read", fmt.Errorf("get order: %w", io.ErrUnexpectedEOF), true},
+		{"connection_exception", pqErr("08006", "connection failure"), true},
+		{"admin_shutdown", pqErr("57P01", "terminating connection due to administrator command"), true},
+		{"crash_shutdown", pqErr("57P02", "terminating connection because of crash of another server process"), true},
+		{"cannot_connect_now", pqErr("57P03", "the database system is starting up"), true},
+		{"too_many_connections", pqErr("53300", "sorry, too many clients already"), true},
+		{"statement_timeout", pqErr("57014", "canceling statement due to statement timeout"), true},
+		{"lock_not_available", pqErr("55P03", "canceling statement due to lock timeout"), true},
+		{"deadlock", pqErr("40P01", "deadlock detected"), true},
+		{"idle in transaction", pqErr("25P03", "terminating connection due to idle-in-transaction timeout"), true},
+		{"pool exhausted", fmt.Errorf("no connection free within 5s: %w", apperr.ErrDatabaseUnavailable), true},
+		{"syntax error is a bug", pqErr("42601", "syntax error at or near \"SELEC\""), false},
+		{"missing table is a bug", pqErr("42P01", `relation "orders" does not exist`), false},
+		{"check violation is a bug", pqErr("23514", "new row violates check constraint"), false},
+		{"plain error is a bug", errors.New("nil map"), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var logs strings.Builder
-			log := slog.New(slog.NewTextHandler(&logs, nil))
-			err := apperr.ToStatus(context.Background(), log, "/kassa.order.v1.OrderService/CreateOrder", tt.err)
-			st := status.Convert(err)
-			if st.Code() != tt.code {
-				t.Fatalf("code = %v %q, want %v", st.Code(), st.Message(), tt.code)
-			}
-			wantMsg, wantReason := "internal error", ""
-			if tt.code == codes.Unavailable {
-				wantMsg, wantReason = "the database is unavailable, retry later", apperr.ReasonDatabaseUnavailable
-			}
-			if st.Message() != wantMsg || errorInfo(t, err) != wantReason {
-				t.Errorf("status = %q reason %q, want %q reason %q", st.Message(), errorInfo(t, err), wantMsg, wantReason)
-			}
-			if !strings.Contains(logs.String(), tt.logged) || !strings.Contains(logs.String(), "CreateOrder") {
-				t.Errorf("log lacks the driver's text %q and the method:\n%s", tt.logged, logs.String())
-			}
-		})
-	}
-}
-
-// When the request itself ended, the driver's cancellation of its
-// statement is the request's deadline or cancellation, not a database
-// fault.
-func TestToStatus_DatabaseFaultAfterTheRequestEnded_IsTheContextsCode(t *testing.T) {
-	expired, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
-	defer cancel()
-	canceled, cancel2 := context.WithCancel(context.Background())
-	cancel2()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	userCancel := pqErr("57014", "canceling statement due to user request")
-	if got := status.Code(apperr.ToStatus(expired, log, "/m", userCancel)); got != codes.DeadlineExceeded {
-		t.Errorf("after the deadline: %v, want DeadlineExceeded", got)
-	}
-	if got := status.Code(apperr.ToStatus(canceled, log, "/m", driver.ErrBadConn)); got != codes.Canceled {
-		t.Errorf("after cancellation: %v, want Canceled", got)
-	}
-}
-
-// Every UNAVAILABLE a service sends carries a kassa.dev ErrorInfo: its own
-// reason, UNAVAILABLE when it named none, and a peer's status passed back
-// as is gains one too (this service did answer). A peer's own reason is
-// kept.
-func TestToStatus_UnavailableAlwaysHasAReason(t *testing.T) {
-	peerDown := status.Error(codes.Unavailable, "connection error: desc = \"transport: Error while dialing\"")
-	peerSaid, _ := status.New(codes.Unavailable, "the database is unavailable, retry later").
-		WithDetails(&errdetails.ErrorInfo{Reason: "DATABASE_UNAVAILABLE", Domain: apperr.Domain})
-	tests := []struct {
-		name   string
-		err    error
-		reason string
-	}{
-		{"no reason given", apperr.Unavailable("billing did not answer"), "UNAVAILABLE"},
-		{"wrapped, no reason given", fmt.Errorf("pay: %w", apperr.Unavailable("billing did not answer")), "UNAVAILABLE"},
-		{"own reason", apperr.Unavailable("billing did not answer").WithReason("BILLING_UNAVAILABLE"), "BILLING_UNAVAILABLE"},
-		{"peer transport error passed back", peerDown, "UNAVAILABLE"},
-		{"peer's own reason passed back", peerSaid.Err(), "DATABASE_UNAVAILABLE"},
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := apperr.ToStatus(context.Background(), log, "/m", tt.err)
-			if status.Code(err) != codes.Unavailable || errorInfo(t, err) != tt.reason {
-				t.Fatalf("status = %v reason %q, want Unavailable reason %q", status.Code(err), errorInfo(t, err), tt.reason)
-			}
-			if n := len(status.Convert(err).Details()); n != 1 {
-				t.Fatalf("%d details, want one ErrorInfo", n)
+			if got := apperr.IsDatabaseUnavailable(tt.err); got != tt.want {
+				t.Fatalf("IsDatabaseUnavailable(%v) = %v, want %v", tt.err, got, tt.want)
 			}
 		})
 	}

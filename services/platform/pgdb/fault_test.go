@@ -8,6 +8,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/apperr/grpcstatus"
 	"github.com/kassa-dev/kassa/services/platform/pgdb"
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -53,7 +54,7 @@ func TestTerminatedBackend_MapsToDatabaseUnavailable_ThenPoolRecovers(t *testing
 		t.Fatal("the statement after pg_terminate_backend succeeded")
 	}
 	t.Logf("driver error: %v", err)
-	st := apperr.ToStatus(ctx, log, "/m", err)
+	st := grpcstatus.ToStatus(ctx, log, "/m", err)
 	var reason string
 	for _, d := range status.Convert(st).Details() {
 		if info, ok := d.(*errdetails.ErrorInfo); ok {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/apperr/grpcstatus"
 	"github.com/kassa-dev/kassa/services/platform/pgdb"
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
 	"github.com/lib/pq"
@@ -74,7 +75,7 @@ func TestSessionTimeouts_SetOnEveryPooledConnection(t *testing.T) {
 }
 
 func toStatus(err error) *status.Status {
-	return status.Convert(apperr.ToStatus(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)), "/m", err))
+	return status.Convert(grpcstatus.ToStatus(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)), "/m", err))
 }
 
 func assertCode(t *testing.T, err error, code string, took, within time.Duration) {
@@ -152,7 +153,7 @@ func TestConnWait_ExhaustedPool_FailsFast(t *testing.T) {
 			err := call()
 			took := time.Since(start)
 			st := toStatus(err)
-			if !errors.Is(err, apperr.ErrDatabaseUnavailable) || st.Code() != codes.Unavailable || apperr.ReasonOf(st.Err()) != apperr.ReasonDatabaseUnavailable {
+			if !errors.Is(err, apperr.ErrDatabaseUnavailable) || st.Code() != codes.Unavailable || grpcstatus.ReasonOf(st.Err()) != apperr.ReasonDatabaseUnavailable {
 				t.Errorf("%s with the pool held: %v (%v), want DATABASE_UNAVAILABLE", name, err, st)
 			}
 			if took < 150*time.Millisecond || took > 3*time.Second {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
-	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/apperr/grpcstatus"
 	"github.com/kassa-dev/kassa/services/platform/auth"
 	"github.com/kassa-dev/kassa/services/platform/telemetry"
 	"google.golang.org/grpc"
@@ -92,12 +92,12 @@ func NewWithAuth(log *slog.Logger, tel *telemetry.Telemetry, guard *auth.Guard, 
 	return s
 }
 
-// errorInterceptor maps handler errors to statuses (see apperr.ToStatus).
+// errorInterceptor maps handler errors to statuses (see grpcstatus.ToStatus).
 func errorInterceptor(log *slog.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		resp, err := handler(ctx, req)
 		if err != nil {
-			return nil, apperr.ToStatus(ctx, log, info.FullMethod, err)
+			return nil, grpcstatus.ToStatus(ctx, log, info.FullMethod, err)
 		}
 		return resp, nil
 	}

@@ -6,7 +6,7 @@ import (
 	"log/slog"
 	"strconv"
 
-	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/apperr/grpcstatus"
 	"github.com/kassa-dev/kassa/services/platform/validate"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
@@ -50,7 +50,7 @@ func (s textStream) RecvMsg(m any) error {
 	}
 	if pm, ok := m.(proto.Message); ok {
 		if err := checkText(pm.ProtoReflect(), ""); err != nil {
-			return apperr.ToStatus(s.Context(), s.log, s.method, err)
+			return grpcstatus.ToStatus(s.Context(), s.log, s.method, err)
 		}
 	}
 	return nil

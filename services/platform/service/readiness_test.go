@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/apperr/grpcstatus"
 	"github.com/kassa-dev/kassa/services/platform/grpctest"
 	"github.com/kassa-dev/kassa/services/platform/pgdb"
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
@@ -163,7 +164,7 @@ func TestRun_Readiness_FollowsTheDatabase(t *testing.T) {
 		proxy.Cut()
 		expect(healthpb.HealthCheckResponse_NOT_SERVING)
 		err := call()
-		if status.Code(err) != codes.Unavailable || apperr.ReasonOf(err) != apperr.ReasonDatabaseUnavailable {
+		if status.Code(err) != codes.Unavailable || grpcstatus.ReasonOf(err) != apperr.ReasonDatabaseUnavailable {
 			t.Fatalf("round %d: call with the database gone = %v, want UNAVAILABLE DATABASE_UNAVAILABLE", round, err)
 		}
 		proxy.Restore()

@@ -1,9 +1,10 @@
 // Package validate checks the request fields every kassa service shares: ids,
-// idempotency keys, money amounts, currency codes and what counts as text.
-// Failures are apperr.Invalid errors that name the field.
+// idempotency keys, money amounts, currency codes, email addresses and what
+// counts as text. Failures are apperr.Invalid errors that name the field.
 package validate
 
 import (
+	"net/mail"
 	"regexp"
 	"strings"
 	"unicode/utf8"
@@ -19,6 +20,10 @@ const MaxAmount int64 = 1_000_000_000_000_000
 // MaxRequestIDLen bounds idempotency keys.
 const MaxRequestIDLen = 128
 
+// MaxEmailLen bounds email addresses: the longest address SMTP can carry
+// (RFC 5321). The schemas that store addresses repeat it in a CHECK.
+const MaxEmailLen = 254
+
 // ID checks that s is a UUID and returns it in canonical lower-case form.
 func ID(field, s string) (string, error) {
 	if s == "" {
@@ -26,7 +31,7 @@ func ID(field, s string) (string, error) {
 	}
 	id, err := uuid.Parse(s)
 	if err != nil || len(s) != 36 {
-		return "", apperr.Invalid(field, "must be a UUID, got %q", truncate(s))
+		return "", apperr.Invalid(field, "must be a UUID, got %q", Shorten(s))
 	}
 	return id.String(), nil
 }
@@ -70,7 +75,7 @@ var currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
 // allowed and means "the default"; callers decide what that is.
 func Currency(field, s string) error {
 	if s != "" && !currencyRE.MatchString(s) {
-		return apperr.Invalid(field, "must be an ISO 4217 code of three upper-case letters such as USD, got %q", truncate(s))
+		return apperr.Invalid(field, "must be an ISO 4217 code of three upper-case letters such as USD, got %q", Shorten(s))
 	}
 	return nil
 }
@@ -96,7 +101,26 @@ func Text(field, s string) error {
 	return nil
 }
 
-func truncate(s string) string {
+// Email checks a bare address such as ada@example.com: no display name,
+// no angle brackets, no comments.
+func Email(field, s string) error {
+	switch {
+	case s == "":
+		return apperr.Invalid(field, "is required")
+	case utf8.RuneCountInString(s) > MaxEmailLen:
+		return apperr.Invalid(field, "must be at most %d characters", MaxEmailLen)
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s {
+		return apperr.Invalid(field, "must be a plain email address such as ada@example.com, got %q", Shorten(s))
+	}
+	return nil
+}
+
+// Shorten cuts s to its first 64 bytes, marked with "...", for quoting a
+// refused value in an error message: the client recognises its value
+// without a huge one coming back whole.
+func Shorten(s string) string {
 	if len(s) > 64 {
 		return s[:64] + "..."
 	}

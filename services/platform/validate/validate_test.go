@@ -1,6 +1,7 @@
 package validate_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/kassa-dev/kassa/services/platform/apperr"
@@ -101,6 +102,60 @@ func TestText(t *testing.T) {
 			}
 			if err != nil && (apperr.KindOf(err) != apperr.KindInvalid || err.Error() != "subject: "+validate.TextRule) {
 				t.Fatalf("Text(%q) error = %v (kind %v), want an invalid subject", tt.in, err, apperr.KindOf(err))
+			}
+		})
+	}
+}
+
+// Both services that store addresses (user, notification) answer with these
+// exact messages; a client may show them as they are.
+func TestEmail(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want string // the error message, "" for accepted
+	}{
+		{"plain", "ada@example.com", ""},
+		{"subdomain and plus", "ada+kassa@mail.example.co.uk", ""},
+		{"longest allowed", strings.Repeat("a", 242) + "@example.com", ""},
+		{"empty", "", "user.email: is required"},
+		{"too long", strings.Repeat("a", 243) + "@example.com", "user.email: must be at most 254 characters"},
+		{"no at sign", "ada.example.com", `user.email: must be a plain email address such as ada@example.com, got "ada.example.com"`},
+		{"display name", "Ada <ada@example.com>", `user.email: must be a plain email address such as ada@example.com, got "Ada <ada@example.com>"`},
+		{"leading space", " ada@example.com", `user.email: must be a plain email address such as ada@example.com, got " ada@example.com"`},
+		{"comment", "ada@example.com (Ada)", `user.email: must be a plain email address such as ada@example.com, got "ada@example.com (Ada)"`},
+		{"long value quoted short", strings.Repeat("x", 100), `user.email: must be a plain email address such as ada@example.com, got "` + strings.Repeat("x", 64) + `..."`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := validate.Email("user.email", tt.in)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("Email(%q) = %v, want accepted", tt.in, err)
+				}
+				return
+			}
+			if err == nil || err.Error() != tt.want || apperr.KindOf(err) != apperr.KindInvalid {
+				t.Fatalf("Email(%q) = %v (kind %v), want invalid %q", tt.in, err, apperr.KindOf(err), tt.want)
+			}
+		})
+	}
+}
+
+func TestShorten(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"empty", "", ""},
+		{"short", "abc", "abc"},
+		{"64 bytes kept whole", strings.Repeat("a", 64), strings.Repeat("a", 64)},
+		{"65 bytes cut", strings.Repeat("a", 65), strings.Repeat("a", 64) + "..."},
+		{"cut counts bytes, not characters", strings.Repeat("é", 40), strings.Repeat("é", 32) + "..."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := validate.Shorten(tt.in); got != tt.want {
+				t.Fatalf("Shorten(%q) = %q, want %q", tt.in, got, tt.want)
 			}
 		})
 	}

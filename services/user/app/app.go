@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/kassa-dev/kassa/services/platform/apperr"
 	"github.com/kassa-dev/kassa/services/platform/paging"
 	"github.com/kassa-dev/kassa/services/platform/retry"
 	"github.com/kassa-dev/kassa/services/platform/validate"
@@ -128,7 +129,7 @@ func (s *Service) Create(ctx context.Context, in user.User, pw, requestID string
 	}
 	if !created {
 		if !u.SameProfile(in) {
-			return user.User{}, user.RequestIDReused(requestID)
+			return user.User{}, apperr.RequestIDReused(requestID)
 		}
 		if u.Deleted() {
 			return user.User{}, fmt.Errorf("%w: user %s created with request_id %q has been deleted", user.ErrNotFound, u.ID, requestID)

@@ -62,7 +62,7 @@ func buildPatch(in user.User, paths []string) (user.Patch, error) {
 			err = user.CheckUsername(field, *v)
 			patch.Username = v
 		case "email":
-			err = user.CheckEmail(field, *v)
+			err = validate.Email(field, *v)
 			patch.Email = v
 		case "first_name":
 			err = user.CheckName(field, *v)

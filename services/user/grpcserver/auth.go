@@ -69,7 +69,7 @@ func tokens(a token.Access, refresh string, err error) (*userv1.TokenResponse, e
 
 // authStatus maps the authentication errors, whose codes apperr has no
 // kind for, to statuses; every other error goes on to the platform's
-// mapping (apperr.ToStatus) unchanged. A lock carries a RetryInfo, which
+// mapping (grpcstatus.ToStatus) unchanged. A lock carries a RetryInfo, which
 // the gateway turns into Retry-After.
 func authStatus(err error) error {
 	var e *user.AuthError

@@ -14,7 +14,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
 	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
-	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/apperr/grpcstatus"
 	"github.com/kassa-dev/kassa/services/platform/auth"
 	"github.com/kassa-dev/kassa/services/platform/auth/authtest"
 	"github.com/kassa-dev/kassa/services/platform/grpctest"
@@ -150,8 +150,8 @@ func roles(t *testing.T, tok jwt.Token) []string {
 func wantRefused(t *testing.T, err error, code codes.Code, msg, reason string) {
 	t.Helper()
 	wantCode(t, err, code)
-	if got := status.Convert(err).Message(); got != msg || apperr.ReasonOf(err) != reason {
-		t.Fatalf("err = %q (reason %q), want %q (%s)", got, apperr.ReasonOf(err), msg, reason)
+	if got := status.Convert(err).Message(); got != msg || grpcstatus.ReasonOf(err) != reason {
+		t.Fatalf("err = %q (reason %q), want %q (%s)", got, grpcstatus.ReasonOf(err), msg, reason)
 	}
 }
 
@@ -364,8 +364,8 @@ func TestLogin_BruteForce_LockedUntilDelay_RightPasswordRefused(t *testing.T) {
 	_, err := e.login("ada", goodPassword)
 	wantCode(t, err, codes.ResourceExhausted)
 	st := status.Convert(err)
-	if apperr.ReasonOf(err) != "LOGIN_LOCKED" || !strings.Contains(st.Message(), "try again after ") {
-		t.Fatalf("locked answer %q (%s)", st.Message(), apperr.ReasonOf(err))
+	if grpcstatus.ReasonOf(err) != "LOGIN_LOCKED" || !strings.Contains(st.Message(), "try again after ") {
+		t.Fatalf("locked answer %q (%s)", st.Message(), grpcstatus.ReasonOf(err))
 	}
 	if d := retryDelay(st); d < time.Second || d > 2*time.Second {
 		t.Fatalf("RetryInfo delay = %v, want the lock rounded up to whole seconds", d)

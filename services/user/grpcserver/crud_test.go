@@ -7,7 +7,7 @@ import (
 
 	"github.com/google/uuid"
 	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
-	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/apperr/grpcstatus"
 	"github.com/kassa-dev/kassa/services/platform/auth"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
@@ -45,7 +45,7 @@ func TestGetUser_Errors(t *testing.T) {
 func wantCallerGone(t *testing.T, err error) {
 	t.Helper()
 	wantCode(t, err, codes.Unauthenticated)
-	if r := apperr.ReasonOf(err); r != auth.ReasonInvalidToken {
+	if r := grpcstatus.ReasonOf(err); r != auth.ReasonInvalidToken {
 		t.Fatalf("reason = %q, want %s", r, auth.ReasonInvalidToken)
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
 	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
-	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/apperr/grpcstatus"
 	"github.com/kassa-dev/kassa/services/platform/auth/authtest"
 	"github.com/kassa-dev/kassa/services/platform/grpctest"
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
@@ -235,15 +235,15 @@ func TestCreateUser_UsernameOrEmailTaken(t *testing.T) {
 	sameName.Email = "other@example.com"
 	_, err := e.users.CreateUser(context.Background(), &userv1.CreateUserRequest{User: sameName})
 	wantCode(t, err, codes.AlreadyExists)
-	if apperr.ReasonOf(err) != "USERNAME_TAKEN" || !strings.Contains(err.Error(), `username "ada" is taken`) {
-		t.Fatalf("err = %v (reason %q)", err, apperr.ReasonOf(err))
+	if grpcstatus.ReasonOf(err) != "USERNAME_TAKEN" || !strings.Contains(err.Error(), `username "ada" is taken`) {
+		t.Fatalf("err = %v (reason %q)", err, grpcstatus.ReasonOf(err))
 	}
 	sameEmail := newUser("bob")
 	sameEmail.Email = "Ada@EXAMPLE.com"
 	_, err = e.users.CreateUser(context.Background(), &userv1.CreateUserRequest{User: sameEmail})
 	wantCode(t, err, codes.AlreadyExists)
-	if apperr.ReasonOf(err) != "EMAIL_TAKEN" {
-		t.Fatalf("reason = %q, want EMAIL_TAKEN", apperr.ReasonOf(err))
+	if grpcstatus.ReasonOf(err) != "EMAIL_TAKEN" {
+		t.Fatalf("reason = %q, want EMAIL_TAKEN", grpcstatus.ReasonOf(err))
 	}
 	if n := e.billing.accountCount(); n != 1 {
 		t.Fatalf("accounts = %d, want 1", n)
@@ -275,8 +275,8 @@ func TestCreateUser_SameRequestIDOtherUser_AlreadyExists(t *testing.T) {
 	other.FirstName = "Augusta"
 	_, err := e.users.CreateUser(context.Background(), &userv1.CreateUserRequest{User: other, RequestId: "signup-1"})
 	wantCode(t, err, codes.AlreadyExists)
-	if apperr.ReasonOf(err) != "REQUEST_ID_REUSED" {
-		t.Fatalf("reason = %q, want REQUEST_ID_REUSED", apperr.ReasonOf(err))
+	if grpcstatus.ReasonOf(err) != "REQUEST_ID_REUSED" {
+		t.Fatalf("reason = %q, want REQUEST_ID_REUSED", grpcstatus.ReasonOf(err))
 	}
 }
 
@@ -287,7 +287,7 @@ func TestCreateUser_BillingFailsOnce_RetryWithSameRequestIDCompletes(t *testing.
 	req := &userv1.CreateUserRequest{User: newUser("ada"), RequestId: "signup-1"}
 	_, err := e.users.CreateUser(ctx, req)
 	wantCode(t, err, codes.Unavailable)
-	if apperr.ReasonOf(err) != "ACCOUNT_PENDING" || !strings.Contains(err.Error(), "retry with the same request_id") {
+	if grpcstatus.ReasonOf(err) != "ACCOUNT_PENDING" || !strings.Contains(err.Error(), "retry with the same request_id") {
 		t.Fatalf("err = %v", err)
 	}
 	// The pending user is saved (and listed) but has no account yet.
