@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -10,54 +11,11 @@ import (
 	"github.com/kassa-dev/kassa/services/billing"
 	"github.com/kassa-dev/kassa/services/billing/app"
 	"github.com/kassa-dev/kassa/services/platform/apperr"
-	"github.com/kassa-dev/kassa/services/platform/paging"
 )
 
-// fakeStore keeps accounts in a map and records the calls that reach it.
-type fakeStore struct {
-	accounts map[string]billing.Account
-	calls    int
-	moved    []billing.Movement
-}
-
-func newFake() *fakeStore { return &fakeStore{accounts: map[string]billing.Account{}} }
-
-func (f *fakeStore) CreateAccount(_ context.Context, userID, currency string) (billing.Account, bool, error) {
-	f.calls++
-	if a, ok := f.accounts[userID]; ok {
-		return a, false, nil
-	}
-	a := billing.Account{UserID: userID, Currency: currency}
-	f.accounts[userID] = a
-	return a, true, nil
-}
-
-func (f *fakeStore) GetAccount(_ context.Context, userID string) (billing.Account, error) {
-	f.calls++
-	if a, ok := f.accounts[userID]; ok {
-		return a, nil
-	}
-	return billing.Account{}, billing.ErrAccountNotFound
-}
-
-func (f *fakeStore) CloseAccount(ctx context.Context, userID string) (billing.Account, error) {
-	return f.GetAccount(ctx, userID)
-}
-
-func (f *fakeStore) Move(_ context.Context, m billing.Movement) (billing.Account, billing.Transaction, error) {
-	f.calls++
-	f.moved = append(f.moved, m)
-	return billing.Account{}, billing.Transaction{}, nil
-}
-
-func (f *fakeStore) ListTransactions(_ context.Context, _ string, _ paging.Cursor, limit int) ([]billing.Transaction, error) {
-	f.calls++
-	return make([]billing.Transaction, limit), nil // always more than a page
-}
-
-func newService(t *testing.T) (*app.Service, *fakeStore) {
+func newService(t *testing.T) (*app.Service, *recordingStore) {
 	t.Helper()
-	f := newFake()
+	f := newStore(t)
 	s, err := app.New(f, "CHF")
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +25,7 @@ func newService(t *testing.T) (*app.Service, *fakeStore) {
 
 func TestNew_RejectsBadDefaultCurrency(t *testing.T) {
 	for _, c := range []string{"", "usd", "EURO"} {
-		if _, err := app.New(newFake(), c); err == nil {
+		if _, err := app.New(nil, c); err == nil {
 			t.Errorf("New with default currency %q succeeded", c)
 		}
 	}
@@ -89,10 +47,12 @@ func TestCreateAccount_DefaultAndConflictingCurrency(t *testing.T) {
 	}
 }
 
+// An invalid request is answered before the store: the account, funded so
+// that a movement which slipped through would be applied, stays as it was.
 func TestMovements_InvalidRequestsNeverReachTheStore(t *testing.T) {
 	s, f := newService(t)
 	ctx := context.Background()
-	user := uuid.NewString()
+	user := openFunded(t, f, 10)
 	bad := map[string]func() error{
 		"user":     func() error { _, err := s.Deposit(ctx, "u", 1, "", "k"); return err },
 		"amount":   func() error { _, err := s.Withdraw(ctx, user, 0, "", "k", ""); return err },
@@ -107,43 +67,62 @@ func TestMovements_InvalidRequestsNeverReachTheStore(t *testing.T) {
 			t.Errorf("%s: %v, want an invalid-argument error", name, err)
 		}
 	}
-	if f.calls != 0 {
-		t.Fatalf("store called %d times for invalid requests", f.calls)
+	if m := f.movements(); len(m) != 0 {
+		t.Fatalf("store asked for movements %+v by invalid requests", m)
+	}
+	if a, err := f.GetAccount(ctx, user); err != nil || a.Balance != 10 || len(ledger(t, f, user)) != 1 {
+		t.Fatalf("account after invalid requests = %+v, %v; want the funding deposit alone", a, err)
 	}
 }
 
 func TestMovements_CanonicalIDsReachTheStore(t *testing.T) {
 	s, f := newService(t)
-	user, order := uuid.New(), uuid.New()
+	user, order := uuid.MustParse(openFunded(t, f, 10)), uuid.New()
 	_, err := s.Withdraw(context.Background(), strings.ToUpper(user.String()), 7, "", "k", strings.ToUpper(order.String()))
-	if err != nil || len(f.moved) != 1 {
-		t.Fatalf("Withdraw = %v, moves %d", err, len(f.moved))
+	moved := f.movements()
+	if err != nil || len(moved) != 1 {
+		t.Fatalf("Withdraw = %v, moves %d", err, len(moved))
 	}
-	m := f.moved[0]
+	m := moved[0]
 	if m.Kind != billing.Withdrawal || m.UserID != user.String() || m.OrderID != order.String() || m.Amount != 7 {
 		t.Fatalf("store got %+v", m)
 	}
 }
 
 // An order's payment is keyed by its order: it needs no request_id, and
-// one it carries is passed on.
+// one it carries is passed on; the second call is a retry of the first.
 func TestWithdraw_OrderPaymentWithoutRequestID_ReachesTheStore(t *testing.T) {
 	s, f := newService(t)
-	user, order := uuid.NewString(), uuid.NewString()
+	user, order := openFunded(t, f, 10), uuid.NewString()
 	for _, key := range []string{"", "order/" + order} {
 		if _, err := s.Withdraw(context.Background(), user, 7, "", key, order); err != nil {
 			t.Fatalf("Withdraw with request_id %q = %v", key, err)
 		}
 	}
-	if len(f.moved) != 2 || f.moved[0].RequestID != "" || f.moved[1].RequestID != "order/"+order || !f.moved[0].PaysOrder() {
-		t.Fatalf("store got %+v", f.moved)
+	moved := f.movements()
+	if len(moved) != 2 || moved[0].RequestID != "" || moved[1].RequestID != "order/"+order || !moved[0].PaysOrder() {
+		t.Fatalf("store got %+v", moved)
+	}
+	if a, _ := f.GetAccount(context.Background(), user); a.Balance != 3 {
+		t.Fatalf("balance %d, want 3: the order paid once", a.Balance)
 	}
 }
 
 func TestListTransactions_FullPageHasNextToken(t *testing.T) {
-	s, _ := newService(t)
-	p, err := s.ListTransactions(context.Background(), uuid.NewString(), 4, "")
+	s, f := newService(t)
+	ctx := context.Background()
+	user := openFunded(t, f, 0)
+	for i := range 5 {
+		if _, err := s.Deposit(ctx, user, 1, "", fmt.Sprintf("d%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := s.ListTransactions(ctx, user, 4, "")
 	if err != nil || len(p.Transactions) != 4 || p.NextPageToken == "" {
-		t.Fatalf("page = %d entries, token %q, %v", len(p.Transactions), p.NextPageToken, err)
+		t.Fatalf("page = %d entries, token %q, %v; want 4 and a token", len(p.Transactions), p.NextPageToken, err)
+	}
+	last, err := s.ListTransactions(ctx, user, 4, p.NextPageToken)
+	if err != nil || len(last.Transactions) != 1 || last.NextPageToken != "" {
+		t.Fatalf("last page = %d entries, token %q, %v; want 1 and no token", len(last.Transactions), last.NextPageToken, err)
 	}
 }

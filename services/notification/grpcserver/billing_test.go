@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
+	"github.com/kassa-dev/kassa/services/notification/app/peertest"
+	"github.com/kassa-dev/kassa/services/notification/peers"
 	"github.com/kassa-dev/kassa/services/platform/apperr"
 	"github.com/kassa-dev/kassa/services/platform/auth"
 	"github.com/kassa-dev/kassa/services/platform/auth/authtest"
@@ -16,7 +18,8 @@ import (
 // notification service asks: an account (open or closed) or NOT_FOUND.
 // Served over real gRPC behind a rule that admits only the service
 // identity "notification", so a lookup made without the service's own
-// token fails. It remembers who asked.
+// token fails. It remembers who asked. Without failures it keeps billing's
+// contract (TestFakeBilling_KeepsBillingsContract).
 type fakeBilling struct {
 	billingv1.UnimplementedBillingServiceServer
 	mu       sync.Mutex
@@ -67,4 +70,18 @@ func serveBilling(t *testing.T, iss *authtest.Issuer) (*fakeBilling, *grpc.Clien
 		func(s *grpc.Server) { billingv1.RegisterBillingServiceServer(s, f) },
 		authtest.WithToken(iss.Service(t, "notification")))
 	return f, conn
+}
+
+// The fake is held, through the adapter the service uses, to the contract
+// the real billing passes (the e2e module runs the same suite against it).
+func TestFakeBilling_KeepsBillingsContract(t *testing.T) {
+	iss := authtest.NewIssuer(t)
+	peertest.RunAccounts(t, func(t *testing.T) peertest.Billing {
+		f, conn := serveBilling(t, iss)
+		return peertest.Billing{
+			Accounts: peers.NewAccounts(billingv1.NewBillingServiceClient(conn)),
+			Open:     func(_ *testing.T, user string) { f.open(user, false) },
+			Close:    func(_ *testing.T, user string) { f.open(user, true) },
+		}
+	})
 }

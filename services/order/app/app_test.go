@@ -22,7 +22,10 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // The use cases run on the real store (a fresh database per test), so no
 // in-memory imitation of its SQL can drift from it; only the peers are
-// fakes.
+// fakes, and stubs at that: each test sets the answer a peer gives
+// (declined, down, unknown user) and they model no rule of their own. The
+// rules the use cases rely on from the peers are the suites of peertest,
+// which the fake services of the gRPC tests and the real services pass.
 
 // raceStore makes Create find raceWinner already stored under the key, as
 // if a concurrent request had inserted it after FindByRequest.

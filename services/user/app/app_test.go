@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"sync"
 	"testing"
@@ -16,16 +17,23 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-// fakeAccounts records billing calls. onOpen, when set, runs inside Open
-// before it succeeds, to interleave other work with an open in flight.
+// fakeAccounts is billing in memory, held to billing's contract
+// (TestFakeAccounts_KeepsBillingsContract), that also records the calls.
+// onOpen, when set, runs inside Open before it succeeds, to interleave
+// other work with an open in flight.
 type fakeAccounts struct {
 	mu       sync.Mutex
 	open     map[string]string // user id → currency of the open account
+	closed   map[string]string // user id → currency of the closed account
 	opens    int
 	closes   int
 	failOpen int // fail the next N Open calls
 	onOpen   func(userID string)
 }
+
+// fakeDefaultCurrency is the fake billing's currency for an open that
+// names none.
+const fakeDefaultCurrency = "USD"
 
 func (f *fakeAccounts) Open(_ context.Context, userID, currency string) error {
 	f.mu.Lock()
@@ -36,7 +44,20 @@ func (f *fakeAccounts) Open(_ context.Context, userID, currency string) error {
 		return errors.New("billing down")
 	}
 	hook := f.onOpen
-	f.open[userID] = currency
+	existing, found := f.open[userID]
+	if !found {
+		existing, found = f.closed[userID]
+	}
+	switch {
+	case !found:
+		if currency == "" {
+			currency = fakeDefaultCurrency
+		}
+		f.open[userID] = currency
+	case currency != "" && currency != existing:
+		f.mu.Unlock()
+		return fmt.Errorf("account exists: user %s already has an account in %s, not %s", userID, existing, currency)
+	}
 	f.mu.Unlock()
 	if hook != nil {
 		hook(userID)
@@ -48,7 +69,13 @@ func (f *fakeAccounts) Close(_ context.Context, userID string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.closes++
-	delete(f.open, userID)
+	if currency, ok := f.open[userID]; ok {
+		if f.closed == nil {
+			f.closed = make(map[string]string)
+		}
+		f.closed[userID] = currency
+		delete(f.open, userID)
+	}
 	return nil
 }
 

@@ -3,8 +3,14 @@ package grpcserver_test
 import (
 	"context"
 	"sync"
+	"testing"
 
 	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
+	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/grpctest"
+	"github.com/kassa-dev/kassa/services/user/app/peertest"
+	"github.com/kassa-dev/kassa/services/user/billingclient"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -12,7 +18,8 @@ import (
 
 // fakeBilling is an in-memory BillingService that counts calls per user and
 // can fail the next calls with UNAVAILABLE, served over real gRPC so the
-// user service's client path is exercised.
+// user service's client path is exercised. Without failures it keeps
+// billing's contract (TestFakeBilling_KeepsBillingsContract).
 type fakeBilling struct {
 	billingv1.UnimplementedBillingServiceServer
 	mu          sync.Mutex
@@ -39,9 +46,18 @@ func (f *fakeBilling) CreateAccount(_ context.Context, req *billingv1.CreateAcco
 		return nil, status.Error(codes.FailedPrecondition, "account refused for this user")
 	}
 	if a, ok := f.accounts[req.GetUserId()]; ok {
-		return a, nil // idempotent per user, like the real service
+		// Idempotent per user, like the real service, which refuses only
+		// another currency explicitly asked for.
+		if c := req.GetCurrency(); c != "" && c != a.GetCurrency() {
+			return nil, apperr.AlreadyExists("user %s already has an account in %s, not %s", req.GetUserId(), a.GetCurrency(), c).WithReason("ACCOUNT_EXISTS")
+		}
+		return a, nil
 	}
-	a := &billingv1.Account{UserId: req.GetUserId(), Currency: req.GetCurrency(), CreateTime: timestamppb.Now()}
+	currency := req.GetCurrency()
+	if currency == "" {
+		currency = "USD" // billing's default
+	}
+	a := &billingv1.Account{UserId: req.GetUserId(), Currency: currency, CreateTime: timestamppb.Now()}
 	f.accounts[req.GetUserId()] = a
 	return a, nil
 }
@@ -115,4 +131,23 @@ func (f *fakeBilling) accountCount() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return len(f.accounts)
+}
+
+// The fake is held, through the client the service uses, to the contract
+// the real billing passes (the e2e module runs the same suite against it).
+func TestFakeBilling_KeepsBillingsContract(t *testing.T) {
+	peertest.RunAccounts(t, func(t *testing.T) peertest.Billing {
+		fb := newFakeBilling()
+		conn := grpctest.Serve(t, func(s *grpc.Server) { billingv1.RegisterBillingServiceServer(s, fb) })
+		return peertest.Billing{
+			Accounts: billingclient.New(billingv1.NewBillingServiceClient(conn)),
+			Account: func(_ *testing.T, userID string) (peertest.Account, bool) {
+				a := fb.account(userID)
+				if a == nil {
+					return peertest.Account{}, false
+				}
+				return peertest.Account{Currency: a.GetCurrency(), Closed: a.GetCloseTime() != nil}, true
+			},
+		}
+	})
 }

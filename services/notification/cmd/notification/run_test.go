@@ -31,7 +31,8 @@ const secret = "the-notification-secret"
 
 // fakePeers plays the user service's AuthService.Token (client "notification"
 // with the right secret gets a service token) and billing's GetAccount
-// (every user in accounts exists), recording who called.
+// (every user in accounts exists; held to billing's contract by
+// TestFakePeers_KeepBillingsContract), recording who called.
 type fakePeers struct {
 	userv1.UnimplementedAuthServiceServer
 	billingv1.UnimplementedBillingServiceServer
@@ -57,8 +58,9 @@ func (p *fakePeers) GetAccount(ctx context.Context, req *billingv1.GetAccountReq
 	who, _ := auth.FromContext(ctx)
 	p.mu.Lock()
 	p.billingSeen = append(p.billingSeen, who.String())
+	known := p.accounts[req.GetUserId()]
 	p.mu.Unlock()
-	if !p.accounts[req.GetUserId()] {
+	if !known {
 		return nil, apperr.NotFound("account of user %s not found", req.GetUserId()).WithReason("ACCOUNT_NOT_FOUND")
 	}
 	return &billingv1.Account{UserId: req.GetUserId()}, nil

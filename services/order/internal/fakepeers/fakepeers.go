@@ -1,9 +1,11 @@
 // Package fakepeers has in-memory stand-ins for the user, billing and
 // notification gRPC services, for the order service's tests. They keep the
 // contract's rules that the order flow relies on (billing applies a
-// withdrawal once per request_id and records nothing for a refused one;
-// notification stores a letter once per request_id) and can be switched to
-// fail, so the tests can watch the order service recover.
+// withdrawal once per request_id and answers every retry of a refused one
+// with the first refusal; notification stores a letter once per
+// request_id) and can be switched to fail, so the tests can watch the order
+// service recover. The peer contract suites (order/app/peertest) hold them
+// to those rules, and the real services to the same suites.
 //
 // Serve them through authtest.Serve with Rules (or grpctest.Serve when
 // tokens do not matter): they return apperr errors, which the production
@@ -70,7 +72,7 @@ type Users struct {
 	userv1.UnimplementedUserServiceServer
 	callers
 	mu     sync.Mutex
-	emails map[string]string
+	emails map[string]string // live users; a deleted one is removed
 	down   bool
 	calls  int
 }
@@ -85,6 +87,14 @@ func (u *Users) Add(email string) string {
 	id := uuid.NewString()
 	u.emails[id] = email
 	return id
+}
+
+// Delete deletes user id: like a deleted user of the real service, it is
+// NOT_FOUND from then on.
+func (u *Users) Delete(id string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.emails, id)
 }
 
 // SetDown makes GetUser fail with UNAVAILABLE (true) or work (false).
@@ -122,13 +132,14 @@ type account struct {
 }
 
 // Billing is a fake billing service: balances in memory, withdrawals
-// applied once per (user, request_id).
+// applied once per (user, request_id), a refusal remembered under its key.
 type Billing struct {
 	billingv1.UnimplementedBillingServiceServer
 	callers
 	mu       sync.Mutex
 	accounts map[string]*account
-	applied  map[string]Debit // by user_id + "\x00" + request_id
+	applied  map[string]Debit   // by user_id + "\x00" + request_id
+	refused  map[string]refusal // by the same key
 	debits   []Debit
 	down     bool // refuse calls before doing anything
 	loseAll  bool // apply the withdrawal, then report UNAVAILABLE
@@ -141,7 +152,7 @@ type Billing struct {
 
 // NewBilling returns a billing service without accounts.
 func NewBilling() *Billing {
-	return &Billing{accounts: map[string]*account{}, applied: map[string]Debit{}, failFor: map[string]bool{}}
+	return &Billing{accounts: map[string]*account{}, applied: map[string]Debit{}, refused: map[string]refusal{}, failFor: map[string]bool{}}
 }
 
 // Hold makes Withdraw calls wait, as a stalled billing would, until
@@ -221,6 +232,13 @@ func (b *Billing) Open(userID, currency string, balance int64) {
 	b.accounts[userID] = &account{balance: balance, currency: currency}
 }
 
+// Fund adds amount to userID's account, as the customer's deposit would.
+func (b *Billing) Fund(userID string, amount int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.accounts[userID].balance += amount
+}
+
 // Close closes userID's account.
 func (b *Billing) Close(userID string) {
 	b.mu.Lock()
@@ -263,8 +281,18 @@ func (b *Billing) DebitsFor(orderID string) int {
 // Calls counts Withdraw calls.
 func (b *Billing) Calls() int { b.mu.Lock(); defer b.mu.Unlock(); return b.calls }
 
+// refusal is a withdrawal a business rule refused: what it asked and the
+// answer, which every retry gets.
+type refusal struct {
+	amount  int64
+	orderID string
+	err     error
+}
+
 // Withdraw takes money like the real billing: idempotent per request_id,
-// and a refused withdrawal records nothing.
+// and a withdrawal refused by a rule is refused again on every retry, even
+// once the rule would let it pass. A missing account is not remembered
+// (there is no account to hold the key).
 func (b *Billing) Withdraw(ctx context.Context, req *billingv1.WithdrawRequest) (*billingv1.WithdrawResponse, error) {
 	b.record(ctx)
 	if err := b.wait(ctx); err != nil {
@@ -286,16 +314,28 @@ func (b *Billing) Withdraw(ctx context.Context, req *billingv1.WithdrawRequest) 
 		}
 		return b.reply(d)
 	}
+	if r, ok := b.refused[key]; ok {
+		if r.amount != req.GetAmount() || r.orderID != req.GetOrderId() {
+			return nil, apperr.AlreadyExists("request_id %q was already used with different parameters", req.GetRequestId())
+		}
+		return nil, r.err
+	}
 	acct, ok := b.accounts[req.GetUserId()]
-	switch {
-	case !ok:
+	if !ok {
 		return nil, apperr.NotFound("account of user %s not found", req.GetUserId()).WithReason("ACCOUNT_NOT_FOUND")
+	}
+	var rule error
+	switch {
 	case acct.closed:
-		return nil, apperr.FailedPrecondition("account of user %s is closed", req.GetUserId()).WithReason("ACCOUNT_CLOSED")
+		rule = apperr.FailedPrecondition("account of user %s is closed", req.GetUserId()).WithReason("ACCOUNT_CLOSED")
 	case req.GetCurrency() != "" && req.GetCurrency() != acct.currency:
-		return nil, apperr.FailedPrecondition("currency mismatch: account is in %s, withdrawal in %s", acct.currency, req.GetCurrency()).WithReason("CURRENCY_MISMATCH")
+		rule = apperr.FailedPrecondition("currency mismatch: account is in %s, withdrawal in %s", acct.currency, req.GetCurrency()).WithReason("CURRENCY_MISMATCH")
 	case acct.balance < req.GetAmount():
-		return nil, apperr.FailedPrecondition("insufficient funds: balance %d, withdrawal needs %d", acct.balance, req.GetAmount()).WithReason("INSUFFICIENT_FUNDS")
+		rule = apperr.FailedPrecondition("insufficient funds: balance %d, withdrawal needs %d", acct.balance, req.GetAmount()).WithReason("INSUFFICIENT_FUNDS")
+	}
+	if rule != nil {
+		b.refused[key] = refusal{amount: req.GetAmount(), orderID: req.GetOrderId(), err: rule}
+		return nil, rule
 	}
 	acct.balance -= req.GetAmount()
 	d := Debit{UserID: req.GetUserId(), Currency: acct.currency, RequestID: req.GetRequestId(), OrderID: req.GetOrderId(), Amount: req.GetAmount()}
