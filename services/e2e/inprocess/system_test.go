@@ -38,8 +38,8 @@ import (
 	"github.com/kassa-dev/kassa/services/platform/server"
 	"github.com/kassa-dev/kassa/services/platform/telemetry"
 	userapp "github.com/kassa-dev/kassa/services/user/app"
-	"github.com/kassa-dev/kassa/services/user/billingclient"
 	usergrpc "github.com/kassa-dev/kassa/services/user/grpcserver"
+	userpeers "github.com/kassa-dev/kassa/services/user/peers"
 	userpg "github.com/kassa-dev/kassa/services/user/postgres"
 	"github.com/prometheus/client_golang/prometheus"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -162,7 +162,7 @@ func startSystem(t testing.TB, o options) *system {
 	ustore := userpg.New(udb)
 	// The issuer signs its own service token for its calls to billing.
 	userTokens := auth.Cached(auth.TokenSourceFunc(id.issuer.ServiceSource("user")))
-	usvc := userapp.New(ustore, billingclient.New(billingv1.NewBillingServiceClient(dial(u, "billing", userTokens))),
+	usvc := userapp.New(ustore, userpeers.NewAccounts(billingv1.NewBillingServiceClient(dial(u, "billing", userTokens))),
 		userapp.Options{Currency: "USD", PendingAge: 5 * time.Second, Log: u.log, Metrics: userapp.NewMetrics(u.reg)})
 	userv1.RegisterUserServiceServer(u.srv.GRPC, usergrpc.New(usvc))
 	userv1.RegisterUserAdminServiceServer(u.srv.GRPC, usergrpc.NewAdmin(usvc))

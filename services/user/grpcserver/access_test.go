@@ -18,10 +18,10 @@ import (
 	"github.com/kassa-dev/kassa/services/platform/grpctest"
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
 	"github.com/kassa-dev/kassa/services/user/app"
-	"github.com/kassa-dev/kassa/services/user/billingclient"
 	"github.com/kassa-dev/kassa/services/user/grpcserver"
 	"github.com/kassa-dev/kassa/services/user/keys"
 	"github.com/kassa-dev/kassa/services/user/password"
+	"github.com/kassa-dev/kassa/services/user/peers"
 	"github.com/kassa-dev/kassa/services/user/postgres"
 	"github.com/kassa-dev/kassa/services/user/token"
 	"google.golang.org/grpc"
@@ -65,7 +65,7 @@ func newAccessEnv(t *testing.T) *accessEnv {
 	billingConn := grpctest.Serve(t, func(s *grpc.Server) { billingv1.RegisterBillingServiceServer(s, fb) })
 	db := pgtest.NewDB(t, postgres.Migrations)
 	store := postgres.New(db)
-	svc := app.New(store, billingclient.New(billingv1.NewBillingServiceClient(billingConn)), app.Options{Currency: "USD"})
+	svc := app.New(store, peers.NewAccounts(billingv1.NewBillingServiceClient(billingConn)), app.Options{Currency: "USD"})
 	path := filepath.Join(t.TempDir(), "signing-keys.json")
 	if _, err := keys.Generate(path); err != nil {
 		t.Fatal(err)

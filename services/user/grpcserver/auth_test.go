@@ -21,9 +21,9 @@ import (
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
 	"github.com/kassa-dev/kassa/services/user"
 	"github.com/kassa-dev/kassa/services/user/app"
-	"github.com/kassa-dev/kassa/services/user/billingclient"
 	"github.com/kassa-dev/kassa/services/user/grpcserver"
 	"github.com/kassa-dev/kassa/services/user/keys"
+	"github.com/kassa-dev/kassa/services/user/peers"
 	"github.com/kassa-dev/kassa/services/user/postgres"
 	"github.com/kassa-dev/kassa/services/user/token"
 	"github.com/lestrrat-go/jwx/v3/jwk"
@@ -58,7 +58,7 @@ func newAuthEnv(t *testing.T, opts app.AuthOptions, noKeys bool) authEnv {
 	billingConn := grpctest.Serve(t, func(s *grpc.Server) { billingv1.RegisterBillingServiceServer(s, fb) })
 	db := pgtest.NewDB(t, postgres.Migrations)
 	store := postgres.New(db)
-	svc := app.New(store, billingclient.New(billingv1.NewBillingServiceClient(billingConn)), app.Options{Currency: "USD"})
+	svc := app.New(store, peers.NewAccounts(billingv1.NewBillingServiceClient(billingConn)), app.Options{Currency: "USD"})
 	path := filepath.Join(t.TempDir(), "signing-keys.json")
 	if _, err := keys.Generate(path); err != nil {
 		t.Fatal(err)

@@ -17,8 +17,8 @@ import (
 	"github.com/kassa-dev/kassa/services/platform/grpctest"
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
 	"github.com/kassa-dev/kassa/services/user/app"
-	"github.com/kassa-dev/kassa/services/user/billingclient"
 	"github.com/kassa-dev/kassa/services/user/grpcserver"
+	"github.com/kassa-dev/kassa/services/user/peers"
 	"github.com/kassa-dev/kassa/services/user/postgres"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -57,7 +57,7 @@ func newEnvWith(t *testing.T, opts app.Options) env {
 	t.Helper()
 	fb := newFakeBilling()
 	billingConn := grpctest.Serve(t, func(s *grpc.Server) { billingv1.RegisterBillingServiceServer(s, fb) })
-	accounts := billingclient.New(billingv1.NewBillingServiceClient(billingConn))
+	accounts := peers.NewAccounts(billingv1.NewBillingServiceClient(billingConn))
 	db := pgtest.NewDB(t, postgres.Migrations)
 	opts.Currency = "USD"
 	svc := app.New(postgres.New(db), accounts, opts)

@@ -17,9 +17,9 @@ import (
 	"github.com/kassa-dev/kassa/services/platform/service"
 	"github.com/kassa-dev/kassa/services/platform/validate"
 	"github.com/kassa-dev/kassa/services/user/app"
-	"github.com/kassa-dev/kassa/services/user/billingclient"
 	"github.com/kassa-dev/kassa/services/user/grpcserver"
 	"github.com/kassa-dev/kassa/services/user/keys"
+	"github.com/kassa-dev/kassa/services/user/peers"
 	"github.com/kassa-dev/kassa/services/user/postgres"
 	"github.com/kassa-dev/kassa/services/user/revoked"
 )
@@ -90,7 +90,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 				d.Log.InfoContext(ctx, "login enabled", "signing_kid", ks.SignerKID(), "issuer", d.Config.Auth.Issuer)
 			}
 			authOpts.Log = d.Log
-			accounts := billingclient.New(billingv1.NewBillingServiceClient(d.Peers["billing"]))
+			accounts := peers.NewAccounts(billingv1.NewBillingServiceClient(d.Peers["billing"]))
 			svc := app.New(store, accounts, app.Options{
 				Currency: currency, PendingAge: pendingAge, Retry: policy, Log: d.Log, Metrics: app.NewMetrics(d.Metrics),
 			})
