@@ -58,7 +58,7 @@ func (f *fakeStore) ListTransactions(_ context.Context, _ string, _ paging.Curso
 func newService(t *testing.T) (*app.Service, *fakeStore) {
 	t.Helper()
 	f := newFake()
-	s, err := app.New(f, "CHF")
+	s, err := app.New(f, app.Config{DefaultCurrency: "CHF"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func newService(t *testing.T) (*app.Service, *fakeStore) {
 
 func TestNew_RejectsBadDefaultCurrency(t *testing.T) {
 	for _, c := range []string{"", "usd", "EURO"} {
-		if _, err := app.New(newFake(), c); err == nil {
+		if _, err := app.New(newFake(), app.Config{DefaultCurrency: c}); err == nil {
 			t.Errorf("New with default currency %q succeeded", c)
 		}
 	}

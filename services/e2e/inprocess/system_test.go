@@ -21,9 +21,8 @@ import (
 	notificationv1 "github.com/kassa-dev/kassa/gen/kassa/notification/v1"
 	orderv1 "github.com/kassa-dev/kassa/gen/kassa/order/v1"
 	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
-	billingapp "github.com/kassa-dev/kassa/services/billing/app"
-	billinggrpc "github.com/kassa-dev/kassa/services/billing/grpcserver"
 	billingpg "github.com/kassa-dev/kassa/services/billing/postgres"
+	billingwire "github.com/kassa-dev/kassa/services/billing/wire"
 	notificationapp "github.com/kassa-dev/kassa/services/notification/app"
 	notificationgrpc "github.com/kassa-dev/kassa/services/notification/grpcserver"
 	notificationpeers "github.com/kassa-dev/kassa/services/notification/peers"
@@ -133,11 +132,9 @@ func startSystem(t testing.TB, o options) *system {
 	b := svcs["billing"]
 	bdb := pgtest.NewDBWith(t, billingpg.Migrations, poolOptions(b.tel))
 	registerPool(t, b.tel, bdb.DB)
-	bsvc, err := billingapp.New(billingpg.New(bdb), "USD", billingapp.WithMetrics(billingapp.NewMetrics(b.reg, "USD")))
-	if err != nil {
+	if _, err := billingwire.New(b.srv.GRPC, bdb, billingwire.Config{DefaultCurrency: "USD", Metrics: b.reg}); err != nil {
 		t.Fatal(err)
 	}
-	billingv1.RegisterBillingServiceServer(b.srv.GRPC, billinggrpc.New(bsvc))
 
 	// notification
 	n := svcs["notification"]
