@@ -23,10 +23,8 @@ import (
 	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
 	billingpg "github.com/kassa-dev/kassa/services/billing/postgres"
 	billingwire "github.com/kassa-dev/kassa/services/billing/wire"
-	notificationapp "github.com/kassa-dev/kassa/services/notification/app"
-	notificationgrpc "github.com/kassa-dev/kassa/services/notification/grpcserver"
-	notificationpeers "github.com/kassa-dev/kassa/services/notification/peers"
 	notificationpg "github.com/kassa-dev/kassa/services/notification/postgres"
+	notificationwire "github.com/kassa-dev/kassa/services/notification/wire"
 	orderapp "github.com/kassa-dev/kassa/services/order/app"
 	ordergrpc "github.com/kassa-dev/kassa/services/order/grpcserver"
 	orderpeers "github.com/kassa-dev/kassa/services/order/peers"
@@ -147,10 +145,8 @@ func startSystem(t testing.TB, o options) *system {
 		return notificationTokens.Token(ctx)
 	}))
 	notificationTokens = clientCredentials(userv1.NewAuthServiceClient(notificationUser), "notification", id.secrets["notification"])
-	nsvc := notificationapp.New(notificationpg.New(ndb),
-		notificationpeers.NewAccounts(billingv1.NewBillingServiceClient(dial(n, "billing", notificationTokens))),
-		notificationapp.WithMetrics(notificationapp.NewMetrics(n.reg)), notificationapp.WithLog(n.log))
-	notificationv1.RegisterNotificationServiceServer(n.srv.GRPC, notificationgrpc.New(nsvc))
+	notificationwire.New(n.srv.GRPC, ndb, notificationwire.Peers{Billing: dial(n, "billing", notificationTokens)},
+		notificationwire.Config{Log: n.log, Metrics: n.reg})
 
 	// user
 	u := svcs["user"]
