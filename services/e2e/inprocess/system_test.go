@@ -18,17 +18,13 @@ import (
 
 	"github.com/kassa-dev/kassa/gateway"
 	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
-	notificationv1 "github.com/kassa-dev/kassa/gen/kassa/notification/v1"
-	orderv1 "github.com/kassa-dev/kassa/gen/kassa/order/v1"
 	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
 	billingpg "github.com/kassa-dev/kassa/services/billing/postgres"
 	billingwire "github.com/kassa-dev/kassa/services/billing/wire"
 	notificationpg "github.com/kassa-dev/kassa/services/notification/postgres"
 	notificationwire "github.com/kassa-dev/kassa/services/notification/wire"
-	orderapp "github.com/kassa-dev/kassa/services/order/app"
-	ordergrpc "github.com/kassa-dev/kassa/services/order/grpcserver"
-	orderpeers "github.com/kassa-dev/kassa/services/order/peers"
 	orderpg "github.com/kassa-dev/kassa/services/order/postgres"
+	orderwire "github.com/kassa-dev/kassa/services/order/wire"
 	"github.com/kassa-dev/kassa/services/platform/auth"
 	"github.com/kassa-dev/kassa/services/platform/pgdb"
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
@@ -81,6 +77,10 @@ type process struct {
 	log  *slog.Logger
 }
 
+// callTimeout bounds every call between the services, as -call-timeout's
+// default does.
+const callTimeout = 5 * time.Second
+
 func startSystem(t testing.TB, o options) *system {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -118,7 +118,7 @@ func startSystem(t testing.TB, o options) *system {
 	// Each caller sends its own service token on them (Deps.UsePeerTokens).
 	dial := func(from *process, to string, tokens auth.TokenSource) *grpc.ClientConn {
 		opts := append(from.tel.DialOptions(), server.WithRetries(), grpc.WithPerRPCCredentials(auth.PerRPCCredentials(tokens)))
-		conn, err := server.Dial(svcs[to].lis.Addr().String(), 5*time.Second, opts...)
+		conn, err := server.Dial(svcs[to].lis.Addr().String(), callTimeout, opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -167,7 +167,6 @@ func startSystem(t testing.TB, o options) *system {
 	or := svcs["order"]
 	odb := pgtest.NewDBWith(t, orderpg.Migrations, poolOptions(or.tel))
 	registerPool(t, or.tel, odb.DB)
-	om := orderapp.NewMetrics(or.reg, "USD")
 	// The order service gets its token by client credentials from the
 	// user service, fetched without a token of its own.
 	var orderTokens auth.TokenSource
@@ -175,16 +174,11 @@ func startSystem(t testing.TB, o options) *system {
 		return orderTokens.Token(ctx)
 	}))
 	orderTokens = clientCredentials(userv1.NewAuthServiceClient(orderUser), "order", id.secrets["order"])
-	osvc, err := orderapp.New(orderpg.New(odb),
-		orderpeers.NewUsers(userv1.NewUserServiceClient(orderUser)),
-		orderpeers.NewPayments(billingv1.NewBillingServiceClient(dial(or, "billing", orderTokens))).WithMetrics(om),
-		orderpeers.NewLetters(notificationv1.NewNotificationServiceClient(dial(or, "notification", orderTokens))),
-		orderapp.Config{DefaultCurrency: "USD", RepairMinAge: 20 * time.Second, Log: or.log, Metrics: om})
-	if err != nil {
+	if _, err := orderwire.New(or.srv.GRPC, odb, orderwire.Peers{
+		User: orderUser, Billing: dial(or, "billing", orderTokens), Notification: dial(or, "notification", orderTokens),
+	}, orderwire.Config{DefaultCurrency: "USD", CallTimeout: callTimeout, Log: or.log, Metrics: or.reg}); err != nil {
 		t.Fatal(err)
 	}
-	orderv1.RegisterOrderServiceServer(or.srv.GRPC, ordergrpc.New(osvc))
-	orderv1.RegisterOrderAdminServiceServer(or.srv.GRPC, ordergrpc.NewAdmin(osvc))
 	for name, p := range svcs {
 		if p.srv == nil {
 			continue
