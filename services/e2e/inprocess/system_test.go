@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/kassa-dev/kassa/gateway"
-	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
 	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
 	billingpg "github.com/kassa-dev/kassa/services/billing/postgres"
 	billingwire "github.com/kassa-dev/kassa/services/billing/wire"
@@ -31,9 +30,8 @@ import (
 	"github.com/kassa-dev/kassa/services/platform/server"
 	"github.com/kassa-dev/kassa/services/platform/telemetry"
 	userapp "github.com/kassa-dev/kassa/services/user/app"
-	usergrpc "github.com/kassa-dev/kassa/services/user/grpcserver"
-	userpeers "github.com/kassa-dev/kassa/services/user/peers"
 	userpg "github.com/kassa-dev/kassa/services/user/postgres"
+	userwire "github.com/kassa-dev/kassa/services/user/wire"
 	"github.com/prometheus/client_golang/prometheus"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/grpc"
@@ -126,6 +124,10 @@ func startSystem(t testing.TB, o options) *system {
 		return conn
 	}
 
+	// Each service is built by its wire package from the typed
+	// configuration its cmd reads from flags, here at the flags' defaults;
+	// the background loops are not started.
+
 	// billing
 	b := svcs["billing"]
 	bdb := pgtest.NewDBWith(t, billingpg.Migrations, poolOptions(b.tel))
@@ -152,16 +154,13 @@ func startSystem(t testing.TB, o options) *system {
 	u := svcs["user"]
 	udb := pgtest.NewDBWith(t, userpg.Migrations, poolOptions(u.tel))
 	registerPool(t, u.tel, udb.DB)
-	ustore := userpg.New(udb)
 	// The issuer signs its own service token for its calls to billing.
 	userTokens := auth.Cached(auth.TokenSourceFunc(id.issuer.ServiceSource("user")))
-	usvc := userapp.New(ustore, userpeers.NewAccounts(billingv1.NewBillingServiceClient(dial(u, "billing", userTokens))),
-		userapp.Options{Currency: "USD", PendingAge: 5 * time.Second, Log: u.log, Metrics: userapp.NewMetrics(u.reg)})
-	userv1.RegisterUserServiceServer(u.srv.GRPC, usergrpc.New(usvc))
-	userv1.RegisterUserAdminServiceServer(u.srv.GRPC, usergrpc.NewAdmin(usvc))
-	userv1.RegisterAuthServiceServer(u.srv.GRPC, usergrpc.NewAuth(userapp.NewAuth(ustore, userapp.AuthOptions{
-		Issuer: id.issuer, Clients: id.clients, Log: u.log,
-	})))
+	if _, err := userwire.New(u.srv.GRPC, udb, userwire.Peers{Billing: dial(u, "billing", userTokens)}, userwire.Config{
+		Currency: "USD", Auth: userapp.AuthConfig{Issuer: id.issuer, Clients: id.clients}, Log: u.log, Metrics: u.reg,
+	}); err != nil {
+		t.Fatal(err)
+	}
 
 	// order
 	or := svcs["order"]
