@@ -123,6 +123,17 @@ func startSystem(t testing.TB, o options) *system {
 		t.Cleanup(func() { conn.Close() })
 		return conn
 	}
+	// The order and notification services get their token by client
+	// credentials from the user service (AuthService.Token with their
+	// secret), fetched on their user connection without a token of its own.
+	clientCredentialsConn := func(from *process) (*grpc.ClientConn, auth.TokenSource) {
+		var tokens auth.TokenSource
+		conn := dial(from, "user", auth.TokenSourceFunc(func(ctx context.Context) (string, time.Time, error) {
+			return tokens.Token(ctx)
+		}))
+		tokens = clientCredentials(userv1.NewAuthServiceClient(conn), from.name, id.secrets[from.name])
+		return conn, tokens
+	}
 
 	// Each service is built by its wire package from the typed
 	// configuration its cmd reads from flags, here at the flags' defaults;
@@ -140,13 +151,8 @@ func startSystem(t testing.TB, o options) *system {
 	n := svcs["notification"]
 	ndb := pgtest.NewDBWith(t, notificationpg.Migrations, poolOptions(n.tel))
 	registerPool(t, n.tel, ndb.DB)
-	// Like the order service, it gets its token by client credentials
-	// from the user service, for its calls to billing.
-	var notificationTokens auth.TokenSource
-	notificationUser := dial(n, "user", auth.TokenSourceFunc(func(ctx context.Context) (string, time.Time, error) {
-		return notificationTokens.Token(ctx)
-	}))
-	notificationTokens = clientCredentials(userv1.NewAuthServiceClient(notificationUser), "notification", id.secrets["notification"])
+	// Its user connection only fetches its token, for its calls to billing.
+	_, notificationTokens := clientCredentialsConn(n)
 	notificationwire.New(n.srv.GRPC, ndb, notificationwire.Peers{Billing: dial(n, "billing", notificationTokens)},
 		notificationwire.Config{Log: n.log, Metrics: n.reg})
 
@@ -166,13 +172,7 @@ func startSystem(t testing.TB, o options) *system {
 	or := svcs["order"]
 	odb := pgtest.NewDBWith(t, orderpg.Migrations, poolOptions(or.tel))
 	registerPool(t, or.tel, odb.DB)
-	// The order service gets its token by client credentials from the
-	// user service, fetched without a token of its own.
-	var orderTokens auth.TokenSource
-	orderUser := dial(or, "user", auth.TokenSourceFunc(func(ctx context.Context) (string, time.Time, error) {
-		return orderTokens.Token(ctx)
-	}))
-	orderTokens = clientCredentials(userv1.NewAuthServiceClient(orderUser), "order", id.secrets["order"])
+	orderUser, orderTokens := clientCredentialsConn(or)
 	if _, err := orderwire.New(or.srv.GRPC, odb, orderwire.Peers{
 		User: orderUser, Billing: dial(or, "billing", orderTokens), Notification: dial(or, "notification", orderTokens),
 	}, orderwire.Config{DefaultCurrency: "USD", CallTimeout: callTimeout, Log: or.log, Metrics: or.reg}); err != nil {
