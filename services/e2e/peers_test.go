@@ -16,7 +16,7 @@ import (
 	"github.com/kassa-dev/kassa/services/platform/auth/authtest"
 	"github.com/kassa-dev/kassa/services/platform/server"
 	userpeertest "github.com/kassa-dev/kassa/services/user/app/peertest"
-	"github.com/kassa-dev/kassa/services/user/billingclient"
+	"github.com/kassa-dev/kassa/services/user/peers"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -98,7 +98,7 @@ func (a accountsAdmin) account(t *testing.T, userID string) (userpeertest.Accoun
 func TestRealBilling_KeepsTheUserServicesContract(t *testing.T) {
 	a := newAccountsAdmin(t)
 	userpeertest.RunAccounts(t, func(t *testing.T) userpeertest.Billing {
-		return userpeertest.Billing{Accounts: billingclient.New(a.asUser), Account: a.account}
+		return userpeertest.Billing{Accounts: peers.NewAccounts(a.asUser), Account: a.account}
 	})
 }
 

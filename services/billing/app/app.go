@@ -31,39 +31,36 @@ type replayReporter interface {
 	MoveOnce(ctx context.Context, m billing.Movement) (acct billing.Account, tx billing.Transaction, replayed bool, err error)
 }
 
+// Config tunes the service. Its zero value is not usable: DefaultCurrency
+// is required.
+type Config struct {
+	// DefaultCurrency is the ISO 4217 currency of accounts opened without
+	// one; New refuses an empty or malformed one.
+	DefaultCurrency string
+	// Metrics counts movements; nil counts in unregistered metrics nobody
+	// reads.
+	Metrics *Metrics
+}
+
 // Service implements the billing use cases.
 type Service struct {
-	store           Store
-	defaultCurrency string
-	metrics         *Metrics
+	store Store
+	cfg   Config
 }
 
-// Option configures a Service.
-type Option func(*Service)
-
-// WithMetrics makes the Service count its movements in m (by default it
-// counts in unregistered metrics nobody reads).
-func WithMetrics(m *Metrics) Option {
-	return func(s *Service) { s.metrics = m }
-}
-
-// New returns a Service over store that opens accounts in defaultCurrency
-// when a request names none.
-func New(store Store, defaultCurrency string, opts ...Option) (*Service, error) {
-	if defaultCurrency == "" {
+// New returns a Service over store. It fails when the default currency is
+// missing or not an ISO 4217 code.
+func New(store Store, cfg Config) (*Service, error) {
+	if cfg.DefaultCurrency == "" {
 		return nil, fmt.Errorf("default currency is empty")
 	}
-	if err := validate.Currency("default-currency", defaultCurrency); err != nil {
+	if err := validate.Currency("default-currency", cfg.DefaultCurrency); err != nil {
 		return nil, err
 	}
-	s := &Service{store: store, defaultCurrency: defaultCurrency}
-	for _, o := range opts {
-		o(s)
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil, cfg.DefaultCurrency)
 	}
-	if s.metrics == nil {
-		s.metrics = NewMetrics(nil, defaultCurrency)
-	}
-	return s, nil
+	return &Service{store: store, cfg: cfg}, nil
 }
 
 // Result is an account after a deposit or withdrawal with its ledger entry.
@@ -92,14 +89,14 @@ func (s *Service) CreateAccount(ctx context.Context, userID, currency string) (b
 	}
 	want := currency
 	if want == "" {
-		want = s.defaultCurrency
+		want = s.cfg.DefaultCurrency
 	}
 	acct, created, err := s.store.CreateAccount(ctx, userID, want)
 	if err != nil {
 		return billing.Account{}, err
 	}
 	if created {
-		s.metrics.opened.Inc()
+		s.cfg.Metrics.opened.Inc()
 	}
 	if !created && currency != "" && acct.Currency != currency {
 		return billing.Account{}, fmt.Errorf("%w: user %s already has an account in %s, not %s",
@@ -158,16 +155,16 @@ func (s *Service) move(ctx context.Context, m billing.Movement) (Result, error) 
 	}
 	if err != nil {
 		if replayed {
-			s.metrics.replays.WithLabelValues(string(m.Kind), outcomeRefused).Inc()
+			s.cfg.Metrics.replays.WithLabelValues(string(m.Kind), outcomeRefused).Inc()
 		} else {
-			s.metrics.refusedBy(m.Kind, err)
+			s.cfg.Metrics.refusedBy(m.Kind, err)
 		}
 		return Result{}, err
 	}
 	if replayed {
-		s.metrics.replays.WithLabelValues(string(m.Kind), outcomeApplied).Inc()
+		s.cfg.Metrics.replays.WithLabelValues(string(m.Kind), outcomeApplied).Inc()
 	} else {
-		s.metrics.moved(tx)
+		s.cfg.Metrics.moved(tx)
 	}
 	return Result{Account: acct, Transaction: tx}, nil
 }

@@ -16,7 +16,7 @@ import (
 func newService(t *testing.T) (*app.Service, *recordingStore) {
 	t.Helper()
 	f := newStore(t)
-	s, err := app.New(f, "CHF")
+	s, err := app.New(f, app.Config{DefaultCurrency: "CHF"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +25,7 @@ func newService(t *testing.T) (*app.Service, *recordingStore) {
 
 func TestNew_RejectsBadDefaultCurrency(t *testing.T) {
 	for _, c := range []string{"", "usd", "EURO"} {
-		if _, err := app.New(nil, c); err == nil {
+		if _, err := app.New(nil, app.Config{DefaultCurrency: c}); err == nil {
 			t.Errorf("New with default currency %q succeeded", c)
 		}
 	}

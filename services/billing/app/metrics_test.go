@@ -16,7 +16,7 @@ import (
 func TestMove_Retries_CountedAsReplays(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	store := newStore(t)
-	s, err := app.New(store, "CHF", app.WithMetrics(app.NewMetrics(reg, "CHF")))
+	s, err := app.New(store, app.Config{DefaultCurrency: "CHF", Metrics: app.NewMetrics(reg, "CHF")})
 	if err != nil {
 		t.Fatal(err)
 	}

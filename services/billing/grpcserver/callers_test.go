@@ -27,10 +27,16 @@ type billingEnv struct {
 	db  *sqlx.DB
 }
 
-func serve(t *testing.T, opts ...app.Option) *billingEnv {
+func serve(t *testing.T) *billingEnv {
+	t.Helper()
+	return serveWith(t, app.Config{DefaultCurrency: "USD"})
+}
+
+// serveWith is serve with the service configured by cfg.
+func serveWith(t *testing.T, cfg app.Config) *billingEnv {
 	t.Helper()
 	db := pgtest.NewDB(t, postgres.Migrations)
-	svc, err := app.New(postgres.New(db), "USD", opts...)
+	svc, err := app.New(postgres.New(db), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

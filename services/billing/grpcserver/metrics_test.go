@@ -16,7 +16,7 @@ import (
 // as a second movement or refusal), opened accounts.
 func TestMetrics_CountMovementsRefusalsAndReplays(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	c := serve(t, app.WithMetrics(app.NewMetrics(reg, "USD"))).asCallers(t)
+	c := serveWith(t, app.Config{DefaultCurrency: "USD", Metrics: app.NewMetrics(reg, "USD")}).asCallers(t)
 	ctx := context.Background()
 
 	user := newAccount(t, c, 1000) // one deposit of 1000

@@ -17,30 +17,21 @@ import (
 	"time"
 
 	"github.com/kassa-dev/kassa/gateway"
-	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
-	notificationv1 "github.com/kassa-dev/kassa/gen/kassa/notification/v1"
-	orderv1 "github.com/kassa-dev/kassa/gen/kassa/order/v1"
 	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
-	billingapp "github.com/kassa-dev/kassa/services/billing/app"
-	billinggrpc "github.com/kassa-dev/kassa/services/billing/grpcserver"
 	billingpg "github.com/kassa-dev/kassa/services/billing/postgres"
-	notificationapp "github.com/kassa-dev/kassa/services/notification/app"
-	notificationgrpc "github.com/kassa-dev/kassa/services/notification/grpcserver"
-	notificationpeers "github.com/kassa-dev/kassa/services/notification/peers"
+	billingwire "github.com/kassa-dev/kassa/services/billing/wire"
 	notificationpg "github.com/kassa-dev/kassa/services/notification/postgres"
-	orderapp "github.com/kassa-dev/kassa/services/order/app"
-	ordergrpc "github.com/kassa-dev/kassa/services/order/grpcserver"
-	orderpeers "github.com/kassa-dev/kassa/services/order/peers"
+	notificationwire "github.com/kassa-dev/kassa/services/notification/wire"
 	orderpg "github.com/kassa-dev/kassa/services/order/postgres"
+	orderwire "github.com/kassa-dev/kassa/services/order/wire"
 	"github.com/kassa-dev/kassa/services/platform/auth"
 	"github.com/kassa-dev/kassa/services/platform/pgdb"
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
 	"github.com/kassa-dev/kassa/services/platform/server"
 	"github.com/kassa-dev/kassa/services/platform/telemetry"
 	userapp "github.com/kassa-dev/kassa/services/user/app"
-	"github.com/kassa-dev/kassa/services/user/billingclient"
-	usergrpc "github.com/kassa-dev/kassa/services/user/grpcserver"
 	userpg "github.com/kassa-dev/kassa/services/user/postgres"
+	userwire "github.com/kassa-dev/kassa/services/user/wire"
 	"github.com/prometheus/client_golang/prometheus"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/grpc"
@@ -84,6 +75,10 @@ type process struct {
 	log  *slog.Logger
 }
 
+// callTimeout bounds every call between the services, as -call-timeout's
+// default does.
+const callTimeout = 5 * time.Second
+
 func startSystem(t testing.TB, o options) *system {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -121,77 +116,68 @@ func startSystem(t testing.TB, o options) *system {
 	// Each caller sends its own service token on them (Deps.UsePeerTokens).
 	dial := func(from *process, to string, tokens auth.TokenSource) *grpc.ClientConn {
 		opts := append(from.tel.DialOptions(), server.WithRetries(), grpc.WithPerRPCCredentials(auth.PerRPCCredentials(tokens)))
-		conn, err := server.Dial(svcs[to].lis.Addr().String(), 5*time.Second, opts...)
+		conn, err := server.Dial(svcs[to].lis.Addr().String(), callTimeout, opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { conn.Close() })
 		return conn
 	}
+	// The order and notification services get their token by client
+	// credentials from the user service (AuthService.Token with their
+	// secret), fetched on their user connection without a token of its own.
+	clientCredentialsConn := func(from *process) (*grpc.ClientConn, auth.TokenSource) {
+		var tokens auth.TokenSource
+		conn := dial(from, "user", auth.TokenSourceFunc(func(ctx context.Context) (string, time.Time, error) {
+			return tokens.Token(ctx)
+		}))
+		tokens = clientCredentials(userv1.NewAuthServiceClient(conn), from.name, id.secrets[from.name])
+		return conn, tokens
+	}
+
+	// Each service is built by its wire package from the typed
+	// configuration its cmd reads from flags, here at the flags' defaults;
+	// the background loops are not started.
 
 	// billing
 	b := svcs["billing"]
 	bdb := pgtest.NewDBWith(t, billingpg.Migrations, poolOptions(b.tel))
 	registerPool(t, b.tel, bdb.DB)
-	bsvc, err := billingapp.New(billingpg.New(bdb), "USD", billingapp.WithMetrics(billingapp.NewMetrics(b.reg, "USD")))
-	if err != nil {
+	if _, err := billingwire.New(b.srv.GRPC, bdb, billingwire.Config{DefaultCurrency: "USD", Metrics: b.reg}); err != nil {
 		t.Fatal(err)
 	}
-	billingv1.RegisterBillingServiceServer(b.srv.GRPC, billinggrpc.New(bsvc))
 
 	// notification
 	n := svcs["notification"]
 	ndb := pgtest.NewDBWith(t, notificationpg.Migrations, poolOptions(n.tel))
 	registerPool(t, n.tel, ndb.DB)
-	// Like the order service, it gets its token by client credentials
-	// from the user service, for its calls to billing.
-	var notificationTokens auth.TokenSource
-	notificationUser := dial(n, "user", auth.TokenSourceFunc(func(ctx context.Context) (string, time.Time, error) {
-		return notificationTokens.Token(ctx)
-	}))
-	notificationTokens = clientCredentials(userv1.NewAuthServiceClient(notificationUser), "notification", id.secrets["notification"])
-	nsvc := notificationapp.New(notificationpg.New(ndb),
-		notificationpeers.NewAccounts(billingv1.NewBillingServiceClient(dial(n, "billing", notificationTokens))),
-		notificationapp.WithMetrics(notificationapp.NewMetrics(n.reg)), notificationapp.WithLog(n.log))
-	notificationv1.RegisterNotificationServiceServer(n.srv.GRPC, notificationgrpc.New(nsvc))
+	// Its user connection only fetches its token, for its calls to billing.
+	_, notificationTokens := clientCredentialsConn(n)
+	notificationwire.New(n.srv.GRPC, ndb, notificationwire.Peers{Billing: dial(n, "billing", notificationTokens)},
+		notificationwire.Config{Log: n.log, Metrics: n.reg})
 
 	// user
 	u := svcs["user"]
 	udb := pgtest.NewDBWith(t, userpg.Migrations, poolOptions(u.tel))
 	registerPool(t, u.tel, udb.DB)
-	ustore := userpg.New(udb)
 	// The issuer signs its own service token for its calls to billing.
 	userTokens := auth.Cached(auth.TokenSourceFunc(id.issuer.ServiceSource("user")))
-	usvc := userapp.New(ustore, billingclient.New(billingv1.NewBillingServiceClient(dial(u, "billing", userTokens))),
-		userapp.Options{Currency: "USD", PendingAge: 5 * time.Second, Log: u.log, Metrics: userapp.NewMetrics(u.reg)})
-	userv1.RegisterUserServiceServer(u.srv.GRPC, usergrpc.New(usvc))
-	userv1.RegisterUserAdminServiceServer(u.srv.GRPC, usergrpc.NewAdmin(usvc))
-	userv1.RegisterAuthServiceServer(u.srv.GRPC, usergrpc.NewAuth(userapp.NewAuth(ustore, userapp.AuthOptions{
-		Issuer: id.issuer, Clients: id.clients, Log: u.log,
-	})))
+	if _, err := userwire.New(u.srv.GRPC, udb, userwire.Peers{Billing: dial(u, "billing", userTokens)}, userwire.Config{
+		Currency: "USD", Auth: userapp.AuthConfig{Issuer: id.issuer, Clients: id.clients}, Log: u.log, Metrics: u.reg,
+	}); err != nil {
+		t.Fatal(err)
+	}
 
 	// order
 	or := svcs["order"]
 	odb := pgtest.NewDBWith(t, orderpg.Migrations, poolOptions(or.tel))
 	registerPool(t, or.tel, odb.DB)
-	om := orderapp.NewMetrics(or.reg, "USD")
-	// The order service gets its token by client credentials from the
-	// user service, fetched without a token of its own.
-	var orderTokens auth.TokenSource
-	orderUser := dial(or, "user", auth.TokenSourceFunc(func(ctx context.Context) (string, time.Time, error) {
-		return orderTokens.Token(ctx)
-	}))
-	orderTokens = clientCredentials(userv1.NewAuthServiceClient(orderUser), "order", id.secrets["order"])
-	osvc, err := orderapp.New(orderpg.New(odb),
-		orderpeers.NewUsers(userv1.NewUserServiceClient(orderUser)),
-		orderpeers.NewPayments(billingv1.NewBillingServiceClient(dial(or, "billing", orderTokens))).WithMetrics(om),
-		orderpeers.NewLetters(notificationv1.NewNotificationServiceClient(dial(or, "notification", orderTokens))),
-		orderapp.Config{DefaultCurrency: "USD", RepairMinAge: 20 * time.Second, Log: or.log, Metrics: om})
-	if err != nil {
+	orderUser, orderTokens := clientCredentialsConn(or)
+	if _, err := orderwire.New(or.srv.GRPC, odb, orderwire.Peers{
+		User: orderUser, Billing: dial(or, "billing", orderTokens), Notification: dial(or, "notification", orderTokens),
+	}, orderwire.Config{DefaultCurrency: "USD", CallTimeout: callTimeout, Log: or.log, Metrics: or.reg}); err != nil {
 		t.Fatal(err)
 	}
-	orderv1.RegisterOrderServiceServer(or.srv.GRPC, ordergrpc.New(osvc))
-	orderv1.RegisterOrderAdminServiceServer(or.srv.GRPC, ordergrpc.NewAdmin(osvc))
 	for name, p := range svcs {
 		if p.srv == nil {
 			continue

@@ -29,40 +29,34 @@ type Accounts interface {
 	HasAccount(ctx context.Context, userID string) (bool, error)
 }
 
+// Config tunes the service. The zero value of every field is usable and
+// means what its comment says.
+type Config struct {
+	// Log receives what the peers failed to answer; nil logs nothing.
+	Log *slog.Logger
+	// Metrics counts letters; nil counts in unregistered metrics.
+	Metrics *Metrics
+}
+
 // Service implements the notification use cases.
 type Service struct {
 	store    Store
 	accounts Accounts
-	metrics  *Metrics
+	cfg      Config
 	log      *slog.Logger
-}
-
-// Option configures a Service.
-type Option func(*Service)
-
-// WithMetrics makes the Service count its letters in m (by default it
-// counts in unregistered metrics nobody reads).
-func WithMetrics(m *Metrics) Option {
-	return func(s *Service) { s.metrics = m }
-}
-
-// WithLog makes the Service log what its peers failed to answer (by
-// default it logs nothing).
-func WithLog(l *slog.Logger) Option {
-	return func(s *Service) { s.log = l }
 }
 
 // New returns a Service over store that asks accounts whether a user
 // exists.
-func New(store Store, accounts Accounts, opts ...Option) *Service {
-	s := &Service{store: store, accounts: accounts, log: slog.New(slog.DiscardHandler)}
-	for _, o := range opts {
-		o(s)
+func New(store Store, accounts Accounts, cfg Config) *Service {
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
-	if s.metrics == nil {
-		s.metrics = NewMetrics(nil)
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
 	}
-	return s
+	return &Service{store: store, accounts: accounts, cfg: cfg, log: log}
 }
 
 // Page is one page of a user's letters, newest first.
@@ -89,9 +83,9 @@ func (s *Service) Send(ctx context.Context, n notification.Notification) (notifi
 		return notification.Notification{}, apperr.RequestIDReused(n.RequestID)
 	}
 	if created {
-		s.metrics.stored.WithLabelValues(letterKind(stored.OrderID)).Inc()
+		s.cfg.Metrics.stored.WithLabelValues(letterKind(stored.OrderID)).Inc()
 	} else {
-		s.metrics.replays.Inc()
+		s.cfg.Metrics.replays.Inc()
 	}
 	return stored, nil
 }

@@ -16,7 +16,7 @@ import (
 // refused letter is neither.
 func TestMetrics_CountStoredLettersAndReplays(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	c := newClient(t, app.WithMetrics(app.NewMetrics(reg)))
+	c := newClientWith(t, app.Config{Metrics: app.NewMetrics(reg)})
 	ctx := context.Background()
 	user := uuid.NewString()
 

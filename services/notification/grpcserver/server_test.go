@@ -41,12 +41,18 @@ type client struct {
 	billing *fakeBilling // the service's billing peer, over real gRPC
 }
 
-func newClient(t *testing.T, opts ...app.Option) client {
+func newClient(t *testing.T) client {
+	t.Helper()
+	return newClientWith(t, app.Config{})
+}
+
+// newClientWith is newClient with the service configured by cfg.
+func newClientWith(t *testing.T, cfg app.Config) client {
 	t.Helper()
 	iss := authtest.NewIssuer(t)
 	db := pgtest.NewDB(t, postgres.Migrations)
 	billing, billingConn := serveBilling(t, iss)
-	svc := app.New(postgres.New(db), peers.NewAccounts(billingv1.NewBillingServiceClient(billingConn)), opts...)
+	svc := app.New(postgres.New(db), peers.NewAccounts(billingv1.NewBillingServiceClient(billingConn)), cfg)
 	conn := authtest.Serve(t, iss.Verifier(t), grpcserver.Rules, func(s *grpc.Server) {
 		notificationv1.RegisterNotificationServiceServer(s, grpcserver.New(svc))
 	})

@@ -93,24 +93,32 @@ type Letters interface {
 	Send(ctx context.Context, l order.Letter) error
 }
 
-// Config tunes the service.
+// Config tunes the service. The zero value of every field is usable and
+// means what its comment says.
 type Config struct {
-	// DefaultCurrency applies to orders without a currency.
+	// DefaultCurrency applies to orders without a currency; "" means USD.
 	DefaultCurrency string
 	// RepairMinAge: the background passes leave orders and letters younger
 	// than this alone, as their CreateOrder call is most likely still
-	// working on them; it is also the lease of a letter the relay sends.
+	// working on them; it is also the lease of a letter the relay sends (at
+	// least a second). 0 spares no order, for tests.
 	RepairMinAge time.Duration
 	// RepairBatch bounds the orders one repair pass resumes and the letters
-	// one relay pass sends.
+	// one relay pass sends; 0 means DefaultRepairBatch.
 	RepairBatch int
 	// Retry schedules the background loops' next attempt of a failed item
 	// and when to park it; the zero value means retry.Default.
 	Retry retry.Policy
-	Log   *slog.Logger
+	// Log receives what the peers and the database failed to do; nil logs
+	// nothing.
+	Log *slog.Logger
 	// Metrics counts orders; nil counts in unregistered metrics.
 	Metrics *Metrics
 }
+
+// DefaultRepairBatch is the batch of a repair or relay pass when
+// Config.RepairBatch is 0.
+const DefaultRepairBatch = 100
 
 // Service implements the order use cases.
 type Service struct {
@@ -122,8 +130,8 @@ type Service struct {
 	log      *slog.Logger
 }
 
-// New returns a Service. It fails when the default currency is not an ISO
-// 4217 code.
+// New returns a Service over store and its peers. It fails when the
+// default currency is not an ISO 4217 code or the retry policy is unusable.
 func New(store Store, users Users, payments Payments, letters Letters, cfg Config) (*Service, error) {
 	if cfg.DefaultCurrency == "" {
 		cfg.DefaultCurrency = "USD"
@@ -132,7 +140,7 @@ func New(store Store, users Users, payments Payments, letters Letters, cfg Confi
 		return nil, err
 	}
 	if cfg.RepairBatch <= 0 {
-		cfg.RepairBatch = 100
+		cfg.RepairBatch = DefaultRepairBatch
 	}
 	if cfg.Retry == (retry.Policy{}) {
 		cfg.Retry = retry.Default

@@ -46,43 +46,63 @@ type Store interface {
 	SoftDelete(ctx context.Context, id string) (user.User, error)
 }
 
-// Options configures a Service.
-type Options struct {
-	// Currency of new accounts; "" lets billing choose.
+// Config tunes the service. The zero value of every field is usable and
+// means what its comment says.
+type Config struct {
+	// Currency of new users' billing accounts; "" lets billing choose.
 	Currency string
-	// PendingAge is how old a pending user must be before the repair loop
-	// finishes it, to leave young ones to their own CreateUser call.
-	PendingAge time.Duration
+	// RepairMinAge: the repair pass leaves pending users younger than this
+	// alone, as their CreateUser call is most likely still opening their
+	// account. 0 spares no user, for tests.
+	RepairMinAge time.Duration
+	// RepairBatch bounds the users one repair pass handles; 0 means
+	// DefaultRepairBatch.
+	RepairBatch int
 	// Retry schedules the repair loop's attempts at a user and parks it
-	// after the last; the zero Policy means retry.Default.
+	// after the last; the zero value means retry.Default.
 	Retry retry.Policy
-	// Log receives billing failures, which clients only see as UNAVAILABLE.
+	// Log receives billing failures, which clients only see as UNAVAILABLE;
+	// nil logs nothing.
 	Log *slog.Logger
 	// Metrics counts registrations; nil counts in unregistered metrics.
 	Metrics *Metrics
 }
 
+// DefaultRepairBatch is the batch of a repair pass when Config.RepairBatch
+// is 0.
+const DefaultRepairBatch = 100
+
 // Service implements the user use cases.
 type Service struct {
 	store    Store
 	accounts Accounts
-	opts     Options
+	cfg      Config
 	log      *slog.Logger
 }
 
-// New returns a Service.
-func New(store Store, accounts Accounts, opts Options) *Service {
-	log := opts.Log
+// New returns a Service over store and billing's accounts. It fails when
+// the currency is not an ISO 4217 code or the retry policy is unusable.
+func New(store Store, accounts Accounts, cfg Config) (*Service, error) {
+	if err := validate.Currency("default-currency", cfg.Currency); err != nil {
+		return nil, err
+	}
+	if cfg.RepairBatch <= 0 {
+		cfg.RepairBatch = DefaultRepairBatch
+	}
+	if cfg.Retry == (retry.Policy{}) {
+		cfg.Retry = retry.Default
+	}
+	if err := cfg.Retry.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Log
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	if opts.Metrics == nil {
-		opts.Metrics = NewMetrics(nil)
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
 	}
-	if opts.Retry == (retry.Policy{}) {
-		opts.Retry = retry.Default
-	}
-	return &Service{store: store, accounts: accounts, opts: opts, log: log}
+	return &Service{store: store, accounts: accounts, cfg: cfg, log: log}, nil
 }
 
 // Page is one page of users, oldest first.
@@ -134,9 +154,9 @@ func (s *Service) Create(ctx context.Context, in user.User, pw, requestID string
 		if u.Deleted() {
 			return user.User{}, fmt.Errorf("%w: user %s created with request_id %q has been deleted", user.ErrNotFound, u.ID, requestID)
 		}
-		s.opts.Metrics.replays.Inc()
+		s.cfg.Metrics.replays.Inc()
 	} else {
-		s.opts.Metrics.created.Inc()
+		s.cfg.Metrics.created.Inc()
 	}
 	if u.AccountReady {
 		return u, nil
@@ -159,7 +179,7 @@ var errOpen = errors.New("billing account not opened")
 // account was being opened, the account is closed again so a deleted user
 // can never be charged.
 func (s *Service) finish(ctx context.Context, u user.User) (user.User, error) {
-	if err := s.accounts.Open(ctx, u.ID, s.opts.Currency); err != nil {
+	if err := s.accounts.Open(ctx, u.ID, s.cfg.Currency); err != nil {
 		s.log.WarnContext(ctx, "opening billing account failed; user stays pending", "user_id", u.ID, "error", err)
 		return user.User{}, fmt.Errorf("%w: %w", errOpen, err)
 	}

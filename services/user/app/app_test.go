@@ -90,7 +90,11 @@ func setup(t *testing.T, pendingAge time.Duration) (*app.Service, *postgres.Stor
 	t.Helper()
 	store := postgres.New(pgtest.NewDB(t, postgres.Migrations))
 	acc := &fakeAccounts{open: make(map[string]string)}
-	return app.New(store, acc, app.Options{Currency: "EUR", PendingAge: pendingAge}), store, acc
+	svc, err := app.New(store, acc, app.Config{Currency: "EUR", RepairMinAge: pendingAge})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc, store, acc
 }
 
 // testPassword is the password of the users tests create: CreateUser
@@ -132,9 +136,9 @@ func TestRepairPending_FinishesPendingUsers(t *testing.T) {
 	if _, err := svc.Create(ctx, ada(), testPassword, ""); err == nil {
 		t.Fatal("Create with billing down succeeded")
 	}
-	n, err := svc.RepairPending(ctx, 10)
-	if err != nil || n != 1 {
-		t.Fatalf("RepairPending = %d, %v; want 1", n, err)
+	rep, err := svc.Repair(ctx)
+	if err != nil || rep.Finished != 1 {
+		t.Fatalf("Repair = %+v, %v; want 1 finished", rep, err)
 	}
 	if pending, _ := store.ListPending(ctx, 0, 10); len(pending) != 0 {
 		t.Fatalf("still pending after repair: %+v", pending)
@@ -143,8 +147,8 @@ func TestRepairPending_FinishesPendingUsers(t *testing.T) {
 		t.Fatalf("open accounts = %v, want one", acc.open)
 	}
 	opens := acc.opens
-	if n, err := svc.RepairPending(ctx, 10); err != nil || n != 0 || acc.opens != opens {
-		t.Fatalf("second pass = %d, %v, opens %d→%d; want nothing to do", n, err, opens, acc.opens)
+	if rep, err := svc.Repair(ctx); err != nil || rep.Finished != 0 || acc.opens != opens {
+		t.Fatalf("second pass = %+v, %v, opens %d→%d; want nothing to do", rep, err, opens, acc.opens)
 	}
 }
 
@@ -152,8 +156,8 @@ func TestRepairPending_LeavesYoungUsersToTheirCreateCall(t *testing.T) {
 	svc, _, acc := setup(t, time.Hour)
 	acc.failOpen = 1
 	_, _ = svc.Create(context.Background(), ada(), testPassword, "")
-	if n, err := svc.RepairPending(context.Background(), 10); err != nil || n != 0 {
-		t.Fatalf("RepairPending = %d, %v; want 0 for a user younger than PendingAge", n, err)
+	if rep, err := svc.Repair(context.Background()); err != nil || rep.Finished != 0 {
+		t.Fatalf("Repair = %+v, %v; want 0 finished for a user younger than RepairMinAge", rep, err)
 	}
 }
 
@@ -173,8 +177,8 @@ func TestRepairPending_UserDeletedWhileOpening_ClosesAccount(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if n, _ := svc.RepairPending(ctx, 10); n != 0 {
-		t.Fatalf("repaired %d, want 0", n)
+	if rep, _ := svc.Repair(ctx); rep.Finished != 0 {
+		t.Fatalf("repaired %d, want 0", rep.Finished)
 	}
 	if acc.isOpen(pending[0].ID) {
 		t.Fatal("a deleted user's account was left open")

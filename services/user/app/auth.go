@@ -27,8 +27,8 @@ type AuthStore interface {
 	RevokeFamily(ctx context.Context, token []byte) (bool, error)
 }
 
-// AuthOptions configures an Auth.
-type AuthOptions struct {
+// AuthConfig tunes an Auth; zero fields take the defaults below.
+type AuthConfig struct {
 	// Issuer signs access tokens; nil means the service has no signing keys
 	// and every call answers user.ErrAuthNotConfigured.
 	Issuer *token.Issuer
@@ -38,10 +38,12 @@ type AuthOptions struct {
 	Clients Clients
 	// Lock is the brute-force rule per account.
 	Lock user.LockPolicy
-	Log  *slog.Logger
+	// Log receives refused logins and replayed refresh tokens; nil logs
+	// nothing.
+	Log *slog.Logger
 }
 
-// Defaults of AuthOptions, also the flags' defaults.
+// Defaults of AuthConfig, also the flags' defaults.
 const (
 	DefaultRefreshTTL  = 30 * 24 * time.Hour
 	DefaultMaxFailures = 5
@@ -52,29 +54,29 @@ const (
 // Auth implements the AuthService use cases.
 type Auth struct {
 	store AuthStore
-	opts  AuthOptions
+	cfg   AuthConfig
 	log   *slog.Logger
 }
 
-// NewAuth returns an Auth; zero options take the defaults above.
-func NewAuth(store AuthStore, opts AuthOptions) *Auth {
-	if opts.RefreshTTL <= 0 {
-		opts.RefreshTTL = DefaultRefreshTTL
+// NewAuth returns an Auth over store.
+func NewAuth(store AuthStore, cfg AuthConfig) *Auth {
+	if cfg.RefreshTTL <= 0 {
+		cfg.RefreshTTL = DefaultRefreshTTL
 	}
-	if opts.Lock.MaxFailures <= 0 {
-		opts.Lock.MaxFailures = DefaultMaxFailures
+	if cfg.Lock.MaxFailures <= 0 {
+		cfg.Lock.MaxFailures = DefaultMaxFailures
 	}
-	if opts.Lock.Base <= 0 {
-		opts.Lock.Base = DefaultLockBase
+	if cfg.Lock.Base <= 0 {
+		cfg.Lock.Base = DefaultLockBase
 	}
-	if opts.Lock.Max < opts.Lock.Base {
-		opts.Lock.Max = max(DefaultLockMax, opts.Lock.Base)
+	if cfg.Lock.Max < cfg.Lock.Base {
+		cfg.Lock.Max = max(DefaultLockMax, cfg.Lock.Base)
 	}
-	log := opts.Log
+	log := cfg.Log
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Auth{store: store, opts: opts, log: log}
+	return &Auth{store: store, cfg: cfg, log: log}
 }
 
 // Tokens is a token pair; Refresh is "" for service tokens.
@@ -85,7 +87,7 @@ type Tokens struct {
 
 // Login checks login (a username or email) and pw and starts a session.
 func (a *Auth) Login(ctx context.Context, login, pw string) (Tokens, error) {
-	if a.opts.Issuer == nil {
+	if a.cfg.Issuer == nil {
 		return Tokens{}, user.ErrAuthNotConfigured
 	}
 	switch {
@@ -108,7 +110,7 @@ func (a *Auth) Login(ctx context.Context, login, pw string) (Tokens, error) {
 		}
 		return ok
 	}
-	at, err := a.store.AttemptLogin(ctx, login, verify, a.opts.Lock, session)
+	at, err := a.store.AttemptLogin(ctx, login, verify, a.cfg.Lock, session)
 	if err != nil {
 		return Tokens{}, err
 	}
@@ -124,7 +126,7 @@ func (a *Auth) Login(ctx context.Context, login, pw string) (Tokens, error) {
 	case !at.OK:
 		return Tokens{}, user.ErrBadCredentials
 	}
-	access, err := a.opts.Issuer.Customer(at.UserID, at.Admin)
+	access, err := a.cfg.Issuer.Customer(at.UserID, at.Admin)
 	if err != nil {
 		return Tokens{}, err
 	}
@@ -133,7 +135,7 @@ func (a *Auth) Login(ctx context.Context, login, pw string) (Tokens, error) {
 
 // Refresh exchanges a refresh token for a new pair.
 func (a *Auth) Refresh(ctx context.Context, refresh string) (Tokens, error) {
-	if a.opts.Issuer == nil {
+	if a.cfg.Issuer == nil {
 		return Tokens{}, user.ErrAuthNotConfigured
 	}
 	old, err := tokenHash(refresh)
@@ -154,7 +156,7 @@ func (a *Auth) Refresh(ctx context.Context, refresh string) (Tokens, error) {
 	if !rot.OK {
 		return Tokens{}, user.ErrBadRefresh
 	}
-	access, err := a.opts.Issuer.Customer(rot.UserID, rot.Admin)
+	access, err := a.cfg.Issuer.Customer(rot.UserID, rot.Admin)
 	if err != nil {
 		return Tokens{}, err
 	}
@@ -165,7 +167,7 @@ func (a *Auth) Refresh(ctx context.Context, refresh string) (Tokens, error) {
 // revocation (RFC 7009) it succeeds for a token that is unknown or already
 // revoked, which tells a caller nothing about other people's tokens.
 func (a *Auth) Logout(ctx context.Context, refresh string) error {
-	if a.opts.Issuer == nil {
+	if a.cfg.Issuer == nil {
 		return user.ErrAuthNotConfigured
 	}
 	h, err := tokenHash(refresh)
@@ -179,7 +181,7 @@ func (a *Auth) Logout(ctx context.Context, refresh string) error {
 // Token is the client credentials grant: a service token for a known
 // client whose secret matches.
 func (a *Auth) Token(ctx context.Context, grantType, clientID, secret string) (token.Access, error) {
-	if a.opts.Issuer == nil {
+	if a.cfg.Issuer == nil {
 		return token.Access{}, user.ErrAuthNotConfigured
 	}
 	switch {
@@ -190,11 +192,11 @@ func (a *Auth) Token(ctx context.Context, grantType, clientID, secret string) (t
 	case secret == "":
 		return token.Access{}, apperr.Invalid("client_secret", "is required")
 	}
-	if !a.opts.Clients.check(clientID, secret) {
+	if !a.cfg.Clients.check(clientID, secret) {
 		a.log.WarnContext(ctx, "client credentials refused", "client_id", clientID)
 		return token.Access{}, user.ErrBadClient
 	}
-	return a.opts.Issuer.Service(clientID)
+	return a.cfg.Issuer.Service(clientID)
 }
 
 // refreshTokenLen is the number of random bytes in a refresh token.
@@ -207,7 +209,7 @@ func (a *Auth) newSession() (string, user.Session, error) {
 	}
 	t := base64.RawURLEncoding.EncodeToString(b)
 	h := sha256.Sum256([]byte(t))
-	return t, user.Session{TokenHash: h[:], Expire: time.Now().Add(a.opts.RefreshTTL)}, nil
+	return t, user.Session{TokenHash: h[:], Expire: time.Now().Add(a.cfg.RefreshTTL)}, nil
 }
 
 // tokenHash checks the shape of a presented refresh token and returns the

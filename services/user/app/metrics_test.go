@@ -20,7 +20,10 @@ func TestMetrics_CountRegistrationsReplaysAndRepairs(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	store := postgres.New(pgtest.NewDB(t, postgres.Migrations))
 	acc := &fakeAccounts{open: make(map[string]string)}
-	svc := app.New(store, acc, app.Options{Currency: "EUR", Metrics: app.NewMetrics(reg)})
+	svc, err := app.New(store, acc, app.Config{Currency: "EUR", Metrics: app.NewMetrics(reg)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 
 	for range 3 {
@@ -32,8 +35,8 @@ func TestMetrics_CountRegistrationsReplaysAndRepairs(t *testing.T) {
 	if _, err := svc.Create(ctx, user.User{Username: "bob", Email: "bob@example.com"}, testPassword, ""); err == nil {
 		t.Fatal("Create with billing down succeeded")
 	}
-	if n, err := svc.RepairPending(ctx, 10); err != nil || n != 1 {
-		t.Fatalf("RepairPending = %d, %v", n, err)
+	if rep, err := svc.Repair(ctx); err != nil || rep.Finished != 1 {
+		t.Fatalf("Repair = %+v, %v", rep, err)
 	}
 
 	m := metrictest.Gather(t, reg)
@@ -56,18 +59,24 @@ func TestMetrics_ParkedGaugeCountsOtherReplicasParkedCounterOwn(t *testing.T) {
 	acc := &fakeAccounts{open: make(map[string]string)}
 	once := retry.Policy{Base: time.Hour, Max: time.Hour, MaxAttempts: 1}
 	regA, regB := prometheus.NewRegistry(), prometheus.NewRegistry()
-	a := app.New(store, acc, app.Options{Retry: once, Metrics: app.NewMetrics(regA)})
-	b := app.New(store, acc, app.Options{Retry: once, Metrics: app.NewMetrics(regB)})
+	a, err := app.New(store, acc, app.Config{Retry: once, Metrics: app.NewMetrics(regA)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := app.New(store, acc, app.Config{Retry: once, Metrics: app.NewMetrics(regB)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 
 	acc.failOpen = 2 // CreateUser's own call and b's repair attempt
 	if _, err := a.Create(ctx, ada(), testPassword, ""); err == nil {
 		t.Fatal("Create with billing down succeeded")
 	}
-	if _, err := b.RepairPending(ctx, 10); err != nil {
+	if _, err := b.Repair(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.RepairPending(ctx, 10); err != nil {
+	if _, err := a.Repair(ctx); err != nil {
 		t.Fatal(err)
 	}
 	ma, mb := metrictest.Gather(t, regA), metrictest.Gather(t, regB)

@@ -9,13 +9,18 @@ import (
 	"github.com/kassa-dev/kassa/services/user"
 )
 
-// RepairBatch bounds the users one repair pass handles.
-const RepairBatch = 100
+// RepairReport counts what one repair pass did.
+type RepairReport struct {
+	Finished int // users whose account is now open and confirmed
+	Failed   int // users still pending (billing still does not open the account)
+	Parked   int // of Failed, those that reached the attempt cap
+}
 
-// RepairPending finishes up to limit due users whose account was never
-// confirmed (their CreateUser failed at billing and was not retried): it
-// opens each account and marks the user ready. It returns how many it
-// finished.
+// Repair finishes up to Config.RepairBatch due users whose account was
+// never confirmed (their CreateUser failed at billing and was not
+// retried): it opens each account and marks the user ready. A user
+// deleted while its account was opened is in no count (finish closed the
+// account again).
 //
 // A failure is recorded on the user: one more attempt, and the next one
 // after the retry policy's backoff, or the user is parked once the policy
@@ -27,41 +32,46 @@ const RepairBatch = 100
 //
 // Several replicas may repair the same user at once; that is safe because
 // opening an account is idempotent per user, and the failure is counted
-// once (see postgres.Store.RecordRepairFailure).
-func (s *Service) RepairPending(ctx context.Context, limit int) (int, error) {
-	pending, err := s.store.ListPending(ctx, s.opts.PendingAge, limit)
+// once (see postgres.Store.RecordRepairFailure). RunRepair calls it
+// periodically.
+func (s *Service) Repair(ctx context.Context) (RepairReport, error) {
+	var rep RepairReport
+	pending, err := s.store.ListPending(ctx, s.cfg.RepairMinAge, s.cfg.RepairBatch)
 	if err != nil {
-		return 0, err
+		return rep, err
 	}
-	done := 0
 	for _, p := range pending {
 		if ctx.Err() != nil {
-			return done, ctx.Err()
+			return rep, ctx.Err()
 		}
 		_, err := s.finish(ctx, p.User)
 		switch {
 		case err == nil:
-			done++
-			s.opts.Metrics.repaired.Inc()
+			rep.Finished++
+			s.cfg.Metrics.repaired.Inc()
 		case errors.Is(err, user.ErrNotFound):
 			// Deleted while its account was opened; finish closed it again.
 		case ctx.Err() != nil:
 			// Stopping: the attempt did not fail on its own, so it is not
 			// counted against the user.
-			return done, ctx.Err()
+			return rep, ctx.Err()
 		default:
-			s.recordFailure(ctx, p, err)
+			rep.Failed++
+			if s.recordFailure(ctx, p, err) {
+				rep.Parked++
+			}
 		}
 	}
-	return done, s.refreshParked(ctx)
+	return rep, s.refreshParked(ctx)
 }
 
-// recordFailure schedules p's next attempt or parks it. A failure to
-// record is only logged: the user stays due and the next pass tries again.
-func (s *Service) recordFailure(ctx context.Context, p user.Pending, cause error) {
+// recordFailure schedules p's next attempt or parks it, and reports
+// whether it parked it. A failure to record is only logged: the user stays
+// due and the next pass tries again.
+func (s *Service) recordFailure(ctx context.Context, p user.Pending, cause error) (parked bool) {
 	attempts := p.Attempts + 1
 	now := time.Now()
-	next, park := s.opts.Retry.After(now, attempts)
+	next, park := s.cfg.Retry.After(now, attempts)
 	delay := time.Duration(0)
 	if !park {
 		delay = next.Sub(now)
@@ -71,10 +81,12 @@ func (s *Service) recordFailure(ctx context.Context, p user.Pending, cause error
 	case err != nil:
 		s.log.ErrorContext(ctx, "recording a failed repair attempt failed", "user_id", p.ID, "error", err)
 	case recorded && park:
-		s.opts.Metrics.parked.Inc()
+		s.cfg.Metrics.parked.Inc()
 		s.log.ErrorContext(ctx, "user parked: its billing account could not be opened; release it with UserAdminService.RetryParked",
 			"user_id", p.ID, "attempts", attempts, "error", cause)
+		return true
 	}
+	return false
 }
 
 func (s *Service) refreshParked(ctx context.Context) error {
@@ -82,20 +94,20 @@ func (s *Service) refreshParked(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.opts.Metrics.parkedItems.Set(float64(n))
+	s.cfg.Metrics.parkedItems.Set(float64(n))
 	return nil
 }
 
-// RunRepair calls RepairPending every interval until ctx is done. Run it
+// RunRepair runs a repair pass every interval until ctx is done. Run it
 // with service.Deps.Go.
 func (s *Service) RunRepair(ctx context.Context, interval time.Duration) {
 	retry.Every(ctx, interval, func(ctx context.Context) {
-		n, err := s.RepairPending(ctx, RepairBatch)
+		rep, err := s.Repair(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			s.log.ErrorContext(ctx, "repair of pending users failed", "error", err)
-		case n > 0:
-			s.log.InfoContext(ctx, "opened billing accounts of pending users", "count", n)
+		case rep.Finished > 0:
+			s.log.InfoContext(ctx, "opened billing accounts of pending users", "count", rep.Finished)
 		}
 	})
 }

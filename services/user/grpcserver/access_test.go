@@ -18,10 +18,10 @@ import (
 	"github.com/kassa-dev/kassa/services/platform/grpctest"
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
 	"github.com/kassa-dev/kassa/services/user/app"
-	"github.com/kassa-dev/kassa/services/user/billingclient"
 	"github.com/kassa-dev/kassa/services/user/grpcserver"
 	"github.com/kassa-dev/kassa/services/user/keys"
 	"github.com/kassa-dev/kassa/services/user/password"
+	"github.com/kassa-dev/kassa/services/user/peers"
 	"github.com/kassa-dev/kassa/services/user/postgres"
 	"github.com/kassa-dev/kassa/services/user/token"
 	"google.golang.org/grpc"
@@ -65,7 +65,10 @@ func newAccessEnv(t *testing.T) *accessEnv {
 	billingConn := grpctest.Serve(t, func(s *grpc.Server) { billingv1.RegisterBillingServiceServer(s, fb) })
 	db := pgtest.NewDB(t, postgres.Migrations)
 	store := postgres.New(db)
-	svc := app.New(store, billingclient.New(billingv1.NewBillingServiceClient(billingConn)), app.Options{Currency: "USD"})
+	svc, err := app.New(store, peers.NewAccounts(billingv1.NewBillingServiceClient(billingConn)), app.Config{Currency: "USD"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	path := filepath.Join(t.TempDir(), "signing-keys.json")
 	if _, err := keys.Generate(path); err != nil {
 		t.Fatal(err)
@@ -86,7 +89,7 @@ func newAccessEnv(t *testing.T) *accessEnv {
 	conn := authtest.Serve(t, iss.Verifier(t), grpcserver.Rules, func(s *grpc.Server) {
 		userv1.RegisterUserServiceServer(s, grpcserver.New(svc))
 		userv1.RegisterUserAdminServiceServer(s, grpcserver.NewAdmin(svc))
-		userv1.RegisterAuthServiceServer(s, grpcserver.NewAuth(app.NewAuth(store, app.AuthOptions{Issuer: signer, Clients: clients})))
+		userv1.RegisterAuthServiceServer(s, grpcserver.NewAuth(app.NewAuth(store, app.AuthConfig{Issuer: signer, Clients: clients})))
 	})
 	h, err := password.Hash(testPassword)
 	if err != nil {

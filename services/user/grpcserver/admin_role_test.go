@@ -42,7 +42,7 @@ var (
 // customer renames itself to the admin's old name, the customer is not an
 // admin and the renamed admin still is.
 func TestLogin_CustomerTakesFormerAdminName_NotAdmin(t *testing.T) {
-	e := newAuthEnv(t, app.AuthOptions{}, false)
+	e := newAuthEnv(t, app.AuthConfig{}, false)
 	root := e.register(t, "root", goodPassword)
 	mallory := e.register(t, "mallory", goodPassword)
 	if id := e.setAdmin(t, "root", true); id != root.GetId() {
@@ -78,7 +78,7 @@ func TestLogin_CustomerTakesFormerAdminName_NotAdmin(t *testing.T) {
 // A grant shows from the next login; a revoke ends the role at the next
 // login and at the next refresh of a session started while admin.
 func TestGrantAdmin_NextLoginAdmin_RevokeEndsItOnLoginAndRefresh(t *testing.T) {
-	e := newAuthEnv(t, app.AuthOptions{}, false)
+	e := newAuthEnv(t, app.AuthConfig{}, false)
 	e.register(t, "ops", goodPassword)
 	if got, _ := e.loginRoles(t, "ops"); !slices.Equal(got, customerRoles) {
 		t.Fatalf("before the grant: roles %v, want %v", got, customerRoles)
@@ -111,7 +111,7 @@ func TestGrantAdmin_NextLoginAdmin_RevokeEndsItOnLoginAndRefresh(t *testing.T) {
 // A grant for a name no live user has fails with USER_NOT_FOUND and sets
 // no flag; a deleted user's name counts as unknown.
 func TestGrantAdmin_UnknownOrDeletedUser_NotFound(t *testing.T) {
-	e := newAuthEnv(t, app.AuthOptions{}, false)
+	e := newAuthEnv(t, app.AuthConfig{}, false)
 	gone := e.register(t, "gone", goodPassword)
 	e.deleteAsSelf(t, "gone", gone)
 	store := postgres.New(e.db)

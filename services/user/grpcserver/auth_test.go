@@ -21,9 +21,9 @@ import (
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
 	"github.com/kassa-dev/kassa/services/user"
 	"github.com/kassa-dev/kassa/services/user/app"
-	"github.com/kassa-dev/kassa/services/user/billingclient"
 	"github.com/kassa-dev/kassa/services/user/grpcserver"
 	"github.com/kassa-dev/kassa/services/user/keys"
+	"github.com/kassa-dev/kassa/services/user/peers"
 	"github.com/kassa-dev/kassa/services/user/postgres"
 	"github.com/kassa-dev/kassa/services/user/token"
 	"github.com/lestrrat-go/jwx/v3/jwk"
@@ -52,13 +52,16 @@ type authEnv struct {
 // checks are enforced by a Verifier that fetches the service's own public
 // key set over HTTP, as -auth-jwks-url points it at the admin listener, so
 // the tokens Login issues are the ones UserService accepts.
-func newAuthEnv(t *testing.T, opts app.AuthOptions, noKeys bool) authEnv {
+func newAuthEnv(t *testing.T, opts app.AuthConfig, noKeys bool) authEnv {
 	t.Helper()
 	fb := newFakeBilling()
 	billingConn := grpctest.Serve(t, func(s *grpc.Server) { billingv1.RegisterBillingServiceServer(s, fb) })
 	db := pgtest.NewDB(t, postgres.Migrations)
 	store := postgres.New(db)
-	svc := app.New(store, billingclient.New(billingv1.NewBillingServiceClient(billingConn)), app.Options{Currency: "USD"})
+	svc, err := app.New(store, peers.NewAccounts(billingv1.NewBillingServiceClient(billingConn)), app.Config{Currency: "USD"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	path := filepath.Join(t.TempDir(), "signing-keys.json")
 	if _, err := keys.Generate(path); err != nil {
 		t.Fatal(err)
@@ -156,7 +159,7 @@ func wantRefused(t *testing.T, err error, code codes.Code, msg, reason string) {
 }
 
 func TestLogin_OK(t *testing.T) {
-	e := newAuthEnv(t, app.AuthOptions{}, false)
+	e := newAuthEnv(t, app.AuthConfig{}, false)
 	ada := e.register(t, "ada", goodPassword)
 	root := e.register(t, "root", goodPassword)
 	e.setAdmin(t, "root", true)
@@ -192,7 +195,7 @@ func TestLogin_OK(t *testing.T) {
 // Every refusal reads the same, so a client cannot learn which usernames
 // exist or which have a password.
 func TestLogin_Refused_SameAnswer(t *testing.T) {
-	e := newAuthEnv(t, app.AuthOptions{}, false)
+	e := newAuthEnv(t, app.AuthConfig{}, false)
 	e.register(t, "ada", goodPassword)
 	e.deleteAsSelf(t, "gone", e.register(t, "gone", goodPassword))
 	// A user from before passwords (registration requires one now).
@@ -219,7 +222,7 @@ func TestLogin_Refused_SameAnswer(t *testing.T) {
 }
 
 func TestLogin_NoSigningKeys_FailedPrecondition(t *testing.T) {
-	e := newAuthEnv(t, app.AuthOptions{}, true)
+	e := newAuthEnv(t, app.AuthConfig{}, true)
 	e.register(t, "ada", goodPassword)
 	_, err := e.login("ada", goodPassword)
 	wantRefused(t, err, codes.FailedPrecondition, "signing keys are not configured", "AUTH_NOT_CONFIGURED")
@@ -232,7 +235,7 @@ func (e authEnv) refresh(rt string) (*userv1.TokenResponse, error) {
 }
 
 func TestRefresh_RotatesAndReuseRevokesFamily(t *testing.T) {
-	e := newAuthEnv(t, app.AuthOptions{}, false)
+	e := newAuthEnv(t, app.AuthConfig{}, false)
 	ada := e.register(t, "ada", goodPassword)
 	first, err := e.login("ada", goodPassword)
 	if err != nil {
@@ -284,7 +287,7 @@ func TestRefresh_RotatesAndReuseRevokesFamily(t *testing.T) {
 }
 
 func TestRefresh_DeletedUser_Refused(t *testing.T) {
-	e := newAuthEnv(t, app.AuthOptions{}, false)
+	e := newAuthEnv(t, app.AuthConfig{}, false)
 	ada := e.register(t, "ada", goodPassword)
 	s, err := e.login("ada", goodPassword)
 	if err != nil {
@@ -308,7 +311,7 @@ func TestRefresh_DeletedUser_Refused(t *testing.T) {
 // A token Login issued is accepted for the user's own record and refused
 // for another user's, which answers as a missing one.
 func TestLogin_AccessToken_OwnRecordOnly(t *testing.T) {
-	e := newAuthEnv(t, app.AuthOptions{}, false)
+	e := newAuthEnv(t, app.AuthConfig{}, false)
 	ada := e.register(t, "ada", goodPassword)
 	bob := e.register(t, "bob", goodPassword)
 	s, err := e.login("ada", goodPassword)
@@ -326,7 +329,7 @@ func TestLogin_AccessToken_OwnRecordOnly(t *testing.T) {
 }
 
 func TestLogout_RevokesFamily(t *testing.T) {
-	e := newAuthEnv(t, app.AuthOptions{}, false)
+	e := newAuthEnv(t, app.AuthConfig{}, false)
 	e.register(t, "ada", goodPassword)
 	first, err := e.login("ada", goodPassword)
 	if err != nil {
@@ -353,7 +356,7 @@ func TestLogout_RevokesFamily(t *testing.T) {
 
 func TestLogin_BruteForce_LockedUntilDelay_RightPasswordRefused(t *testing.T) {
 	const base = 400 * time.Millisecond
-	e := newAuthEnv(t, app.AuthOptions{Lock: user.LockPolicy{MaxFailures: 3, Base: base, Max: 10 * time.Second}}, false)
+	e := newAuthEnv(t, app.AuthConfig{Lock: user.LockPolicy{MaxFailures: 3, Base: base, Max: 10 * time.Second}}, false)
 	e.register(t, "ada", goodPassword)
 	e.register(t, "bob", goodPassword)
 	for range 3 {
@@ -457,7 +460,7 @@ func TestToken_ClientCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newAuthEnv(t, app.AuthOptions{Clients: clients}, false)
+	e := newAuthEnv(t, app.AuthConfig{Clients: clients}, false)
 	resp, err := e.auth.Token(context.Background(), &userv1.TokenRequest{GrantType: "client_credentials", ClientId: "order", ClientSecret: secret})
 	if err != nil {
 		t.Fatal(err)

@@ -238,8 +238,8 @@ func TestDeleteUser_PendingUserWithoutAccount(t *testing.T) {
 	if err != nil || deleted.GetDeleteTime() == nil {
 		t.Fatalf("DeleteUser = %v, %v", deleted, err)
 	}
-	if n, err := e.app.RepairPending(ctx, 10); err != nil || n != 0 || e.billing.accountCount() != 0 {
-		t.Fatalf("repair after delete = %d, %v, %d accounts; want nothing", n, err, e.billing.accountCount())
+	if rep, err := e.app.Repair(ctx); err != nil || rep.Finished != 0 || e.billing.accountCount() != 0 {
+		t.Fatalf("repair after delete = %+v, %v, %d accounts; want nothing", rep, err, e.billing.accountCount())
 	}
 }
 

@@ -9,7 +9,7 @@ import (
 	"github.com/kassa-dev/kassa/services/platform/apperr"
 	"github.com/kassa-dev/kassa/services/platform/grpctest"
 	"github.com/kassa-dev/kassa/services/user/app/peertest"
-	"github.com/kassa-dev/kassa/services/user/billingclient"
+	"github.com/kassa-dev/kassa/services/user/peers"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -140,7 +140,7 @@ func TestFakeBilling_KeepsBillingsContract(t *testing.T) {
 		fb := newFakeBilling()
 		conn := grpctest.Serve(t, func(s *grpc.Server) { billingv1.RegisterBillingServiceServer(s, fb) })
 		return peertest.Billing{
-			Accounts: billingclient.New(billingv1.NewBillingServiceClient(conn)),
+			Accounts: peers.NewAccounts(billingv1.NewBillingServiceClient(conn)),
 			Account: func(_ *testing.T, userID string) (peertest.Account, bool) {
 				a := fb.account(userID)
 				if a == nil {

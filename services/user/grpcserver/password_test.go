@@ -37,7 +37,7 @@ func (s *syncBuffer) String() string {
 // the service logs the pending user.
 func TestCreateUser_Password_OnlyItsHashIsStored(t *testing.T) {
 	var logs syncBuffer
-	e := newEnvWith(t, app.Options{Log: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	e := newEnvWith(t, app.Config{Log: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	const secret = "s3cret-Horse-battery"
 	in := newUser("ada")
 	in.Password = secret

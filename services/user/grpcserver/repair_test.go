@@ -67,13 +67,13 @@ func (e env) fastForward(t *testing.T) {
 	}
 }
 
-func (e env) pass(t *testing.T) int {
+func (e env) pass(t *testing.T) app.RepairReport {
 	t.Helper()
-	n, err := e.app.RepairPending(context.Background(), app.RepairBatch)
+	rep, err := e.app.Repair(context.Background())
 	if err != nil {
-		t.Fatalf("RepairPending: %v", err)
+		t.Fatalf("Repair: %v", err)
 	}
-	return n
+	return rep
 }
 
 func (e env) listParked(t *testing.T, pageSize int32) []*userv1.ParkedUser {
@@ -103,7 +103,7 @@ func (e env) listParked(t *testing.T, pageSize int32) []*userv1.ParkedUser {
 func TestRepairPending_150Unfinishable_DoNotStarveNewerUser(t *testing.T) {
 	const stuck, maxAttempts = 150, 3
 	reg := prometheus.NewRegistry()
-	e := newEnvWith(t, app.Options{
+	e := newEnvWith(t, app.Config{
 		Retry:   retry.Policy{Base: time.Hour, Max: 4 * time.Hour, MaxAttempts: maxAttempts},
 		Metrics: app.NewMetrics(reg),
 	})
@@ -123,8 +123,8 @@ func TestRepairPending_150Unfinishable_DoNotStarveNewerUser(t *testing.T) {
 		}
 	}
 
-	// Bounded: ceil(151 / RepairBatch) passes.
-	const bound = (stuck + 1 + app.RepairBatch - 1) / app.RepairBatch
+	// Bounded: ceil(151 / DefaultRepairBatch) passes.
+	const bound = (stuck + 1 + app.DefaultRepairBatch - 1) / app.DefaultRepairBatch
 	passes := 0
 	for e.billing.account(newerID) == nil {
 		if passes == bound {
@@ -143,17 +143,26 @@ func TestRepairPending_150Unfinishable_DoNotStarveNewerUser(t *testing.T) {
 		t.Fatalf("%d of %d stuck users have one attempt, a future next attempt and the error", got, stuck)
 	}
 	calls := e.billing.totalCalls()
-	if n := e.pass(t); n != 0 || e.billing.totalCalls() != calls {
-		t.Fatalf("pass before any backoff elapsed: finished %d, billing calls %d→%d; want none", n, calls, e.billing.totalCalls())
+	if rep := e.pass(t); rep != (app.RepairReport{}) || e.billing.totalCalls() != calls {
+		t.Fatalf("pass before any backoff elapsed: %+v, billing calls %d→%d; want none", rep, calls, e.billing.totalCalls())
 	}
 
 	for round := 2; round <= maxAttempts; round++ {
 		e.fastForward(t)
+		var failed, parked int
 		for range bound {
-			e.pass(t)
+			rep := e.pass(t)
+			failed, parked = failed+rep.Failed, parked+rep.Parked
 		}
 		if got := e.count(t, `repair_attempts = $1`, round); got != stuck {
 			t.Fatalf("after round %d: %d users with %d attempts, want %d", round, got, round, stuck)
+		}
+		wantParked := 0
+		if round == maxAttempts {
+			wantParked = stuck
+		}
+		if failed != stuck || parked != wantParked {
+			t.Fatalf("round %d reported %d failed, %d parked; want %d, %d", round, failed, parked, stuck, wantParked)
 		}
 	}
 	m := metrictest.Gather(t, reg)
@@ -204,7 +213,7 @@ func TestRepairPending_150Unfinishable_DoNotStarveNewerUser(t *testing.T) {
 	e.fastForward(t)
 	finished := 0
 	for range bound {
-		finished += e.pass(t)
+		finished += e.pass(t).Finished
 	}
 	if finished != stuck || e.count(t, `NOT account_ready`) != 0 || len(e.listParked(t, 100)) != 0 {
 		t.Fatalf("finished %d of %d after release; %d still pending", finished, stuck, e.count(t, `NOT account_ready`))

@@ -17,8 +17,8 @@ import (
 	"github.com/kassa-dev/kassa/services/platform/grpctest"
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
 	"github.com/kassa-dev/kassa/services/user/app"
-	"github.com/kassa-dev/kassa/services/user/billingclient"
 	"github.com/kassa-dev/kassa/services/user/grpcserver"
+	"github.com/kassa-dev/kassa/services/user/peers"
 	"github.com/kassa-dev/kassa/services/user/postgres"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -46,21 +46,24 @@ type env struct {
 // billing service.
 func newEnv(t *testing.T) env {
 	t.Helper()
-	return newEnvWith(t, app.Options{})
+	return newEnvWith(t, app.Config{})
 }
 
-// newEnvWith is newEnv with opts for the use cases (the currency is always
+// newEnvWith is newEnv with cfg for the use cases (the currency is always
 // USD). The env has one live admin user, stored directly (it needs no
 // account and no password): admin calls are refused for a user who is not
 // live.
-func newEnvWith(t *testing.T, opts app.Options) env {
+func newEnvWith(t *testing.T, cfg app.Config) env {
 	t.Helper()
 	fb := newFakeBilling()
 	billingConn := grpctest.Serve(t, func(s *grpc.Server) { billingv1.RegisterBillingServiceServer(s, fb) })
-	accounts := billingclient.New(billingv1.NewBillingServiceClient(billingConn))
+	accounts := peers.NewAccounts(billingv1.NewBillingServiceClient(billingConn))
 	db := pgtest.NewDB(t, postgres.Migrations)
-	opts.Currency = "USD"
-	svc := app.New(postgres.New(db), accounts, opts)
+	cfg.Currency = "USD"
+	svc, err := app.New(postgres.New(db), accounts, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	iss := authtest.NewIssuer(t)
 	conn := authtest.Serve(t, iss.Verifier(t), grpcserver.Rules, func(s *grpc.Server) {
 		userv1.RegisterUserServiceServer(s, grpcserver.New(svc))
@@ -326,15 +329,15 @@ func TestRepairPending_OpensAccountOfAbandonedUser(t *testing.T) {
 		t.Fatal(list, err)
 	}
 	id := e.others(list.GetUsers())[0].GetId()
-	n, err := e.app.RepairPending(ctx, 10)
-	if err != nil || n != 1 {
-		t.Fatalf("RepairPending = %d, %v; want 1", n, err)
+	rep, err := e.app.Repair(ctx)
+	if err != nil || rep.Finished != 1 {
+		t.Fatalf("Repair = %+v, %v; want 1 finished", rep, err)
 	}
 	if a := e.billing.account(id); a == nil || a.GetCurrency() != "USD" {
 		t.Fatalf("account after repair = %v", a)
 	}
-	if n, err := e.app.RepairPending(ctx, 10); err != nil || n != 0 || e.billing.calls(id) != 2 {
-		t.Fatalf("second pass = %d, %v, calls %d; want nothing done", n, err, e.billing.calls(id))
+	if rep, err := e.app.Repair(ctx); err != nil || rep.Finished != 0 || e.billing.calls(id) != 2 {
+		t.Fatalf("second pass = %+v, %v, calls %d; want nothing done", rep, err, e.billing.calls(id))
 	}
 }
 

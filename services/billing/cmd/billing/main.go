@@ -8,10 +8,9 @@ import (
 	"io"
 	"os"
 
-	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
-	"github.com/kassa-dev/kassa/services/billing/app"
 	"github.com/kassa-dev/kassa/services/billing/grpcserver"
 	"github.com/kassa-dev/kassa/services/billing/postgres"
+	"github.com/kassa-dev/kassa/services/billing/wire"
 	"github.com/kassa-dev/kassa/services/platform/service"
 )
 
@@ -41,13 +40,11 @@ func spec() service.Spec {
 			Usage:   "ISO 4217 currency of accounts opened without one",
 		}},
 		Setup: func(ctx context.Context, d *service.Deps) error {
-			currency := d.Config.Options["default-currency"]
-			svc, err := app.New(postgres.New(d.DB), currency, app.WithMetrics(app.NewMetrics(d.Metrics, currency)))
-			if err != nil {
-				return err
-			}
-			billingv1.RegisterBillingServiceServer(d.Server, grpcserver.New(svc))
-			return nil
+			_, err := wire.New(d.Server, d.DB, wire.Config{
+				DefaultCurrency: d.Config.Options["default-currency"],
+				Metrics:         d.Metrics,
+			})
+			return err
 		},
 	}
 }

@@ -9,13 +9,10 @@ import (
 	"os"
 	"time"
 
-	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
-	notificationv1 "github.com/kassa-dev/kassa/gen/kassa/notification/v1"
 	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
-	"github.com/kassa-dev/kassa/services/notification/app"
 	"github.com/kassa-dev/kassa/services/notification/grpcserver"
-	"github.com/kassa-dev/kassa/services/notification/peers"
 	"github.com/kassa-dev/kassa/services/notification/postgres"
+	"github.com/kassa-dev/kassa/services/notification/wire"
 	"github.com/kassa-dev/kassa/services/platform/auth"
 	"github.com/kassa-dev/kassa/services/platform/service"
 )
@@ -48,10 +45,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 				return err
 			}
 			d.UsePeerTokens(ts)
-			svc := app.New(postgres.New(d.DB),
-				peers.NewAccounts(billingv1.NewBillingServiceClient(d.Peers["billing"])),
-				app.WithMetrics(app.NewMetrics(d.Metrics)), app.WithLog(d.Log))
-			notificationv1.RegisterNotificationServiceServer(d.Server, grpcserver.New(svc))
+			wire.New(d.Server, d.DB, wire.Peers{Billing: d.Peers["billing"]}, wire.Config{
+				Log:     d.Log,
+				Metrics: d.Metrics,
+			})
 			return nil
 		},
 	}, args, getenv, stdout)

@@ -9,14 +9,10 @@ import (
 	"os"
 	"time"
 
-	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
-	notificationv1 "github.com/kassa-dev/kassa/gen/kassa/notification/v1"
-	orderv1 "github.com/kassa-dev/kassa/gen/kassa/order/v1"
 	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
-	"github.com/kassa-dev/kassa/services/order/app"
 	"github.com/kassa-dev/kassa/services/order/grpcserver"
-	"github.com/kassa-dev/kassa/services/order/peers"
 	"github.com/kassa-dev/kassa/services/order/postgres"
+	"github.com/kassa-dev/kassa/services/order/wire"
 	"github.com/kassa-dev/kassa/services/platform/auth"
 	"github.com/kassa-dev/kassa/services/platform/service"
 )
@@ -43,7 +39,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		},
 		Options: append([]service.Option{
 			{Name: "default-currency", Default: "USD", Usage: "ISO 4217 currency of orders that name none"},
-			{Name: "repair-interval", Default: "30s", Usage: "how often pending orders are resumed and undelivered letters relayed"},
+			service.RepairIntervalOption(30*time.Second, "how often pending orders are resumed and undelivered letters relayed"),
 		}, service.RetryOptions()...),
 		Auth: grpcserver.Rules,
 		Setup: func(ctx context.Context, d *service.Deps) error {
@@ -56,36 +52,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 				return err
 			}
 			d.UsePeerTokens(ts)
-			interval, err := time.ParseDuration(d.Config.Options["repair-interval"])
-			if err != nil || interval <= 0 {
-				return fmt.Errorf("repair-interval (REPAIR_INTERVAL): want a positive duration such as 30s, got %q", d.Config.Options["repair-interval"])
+			interval, err := service.RepairInterval(d.Config.Options)
+			if err != nil {
+				return err
 			}
 			policy, err := service.RetryPolicy(d.Config.Options)
 			if err != nil {
 				return err
 			}
-			metrics := app.NewMetrics(d.Metrics, d.Config.Options["default-currency"])
-			svc, err := app.New(
-				postgres.New(d.DB),
-				peers.NewUsers(userv1.NewUserServiceClient(d.Peers["user"])),
-				peers.NewPayments(billingv1.NewBillingServiceClient(d.Peers["billing"])).WithMetrics(metrics),
-				peers.NewLetters(notificationv1.NewNotificationServiceClient(d.Peers["notification"])),
-				app.Config{
-					DefaultCurrency: d.Config.Options["default-currency"],
-					// Well past one CreateOrder call (three peer calls of at
-					// most call-timeout each), so the repair loop does not
-					// race calls still in flight.
-					RepairMinAge: 3*d.Config.CallTimeout + 5*time.Second,
-					Retry:        policy,
-					Log:          d.Log,
-					Metrics:      metrics,
-				})
+			svc, err := wire.New(d.Server, d.DB, wire.Peers{
+				User: d.Peers["user"], Billing: d.Peers["billing"], Notification: d.Peers["notification"],
+			}, wire.Config{
+				DefaultCurrency: d.Config.Options["default-currency"],
+				CallTimeout:     d.Config.CallTimeout,
+				Retry:           policy,
+				Log:             d.Log,
+				Metrics:         d.Metrics,
+			})
 			if err != nil {
 				return fmt.Errorf("default-currency (DEFAULT_CURRENCY): %w", err)
 			}
-			orderv1.RegisterOrderServiceServer(d.Server, grpcserver.New(svc))
-			// Internal: no REST route leads here.
-			orderv1.RegisterOrderAdminServiceServer(d.Server, grpcserver.NewAdmin(svc))
 			d.Go(func(ctx context.Context) { svc.RunRepair(ctx, interval) })
 			return nil
 		},

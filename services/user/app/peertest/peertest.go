@@ -2,7 +2,7 @@
 // written down as the use cases rely on it (app.Accounts). The same suite
 // runs against the fakes of the user tests (the in-memory Accounts of the
 // app tests, and the fake billing server of the gRPC tests through
-// billingclient) and against the real billing service (from the e2e
+// peers) and against the real billing service (from the e2e
 // module, which may import every service), so a fake cannot keep a rule
 // billing no longer keeps, or miss one it gained.
 package peertest

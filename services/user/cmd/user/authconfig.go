@@ -3,8 +3,6 @@ package main
 import (
 	"fmt"
 	"strconv"
-	"strings"
-	"time"
 
 	"github.com/kassa-dev/kassa/services/platform/service"
 	"github.com/kassa-dev/kassa/services/user/app"
@@ -25,47 +23,34 @@ var authOptions = []service.Option{
 	{Name: "login-lock-max", Default: app.DefaultLockMax.String(), Usage: "longest lock"},
 }
 
-func badOption(name, format string, args ...any) error {
-	env := strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
-	return fmt.Errorf("%s (%s): %s", name, env, fmt.Sprintf(format, args...))
-}
-
-func duration(opts map[string]string, name string) (time.Duration, error) {
-	d, err := time.ParseDuration(opts[name])
-	if err != nil || d <= 0 {
-		return 0, badOption(name, "want a positive duration such as 15m, got %q", opts[name])
-	}
-	return d, nil
-}
-
 // authConfig checks the auth options. Without a key file the returned
 // options have no Issuer and the key set is nil.
-func authConfig(opts map[string]string, issuer, audience string) (app.AuthOptions, *keys.Set, error) {
-	var a app.AuthOptions
-	access, err := duration(opts, "auth-access-ttl")
+func authConfig(opts map[string]string, issuer, audience string) (app.AuthConfig, *keys.Set, error) {
+	var a app.AuthConfig
+	access, err := service.PositiveDuration(opts, "auth-access-ttl")
 	if err != nil {
 		return a, nil, err
 	}
-	if a.RefreshTTL, err = duration(opts, "auth-refresh-ttl"); err != nil {
+	if a.RefreshTTL, err = service.PositiveDuration(opts, "auth-refresh-ttl"); err != nil {
 		return a, nil, err
 	}
 	if a.RefreshTTL <= access {
-		return a, nil, badOption("auth-refresh-ttl", "must be longer than auth-access-ttl (%v), got %v", access, a.RefreshTTL)
+		return a, nil, service.OptionError("auth-refresh-ttl", "must be longer than auth-access-ttl (%v), got %v", access, a.RefreshTTL)
 	}
-	if a.Lock.Base, err = duration(opts, "login-lock-base"); err != nil {
+	if a.Lock.Base, err = service.PositiveDuration(opts, "login-lock-base"); err != nil {
 		return a, nil, err
 	}
-	if a.Lock.Max, err = duration(opts, "login-lock-max"); err != nil {
+	if a.Lock.Max, err = service.PositiveDuration(opts, "login-lock-max"); err != nil {
 		return a, nil, err
 	}
 	if a.Lock.Max < a.Lock.Base {
-		return a, nil, badOption("login-lock-max", "must be at least login-lock-base (%v), got %v", a.Lock.Base, a.Lock.Max)
+		return a, nil, service.OptionError("login-lock-max", "must be at least login-lock-base (%v), got %v", a.Lock.Base, a.Lock.Max)
 	}
 	if a.Lock.MaxFailures, err = strconv.Atoi(opts["login-max-failures"]); err != nil || a.Lock.MaxFailures < 1 || a.Lock.MaxFailures > 1000 {
-		return a, nil, badOption("login-max-failures", "want a number from 1 to 1000, got %q", opts["login-max-failures"])
+		return a, nil, service.OptionError("login-max-failures", "want a number from 1 to 1000, got %q", opts["login-max-failures"])
 	}
 	if a.Clients, err = app.ParseClients(opts["auth-clients"]); err != nil {
-		return a, nil, badOption("auth-clients", "%v", err)
+		return a, nil, service.OptionError("auth-clients", "%v", err)
 	}
 	path := opts["auth-signing-keys"]
 	if path == "" {
@@ -73,7 +58,7 @@ func authConfig(opts map[string]string, issuer, audience string) (app.AuthOption
 	}
 	ks, err := keys.Load(path)
 	if err != nil {
-		return a, nil, badOption("auth-signing-keys", "%v", err)
+		return a, nil, service.OptionError("auth-signing-keys", "%v", err)
 	}
 	if a.Issuer, err = token.New(token.Config{Keys: ks, Issuer: issuer, Audience: audience, TTL: access}); err != nil {
 		return a, nil, fmt.Errorf("auth-issuer, auth-audience: %w", err)

@@ -11,22 +11,14 @@ import (
 	"os"
 	"time"
 
-	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
-	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
 	"github.com/kassa-dev/kassa/services/platform/auth"
 	"github.com/kassa-dev/kassa/services/platform/service"
-	"github.com/kassa-dev/kassa/services/platform/validate"
-	"github.com/kassa-dev/kassa/services/user/app"
-	"github.com/kassa-dev/kassa/services/user/billingclient"
 	"github.com/kassa-dev/kassa/services/user/grpcserver"
 	"github.com/kassa-dev/kassa/services/user/keys"
 	"github.com/kassa-dev/kassa/services/user/postgres"
 	"github.com/kassa-dev/kassa/services/user/revoked"
+	"github.com/kassa-dev/kassa/services/user/wire"
 )
-
-// pendingAge is how long the repair loop leaves a pending user to its own
-// CreateUser call before finishing it.
-const pendingAge = 5 * time.Second
 
 func main() {
 	if err := run(context.Background(), os.Args, os.Getenv, os.Stdout); err != nil {
@@ -55,23 +47,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Peers: []service.Peer{{Name: "billing", Addr: "localhost:50052"}},
 		Options: append([]service.Option{
 			{Name: "default-currency", Default: "USD", Usage: "ISO 4217 currency of the billing accounts of new users"},
-			{Name: "repair-interval", Default: "10s", Usage: "how often to open the billing accounts of users whose CreateUser failed at billing"},
+			service.RepairIntervalOption(10*time.Second, "how often to open the billing accounts of users whose CreateUser failed at billing"),
 		}, append(service.RetryOptions(), authOptions...)...),
 		Setup: func(ctx context.Context, d *service.Deps) error {
-			currency := d.Config.Options["default-currency"]
-			if err := validate.Currency("default-currency", currency); err != nil {
-				return fmt.Errorf("default-currency (DEFAULT_CURRENCY): %w", err)
-			}
-			interval, err := time.ParseDuration(d.Config.Options["repair-interval"])
-			if err != nil || interval <= 0 {
-				return fmt.Errorf("repair-interval (REPAIR_INTERVAL): want a positive duration such as 10s, got %q", d.Config.Options["repair-interval"])
+			interval, err := service.RepairInterval(d.Config.Options)
+			if err != nil {
+				return err
 			}
 			policy, err := service.RetryPolicy(d.Config.Options)
 			if err != nil {
 				return err
 			}
-			store := postgres.New(d.DB)
-			authOpts, ks, err := authConfig(d.Config.Options, d.Config.Auth.Issuer, d.Config.Auth.Audience)
+			authCfg, ks, err := authConfig(d.Config.Options, d.Config.Auth.Issuer, d.Config.Auth.Audience)
 			if err != nil {
 				return err
 			}
@@ -82,21 +69,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 				// The other services refuse the tokens of users deleted in
 				// the last access TTL by this list (authConfig has checked
 				// the TTL).
-				access, _ := duration(d.Config.Options, "auth-access-ttl")
-				d.Admin.Handle("GET "+revoked.Path, revoked.Handler(store, revoked.Window(access), d.Log))
+				access, _ := service.PositiveDuration(d.Config.Options, "auth-access-ttl")
+				d.Admin.Handle("GET "+revoked.Path, revoked.Handler(postgres.New(d.DB), revoked.Window(access), d.Log))
 				// The user service is the issuer, so it signs its own
 				// service token for its calls to billing.
-				d.UsePeerTokens(auth.Cached(auth.TokenSourceFunc(authOpts.Issuer.ServiceSource("user"))))
+				d.UsePeerTokens(auth.Cached(auth.TokenSourceFunc(authCfg.Issuer.ServiceSource("user"))))
 				d.Log.InfoContext(ctx, "login enabled", "signing_kid", ks.SignerKID(), "issuer", d.Config.Auth.Issuer)
 			}
-			authOpts.Log = d.Log
-			accounts := billingclient.New(billingv1.NewBillingServiceClient(d.Peers["billing"]))
-			svc := app.New(store, accounts, app.Options{
-				Currency: currency, PendingAge: pendingAge, Retry: policy, Log: d.Log, Metrics: app.NewMetrics(d.Metrics),
+			svc, err := wire.New(d.Server, d.DB, wire.Peers{Billing: d.Peers["billing"]}, wire.Config{
+				Currency: d.Config.Options["default-currency"],
+				Retry:    policy,
+				Auth:     authCfg,
+				Log:      d.Log,
+				Metrics:  d.Metrics,
 			})
-			userv1.RegisterUserServiceServer(d.Server, grpcserver.New(svc))
-			userv1.RegisterUserAdminServiceServer(d.Server, grpcserver.NewAdmin(svc))
-			userv1.RegisterAuthServiceServer(d.Server, grpcserver.NewAuth(app.NewAuth(store, authOpts)))
+			if err != nil {
+				return fmt.Errorf("default-currency (DEFAULT_CURRENCY): %w", err)
+			}
 			d.Go(func(ctx context.Context) { svc.RunRepair(ctx, interval) })
 			return nil
 		},

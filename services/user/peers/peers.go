@@ -1,6 +1,7 @@
-// Package billingclient adapts the billing service's gRPC client to the
-// small app.Accounts interface the user use cases depend on.
-package billingclient
+// Package peers adapts the generated billing client to the small interface
+// the user use cases need (app.Accounts). The billing service's gRPC codes
+// become outcomes here, so the use cases never look at a status code.
+package peers
 
 import (
 	"context"
@@ -11,19 +12,17 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// Accounts opens and closes users' billing accounts over gRPC.
+// Accounts implements app.Accounts over the billing service.
 type Accounts struct {
-	client billingv1.BillingServiceClient
+	c billingv1.BillingServiceClient
 }
 
-// New returns Accounts over a billing client.
-func New(client billingv1.BillingServiceClient) *Accounts {
-	return &Accounts{client: client}
-}
+// NewAccounts returns Accounts over client c.
+func NewAccounts(c billingv1.BillingServiceClient) *Accounts { return &Accounts{c: c} }
 
 // Open calls CreateAccount, which billing makes idempotent per user.
 func (a *Accounts) Open(ctx context.Context, userID, currency string) error {
-	if _, err := a.client.CreateAccount(ctx, &billingv1.CreateAccountRequest{UserId: userID, Currency: currency}); err != nil {
+	if _, err := a.c.CreateAccount(ctx, &billingv1.CreateAccountRequest{UserId: userID, Currency: currency}); err != nil {
 		return fmt.Errorf("billing CreateAccount for user %s: %w", userID, err)
 	}
 	return nil
@@ -32,7 +31,7 @@ func (a *Accounts) Open(ctx context.Context, userID, currency string) error {
 // Close calls CloseAccount. A user without an account (NOT_FOUND) has
 // nothing to close, which is success.
 func (a *Accounts) Close(ctx context.Context, userID string) error {
-	_, err := a.client.CloseAccount(ctx, &billingv1.CloseAccountRequest{UserId: userID})
+	_, err := a.c.CloseAccount(ctx, &billingv1.CloseAccountRequest{UserId: userID})
 	if err != nil && status.Code(err) != codes.NotFound {
 		return fmt.Errorf("billing CloseAccount for user %s: %w", userID, err)
 	}
