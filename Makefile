@@ -5,7 +5,7 @@
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
-MODULES := gen services/platform services/user services/billing services/order services/notification gateway services/e2e bench
+MODULES := gen services/platform dev services/user services/billing services/order services/notification gateway services/e2e bench
 BIN := $(CURDIR)/bin
 BUILD := $(CURDIR)/.build
 GOTEST_FLAGS ?= -race -count=1
@@ -19,7 +19,7 @@ help: ## list the targets
 
 .PHONY: run
 run: ## start PostgreSQL, the four services and the gateway; Ctrl-C stops all
-	@go build -o $(BUILD)/kassa-stack ./services/platform/cmd/kassa-stack
+	@go build -o $(BUILD)/kassa-stack ./dev/cmd/kassa-stack
 	@$(BUILD)/kassa-stack -root $(CURDIR) -dir .data
 
 .PHONY: test
@@ -106,7 +106,7 @@ postman/node_modules/.installed: postman/package-lock.json
 
 .PHONY: e2e
 e2e: postman/node_modules/.installed ## run the Postman collection with newman against a throwaway stack
-	@go build -o $(BUILD)/kassa-stack ./services/platform/cmd/kassa-stack
+	@go build -o $(BUILD)/kassa-stack ./dev/cmd/kassa-stack
 	$(BUILD)/kassa-stack -root $(CURDIR) -temp -logs $(BUILD)/e2e-stack.log -exec 'cd postman && $(NEWMAN) --env-var baseUrl=$$KASSA_BASE_URL'
 
 # --- API reference in a browser ---------------------------------------------
@@ -117,7 +117,7 @@ CHROMIUM ?= /usr/bin/chromium
 .PHONY: docs-test
 docs-test: postman/node_modules/.installed ## /docs in headless Chromium on a throwaway stack: every operation listed, Authorize, try-it-out 401/200, nothing fetched off this machine; screenshot in .build/
 	@test -x $(CHROMIUM) || { echo "make docs-test needs Chromium at $(CHROMIUM): apt-get install -y chromium (or CHROMIUM=/path/to/chrome make docs-test)"; exit 1; }
-	@go build -o $(BUILD)/kassa-stack ./services/platform/cmd/kassa-stack
+	@go build -o $(BUILD)/kassa-stack ./dev/cmd/kassa-stack
 	$(BUILD)/kassa-stack -root $(CURDIR) -temp -logs $(BUILD)/docs-test-stack.log -exec 'CHROMIUM=$(CHROMIUM) node --test-reporter=spec postman/browser/docs.test.mjs'
 # ---------------------------------------------------------------------------
 
@@ -130,7 +130,7 @@ OPENAPI := gen/openapi/kassa.openapi.json
 .PHONY: openapi-lint
 openapi-lint: postman/node_modules/.installed ## the ruleset's own tests, then Spectral (.spectral.yaml) on the committed OpenAPI document and on the /openapi.json a throwaway gateway serves: 0 errors
 	node --test --test-reporter=spec postman/spectral/
-	@go build -o $(BUILD)/kassa-stack ./services/platform/cmd/kassa-stack
+	@go build -o $(BUILD)/kassa-stack ./dev/cmd/kassa-stack
 	@# Both documents are linted even when the first has errors.
 	@st=0; node postman/openapi-lint.mjs $(OPENAPI) || st=1; \
 	$(BUILD)/kassa-stack -root $(CURDIR) -temp -logs $(BUILD)/openapi-lint-stack.log -exec 'node postman/openapi-lint.mjs --served $(OPENAPI)' || st=1; \
@@ -138,14 +138,14 @@ openapi-lint: postman/node_modules/.installed ## the ruleset's own tests, then S
 
 .PHONY: e2e-prism
 e2e-prism: postman/node_modules/.installed ## the Postman collection through Prism validating every request and answer against the OpenAPI document (throwaway stack)
-	@go build -o $(BUILD)/kassa-stack ./services/platform/cmd/kassa-stack
+	@go build -o $(BUILD)/kassa-stack ./dev/cmd/kassa-stack
 	$(BUILD)/kassa-stack -root $(CURDIR) -temp -logs $(BUILD)/e2e-prism-stack.log -exec 'node postman/e2e-prism.mjs $(OPENAPI) $(BUILD)'
 
 # contract.mjs reads the stack's identity folder and grant-admin command
 # from kassa-stack's own output, hence the tee.
 .PHONY: contract
 contract: postman/node_modules/.installed ## Dredd: every operation and documented answer of the OpenAPI document against a throwaway gateway (hooks: postman/dredd-hooks.js)
-	@go build -o $(BUILD)/kassa-stack ./services/platform/cmd/kassa-stack
+	@go build -o $(BUILD)/kassa-stack ./dev/cmd/kassa-stack
 	$(BUILD)/kassa-stack -root $(CURDIR) -temp -logs $(BUILD)/contract-stack.log \
 		-exec 'KASSA_STACK_OUT=$(BUILD)/contract-stack.out node postman/contract.mjs $(OPENAPI) $(BUILD)' | tee $(BUILD)/contract-stack.out
 # ---------------------------------------------------------------------------
@@ -216,5 +216,5 @@ client-run: client-build ## run the example client against a running `make run` 
 
 .PHONY: client-test
 client-test: client-check client-build ## generated TypeScript client: types, strict type-check, misuses refused, the order scenario on a throwaway stack
-	@go build -o $(BUILD)/kassa-stack ./services/platform/cmd/kassa-stack
+	@go build -o $(BUILD)/kassa-stack ./dev/cmd/kassa-stack
 	$(BUILD)/kassa-stack -root $(CURDIR) -temp -logs $(BUILD)/client-stack.log -exec 'node $(CLIENT)/js/order.mjs'

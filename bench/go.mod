@@ -3,12 +3,14 @@ module github.com/kassa-dev/kassa/bench
 go 1.26.0
 
 replace (
+	github.com/kassa-dev/kassa/dev => ../dev
 	github.com/kassa-dev/kassa/gen => ../gen
 	github.com/kassa-dev/kassa/services/order => ../services/order
 	github.com/kassa-dev/kassa/services/platform => ../services/platform
 )
 
 require (
+	github.com/kassa-dev/kassa/dev v0.0.0-00010101000000-000000000000
 	github.com/HdrHistogram/hdrhistogram-go v1.4.0
 	github.com/kassa-dev/kassa/gen v0.0.0-00010101000000-000000000000
 	github.com/kassa-dev/kassa/services/order v0.0.0-00010101000000-000000000000

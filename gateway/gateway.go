@@ -22,7 +22,7 @@ import (
 	orderv1 "github.com/kassa-dev/kassa/gen/kassa/order/v1"
 	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
 	"github.com/kassa-dev/kassa/services/platform/process"
-	"github.com/kassa-dev/kassa/services/platform/server"
+	"github.com/kassa-dev/kassa/services/platform/rpcclient"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/metric/noop"
 	"google.golang.org/grpc"
@@ -90,7 +90,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, func(
 			grpc.WithChainUnaryInterceptor(upstreamInterceptor(u.name, cfg.CallTimeout, log)),
 			grpc.WithConnectParams(reconnect),
 		}, cfg.Telemetry.DialOptions()...)
-		conn, err := server.Dial(u.addr, cfg.CallTimeout, opts...)
+		conn, err := rpcclient.Dial(u.addr, cfg.CallTimeout, opts...)
 		if err != nil {
 			cleanup()
 			return nil, nil, fmt.Errorf("%s-addr (%s): %w", u.name, process.EnvName(u.name+"-addr"), err)

@@ -7,7 +7,7 @@ import (
 
 	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
 	"github.com/kassa-dev/kassa/services/platform/apperr/grpcstatus"
-	"github.com/kassa-dev/kassa/services/platform/server"
+	"github.com/kassa-dev/kassa/services/platform/rpcserver"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -36,7 +36,7 @@ func upstreamInterceptor(name string, timeout time.Duration, log *slog.Logger) g
 		if m, ok := req.(proto.Message); ok {
 			// Path and query values are not UTF-8-checked by the decoder;
 			// refused here they are the services' 400, not a marshal 500.
-			if err := server.CheckText(m); err != nil {
+			if err := rpcserver.CheckText(m); err != nil {
 				return grpcstatus.ToStatus(ctx, log, method, err)
 			}
 		}

@@ -3,6 +3,7 @@ module github.com/kassa-dev/kassa/services/e2e
 go 1.26.0
 
 replace (
+	github.com/kassa-dev/kassa/dev => ../../dev
 	github.com/kassa-dev/kassa/gateway => ../../gateway
 	github.com/kassa-dev/kassa/gen => ../../gen
 	github.com/kassa-dev/kassa/services/billing => ../billing
@@ -13,6 +14,7 @@ replace (
 )
 
 require (
+	github.com/kassa-dev/kassa/dev v0.0.0-00010101000000-000000000000
 	github.com/kassa-dev/kassa/gateway v0.0.0
 	github.com/kassa-dev/kassa/gen v0.0.0
 	github.com/kassa-dev/kassa/services/billing v0.0.0

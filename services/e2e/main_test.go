@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kassa-dev/kassa/dev/stack"
 	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
 	notificationv1 "github.com/kassa-dev/kassa/gen/kassa/notification/v1"
 	orderv1 "github.com/kassa-dev/kassa/gen/kassa/order/v1"
 	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
-	"github.com/kassa-dev/kassa/services/platform/server"
-	"github.com/kassa-dev/kassa/services/platform/stack"
+	"github.com/kassa-dev/kassa/services/platform/rpcclient"
 	"google.golang.org/grpc"
 )
 
@@ -69,7 +69,7 @@ func testMain(m *testing.M) int {
 		"order":        func(c *grpcConn) { sys.orders = orderv1.NewOrderServiceClient(c) },
 		"notification": func(c *grpcConn) { sys.notification = notificationv1.NewNotificationServiceClient(c) },
 	} {
-		c, err := server.Dial(s.Addr(name), 30*time.Second)
+		c, err := rpcclient.Dial(s.Addr(name), 30*time.Second)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1

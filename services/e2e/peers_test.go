@@ -14,7 +14,7 @@ import (
 	orderpeertest "github.com/kassa-dev/kassa/services/order/app/peertest"
 	orderpeers "github.com/kassa-dev/kassa/services/order/peers"
 	"github.com/kassa-dev/kassa/services/platform/auth/authtest"
-	"github.com/kassa-dev/kassa/services/platform/server"
+	"github.com/kassa-dev/kassa/services/platform/rpcclient"
 	userpeertest "github.com/kassa-dev/kassa/services/user/app/peertest"
 	"github.com/kassa-dev/kassa/services/user/peers"
 	"google.golang.org/grpc"
@@ -32,7 +32,7 @@ import (
 // caller, as the caller's peer connection does.
 func dialAs(t *testing.T, service, caller string) *grpc.ClientConn {
 	t.Helper()
-	c, err := server.Dial(sys.stack.Addr(service), 30*time.Second, authtest.WithToken(serviceToken(t, caller)))
+	c, err := rpcclient.Dial(sys.stack.Addr(service), 30*time.Second, authtest.WithToken(serviceToken(t, caller)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,7 +46,7 @@ func TestKassaStack_Interrupt_LeavesNoProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(tmp, "kassa-stack")
-	build := exec.Command("go", "build", "-o", bin, "../platform/cmd/kassa-stack")
+	build := exec.Command("go", "build", "-o", bin, "../../dev/cmd/kassa-stack")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}

@@ -1,8 +1,20 @@
-// Package platform is the bootstrap code shared by the kassa services: gRPC
-// server setup, error kinds (apperr, which domain packages use and which
-// knows nothing of gRPC) and their mapping to gRPC statuses
-// (apperr/grpcstatus, used by the server's interceptor), PostgreSQL access
-// and migrations, and the throwaway clusters used by tests and the local
-// stack. It lives in its own module so no service repeats it and no service
+// Package platform is what every kassa process imports to boot, and nothing
+// else (development tooling is in the dev module):
+//
+//   - boot: a service's process from its Spec (flags and environment,
+//     database and migrations, peers, the gRPC server, the admin listener,
+//     shutdown); process: the settings, logger and telemetry every process
+//     has, the gateway's too.
+//   - rpcserver: the gRPC server with kassa's interceptors, health,
+//     readiness and reflection; rpcclient: connections to peers.
+//   - auth: token verification, the access rules, service credentials.
+//   - apperr: error kinds and reasons, free of any transport, for domain
+//     packages; apperr/grpcstatus maps them to google.rpc.Status.
+//   - validate, paging, retry: the shared rules of requests, pages and
+//     retries; pgdb: PostgreSQL access; telemetry: metrics and traces.
+//   - pgcluster, pgtest, grpctest: throwaway PostgreSQL clusters and gRPC
+//     peers for the services' tests.
+//
+// It lives in its own module so no service repeats it and no service
 // imports another.
 package platform

@@ -14,8 +14,8 @@ import (
 	"github.com/kassa-dev/kassa/bench/procstat"
 	"github.com/kassa-dev/kassa/bench/target"
 	"github.com/kassa-dev/kassa/bench/workload"
+	"github.com/kassa-dev/kassa/dev/stack"
 	"github.com/kassa-dev/kassa/services/platform/pgcluster"
-	"github.com/kassa-dev/kassa/services/platform/stack"
 )
 
 // The services' databases, and the one pgbench uses for the ceiling.

@@ -72,7 +72,7 @@ func TestFindRootFromASubfolder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(root, "services", "platform", "stack", "stack.go")); err != nil {
+	if _, err := os.Stat(filepath.Join(root, "dev", "stack", "stack.go")); err != nil {
 		t.Errorf("findRoot = %q, not the repository root: %v", root, err)
 	}
 }

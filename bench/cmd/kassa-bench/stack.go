@@ -15,8 +15,8 @@ import (
 	"github.com/kassa-dev/kassa/bench/pgstmt"
 	"github.com/kassa-dev/kassa/bench/procstat"
 	"github.com/kassa-dev/kassa/bench/target"
+	"github.com/kassa-dev/kassa/dev/stack"
 	"github.com/kassa-dev/kassa/services/platform/pgcluster"
-	"github.com/kassa-dev/kassa/services/platform/stack"
 	_ "github.com/lib/pq" // database/sql driver
 )
 

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kassa-dev/kassa/dev/stack"
 	orderv1 "github.com/kassa-dev/kassa/gen/kassa/order/v1"
 	"github.com/kassa-dev/kassa/services/platform/pgdb"
-	"github.com/kassa-dev/kassa/services/platform/stack"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )

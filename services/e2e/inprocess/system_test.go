@@ -27,7 +27,8 @@ import (
 	"github.com/kassa-dev/kassa/services/platform/auth"
 	"github.com/kassa-dev/kassa/services/platform/pgdb"
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
-	"github.com/kassa-dev/kassa/services/platform/server"
+	"github.com/kassa-dev/kassa/services/platform/rpcclient"
+	"github.com/kassa-dev/kassa/services/platform/rpcserver"
 	"github.com/kassa-dev/kassa/services/platform/telemetry"
 	userapp "github.com/kassa-dev/kassa/services/user/app"
 	userpg "github.com/kassa-dev/kassa/services/user/postgres"
@@ -69,7 +70,7 @@ func (s *system) Stop() { s.stop(); <-s.stopped }
 type process struct {
 	name string
 	lis  net.Listener
-	srv  *server.Server
+	srv  *rpcserver.Server
 	tel  *telemetry.Telemetry
 	reg  prometheus.Registerer // nil when plain
 	log  *slog.Logger
@@ -107,16 +108,16 @@ func startSystem(t testing.TB, o options) *system {
 			// Every service verifies tokens itself against the user
 			// service's key set, with its own rule table, as cmd/<svc>
 			// sets Spec.Auth.
-			s.lis, s.srv = lis, server.NewWithAuth(s.log, s.tel, &auth.Guard{Verifier: id.verifier, Rules: rules[name], Log: s.log})
+			s.lis, s.srv = lis, rpcserver.NewWithAuth(s.log, s.tel, &auth.Guard{Verifier: id.verifier, Rules: rules[name], Log: s.log})
 		}
 		svcs[name] = s
 	}
-	// Peer connections as platform/service makes them for Spec.Peers,
+	// Peer connections as platform/boot makes them for Spec.Peers,
 	// retries of UNAVAILABLE included.
 	// Each caller sends its own service token on them (Deps.UsePeerTokens).
 	dial := func(from *process, to string, tokens auth.TokenSource) *grpc.ClientConn {
-		opts := append(from.tel.DialOptions(), server.WithRetries(), grpc.WithPerRPCCredentials(auth.PerRPCCredentials(tokens)))
-		conn, err := server.Dial(svcs[to].lis.Addr().String(), callTimeout, opts...)
+		opts := append(from.tel.DialOptions(), rpcclient.WithRetries(), grpc.WithPerRPCCredentials(auth.PerRPCCredentials(tokens)))
+		conn, err := rpcclient.Dial(svcs[to].lis.Addr().String(), callTimeout, opts...)
 		if err != nil {
 			t.Fatal(err)
 		}

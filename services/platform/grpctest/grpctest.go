@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kassa-dev/kassa/services/platform/server"
+	"github.com/kassa-dev/kassa/services/platform/rpcclient"
+	"github.com/kassa-dev/kassa/services/platform/rpcserver"
 	"google.golang.org/grpc"
 )
 
@@ -24,7 +25,7 @@ func Serve(t testing.TB, register func(s *grpc.Server)) *grpc.ClientConn {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	srv := server.New(log)
+	srv := rpcserver.New(log)
 	register(srv.GRPC)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -33,7 +34,7 @@ func Serve(t testing.TB, register func(s *grpc.Server)) *grpc.ClientConn {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, lis, 5*time.Second) }()
-	conn, err := server.Dial(lis.Addr().String(), 10*time.Second)
+	conn, err := rpcclient.Dial(lis.Addr().String(), 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

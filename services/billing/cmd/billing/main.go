@@ -11,7 +11,7 @@ import (
 	"github.com/kassa-dev/kassa/services/billing/grpcserver"
 	"github.com/kassa-dev/kassa/services/billing/postgres"
 	"github.com/kassa-dev/kassa/services/billing/wire"
-	"github.com/kassa-dev/kassa/services/platform/service"
+	"github.com/kassa-dev/kassa/services/platform/boot"
 )
 
 func main() {
@@ -22,24 +22,24 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	return service.Run(ctx, spec(), args, getenv, stdout)
+	return boot.Run(ctx, spec(), args, getenv, stdout)
 }
 
 // spec describes the service: every call must carry a token that
 // grpcserver.Rules admits for its method.
-func spec() service.Spec {
-	return service.Spec{
+func spec() boot.Spec {
+	return boot.Spec{
 		Name:       "billing",
 		Addr:       ":50052",
 		AdminAddr:  ":9102",
 		Migrations: postgres.Migrations,
 		Auth:       grpcserver.Rules,
-		Options: []service.Option{{
+		Options: []boot.Option{{
 			Name:    "default-currency",
 			Default: "USD",
 			Usage:   "ISO 4217 currency of accounts opened without one",
 		}},
-		Setup: func(ctx context.Context, d *service.Deps) error {
+		Setup: func(ctx context.Context, d *boot.Deps) error {
 			_, err := wire.New(d.Server, d.DB, wire.Config{
 				DefaultCurrency: d.Config.Options["default-currency"],
 				Metrics:         d.Metrics,

@@ -14,7 +14,7 @@ import (
 	"github.com/kassa-dev/kassa/services/notification/postgres"
 	"github.com/kassa-dev/kassa/services/notification/wire"
 	"github.com/kassa-dev/kassa/services/platform/auth"
-	"github.com/kassa-dev/kassa/services/platform/service"
+	"github.com/kassa-dev/kassa/services/platform/boot"
 )
 
 func main() {
@@ -25,19 +25,19 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	return service.Run(ctx, service.Spec{
+	return boot.Run(ctx, boot.Spec{
 		Name:       "notification",
 		Addr:       ":50054",
 		AdminAddr:  ":9104",
 		Migrations: postgres.Migrations,
-		Peers: []service.Peer{
+		Peers: []boot.Peer{
 			// Only for the service token (AuthService.Token).
 			{Name: "user", Addr: "localhost:50051"},
 			// GetAccount: whether a user with an empty mailbox exists.
 			{Name: "billing", Addr: "localhost:50052"},
 		},
 		Auth: grpcserver.Rules,
-		Setup: func(ctx context.Context, d *service.Deps) error {
+		Setup: func(ctx context.Context, d *boot.Deps) error {
 			// Billing admits GetAccount from a service only with that
 			// service's own token.
 			ts, err := serviceToken(d)
@@ -58,7 +58,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 // access token for service "notification" (-auth-client-id) from the user
 // service's AuthService.Token with the client secret, fetched on the first
 // peer call, cached and renewed shortly before it expires.
-func serviceToken(d *service.Deps) (auth.TokenSource, error) {
+func serviceToken(d *boot.Deps) (auth.TokenSource, error) {
 	cfg := d.Config.Auth
 	if cfg.ClientSecret == "" {
 		return nil, fmt.Errorf("%w: the notification service asks billing whether users exist as service %q", auth.ErrNoClientSecret, cfg.ClientID)

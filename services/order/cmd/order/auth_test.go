@@ -18,7 +18,7 @@ import (
 	"github.com/kassa-dev/kassa/services/platform/auth"
 	"github.com/kassa-dev/kassa/services/platform/auth/authtest"
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
-	"github.com/kassa-dev/kassa/services/platform/server"
+	"github.com/kassa-dev/kassa/services/platform/rpcclient"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -109,7 +109,7 @@ func TestRun_PeersGetTheServiceOrderToken(t *testing.T) {
 			t.Errorf("run: %v\n%s", err, out.String())
 		}
 	})
-	conn, err := server.Dial(addr, 10*time.Second)
+	conn, err := rpcclient.Dial(addr, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/kassa-dev/kassa/services/order/postgres"
 	"github.com/kassa-dev/kassa/services/order/wire"
 	"github.com/kassa-dev/kassa/services/platform/auth"
-	"github.com/kassa-dev/kassa/services/platform/service"
+	"github.com/kassa-dev/kassa/services/platform/boot"
 )
 
 func main() {
@@ -25,24 +25,24 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	return service.Run(ctx, service.Spec{
+	return boot.Run(ctx, boot.Spec{
 		Name:       "order",
 		Addr:       ":50053",
 		AdminAddr:  ":9103",
 		Migrations: postgres.Migrations,
-		Peers: []service.Peer{
+		Peers: []boot.Peer{
 			{Name: "user", Addr: "localhost:50051"},
 			{Name: "billing", Addr: "localhost:50052"},
 			// A failed letter hand-over is no error (the relay delivers the
 			// letter), so the order's answer does not wait for retries.
 			{Name: "notification", Addr: "localhost:50054", NoRetry: true},
 		},
-		Options: append([]service.Option{
+		Options: append([]boot.Option{
 			{Name: "default-currency", Default: "USD", Usage: "ISO 4217 currency of orders that name none"},
-			service.RepairIntervalOption(30*time.Second, "how often pending orders are resumed and undelivered letters relayed"),
-		}, service.RetryOptions()...),
+			boot.RepairIntervalOption(30*time.Second, "how often pending orders are resumed and undelivered letters relayed"),
+		}, boot.RetryOptions()...),
 		Auth: grpcserver.Rules,
-		Setup: func(ctx context.Context, d *service.Deps) error {
+		Setup: func(ctx context.Context, d *boot.Deps) error {
 			// Before anything calls a peer: user, billing and notification
 			// admit the order service only with its own service token,
 			// also for the repair loop and the relay, which act with no
@@ -52,11 +52,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 				return err
 			}
 			d.UsePeerTokens(ts)
-			interval, err := service.RepairInterval(d.Config.Options)
+			interval, err := boot.RepairInterval(d.Config.Options)
 			if err != nil {
 				return err
 			}
-			policy, err := service.RetryPolicy(d.Config.Options)
+			policy, err := boot.RetryPolicy(d.Config.Options)
 			if err != nil {
 				return err
 			}
@@ -84,7 +84,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 // fetched on the first peer call, reused until shortly before it expires
 // (auth.ClientCredentials caches), and the fetch itself goes without a
 // token on the user connection.
-func serviceToken(d *service.Deps) (auth.TokenSource, error) {
+func serviceToken(d *boot.Deps) (auth.TokenSource, error) {
 	cfg := d.Config.Auth
 	if cfg.ClientSecret == "" {
 		return nil, fmt.Errorf("%w: the order service calls user, billing and notification as service %q", auth.ErrNoClientSecret, cfg.ClientID)

@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/kassa-dev/kassa/services/platform/auth"
-	"github.com/kassa-dev/kassa/services/platform/server"
+	"github.com/kassa-dev/kassa/services/platform/rpcclient"
+	"github.com/kassa-dev/kassa/services/platform/rpcserver"
 	"google.golang.org/grpc"
 )
 
@@ -56,7 +57,7 @@ func Serve(t testing.TB, v *auth.Verifier, rules map[string]auth.Rule, register 
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	srv := server.NewWithAuth(log, nil, &auth.Guard{Verifier: v, Rules: rules})
+	srv := rpcserver.NewWithAuth(log, nil, &auth.Guard{Verifier: v, Rules: rules})
 	register(srv.GRPC)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -65,7 +66,7 @@ func Serve(t testing.TB, v *auth.Verifier, rules map[string]auth.Rule, register 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, lis, 5*time.Second) }()
-	conn, err := server.Dial(lis.Addr().String(), 10*time.Second, dial...)
+	conn, err := rpcclient.Dial(lis.Addr().String(), 10*time.Second, dial...)
 	if err != nil {
 		t.Fatal(err)
 	}

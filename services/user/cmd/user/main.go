@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/kassa-dev/kassa/services/platform/auth"
-	"github.com/kassa-dev/kassa/services/platform/service"
+	"github.com/kassa-dev/kassa/services/platform/boot"
 	"github.com/kassa-dev/kassa/services/user/grpcserver"
 	"github.com/kassa-dev/kassa/services/user/keys"
 	"github.com/kassa-dev/kassa/services/user/postgres"
@@ -34,7 +34,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if len(args) > 1 && args[1] == "grant-admin" {
 		return grantAdmin(ctx, args[2:], getenv, stdout)
 	}
-	return service.Run(ctx, service.Spec{
+	return boot.Run(ctx, boot.Spec{
 		Name:       "user",
 		Addr:       ":50051",
 		AdminAddr:  ":9101",
@@ -44,17 +44,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		// platform builds it from the URL alone): keys are fetched on the
 		// first token, and the admin listener opens before the gRPC one.
 		Auth:  grpcserver.Rules,
-		Peers: []service.Peer{{Name: "billing", Addr: "localhost:50052"}},
-		Options: append([]service.Option{
+		Peers: []boot.Peer{{Name: "billing", Addr: "localhost:50052"}},
+		Options: append([]boot.Option{
 			{Name: "default-currency", Default: "USD", Usage: "ISO 4217 currency of the billing accounts of new users"},
-			service.RepairIntervalOption(10*time.Second, "how often to open the billing accounts of users whose CreateUser failed at billing"),
-		}, append(service.RetryOptions(), authOptions...)...),
-		Setup: func(ctx context.Context, d *service.Deps) error {
-			interval, err := service.RepairInterval(d.Config.Options)
+			boot.RepairIntervalOption(10*time.Second, "how often to open the billing accounts of users whose CreateUser failed at billing"),
+		}, append(boot.RetryOptions(), authOptions...)...),
+		Setup: func(ctx context.Context, d *boot.Deps) error {
+			interval, err := boot.RepairInterval(d.Config.Options)
 			if err != nil {
 				return err
 			}
-			policy, err := service.RetryPolicy(d.Config.Options)
+			policy, err := boot.RetryPolicy(d.Config.Options)
 			if err != nil {
 				return err
 			}
@@ -69,7 +69,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 				// The other services refuse the tokens of users deleted in
 				// the last access TTL by this list (authConfig has checked
 				// the TTL).
-				access, _ := service.PositiveDuration(d.Config.Options, "auth-access-ttl")
+				access, _ := boot.PositiveDuration(d.Config.Options, "auth-access-ttl")
 				d.Admin.Handle("GET "+revoked.Path, revoked.Handler(postgres.New(d.DB), revoked.Window(access), d.Log))
 				// The user service is the issuer, so it signs its own
 				// service token for its calls to billing.

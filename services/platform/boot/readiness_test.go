@@ -1,4 +1,4 @@
-package service_test
+package boot_test
 
 import (
 	"context"
@@ -11,11 +11,12 @@ import (
 
 	"github.com/kassa-dev/kassa/services/platform/apperr"
 	"github.com/kassa-dev/kassa/services/platform/apperr/grpcstatus"
+	"github.com/kassa-dev/kassa/services/platform/boot"
 	"github.com/kassa-dev/kassa/services/platform/grpctest"
 	"github.com/kassa-dev/kassa/services/platform/pgdb"
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
-	"github.com/kassa-dev/kassa/services/platform/server"
-	"github.com/kassa-dev/kassa/services/platform/service"
+	"github.com/kassa-dev/kassa/services/platform/rpcclient"
+	"github.com/kassa-dev/kassa/services/platform/rpcserver"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -84,7 +85,7 @@ func (p *tcpProxy) Cut() {
 }
 
 // queryDesc is a service whose one method reads from the database.
-func queryDesc(d *service.Deps) *grpc.ServiceDesc {
+func queryDesc(d *boot.Deps) *grpc.ServiceDesc {
 	return &grpc.ServiceDesc{
 		ServiceName: "kassa.test.Query",
 		HandlerType: (*any)(nil),
@@ -124,7 +125,7 @@ func TestRun_Readiness_FollowsTheDatabase(t *testing.T) {
 	var out syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- service.Run(ctx, spec(func(_ context.Context, d *service.Deps) error {
+		done <- boot.Run(ctx, spec(func(_ context.Context, d *boot.Deps) error {
 			d.Server.RegisterService(queryDesc(d), struct{}{})
 			return nil
 		}), []string{"test", "-listen", addr, "-admin-listen", "", "-database-url", u.String(),
@@ -137,7 +138,7 @@ func TestRun_Readiness_FollowsTheDatabase(t *testing.T) {
 			t.Errorf("Run: %v\n%s", err, out.String())
 		}
 	})
-	conn, err := server.Dial(addr, 10*time.Second)
+	conn, err := rpcclient.Dial(addr, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +152,7 @@ func TestRun_Readiness_FollowsTheDatabase(t *testing.T) {
 		for _, name := range []string{"", "kassa.test.Query"} {
 			pollStatus(t, hc, name, want)
 		}
-		pollStatus(t, hc, server.LivenessService, healthpb.HealthCheckResponse_SERVING)
+		pollStatus(t, hc, rpcserver.LivenessService, healthpb.HealthCheckResponse_SERVING)
 	}
 
 	expect(healthpb.HealthCheckResponse_SERVING)
@@ -211,9 +212,9 @@ func TestRun_Peers_RetryUnavailable(t *testing.T) {
 			peer := grpctest.Serve(t, f.Register)
 			db := pgtest.NewDB(t, nil)
 			s := spec(nil)
-			s.Peers = []service.Peer{{Name: "peer", NoRetry: tt.noRetry}}
+			s.Peers = []boot.Peer{{Name: "peer", NoRetry: tt.noRetry}}
 			got := make(chan error, 1)
-			s.Setup = func(ctx context.Context, d *service.Deps) error {
+			s.Setup = func(ctx context.Context, d *boot.Deps) error {
 				var out wrapperspb.StringValue
 				got <- d.Peers["peer"].Invoke(ctx, grpctest.FlakyMethod, wrapperspb.String("k1"), &out, grpc.WaitForReady(true))
 				return nil
@@ -222,7 +223,7 @@ func TestRun_Peers_RetryUnavailable(t *testing.T) {
 			var out syncBuffer
 			done := make(chan error, 1)
 			go func() {
-				done <- service.Run(ctx, s, []string{"test", "-listen", "127.0.0.1:0", "-admin-listen", "",
+				done <- boot.Run(ctx, s, []string{"test", "-listen", "127.0.0.1:0", "-admin-listen", "",
 					"-database-url", pgtest.URL(t, db), "-peer-addr", peer.Target()}, func(string) string { return "" }, &out)
 			}()
 			defer func() {

@@ -1,4 +1,4 @@
-package server_test
+package rpcserver_test
 
 import (
 	"context"
@@ -10,7 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kassa-dev/kassa/services/platform/server"
+	"github.com/kassa-dev/kassa/services/platform/rpcclient"
+	"github.com/kassa-dev/kassa/services/platform/rpcserver"
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
@@ -38,10 +39,10 @@ func pollHealth(t *testing.T, hc healthpb.HealthClient, name string, want health
 // NOT_SERVING before the server stops.
 func TestServe_ReadinessFollowsTheCheck_LivenessDoesNot(t *testing.T) {
 	var failing atomic.Bool
-	srv := server.New(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv := rpcserver.New(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	var handled atomic.Int32
 	srv.GRPC.RegisterService(echoDesc(&handled), struct{}{})
-	srv.SetReadiness(server.Readiness{
+	srv.SetReadiness(rpcserver.Readiness{
 		Check: func(context.Context) error {
 			if failing.Load() {
 				return errors.New("database down")
@@ -57,7 +58,7 @@ func TestServe_ReadinessFollowsTheCheck_LivenessDoesNot(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, lis, 5*time.Second) }()
-	conn, err := server.Dial(lis.Addr().String(), 5*time.Second)
+	conn, err := rpcclient.Dial(lis.Addr().String(), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +76,7 @@ func TestServe_ReadinessFollowsTheCheck_LivenessDoesNot(t *testing.T) {
 		failing.Store(phase.failing)
 		pollHealth(t, hc, "", phase.want)
 		pollHealth(t, hc, svc, phase.want)
-		pollHealth(t, hc, server.LivenessService, healthpb.HealthCheckResponse_SERVING)
+		pollHealth(t, hc, rpcserver.LivenessService, healthpb.HealthCheckResponse_SERVING)
 	}
 
 	watchCtx, endWatch := context.WithCancel(context.Background())

@@ -1,4 +1,7 @@
-package server
+// Package rpcclient connects a kassa process to its gRPC peers: a lazy
+// connection with a deadline on every call, and optional retries of
+// UNAVAILABLE for idempotent peers.
+package rpcclient
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package service_test
+package boot_test
 
 import (
 	"context"
@@ -10,9 +10,9 @@ import (
 
 	"github.com/kassa-dev/kassa/services/platform/auth"
 	"github.com/kassa-dev/kassa/services/platform/auth/authtest"
+	"github.com/kassa-dev/kassa/services/platform/boot"
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
-	"github.com/kassa-dev/kassa/services/platform/server"
-	"github.com/kassa-dev/kassa/services/platform/service"
+	"github.com/kassa-dev/kassa/services/platform/rpcclient"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -49,7 +49,7 @@ func whoami(ctx context.Context, conn *grpc.ClientConn, opts ...grpc.CallOption)
 // runSpec starts s with the listen, admin and database flags plus args and
 // waits until it serves; it returns the gRPC address, the admin URL and the
 // log.
-func runSpec(t *testing.T, s service.Spec, args ...string) (string, string, *syncBuffer) {
+func runSpec(t *testing.T, s boot.Spec, args ...string) (string, string, *syncBuffer) {
 	t.Helper()
 	db := pgtest.NewDB(t, nil)
 	addr, admin := freeAddr(t), freeAddr(t)
@@ -57,7 +57,7 @@ func runSpec(t *testing.T, s service.Spec, args ...string) (string, string, *syn
 	out := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- service.Run(ctx, s, append([]string{"test", "-listen", addr, "-admin-listen", admin, "-database-url", pgtest.URL(t, db)}, args...),
+		done <- boot.Run(ctx, s, append([]string{"test", "-listen", addr, "-admin-listen", admin, "-database-url", pgtest.URL(t, db)}, args...),
 			func(string) string { return "" }, out)
 	}()
 	t.Cleanup(func() {
@@ -66,7 +66,7 @@ func runSpec(t *testing.T, s service.Spec, args ...string) (string, string, *syn
 			t.Errorf("Run: %v\n%s", err, out.String())
 		}
 	})
-	conn, err := server.Dial(addr, 10*time.Second)
+	conn, err := rpcclient.Dial(addr, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,10 +83,10 @@ func issuerFlags(iss *authtest.Issuer) []string {
 
 func TestRun_Auth_EnforcedWhenSpecHasRules(t *testing.T) {
 	iss := authtest.NewIssuer(t)
-	s := spec(func(_ context.Context, d *service.Deps) error { registerWhoami(d.Server); return nil })
+	s := spec(func(_ context.Context, d *boot.Deps) error { registerWhoami(d.Server); return nil })
 	s.Auth = map[string]auth.Rule{"/test.Whoami/Get": auth.Customer}
 	addr, _, _ := runSpec(t, s, issuerFlags(iss)...)
-	conn, err := server.Dial(addr, 10*time.Second)
+	conn, err := rpcclient.Dial(addr, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,9 +112,9 @@ func TestRun_Auth_EnforcedWhenSpecHasRules(t *testing.T) {
 }
 
 func TestRun_Auth_NilSpec_NotEnforcedAndSaysSo(t *testing.T) {
-	s := spec(func(_ context.Context, d *service.Deps) error { registerWhoami(d.Server); return nil })
+	s := spec(func(_ context.Context, d *boot.Deps) error { registerWhoami(d.Server); return nil })
 	addr, _, out := runSpec(t, s)
-	conn, err := server.Dial(addr, 10*time.Second)
+	conn, err := rpcclient.Dial(addr, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,10 +129,10 @@ func TestRun_Auth_NilSpec_NotEnforcedAndSaysSo(t *testing.T) {
 
 func TestRun_Auth_MethodWithoutRule_RefusesToStart(t *testing.T) {
 	db := pgtest.NewDB(t, nil)
-	s := spec(func(_ context.Context, d *service.Deps) error { registerWhoami(d.Server); return nil })
+	s := spec(func(_ context.Context, d *boot.Deps) error { registerWhoami(d.Server); return nil })
 	s.Auth = map[string]auth.Rule{}
 	var out syncBuffer
-	err := service.Run(context.Background(), s, []string{"test", "-listen", "127.0.0.1:0", "-admin-listen", "", "-database-url", pgtest.URL(t, db)},
+	err := boot.Run(context.Background(), s, []string{"test", "-listen", "127.0.0.1:0", "-admin-listen", "", "-database-url", pgtest.URL(t, db)},
 		func(string) string { return "" }, &out)
 	if err == nil || !strings.Contains(err.Error(), "/test.Whoami/Get") {
 		t.Errorf("Run = %v, want an error naming the method without a rule", err)
@@ -150,7 +150,7 @@ func TestRun_Auth_BadSetting_NamesIt(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var out syncBuffer
-		err := service.Run(context.Background(), spec(nil), append([]string{"test", "-database-url", "postgres://x/y"}, tt.args...),
+		err := boot.Run(context.Background(), spec(nil), append([]string{"test", "-database-url", "postgres://x/y"}, tt.args...),
 			func(string) string { return "" }, &out)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("Run(%v) = %v; want an error naming %s", tt.args, err, tt.want)
@@ -165,7 +165,7 @@ func TestRun_PeerTokens_PeerSeesTheServiceIdentity(t *testing.T) {
 	peer := authtest.Serve(t, iss.Verifier(t), map[string]auth.Rule{"/test.Whoami/Get": auth.Services("test")}, registerWhoami)
 	peerAddr := peer.Target()
 	got := make(chan string, 2)
-	s := spec(func(ctx context.Context, d *service.Deps) error {
+	s := spec(func(ctx context.Context, d *boot.Deps) error {
 		before, err := whoami(ctx, d.Peers["billing"])
 		got <- status.Code(err).String() + " " + before
 		d.UsePeerTokens(authtest.StaticTokenSource(iss.Service(t, "test")))
@@ -173,7 +173,7 @@ func TestRun_PeerTokens_PeerSeesTheServiceIdentity(t *testing.T) {
 		got <- status.Code(err).String() + " " + after
 		return nil
 	})
-	s.Peers = []service.Peer{{Name: "billing", Addr: peerAddr}}
+	s.Peers = []boot.Peer{{Name: "billing", Addr: peerAddr}}
 	runSpec(t, s)
 	if before := <-got; before != "Unauthenticated " {
 		t.Errorf("peer call before UsePeerTokens = %q, want Unauthenticated", before)
@@ -184,7 +184,7 @@ func TestRun_PeerTokens_PeerSeesTheServiceIdentity(t *testing.T) {
 }
 
 func TestRun_AdminMux_ServesExtraHandlers(t *testing.T) {
-	s := spec(func(_ context.Context, d *service.Deps) error {
+	s := spec(func(_ context.Context, d *boot.Deps) error {
 		d.Admin.HandleFunc("GET /.well-known/jwks.json", func(w http.ResponseWriter, _ *http.Request) {
 			_, _ = io.WriteString(w, `{"keys":[]}`)
 		})

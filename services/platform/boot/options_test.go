@@ -1,18 +1,18 @@
-package service_test
+package boot_test
 
 import (
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/kassa-dev/kassa/services/platform/service"
+	"github.com/kassa-dev/kassa/services/platform/boot"
 )
 
 // RepairInterval reads back what RepairIntervalOption declares, and refuses
 // what is not a positive duration naming the flag and the environment
 // variable.
 func TestRepairInterval(t *testing.T) {
-	opt := service.RepairIntervalOption(30*time.Second, "how often")
+	opt := boot.RepairIntervalOption(30*time.Second, "how often")
 	if opt.Name != "repair-interval" || opt.Default != "30s" {
 		t.Fatalf("RepairIntervalOption = %+v, want repair-interval defaulting to 30s", opt)
 	}
@@ -33,7 +33,7 @@ func TestRepairInterval(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d, err := service.RepairInterval(map[string]string{opt.Name: tt.value})
+			d, err := boot.RepairInterval(map[string]string{opt.Name: tt.value})
 			if tt.errHas == "" {
 				if err != nil || d != tt.want {
 					t.Fatalf("RepairInterval(%q) = %v, %v; want %v", tt.value, d, err, tt.want)
@@ -48,7 +48,7 @@ func TestRepairInterval(t *testing.T) {
 }
 
 func TestOptionError_NamesFlagAndEnv(t *testing.T) {
-	err := service.OptionError("login-lock-max", "must be at least %v", time.Second)
+	err := boot.OptionError("login-lock-max", "must be at least %v", time.Second)
 	if got, want := err.Error(), "login-lock-max (LOGIN_LOCK_MAX): must be at least 1s"; got != want {
 		t.Fatalf("OptionError = %q, want %q", got, want)
 	}

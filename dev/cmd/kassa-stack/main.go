@@ -16,8 +16,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/kassa-dev/kassa/dev/stack"
 	"github.com/kassa-dev/kassa/services/platform/pgdb"
-	"github.com/kassa-dev/kassa/services/platform/stack"
 )
 
 func main() {

@@ -1,4 +1,4 @@
-package server
+package rpcserver
 
 import "google.golang.org/protobuf/proto"
 

@@ -1,12 +1,12 @@
-package service_test
+package boot_test
 
 import (
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kassa-dev/kassa/services/platform/boot"
 	"github.com/kassa-dev/kassa/services/platform/retry"
-	"github.com/kassa-dev/kassa/services/platform/service"
 )
 
 // RetryPolicy reads what RetryOptions declares: the defaults are
@@ -14,7 +14,7 @@ import (
 // with the flag and the environment variable that set it.
 func TestRetryPolicy(t *testing.T) {
 	defaults := map[string]string{}
-	for _, o := range service.RetryOptions() {
+	for _, o := range boot.RetryOptions() {
 		defaults[o.Name] = o.Default
 	}
 	tests := []struct {
@@ -50,7 +50,7 @@ func TestRetryPolicy(t *testing.T) {
 			for k, v := range tt.set {
 				opts[k] = v
 			}
-			p, err := service.RetryPolicy(opts)
+			p, err := boot.RetryPolicy(opts)
 			if tt.errHas == "" {
 				if err != nil || p != tt.want {
 					t.Fatalf("RetryPolicy(%v) = %+v, %v; want %+v", tt.set, p, err, tt.want)
@@ -66,9 +66,9 @@ func TestRetryPolicy(t *testing.T) {
 
 // Each option is a flag that names its environment variable and default.
 func TestRetryOptions_HelpNamesFlagEnvAndDefault(t *testing.T) {
-	spec := service.Spec{Name: "test", Options: service.RetryOptions()}
+	spec := boot.Spec{Name: "test", Options: boot.RetryOptions()}
 	var out syncBuffer
-	if err := service.Run(t.Context(), spec, []string{"test", "-h"}, func(string) string { return "" }, &out); err != nil {
+	if err := boot.Run(t.Context(), spec, []string{"test", "-h"}, func(string) string { return "" }, &out); err != nil {
 		t.Fatalf("run -h: %v", err)
 	}
 	for _, want := range []string{"-retry-base", "RETRY_BASE", `(default "1s")`, "-retry-max ", "RETRY_MAX)", `(default "5m0s")`, "-retry-max-attempts", "RETRY_MAX_ATTEMPTS", `(default "20")`} {

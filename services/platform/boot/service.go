@@ -1,8 +1,8 @@
-// Package service runs a kassa service process: configuration, logging,
+// Package boot runs a kassa service process: configuration, logging,
 // telemetry (metrics and traces), database and migrations, peer
 // connections, the gRPC server, the admin listener and shutdown. A
-// service's main only describes itself in a Spec.
-package service
+// service's main only describes itself in a Spec and calls Run.
+package boot
 
 import (
 	"context"
@@ -26,7 +26,8 @@ import (
 	"github.com/kassa-dev/kassa/services/platform/auth"
 	"github.com/kassa-dev/kassa/services/platform/pgdb"
 	"github.com/kassa-dev/kassa/services/platform/process"
-	"github.com/kassa-dev/kassa/services/platform/server"
+	"github.com/kassa-dev/kassa/services/platform/rpcclient"
+	"github.com/kassa-dev/kassa/services/platform/rpcserver"
 	"github.com/kassa-dev/kassa/services/platform/telemetry"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
@@ -59,7 +60,7 @@ type Deps struct {
 	Server *grpc.Server
 	// Peers holds a connection per Spec.Peers entry, by name. Calls on
 	// them are traced and measured (grpc_client_*), and retried when the
-	// peer answers UNAVAILABLE (server.WithRetries): every call between
+	// peer answers UNAVAILABLE (rpcserver.WithRetries): every call between
 	// kassa services must be a read or carry an idempotency key.
 	Peers map[string]*grpc.ClientConn
 	// Metrics is the registry the admin listener serves on /metrics: the
@@ -170,9 +171,9 @@ func Run(ctx context.Context, spec Spec, args []string, getenv func(string) stri
 	for _, p := range spec.Peers {
 		opts := append(tel.DialOptions(), grpc.WithPerRPCCredentials(peerCredentials{d}))
 		if !p.NoRetry {
-			opts = append(opts, server.WithRetries())
+			opts = append(opts, rpcclient.WithRetries())
 		}
-		conn, err := server.Dial(cfg.Peers[p.Name], cfg.CallTimeout, opts...)
+		conn, err := rpcclient.Dial(cfg.Peers[p.Name], cfg.CallTimeout, opts...)
 		if err != nil {
 			return err
 		}
@@ -199,8 +200,8 @@ func Run(ctx context.Context, spec Spec, args []string, getenv func(string) stri
 		d.Verifier = v
 		guard = &auth.Guard{Verifier: v, Rules: spec.Auth}
 	}
-	srv := server.NewWithAuth(log, tel, guard)
-	srv.SetReadiness(server.Readiness{Check: probe.PingContext, Interval: cfg.DBCheckInterval, Timeout: cfg.DBCheckTimeout})
+	srv := rpcserver.NewWithAuth(log, tel, guard)
+	srv.SetReadiness(rpcserver.Readiness{Check: probe.PingContext, Interval: cfg.DBCheckInterval, Timeout: cfg.DBCheckTimeout})
 	d.Server = srv.GRPC
 	bg, cancelBg := context.WithCancel(ctx)
 	defer cancelBg()

@@ -1,8 +1,9 @@
-// Package server builds the gRPC server every kassa service runs: metrics,
+// Package rpcserver builds the gRPC server every kassa service runs (the
+// service's own API handlers live in its grpcserver package): metrics,
 // tracing, logging, access checks (auth.Guard), panic recovery, error mapping and text validation
 // interceptors, the standard health service and server reflection (so
 // grpcurl works without proto files), and a graceful shutdown.
-package server
+package rpcserver
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package server_test
+package rpcclient_test
 
 import (
 	"context"
@@ -9,7 +9,8 @@ import (
 	"time"
 
 	"github.com/kassa-dev/kassa/services/platform/grpctest"
-	"github.com/kassa-dev/kassa/services/platform/server"
+	"github.com/kassa-dev/kassa/services/platform/rpcclient"
+	"github.com/kassa-dev/kassa/services/platform/rpcserver"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -19,7 +20,7 @@ import (
 // serveFlaky serves f on a loopback port and returns its address.
 func serveFlaky(t *testing.T, f *grpctest.Flaky) string {
 	t.Helper()
-	srv := server.New(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv := rpcserver.New(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	f.Register(srv.GRPC)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -55,9 +56,9 @@ func TestDial_WithRetries_RetriesUnavailableOnly(t *testing.T) {
 			f := &grpctest.Flaky{Failures: tt.failures, Code: tt.code}
 			var opts []grpc.DialOption
 			if tt.retries {
-				opts = append(opts, server.WithRetries())
+				opts = append(opts, rpcclient.WithRetries())
 			}
-			conn, err := server.Dial(serveFlaky(t, f), 10*time.Second, opts...)
+			conn, err := rpcclient.Dial(serveFlaky(t, f), 10*time.Second, opts...)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,4 +1,4 @@
-package service_test
+package boot_test
 
 import (
 	"context"
@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/boot"
 	"github.com/kassa-dev/kassa/services/platform/pgdb"
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
-	"github.com/kassa-dev/kassa/services/platform/server"
-	"github.com/kassa-dev/kassa/services/platform/service"
+	"github.com/kassa-dev/kassa/services/platform/rpcclient"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -43,7 +43,7 @@ func httpGet(t *testing.T, url string) (int, string) {
 
 // runServing starts a service with args added to its listen, admin and
 // database flags, waits until it serves and returns the admin URL.
-func runServing(t *testing.T, setup func(context.Context, *service.Deps) error, args ...string) string {
+func runServing(t *testing.T, setup func(context.Context, *boot.Deps) error, args ...string) string {
 	t.Helper()
 	db := pgtest.NewDB(t, nil)
 	addr, admin := freeAddr(t), freeAddr(t)
@@ -51,7 +51,7 @@ func runServing(t *testing.T, setup func(context.Context, *service.Deps) error, 
 	var out syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- service.Run(ctx, spec(setup),
+		done <- boot.Run(ctx, spec(setup),
 			append([]string{"test", "-listen", addr, "-admin-listen", admin, "-database-url", pgtest.URL(t, db)}, args...),
 			func(string) string { return "" }, &out)
 	}()
@@ -61,7 +61,7 @@ func runServing(t *testing.T, setup func(context.Context, *service.Deps) error, 
 			t.Errorf("Run: %v\n%s", err, out.String())
 		}
 	})
-	conn, err := server.Dial(addr, 10*time.Second)
+	conn, err := rpcclient.Dial(addr, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func runServing(t *testing.T, setup func(context.Context, *service.Deps) error, 
 // (labelled with the service name), gRPC server series of every method,
 // and what the service registered on Deps.Metrics. pprof is off.
 func TestRun_AdminListener_ServesMetrics(t *testing.T) {
-	admin := runServing(t, func(_ context.Context, d *service.Deps) error {
+	admin := runServing(t, func(_ context.Context, d *boot.Deps) error {
 		c := prometheus.NewCounter(prometheus.CounterOpts{Name: "kassa_test_things_total", Help: "Things."})
 		c.Add(3)
 		return d.Metrics.Register(c)
@@ -104,7 +104,7 @@ func TestRun_AdminListener_ServesMetrics(t *testing.T) {
 }
 
 func TestRun_Pprof_ServedWhenEnabled(t *testing.T) {
-	admin := runServing(t, func(context.Context, *service.Deps) error { return nil }, "-pprof")
+	admin := runServing(t, func(context.Context, *boot.Deps) error { return nil }, "-pprof")
 	if code, body := httpGet(t, admin+"/debug/pprof/goroutine?debug=1"); code != 200 || !strings.Contains(body, "goroutine profile") {
 		t.Errorf("/debug/pprof/goroutine with -pprof = %d %.60q", code, body)
 	}
@@ -112,7 +112,7 @@ func TestRun_Pprof_ServedWhenEnabled(t *testing.T) {
 
 func TestRun_BadPprofSetting_NamesIt(t *testing.T) {
 	var out syncBuffer
-	err := service.Run(context.Background(), spec(nil), []string{"test", "-database-url", "postgres://x/y"},
+	err := boot.Run(context.Background(), spec(nil), []string{"test", "-database-url", "postgres://x/y"},
 		func(k string) string { return map[string]string{"PPROF": "sometimes"}[k] }, &out)
 	if err == nil || !strings.Contains(err.Error(), "PPROF") {
 		t.Fatalf("Run = %v, want an error naming PPROF", err)
@@ -125,7 +125,7 @@ func TestRun_BadPprofSetting_NamesIt(t *testing.T) {
 func TestRun_DatabaseTimeouts_ReachThePool(t *testing.T) {
 	got := map[string]string{}
 	var waitErr error
-	runServing(t, func(ctx context.Context, d *service.Deps) error {
+	runServing(t, func(ctx context.Context, d *boot.Deps) error {
 		for _, s := range []string{"statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout"} {
 			var v string
 			if err := pgdb.Get(ctx, d.DB, &v, `SHOW `+s); err != nil {

@@ -1,4 +1,4 @@
-package service_test
+package boot_test
 
 import (
 	"bytes"
@@ -10,9 +10,9 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/kassa-dev/kassa/services/platform/boot"
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
-	"github.com/kassa-dev/kassa/services/platform/server"
-	"github.com/kassa-dev/kassa/services/platform/service"
+	"github.com/kassa-dev/kassa/services/platform/rpcclient"
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
@@ -21,8 +21,8 @@ func TestMain(m *testing.M) { pgtest.Exit(m) }
 
 var migrations = fstest.MapFS{"00001_t.sql": {Data: []byte("-- +goose Up\nCREATE TABLE t (id int PRIMARY KEY);\n-- +goose Down\nDROP TABLE t;\n")}}
 
-func spec(setup func(context.Context, *service.Deps) error) service.Spec {
-	return service.Spec{Name: "test", Addr: "127.0.0.1:0", Migrations: migrations, Setup: setup}
+func spec(setup func(context.Context, *boot.Deps) error) boot.Spec {
+	return boot.Spec{Name: "test", Addr: "127.0.0.1:0", Migrations: migrations, Setup: setup}
 }
 
 // syncBuffer is a bytes.Buffer safe for the server's goroutines.
@@ -43,7 +43,7 @@ func TestRun_Migrate_AppliesAndExits(t *testing.T) {
 	url := pgtest.URL(t, db)
 	called := false
 	var out syncBuffer
-	err := service.Run(context.Background(), spec(func(context.Context, *service.Deps) error { called = true; return nil }),
+	err := boot.Run(context.Background(), spec(func(context.Context, *boot.Deps) error { called = true; return nil }),
 		[]string{"test", "migrate", "-database-url", url}, func(string) string { return "" }, &out)
 	if err != nil {
 		t.Fatalf("migrate: %v\n%s", err, out.String())
@@ -77,7 +77,7 @@ func TestRun_BadConfig_NamesTheSetting(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var out syncBuffer
-		err := service.Run(context.Background(), spec(nil), tt.args, func(k string) string { return tt.env[k] }, &out)
+		err := boot.Run(context.Background(), spec(nil), tt.args, func(k string) string { return tt.env[k] }, &out)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("Run(%v, %v) = %v; want an error naming %s", tt.args, tt.env, err, tt.want)
 		}
@@ -99,13 +99,13 @@ func TestRun_Serve_HealthyThenStopsOnCancel(t *testing.T) {
 	var out syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- service.Run(ctx, spec(func(ctx context.Context, d *service.Deps) error {
+		done <- boot.Run(ctx, spec(func(ctx context.Context, d *boot.Deps) error {
 			d.Go(func(ctx context.Context) { close(ready); <-ctx.Done() })
 			return nil
 		}), []string{"test", "-listen", addr, "-admin-listen", "", "-database-url", pgtest.URL(t, db)}, func(string) string { return "" }, &out)
 	}()
 	<-ready
-	conn, err := server.Dial(addr, 5*time.Second)
+	conn, err := rpcclient.Dial(addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package server_test
+package rpcserver_test
 
 import (
 	"bytes"
@@ -11,7 +11,8 @@ import (
 	"time"
 
 	"github.com/kassa-dev/kassa/services/platform/apperr"
-	"github.com/kassa-dev/kassa/services/platform/server"
+	"github.com/kassa-dev/kassa/services/platform/rpcclient"
+	"github.com/kassa-dev/kassa/services/platform/rpcserver"
 	"github.com/kassa-dev/kassa/services/platform/telemetry"
 	dto "github.com/prometheus/client_model/go"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -80,7 +81,7 @@ func TestNewWith_MeasuresAndTracesCalls(t *testing.T) {
 	}
 	var logs syncBuffer
 	log := slog.New(telemetry.LogHandler(slog.NewTextHandler(&logs, nil)))
-	srv := server.NewWith(log, tel)
+	srv := rpcserver.NewWith(log, tel)
 	srv.GRPC.RegisterService(probeDesc(log), struct{}{})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -89,7 +90,7 @@ func TestNewWith_MeasuresAndTracesCalls(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, lis, 5*time.Second) }()
-	conn, err := server.Dial(lis.Addr().String(), 5*time.Second, tel.DialOptions()...)
+	conn, err := rpcclient.Dial(lis.Addr().String(), 5*time.Second, tel.DialOptions()...)
 	if err != nil {
 		t.Fatal(err)
 	}
