@@ -86,6 +86,33 @@ type Deps struct {
 // before it go without a token.
 func (d *Deps) UsePeerTokens(ts auth.TokenSource) { d.peerTokens.Store(&ts) }
 
+// TokenExchange is the client credentials grant of the identity provider:
+// it trades this service's client id and secret for an access token and
+// its lifetime. Each service passes the call of the user service's
+// AuthService.Token through its generated client (platform imports no
+// contract).
+type TokenExchange func(ctx context.Context, clientID, clientSecret string) (token string, expiresIn time.Duration, err error)
+
+// UseServiceToken makes every peer call carry this service's own token
+// (-auth-client-id, -auth-client-secret), fetched with exchange on the
+// first peer call, cached and renewed shortly before it expires
+// (auth.ClientCredentials). why says what the identity is for, in the
+// error of a service started without a secret.
+func (d *Deps) UseServiceToken(why string, exchange TokenExchange) error {
+	cfg := d.Config.Auth
+	if cfg.ClientSecret == "" {
+		return fmt.Errorf("%w: %s as service %q", auth.ErrNoClientSecret, why, cfg.ClientID)
+	}
+	d.UsePeerTokens(auth.ClientCredentials(func(ctx context.Context) (string, time.Duration, error) {
+		token, ttl, err := exchange(ctx, cfg.ClientID, cfg.ClientSecret)
+		if err != nil {
+			return "", 0, fmt.Errorf("service token for %q from the user service: %w", cfg.ClientID, err)
+		}
+		return token, ttl, nil
+	}))
+	return nil
+}
+
 // peerCredentials sends the token of UsePeerTokens, or none before it.
 type peerCredentials struct{ d *Deps }
 

@@ -13,7 +13,6 @@ import (
 	"github.com/kassa-dev/kassa/services/notification/grpcserver"
 	"github.com/kassa-dev/kassa/services/notification/postgres"
 	"github.com/kassa-dev/kassa/services/notification/wire"
-	"github.com/kassa-dev/kassa/services/platform/auth"
 	"github.com/kassa-dev/kassa/services/platform/boot"
 )
 
@@ -40,11 +39,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Setup: func(ctx context.Context, d *boot.Deps) error {
 			// Billing admits GetAccount from a service only with that
 			// service's own token.
-			ts, err := serviceToken(d)
-			if err != nil {
+			if err := d.UseServiceToken("the notification service asks billing whether users exist", tokenExchange(d)); err != nil {
 				return err
 			}
-			d.UsePeerTokens(ts)
 			wire.New(d.Server, d.DB, wire.Peers{Billing: d.Peers["billing"]}, wire.Config{
 				Log:     d.Log,
 				Metrics: d.Metrics,
@@ -54,23 +51,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}, args, getenv, stdout)
 }
 
-// serviceToken is the notification service's identity toward billing: an
-// access token for service "notification" (-auth-client-id) from the user
-// service's AuthService.Token with the client secret, fetched on the first
-// peer call, cached and renewed shortly before it expires.
-func serviceToken(d *boot.Deps) (auth.TokenSource, error) {
-	cfg := d.Config.Auth
-	if cfg.ClientSecret == "" {
-		return nil, fmt.Errorf("%w: the notification service asks billing whether users exist as service %q", auth.ErrNoClientSecret, cfg.ClientID)
-	}
+// tokenExchange asks the user service's AuthService.Token for this
+// service's token; the call itself goes without a token.
+func tokenExchange(d *boot.Deps) boot.TokenExchange {
 	tokens := userv1.NewAuthServiceClient(d.Peers["user"])
-	return auth.ClientCredentials(func(ctx context.Context) (string, time.Duration, error) {
-		resp, err := tokens.Token(ctx, &userv1.TokenRequest{
-			GrantType: "client_credentials", ClientId: cfg.ClientID, ClientSecret: cfg.ClientSecret,
-		})
-		if err != nil {
-			return "", 0, fmt.Errorf("service token for %q from the user service: %w", cfg.ClientID, err)
-		}
-		return resp.GetAccessToken(), time.Duration(resp.GetExpiresIn()) * time.Second, nil
-	}), nil
+	return func(ctx context.Context, id, secret string) (string, time.Duration, error) {
+		resp, err := tokens.Token(ctx, &userv1.TokenRequest{GrantType: "client_credentials", ClientId: id, ClientSecret: secret})
+		return resp.GetAccessToken(), time.Duration(resp.GetExpiresIn()) * time.Second, err
+	}
 }

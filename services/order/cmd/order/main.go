@@ -13,7 +13,6 @@ import (
 	"github.com/kassa-dev/kassa/services/order/grpcserver"
 	"github.com/kassa-dev/kassa/services/order/postgres"
 	"github.com/kassa-dev/kassa/services/order/wire"
-	"github.com/kassa-dev/kassa/services/platform/auth"
 	"github.com/kassa-dev/kassa/services/platform/boot"
 )
 
@@ -47,11 +46,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			// admit the order service only with its own service token,
 			// also for the repair loop and the relay, which act with no
 			// user present.
-			ts, err := serviceToken(d)
-			if err != nil {
+			if err := d.UseServiceToken("the order service calls user, billing and notification", tokenExchange(d)); err != nil {
 				return err
 			}
-			d.UsePeerTokens(ts)
 			interval, err := boot.RepairInterval(d.Config.Options)
 			if err != nil {
 				return err
@@ -78,25 +75,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}, args, getenv, stdout)
 }
 
-// serviceToken is the order service's identity toward its peers: an
-// access token for service "order" (-auth-client-id) from the user
-// service's AuthService.Token with the client secret. The token is
-// fetched on the first peer call, reused until shortly before it expires
-// (auth.ClientCredentials caches), and the fetch itself goes without a
-// token on the user connection.
-func serviceToken(d *boot.Deps) (auth.TokenSource, error) {
-	cfg := d.Config.Auth
-	if cfg.ClientSecret == "" {
-		return nil, fmt.Errorf("%w: the order service calls user, billing and notification as service %q", auth.ErrNoClientSecret, cfg.ClientID)
-	}
+// tokenExchange asks the user service's AuthService.Token for this
+// service's token; the call itself goes without a token.
+func tokenExchange(d *boot.Deps) boot.TokenExchange {
 	tokens := userv1.NewAuthServiceClient(d.Peers["user"])
-	return auth.ClientCredentials(func(ctx context.Context) (string, time.Duration, error) {
-		resp, err := tokens.Token(ctx, &userv1.TokenRequest{
-			GrantType: "client_credentials", ClientId: cfg.ClientID, ClientSecret: cfg.ClientSecret,
-		})
-		if err != nil {
-			return "", 0, fmt.Errorf("service token for %q from the user service: %w", cfg.ClientID, err)
-		}
-		return resp.GetAccessToken(), time.Duration(resp.GetExpiresIn()) * time.Second, nil
-	}), nil
+	return func(ctx context.Context, id, secret string) (string, time.Duration, error) {
+		resp, err := tokens.Token(ctx, &userv1.TokenRequest{GrantType: "client_credentials", ClientId: id, ClientSecret: secret})
+		return resp.GetAccessToken(), time.Duration(resp.GetExpiresIn()) * time.Second, err
+	}
 }
