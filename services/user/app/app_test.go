@@ -129,7 +129,7 @@ func TestCreate_BillingDownWithoutRequestID_SaysAccountFollows(t *testing.T) {
 	}
 }
 
-func TestRepairPending_FinishesPendingUsers(t *testing.T) {
+func TestRepair_FinishesPendingUsers(t *testing.T) {
 	svc, store, acc := setup(t, 0)
 	ctx := context.Background()
 	acc.failOpen = 1
@@ -152,7 +152,7 @@ func TestRepairPending_FinishesPendingUsers(t *testing.T) {
 	}
 }
 
-func TestRepairPending_LeavesYoungUsersToTheirCreateCall(t *testing.T) {
+func TestRepair_LeavesYoungUsersToTheirCreateCall(t *testing.T) {
 	svc, _, acc := setup(t, time.Hour)
 	acc.failOpen = 1
 	_, _ = svc.Create(context.Background(), ada(), testPassword, "")
@@ -161,7 +161,7 @@ func TestRepairPending_LeavesYoungUsersToTheirCreateCall(t *testing.T) {
 	}
 }
 
-func TestRepairPending_UserDeletedWhileOpening_ClosesAccount(t *testing.T) {
+func TestRepair_UserDeletedWhileOpening_ClosesAccount(t *testing.T) {
 	svc, store, acc := setup(t, 0)
 	ctx := context.Background()
 	acc.failOpen = 1

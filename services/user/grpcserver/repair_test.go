@@ -100,7 +100,7 @@ func (e env) listParked(t *testing.T, pageSize int32) []*userv1.ParkedUser {
 // newer user is reached within two passes of 100. After the policy's last
 // attempt the 150 are parked, counted and listed, take no more billing
 // calls, and RetryParked hands them back to the loop.
-func TestRepairPending_150Unfinishable_DoNotStarveNewerUser(t *testing.T) {
+func TestRepair_150Unfinishable_DoNotStarveNewerUser(t *testing.T) {
 	const stuck, maxAttempts = 150, 3
 	reg := prometheus.NewRegistry()
 	e := newEnvWith(t, app.Config{

@@ -318,7 +318,7 @@ func TestCreateUser_BillingFailsOnce_RetryWithSameRequestIDCompletes(t *testing.
 	}
 }
 
-func TestRepairPending_OpensAccountOfAbandonedUser(t *testing.T) {
+func TestRepair_OpensAccountOfAbandonedUser(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	e.billing.setFailCreate(1)
