@@ -19,16 +19,12 @@ type Store interface {
 	CreateAccount(ctx context.Context, userID, currency string) (acct billing.Account, created bool, err error)
 	GetAccount(ctx context.Context, userID string) (billing.Account, error)
 	CloseAccount(ctx context.Context, userID string) (billing.Account, error)
-	// Move applies m atomically and idempotently (see postgres.Store.Move).
-	Move(ctx context.Context, m billing.Movement) (billing.Account, billing.Transaction, error)
-	ListTransactions(ctx context.Context, userID string, after paging.Cursor, limit int) ([]billing.Transaction, error)
-}
-
-// replayReporter is a Store that also tells a movement decided now from a
-// retry answered with its key's first outcome, applied or refused
-// (postgres.Store does). With other stores replays are not counted.
-type replayReporter interface {
+	// MoveOnce applies m atomically and idempotently (see
+	// postgres.Store.MoveOnce) and tells a movement decided now from a
+	// retry answered with its key's first outcome, applied or refused, so
+	// replays are counted apart.
 	MoveOnce(ctx context.Context, m billing.Movement) (acct billing.Account, tx billing.Transaction, replayed bool, err error)
+	ListTransactions(ctx context.Context, userID string, after paging.Cursor, limit int) ([]billing.Transaction, error)
 }
 
 // Config tunes the service. Its zero value is not usable: DefaultCurrency
@@ -148,11 +144,7 @@ func (s *Service) move(ctx context.Context, m billing.Movement) (Result, error) 
 		tx       billing.Transaction
 		replayed bool
 	)
-	if rr, ok := s.store.(replayReporter); ok {
-		acct, tx, replayed, err = rr.MoveOnce(ctx, m)
-	} else {
-		acct, tx, err = s.store.Move(ctx, m)
-	}
+	acct, tx, replayed, err = s.store.MoveOnce(ctx, m)
 	if err != nil {
 		if replayed {
 			s.cfg.Metrics.replays.WithLabelValues(string(m.Kind), outcomeRefused).Inc()

@@ -41,11 +41,6 @@ func (r *recordingStore) record(m billing.Movement) {
 	r.moved = append(r.moved, m)
 }
 
-func (r *recordingStore) Move(ctx context.Context, m billing.Movement) (billing.Account, billing.Transaction, error) {
-	r.record(m)
-	return r.Store.Move(ctx, m)
-}
-
 func (r *recordingStore) MoveOnce(ctx context.Context, m billing.Movement) (billing.Account, billing.Transaction, bool, error) {
 	r.record(m)
 	return r.Store.MoveOnce(ctx, m)
