@@ -22,8 +22,8 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // recordingStore is the real store that also remembers the movements asked
 // of it: PostgreSQL reads a UUID in any spelling, so only here can a test
-// see what the use cases passed on. It forwards MoveOnce as well as Move,
-// so the use cases see the store exactly as production does.
+// see what the use cases passed on. It records MoveOnce, the one movement
+// call of app.Store, and otherwise is the store production runs.
 type recordingStore struct {
 	*postgres.Store
 	mu    sync.Mutex
