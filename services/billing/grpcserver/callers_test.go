@@ -58,7 +58,7 @@ func newClient(t *testing.T) (billingv1.BillingServiceClient, *sqlx.DB) {
 
 // asCallers returns a client that sends each call with the identity that
 // makes it in production: the user service opens and closes accounts, the
-// order service pays orders (Withdraw with order_id), and everything else
+// order service pays orders (Withdraw with order_id) and refunds them, and everything else
 // comes from the account's own customer. A user_id that is not a UUID has
 // no owner, so a customer of another id sends it. An explicit
 // authtest.Bearer in a call's options wins over the chosen identity.
@@ -133,4 +133,8 @@ func (c *callers) Withdraw(ctx context.Context, in *billingv1.WithdrawRequest, o
 
 func (c *callers) ListTransactions(ctx context.Context, in *billingv1.ListTransactionsRequest, opts ...grpc.CallOption) (*billingv1.ListTransactionsResponse, error) {
 	return c.BillingServiceClient.ListTransactions(ctx, in, with(c.customer(in.GetUserId()), opts)...)
+}
+
+func (c *callers) Refund(ctx context.Context, in *billingv1.RefundRequest, opts ...grpc.CallOption) (*billingv1.RefundResponse, error) {
+	return c.BillingServiceClient.Refund(ctx, in, with(c.orderService, opts)...)
 }
