@@ -24,7 +24,9 @@ type billingEnv struct {
 	iss *authtest.Issuer
 	// raw sends no token of its own: pass authtest.Bearer per call.
 	raw billingv1.BillingServiceClient
-	db  *sqlx.DB
+	// conn is raw's connection, for requests no generated client sends.
+	conn *grpc.ClientConn
+	db   *sqlx.DB
 }
 
 func serve(t *testing.T) *billingEnv {
@@ -44,7 +46,7 @@ func serveWith(t *testing.T, cfg app.Config) *billingEnv {
 	conn := authtest.Serve(t, iss.Verifier(t), grpcserver.Rules, func(s *grpc.Server) {
 		billingv1.RegisterBillingServiceServer(s, grpcserver.New(svc))
 	})
-	return &billingEnv{iss: iss, raw: billingv1.NewBillingServiceClient(conn), db: db}
+	return &billingEnv{iss: iss, raw: billingv1.NewBillingServiceClient(conn), conn: conn, db: db}
 }
 
 // newClient serves the billing API and returns a client that makes every
