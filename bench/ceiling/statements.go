@@ -21,9 +21,13 @@ const (
 	userColumns    = `id, username, email, first_name, last_name, phone, account_ready, create_time, update_time, delete_time`
 	accountColumns = `user_id, balance, currency, create_time, update_time, close_time`
 	txColumns      = `id, user_id, kind, amount, currency, balance_after,
-	coalesce(request_id, '') AS request_id, coalesce(order_id::text, '') AS order_id, create_time`
+	coalesce(request_id, '') AS request_id, coalesce(order_id::text, '') AS order_id,
+	coalesce(refund_of::text, '') AS refund_of, coalesce(refund_asked, 0) AS refund_asked,
+	coalesce(refund_reason, '') AS refund_reason, create_time`
 	refusalColumns = `id, user_id, kind, amount, currency, 0::bigint AS balance_after,
-	coalesce(request_id, '') AS request_id, coalesce(order_id::text, '') AS order_id, create_time, reason, message`
+	coalesce(request_id, '') AS request_id, coalesce(order_id::text, '') AS order_id,
+	coalesce(refund_of::text, '') AS refund_of, amount AS refund_asked, '' AS refund_reason,
+	create_time, reason, message`
 	letterColumns = `id, user_id, email, subject, body,
 	coalesce(order_id::text, '') AS order_id, coalesce(request_id, '') AS request_id, create_time`
 )
@@ -118,8 +122,8 @@ SELECT * FROM prev UNION ALL SELECT * FROM recorded`,
 // A client's movement is keyed by (user, request_id), an order's payment
 // by the order alone; each has a partial unique index in both tables.
 var (
-	clientKeys = newBillingKeys(`user_id = $1::uuid AND request_id = $2::text AND order_id IS NULL`,
-		`(user_id, request_id) WHERE order_id IS NULL`)
+	clientKeys = newBillingKeys(`user_id = $1::uuid AND request_id = $2::text AND order_id IS NULL AND refund_of IS NULL`,
+		`(user_id, request_id) WHERE order_id IS NULL AND refund_of IS NULL`)
 	orderKeys = newBillingKeys(`order_id = NULLIF($3::text, '')::uuid`,
 		`(order_id) WHERE order_id IS NOT NULL`)
 )

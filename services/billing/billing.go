@@ -1,6 +1,6 @@
 // Package billing is the domain of the billing service: a money account per
-// user, the append-only ledger of its transactions, the rules a deposit or a
-// withdrawal must pass and the errors the service reports. Money is int64 in
+// user, the append-only ledger of its transactions, the rules a deposit, a
+// withdrawal or a refund must pass and the errors the service reports. Money is int64 in
 // minor units of the account currency (cents for USD).
 //
 // Every movement carries an idempotency key, and the first outcome under a
@@ -13,7 +13,9 @@
 // is its request_id, scoped to the user. The payment of an order
 // (Movement.PaysOrder) is keyed by the order alone, one per order ever; its
 // request_id is recorded but takes no client key, so no client request can
-// block or pre-empt an order's payment.
+// block or pre-empt an order's payment. A refund's key is its request_id
+// too, scoped to the user's refunds: the refunder is a service, and its keys
+// never meet the customer's.
 package billing
 
 import (
@@ -33,7 +35,13 @@ type Kind string
 const (
 	Deposit    Kind = "deposit"
 	Withdrawal Kind = "withdrawal"
+	// Refund gives back (part of) what a withdrawal took, as an entry of
+	// its own: the withdrawal is never changed.
+	Refund Kind = "refund"
 )
+
+// MaxRefundReasonLen bounds the reason a refund records, in characters.
+const MaxRefundReasonLen = 200
 
 // Account is a user's money account.
 type Account struct {
@@ -48,7 +56,8 @@ type Account struct {
 	CloseTime time.Time
 }
 
-// Closed reports whether the account refuses deposits and withdrawals.
+// Closed reports whether the account refuses deposits and withdrawals
+// (refunds still arrive).
 func (a Account) Closed() bool { return !a.CloseTime.IsZero() }
 
 // Transaction is one ledger entry. Entries are never changed or deleted.
@@ -64,11 +73,18 @@ type Transaction struct {
 	// RequestID is "" for an order's payment sent without one.
 	RequestID string
 	// OrderID is the order a withdrawal pays for, "" when none.
-	OrderID    string
-	CreateTime time.Time
+	OrderID string
+	// RefundOf is the withdrawal a refund gives money back for, RefundAsked
+	// what its request asked (0: all that remained), RefundReason why; all
+	// empty for other kinds.
+	RefundOf     string
+	RefundAsked  int64
+	RefundReason string
+	CreateTime   time.Time
 }
 
-// Movement is a requested change of a balance: a deposit or a withdrawal.
+// Movement is a requested change of a balance: a deposit, a withdrawal or
+// a refund.
 type Movement struct {
 	UserID string
 	Kind   Kind
@@ -81,7 +97,16 @@ type Movement struct {
 	// OrderID is "" when the withdrawal pays for no order; otherwise it is
 	// the movement's key.
 	OrderID string
+	// A refund names its withdrawal by RefundOf (the entry's id) or by
+	// RefundOrder (the order it paid); the store resolves the order to the
+	// id under the account's lock. Its Amount is what it asks for, 0 for
+	// all that remains (see RefundAmount). RefundReason is recorded and
+	// not compared on a retry.
+	RefundOf, RefundOrder, RefundReason string
 }
+
+// IsRefund reports whether m gives money back for a withdrawal.
+func (m Movement) IsRefund() bool { return m.Kind == Refund }
 
 // PaysOrder reports whether m is the payment of an order, keyed by its
 // order rather than by its request_id.
@@ -100,6 +125,9 @@ type Refusal struct {
 	Currency  string
 	RequestID string
 	OrderID   string
+	// RefundOf is the withdrawal a refused refund named; Amount is then
+	// what it asked for (0: all that remained).
+	RefundOf string
 	// Reason is the ErrorInfo reason of the refusal, Message the full text
 	// of the first answer.
 	Reason     string
@@ -116,8 +144,18 @@ var (
 	// ErrInsufficientFunds refuses a withdrawal larger than the balance.
 	ErrInsufficientFunds = apperr.FailedPrecondition("insufficient funds").WithReason("INSUFFICIENT_FUNDS")
 	ErrCurrencyMismatch  = apperr.FailedPrecondition("currency mismatch").WithReason("CURRENCY_MISMATCH")
-	// ErrBalanceLimit refuses a deposit that would overflow the balance.
+	// ErrBalanceLimit refuses a deposit or refund that would overflow the
+	// balance.
 	ErrBalanceLimit = apperr.FailedPrecondition("balance limit reached").WithReason("BALANCE_LIMIT")
+	// ErrTransactionNotFound answers a refund naming no entry of its user,
+	// another user's included, so the refunder learns nothing of others.
+	ErrTransactionNotFound = apperr.NotFound("transaction not found").WithReason("TRANSACTION_NOT_FOUND")
+	// ErrNotRefundable refuses a refund of a deposit or of a refund.
+	ErrNotRefundable = apperr.FailedPrecondition("only withdrawals are refunded").WithReason("NOT_REFUNDABLE")
+	// ErrRefundExceedsRemaining refuses a refund larger than what the
+	// withdrawal's earlier refunds left of it.
+	ErrRefundExceedsRemaining = apperr.FailedPrecondition("refund exceeds what remains of the withdrawal").
+					WithReason("REFUND_EXCEEDS_REMAINING")
 )
 
 // AccountNotFound is the answer for userID's account when there is none,
@@ -133,6 +171,15 @@ func AccountNotFound(userID string) error {
 func ErrOrderIDReused(orderID string) error {
 	return apperr.AlreadyExists("order_id %q already has a payment with different parameters", orderID).
 		WithReason(apperr.ReasonRequestIDReused)
+}
+
+// TransactionNotFound is the answer for a refund of m naming no
+// withdrawal of m's user.
+func TransactionNotFound(m Movement) error {
+	if m.RefundOrder != "" {
+		return fmt.Errorf("%w: user %s has no payment of order %s", ErrTransactionNotFound, m.UserID, m.RefundOrder)
+	}
+	return fmt.Errorf("%w: user %s has no transaction %s", ErrTransactionNotFound, m.UserID, m.RefundOf)
 }
 
 // ErrKeyReused is ErrOrderIDReused for an order's payment and
@@ -152,6 +199,9 @@ var rules = map[string]*apperr.Error{
 	ErrCurrencyMismatch.Reason:  ErrCurrencyMismatch,
 	ErrInsufficientFunds.Reason: ErrInsufficientFunds,
 	ErrBalanceLimit.Reason:      ErrBalanceLimit,
+
+	ErrNotRefundable.Reason:          ErrNotRefundable,
+	ErrRefundExceedsRemaining.Reason: ErrRefundExceedsRemaining,
 }
 
 // NewRefusal returns the record of m refused by err on account a, or false
@@ -162,7 +212,7 @@ func NewRefusal(a Account, m Movement, err error) (Refusal, bool) {
 		if errors.Is(err, rule) {
 			return Refusal{
 				UserID: m.UserID, Kind: m.Kind, Amount: m.Amount, Currency: m.currencyIn(a),
-				RequestID: m.RequestID, OrderID: m.OrderID, Reason: reason, Message: err.Error(),
+				RequestID: m.RequestID, OrderID: m.OrderID, RefundOf: m.RefundOf, Reason: reason, Message: err.Error(),
 			}, true
 		}
 	}
@@ -192,8 +242,12 @@ func (e *refused) Unwrap() error { return e.rule }
 // Apply decides whether m may change account a and returns the balance after
 // it. It changes nothing; the caller must hold the account's lock from
 // reading a until it writes the result, or the decision is stale.
+//
+// A refund on a closed account is applied: the money is owed to the
+// customer whatever became of the account, and closing keeps the balance
+// anyway. m.Amount of a refund must be the amount RefundAmount decided.
 func (a Account) Apply(m Movement) (int64, error) {
-	if a.Closed() {
+	if a.Closed() && !m.IsRefund() {
 		return 0, fmt.Errorf("%w: the account of user %s was closed at %s",
 			ErrAccountClosed, a.UserID, a.CloseTime.UTC().Format(time.RFC3339))
 	}
@@ -205,10 +259,10 @@ func (a Account) Apply(m Movement) (int64, error) {
 		return 0, fmt.Errorf("billing: amount must be positive, got %d", m.Amount)
 	}
 	switch m.Kind {
-	case Deposit:
+	case Deposit, Refund:
 		if a.Balance > math.MaxInt64-m.Amount {
-			return 0, fmt.Errorf("%w: a balance of %d %s minor units cannot take a deposit of %d",
-				ErrBalanceLimit, a.Balance, a.Currency, m.Amount)
+			return 0, fmt.Errorf("%w: a balance of %d %s minor units cannot take a %s of %d",
+				ErrBalanceLimit, a.Balance, a.Currency, m.Kind, m.Amount)
 		}
 		return a.Balance + m.Amount, nil
 	case Withdrawal:
@@ -221,11 +275,43 @@ func (a Account) Apply(m Movement) (int64, error) {
 	return 0, fmt.Errorf("billing: unknown transaction kind %q", m.Kind)
 }
 
+// RefundAmount decides how much a refund asking for asked (0: all that
+// remains) gives back of w, of which earlier refunds gave back refunded.
+// The caller must hold the account's lock from reading refunded until it
+// writes the refund. Asking for more than w ever took is a bad request
+// (whatever was refunded, it can never pass); more than remains is a
+// refusal, remembered under the refund's key like every rule's.
+func RefundAmount(w Transaction, refunded, asked int64) (int64, error) {
+	if w.Kind != Withdrawal {
+		return 0, fmt.Errorf("%w: transaction %s is a %s", ErrNotRefundable, w.ID, w.Kind)
+	}
+	if asked > w.Amount {
+		return 0, apperr.Invalid("amount", "must be at most the %d minor units withdrawal %s took, got %d", w.Amount, w.ID, asked)
+	}
+	remaining := w.Amount - refunded
+	switch {
+	case remaining <= 0:
+		return 0, fmt.Errorf("%w: all %d %s minor units of withdrawal %s were refunded already",
+			ErrRefundExceedsRemaining, w.Amount, w.Currency, w.ID)
+	case asked == 0:
+		return remaining, nil
+	case asked > remaining:
+		return 0, fmt.Errorf("%w: withdrawal %s took %d %s minor units and %d of them were refunded, so at most %d remain, the refund asks for %d",
+			ErrRefundExceedsRemaining, w.ID, w.Amount, w.Currency, refunded, remaining, asked)
+	}
+	return asked, nil
+}
+
 // Matches reports whether t is what m would have recorded, so m is a retry
 // of the request that made t. An empty m.Currency means the account's
 // currency, which t recorded. The request_id of an order's payment is not
-// compared: the order is its key.
+// compared: the order is its key. A refund matches by its withdrawal and
+// the amount it asked for: asking for the rest again is a retry although
+// the rest is now 0.
 func (m Movement) Matches(t Transaction) bool {
+	if m.IsRefund() {
+		return m.UserID == t.UserID && t.Kind == Refund && m.RefundOf == t.RefundOf && m.Amount == t.RefundAsked
+	}
 	return m.UserID == t.UserID && m.Kind == t.Kind && m.Amount == t.Amount &&
 		(m.Currency == "" || m.Currency == t.Currency) && m.OrderID == t.OrderID
 }
@@ -234,7 +320,7 @@ func (m Movement) Matches(t Transaction) bool {
 // being a movement of account a (whose currency an empty m.Currency means).
 func (m Movement) MatchesRefusal(r Refusal, a Account) bool {
 	return m.UserID == r.UserID && m.Kind == r.Kind && m.Amount == r.Amount &&
-		m.currencyIn(a) == r.Currency && m.OrderID == r.OrderID
+		m.currencyIn(a) == r.Currency && m.OrderID == r.OrderID && m.RefundOf == r.RefundOf
 }
 
 // currencyIn is the currency m asks for on account a.
@@ -248,10 +334,13 @@ func (m Movement) currencyIn(a Account) string {
 // VerifyLedger checks the ledger invariants of an account: ledger holds all
 // of its transactions oldest first, every entry's balance_after follows from
 // the one before (starting at zero) and is never negative, every amount is
-// positive and in the account currency, and the last balance_after is the
-// account balance. Tests use it to audit the store.
+// positive and in the account currency, every refund names an earlier
+// withdrawal of the account and the refunds of a withdrawal add up to at
+// most its amount, and the last balance_after is the account balance. Tests
+// use it to audit the store.
 func VerifyLedger(a Account, ledger []Transaction) error {
 	var balance int64
+	withdrawn := map[string]int64{} // withdrawal id → amount less its refunds
 	for i, t := range ledger {
 		if t.Amount <= 0 || t.Currency != a.Currency || t.UserID != a.UserID {
 			return fmt.Errorf("entry %d (%s): amount %d %s of user %s on a %s account of user %s",
@@ -262,6 +351,17 @@ func VerifyLedger(a Account, ledger []Transaction) error {
 			balance += t.Amount
 		case Withdrawal:
 			balance -= t.Amount
+			withdrawn[t.ID] = t.Amount
+		case Refund:
+			left, ok := withdrawn[t.RefundOf]
+			if !ok {
+				return fmt.Errorf("entry %d (%s): refund of %q, which is no earlier withdrawal of the account", i, t.ID, t.RefundOf)
+			}
+			if t.Amount > left {
+				return fmt.Errorf("entry %d (%s): refunds %d of withdrawal %s, which has %d left to refund", i, t.ID, t.Amount, t.RefundOf, left)
+			}
+			withdrawn[t.RefundOf] = left - t.Amount
+			balance += t.Amount
 		default:
 			return fmt.Errorf("entry %d (%s): unknown kind %q", i, t.ID, t.Kind)
 		}

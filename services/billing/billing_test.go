@@ -35,6 +35,10 @@ func TestAccountApply(t *testing.T) {
 		{"closed withdrawal", closed, billing.Movement{Kind: billing.Withdrawal, Amount: 1}, 0, billing.ErrAccountClosed, "closed"},
 		{"deposit up to the limit", full, billing.Movement{Kind: billing.Deposit, Amount: 10}, math.MaxInt64, nil, ""},
 		{"deposit past the limit", full, billing.Movement{Kind: billing.Deposit, Amount: 11}, 0, billing.ErrBalanceLimit, "cannot take a deposit of 11"},
+		{"refund", open, billing.Movement{Kind: billing.Refund, Amount: 25}, 125, nil, ""},
+		// Money owed to the customer arrives whatever became of the account.
+		{"refund to a closed account", closed, billing.Movement{Kind: billing.Refund, Amount: 25}, 125, nil, ""},
+		{"refund past the limit", full, billing.Movement{Kind: billing.Refund, Amount: 11}, 0, billing.ErrBalanceLimit, "cannot take a refund of 11"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -53,7 +57,8 @@ func TestAccountApply(t *testing.T) {
 }
 
 func TestAccountApply_RefusalsAreFailedPrecondition(t *testing.T) {
-	for _, err := range []error{billing.ErrInsufficientFunds, billing.ErrCurrencyMismatch, billing.ErrAccountClosed, billing.ErrBalanceLimit} {
+	for _, err := range []error{billing.ErrInsufficientFunds, billing.ErrCurrencyMismatch, billing.ErrAccountClosed, billing.ErrBalanceLimit,
+		billing.ErrNotRefundable, billing.ErrRefundExceedsRemaining} {
 		if apperr.KindOf(err) != apperr.KindFailedPrecondition {
 			t.Errorf("%v: kind %v, want FailedPrecondition", err, apperr.KindOf(err))
 		}
@@ -62,7 +67,7 @@ func TestAccountApply_RefusalsAreFailedPrecondition(t *testing.T) {
 
 func TestAccountApply_BadMovementIsNotAClientError(t *testing.T) {
 	a := billing.Account{Balance: 10, Currency: "USD"}
-	for _, m := range []billing.Movement{{Kind: "refund", Amount: 1}, {Kind: billing.Deposit, Amount: 0}, {Kind: billing.Withdrawal, Amount: -5}} {
+	for _, m := range []billing.Movement{{Kind: "transfer", Amount: 1}, {Kind: billing.Deposit, Amount: 0}, {Kind: billing.Withdrawal, Amount: -5}} {
 		if _, err := a.Apply(m); err == nil || apperr.KindOf(err) != 0 {
 			t.Errorf("Apply(%+v) = %v, want an unclassified error", m, err)
 		}
@@ -109,7 +114,7 @@ func TestVerifyLedger(t *testing.T) {
 		"sum differs":         {entry(billing.Deposit, 100, 100)},
 		"negative":            {entry(billing.Withdrawal, 30, -30), entry(billing.Deposit, 100, 70)},
 		"other currency":      {entry(billing.Deposit, 100, 100), {UserID: "u", Kind: billing.Withdrawal, Amount: 30, Currency: "EUR", BalanceAfter: 70}},
-		"unknown kind":        {entry("refund", 70, 70)},
+		"unknown kind":        {entry("transfer", 70, 70)},
 	}
 	for name, ledger := range bad {
 		if err := billing.VerifyLedger(a, ledger); err == nil {

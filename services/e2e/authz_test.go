@@ -220,6 +220,14 @@ func authzRows(t *testing.T) []authzRow {
 				return map[string]any{"amount": "5", "requestId": "w-" + randomID(), "orderId": newUUID()}
 			}, want: &want{Inv, Inv, Inv, Inv, Inv}},
 			want: want{U, U, P, P, P, P, OK, P}, mutates: true},
+		// Refunds are the order service's: it gives back what an order
+		// paid when the order is cancelled. Internal, so no REST route.
+		{name: "Refund", method: billingv1.BillingService_Refund_FullMethodName,
+			request: func(v victim) proto.Message {
+				return &billingv1.RefundRequest{UserId: v.user, Original: &billingv1.RefundRequest_OrderId{OrderId: v.order},
+					Amount: 5, RequestId: "r-" + randomID()}
+			},
+			want: want{U, U, P, P, P, P, OK, P}, mutates: true},
 		{name: "ListTransactions", method: billingv1.BillingService_ListTransactions_FullMethodName,
 			request: func(v victim) proto.Message { return &billingv1.ListTransactionsRequest{UserId: v.user} },
 			rest:    &restRoute{method: "GET", pattern: "/v1/users/{user_id}/account/transactions"},

@@ -8,8 +8,10 @@ package app
 import (
 	"context"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/kassa-dev/kassa/services/billing"
+	"github.com/kassa-dev/kassa/services/platform/apperr"
 	"github.com/kassa-dev/kassa/services/platform/paging"
 	"github.com/kassa-dev/kassa/services/platform/validate"
 )
@@ -134,6 +136,26 @@ func (s *Service) Withdraw(ctx context.Context, userID string, amount int64, cur
 	})
 }
 
+// RefundRequest is what Refund is asked: the withdrawal of UserID to give
+// money back for, named by exactly one of TransactionID and OrderID.
+type RefundRequest struct {
+	UserID                 string
+	TransactionID, OrderID string
+	// Amount is what to give back, 0 for all that remains.
+	Amount    int64
+	RequestID string
+	Reason    string
+}
+
+// Refund gives back money a withdrawal of userID took (see
+// postgres.Store.MoveOnce for the rules it passes under the lock).
+func (s *Service) Refund(ctx context.Context, r RefundRequest) (Result, error) {
+	return s.move(ctx, billing.Movement{
+		UserID: r.UserID, Kind: billing.Refund, Amount: r.Amount, RequestID: r.RequestID,
+		RefundOf: r.TransactionID, RefundOrder: r.OrderID, RefundReason: r.Reason,
+	})
+}
+
 func (s *Service) move(ctx context.Context, m billing.Movement) (Result, error) {
 	m, err := checkMovement(m)
 	if err != nil {
@@ -166,6 +188,9 @@ func checkMovement(m billing.Movement) (billing.Movement, error) {
 	if m.UserID, err = validate.ID("user_id", m.UserID); err != nil {
 		return m, err
 	}
+	if m.IsRefund() {
+		return checkRefund(m)
+	}
 	if err := validate.Amount("amount", m.Amount); err != nil {
 		return m, err
 	}
@@ -179,6 +204,38 @@ func checkMovement(m billing.Movement) (billing.Movement, error) {
 	// is recorded, not required.
 	if err := validate.RequestID("request_id", m.RequestID, !m.PaysOrder()); err != nil {
 		return m, err
+	}
+	return m, nil
+}
+
+// checkRefund checks the fields of a refund other than its user. The
+// withdrawal is named exactly once, so a retry cannot name it two ways
+// that disagree; whether it is the user's is the store's to say.
+func checkRefund(m billing.Movement) (billing.Movement, error) {
+	var err error
+	switch {
+	case m.RefundOf == "" && m.RefundOrder == "":
+		return m, apperr.Invalid("transaction_id", "or order_id is required: name the withdrawal to refund")
+	case m.RefundOf != "" && m.RefundOrder != "":
+		return m, apperr.Invalid("transaction_id", "and order_id both name the withdrawal; send only one")
+	}
+	if m.RefundOf, err = validate.OptionalID("transaction_id", m.RefundOf); err != nil {
+		return m, err
+	}
+	if m.RefundOrder, err = validate.OptionalID("order_id", m.RefundOrder); err != nil {
+		return m, err
+	}
+	// 0 asks for all that remains.
+	if m.Amount != 0 {
+		if err := validate.Amount("amount", m.Amount); err != nil {
+			return m, err
+		}
+	}
+	if err := validate.RequestID("request_id", m.RequestID, true); err != nil {
+		return m, err
+	}
+	if n := utf8.RuneCountInString(m.RefundReason); n > billing.MaxRefundReasonLen {
+		return m, apperr.Invalid("reason", "must be at most %d characters, got %d", billing.MaxRefundReasonLen, n)
 	}
 	return m, nil
 }

@@ -9,9 +9,12 @@ import (
 
 // Metrics counts what the billing service does with money. Amounts are in
 // minor units of the currency label (cents for USD), so they add up only
-// within one currency. docs/observability.md lists every series.
+// within one currency. Refunds count as movements of kind "refund", so one
+// set of counters tells refunds applied, the money they gave back, their
+// refusals by reason and their replays. docs/observability.md lists every
+// series.
 type Metrics struct {
-	movements *prometheus.CounterVec // applied deposits and withdrawals
+	movements *prometheus.CounterVec // applied deposits, withdrawals and refunds
 	amount    *prometheus.CounterVec // money they moved
 	refused   *prometheus.CounterVec // refused by a business rule (replays not counted)
 	replays   *prometheus.CounterVec // retries answered with the key's first outcome
@@ -24,6 +27,7 @@ type Metrics struct {
 var refusalReasons = map[billing.Kind][]string{
 	billing.Deposit:    {"ACCOUNT_NOT_FOUND", "ACCOUNT_CLOSED", "CURRENCY_MISMATCH", "BALANCE_LIMIT"},
 	billing.Withdrawal: {"ACCOUNT_NOT_FOUND", "ACCOUNT_CLOSED", "CURRENCY_MISMATCH", "INSUFFICIENT_FUNDS"},
+	billing.Refund:     {"ACCOUNT_NOT_FOUND", "TRANSACTION_NOT_FOUND", "NOT_REFUNDABLE", "REFUND_EXCEEDS_REMAINING", "BALANCE_LIMIT"},
 }
 
 // The outcome label values of the replays counter.
@@ -39,19 +43,19 @@ func NewMetrics(reg prometheus.Registerer, currency string) *Metrics {
 	m := &Metrics{
 		movements: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "kassa", Subsystem: "billing", Name: "movements_total",
-			Help: "Deposits and withdrawals applied to an account, by kind and currency (replays not counted).",
+			Help: "Deposits, withdrawals and refunds applied to an account, by kind and currency (replays not counted).",
 		}, []string{"kind", "currency"}),
 		amount: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "kassa", Subsystem: "billing", Name: "movement_amount_minor_units_total",
-			Help: "Money deposited and withdrawn, in minor units of the currency (cents for USD), by kind and currency.",
+			Help: "Money deposited, withdrawn and refunded, in minor units of the currency (cents for USD), by kind and currency.",
 		}, []string{"kind", "currency"}),
 		refused: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "kassa", Subsystem: "billing", Name: "movements_refused_total",
-			Help: "Deposits and withdrawals refused by a business rule, by kind and ErrorInfo reason (INSUFFICIENT_FUNDS, ACCOUNT_CLOSED, ...); a retry answered with the first refusal counts as a replay instead.",
+			Help: "Deposits, withdrawals and refunds refused by a business rule, by kind and ErrorInfo reason (INSUFFICIENT_FUNDS, ACCOUNT_CLOSED, REFUND_EXCEEDS_REMAINING, ...); a retry answered with the first refusal counts as a replay instead.",
 		}, []string{"kind", "reason"}),
 		replays: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "kassa", Subsystem: "billing", Name: "idempotent_replays_total",
-			Help: "Deposits and withdrawals retried with a known key and answered with its first outcome, by kind and outcome (applied: the first entry; refused: the first refusal).",
+			Help: "Deposits, withdrawals and refunds retried with a known key and answered with its first outcome, by kind and outcome (applied: the first entry; refused: the first refusal).",
 		}, []string{"kind", "outcome"}),
 		opened: f.NewCounter(prometheus.CounterOpts{
 			Namespace: "kassa", Subsystem: "billing", Name: "accounts_opened_total",

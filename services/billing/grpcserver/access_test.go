@@ -42,6 +42,9 @@ type accessRow struct {
 	method string
 	// noAccount: the owner has no account yet (the call would open it).
 	noAccount bool
+	// paid: the owner's account has paid paidOrder(owner), so there is a
+	// withdrawal to refund.
+	paid bool
 	// writes: an accepted call changes the database, a refused one never.
 	writes bool
 	call   func(ctx context.Context, c billingv1.BillingServiceClient, user string, opts ...grpc.CallOption) error
@@ -118,6 +121,20 @@ var accessRows = []accessRow{
 			_, err := c.Withdraw(ctx, &billingv1.WithdrawRequest{UserId: user, Amount: 10, RequestId: "order/" + order, OrderId: order}, opts...)
 			return err
 		}, want: onlyOrderService},
+	// Refunds are internal: the order service gives back what an order
+	// paid; no customer or admin moves money that way.
+	{name: "Refund", method: billingv1.BillingService_Refund_FullMethodName, paid: true, writes: true,
+		call: func(ctx context.Context, c billingv1.BillingServiceClient, user string, opts ...grpc.CallOption) error {
+			_, err := c.Refund(ctx, &billingv1.RefundRequest{UserId: user, Original: &billingv1.RefundRequest_OrderId{OrderId: paidOrder(user)},
+				Amount: 5, RequestId: uuid.NewString()}, opts...)
+			return err
+		}, want: onlyOrderService},
+}
+
+// paidOrder is the order a paid owner's account paid: derived from the
+// owner, so a row's call can name it without being told.
+func paidOrder(user string) string {
+	return uuid.NewSHA1(uuid.NameSpaceOID, []byte(user)).String()
 }
 
 func TestAccess_EveryRPCHasARow(t *testing.T) {
@@ -159,6 +176,11 @@ func TestAccess_EveryRPCByEveryCaller(t *testing.T) {
 		user := uuid.NewString()
 		if !r.noAccount {
 			user = newAccount(t, setup, 100)
+		}
+		if r.paid {
+			if _, err := setup.Withdraw(ctx, pay(user, paidOrder(user), 10)); err != nil {
+				t.Fatal(err)
+			}
 		}
 		return user
 	}

@@ -24,7 +24,9 @@ type billingEnv struct {
 	iss *authtest.Issuer
 	// raw sends no token of its own: pass authtest.Bearer per call.
 	raw billingv1.BillingServiceClient
-	db  *sqlx.DB
+	// conn is raw's connection, for requests no generated client sends.
+	conn *grpc.ClientConn
+	db   *sqlx.DB
 }
 
 func serve(t *testing.T) *billingEnv {
@@ -44,7 +46,7 @@ func serveWith(t *testing.T, cfg app.Config) *billingEnv {
 	conn := authtest.Serve(t, iss.Verifier(t), grpcserver.Rules, func(s *grpc.Server) {
 		billingv1.RegisterBillingServiceServer(s, grpcserver.New(svc))
 	})
-	return &billingEnv{iss: iss, raw: billingv1.NewBillingServiceClient(conn), db: db}
+	return &billingEnv{iss: iss, raw: billingv1.NewBillingServiceClient(conn), conn: conn, db: db}
 }
 
 // newClient serves the billing API and returns a client that makes every
@@ -58,7 +60,7 @@ func newClient(t *testing.T) (billingv1.BillingServiceClient, *sqlx.DB) {
 
 // asCallers returns a client that sends each call with the identity that
 // makes it in production: the user service opens and closes accounts, the
-// order service pays orders (Withdraw with order_id), and everything else
+// order service pays orders (Withdraw with order_id) and refunds them, and everything else
 // comes from the account's own customer. A user_id that is not a UUID has
 // no owner, so a customer of another id sends it. An explicit
 // authtest.Bearer in a call's options wins over the chosen identity.
@@ -133,4 +135,8 @@ func (c *callers) Withdraw(ctx context.Context, in *billingv1.WithdrawRequest, o
 
 func (c *callers) ListTransactions(ctx context.Context, in *billingv1.ListTransactionsRequest, opts ...grpc.CallOption) (*billingv1.ListTransactionsResponse, error) {
 	return c.BillingServiceClient.ListTransactions(ctx, in, with(c.customer(in.GetUserId()), opts)...)
+}
+
+func (c *callers) Refund(ctx context.Context, in *billingv1.RefundRequest, opts ...grpc.CallOption) (*billingv1.RefundResponse, error) {
+	return c.BillingServiceClient.Refund(ctx, in, with(c.orderService, opts)...)
 }

@@ -47,6 +47,7 @@ func allTransactions(t *testing.T, c billingv1.BillingServiceClient, user string
 var kindOf = map[billingv1.Transaction_Kind]billing.Kind{
 	billingv1.Transaction_KIND_DEPOSIT:    billing.Deposit,
 	billingv1.Transaction_KIND_WITHDRAWAL: billing.Withdrawal,
+	billingv1.Transaction_KIND_REFUND:     billing.Refund,
 }
 
 // audit checks, through the API and behind it, that the balance equals the
@@ -62,14 +63,14 @@ func audit(t *testing.T, c billingv1.BillingServiceClient, db *sqlx.DB, user str
 	ledger := make([]billing.Transaction, len(listed))
 	for i, tx := range listed { // oldest first
 		ledger[len(listed)-1-i] = billing.Transaction{ID: tx.GetId(), UserID: tx.GetUserId(), Kind: kindOf[tx.GetKind()],
-			Amount: tx.GetAmount(), Currency: tx.GetCurrency(), BalanceAfter: tx.GetBalanceAfter()}
+			Amount: tx.GetAmount(), Currency: tx.GetCurrency(), BalanceAfter: tx.GetBalanceAfter(), RefundOf: tx.GetRefundOf()}
 	}
 	a := billing.Account{UserID: user, Balance: acct.GetBalance(), Currency: acct.GetCurrency()}
 	if err := billing.VerifyLedger(a, ledger); err != nil {
 		t.Fatalf("ledger of %s: %v", user, err)
 	}
 	var sum int64
-	err = db.Get(&sum, `SELECT coalesce(sum(CASE kind WHEN 'deposit' THEN amount ELSE -amount END), 0)
+	err = db.Get(&sum, `SELECT coalesce(sum(CASE kind WHEN 'withdrawal' THEN -amount ELSE amount END), 0)
 		FROM transactions WHERE user_id = $1`, user)
 	if err != nil || sum != acct.GetBalance() {
 		t.Fatalf("SQL ledger sum = %d (%v), balance %d", sum, err, acct.GetBalance())

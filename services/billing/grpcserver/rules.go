@@ -30,4 +30,10 @@ var Rules = map[string]auth.Rule{
 	// order service pays orders (order_id set, and only it may set one).
 	// The handler enforces the order_id half (checkPayer).
 	billingv1.BillingService_Withdraw_FullMethodName: auth.AnyOf(auth.Customer, auth.Services("order")),
+
+	// Money goes back when an order is cancelled, so the order service
+	// refunds; a customer who could refund could give themselves back
+	// money for goods they keep, and an admin corrects no balance behind
+	// the order's back.
+	billingv1.BillingService_Refund_FullMethodName: auth.Services("order"),
 }

@@ -103,6 +103,24 @@ func (s *Server) Withdraw(ctx context.Context, req *billingv1.WithdrawRequest) (
 	return &billingv1.WithdrawResponse{Account: accountProto(r.Account), Transaction: transactionProto(r.Transaction)}, nil
 }
 
+// Refund gives back money a withdrawal of an account took. Only the order
+// service calls it (Rules); the withdrawal must be of the named account,
+// which the store checks under the account's lock.
+func (s *Server) Refund(ctx context.Context, req *billingv1.RefundRequest) (*billingv1.RefundResponse, error) {
+	user, err := owned(ctx, req.GetUserId())
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.app.Refund(ctx, app.RefundRequest{
+		UserID: user, TransactionID: req.GetTransactionId(), OrderID: req.GetOrderId(),
+		Amount: req.GetAmount(), RequestID: req.GetRequestId(), Reason: req.GetReason(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &billingv1.RefundResponse{Account: accountProto(r.Account), Transaction: transactionProto(r.Transaction)}, nil
+}
+
 // ListTransactions lists an account's ledger, newest first.
 func (s *Server) ListTransactions(ctx context.Context, req *billingv1.ListTransactionsRequest) (*billingv1.ListTransactionsResponse, error) {
 	user, err := owned(ctx, req.GetUserId())
@@ -180,6 +198,7 @@ func accountProto(a billing.Account) *billingv1.Account {
 var kinds = map[billing.Kind]billingv1.Transaction_Kind{
 	billing.Deposit:    billingv1.Transaction_KIND_DEPOSIT,
 	billing.Withdrawal: billingv1.Transaction_KIND_WITHDRAWAL,
+	billing.Refund:     billingv1.Transaction_KIND_REFUND,
 }
 
 func transactionProto(t billing.Transaction) *billingv1.Transaction {
@@ -192,6 +211,8 @@ func transactionProto(t billing.Transaction) *billingv1.Transaction {
 		BalanceAfter: t.BalanceAfter,
 		RequestId:    t.RequestID,
 		OrderId:      t.OrderID,
+		RefundOf:     t.RefundOf,
+		RefundReason: t.RefundReason,
 		CreateTime:   timestamppb.New(t.CreateTime),
 	}
 }

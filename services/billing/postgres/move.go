@@ -12,20 +12,34 @@ import (
 )
 
 // keyspace is where a movement's idempotency key lives, in the ledger and
-// in the refusals alike: a client's request_id per user, or the order an
-// order's payment pays. Each has a partial unique index of the same name
-// in both tables (migration 00002). In the statements below $1 is the
-// user, $2 the request_id and $3 the order.
+// in the refusals alike: a client's request_id per user, the order an
+// order's payment pays, or a refund's request_id per user. Each has a
+// partial unique index of the same name in both tables (migrations 00002
+// and 00003). In the statements below $1 is the user, $2 the request_id
+// and $3 the order.
 type keyspace struct {
 	// applyStmt inserts the entry and sets the balance; keyStmt reads the
 	// key's outcome and may record a refusal (see newKeyspace).
 	applyStmt, keyStmt string
 }
 
+// The columns refunds write besides those of every movement, with their
+// values: in the entry $8 the withdrawal, $9 the amount asked for and $10
+// the reason; in a refusal $9 the withdrawal. Other key spaces write none.
+const (
+	refundEntryCols   = `, refund_of, refund_asked, refund_reason`
+	refundEntryVals   = `, $8::uuid, $9::bigint, NULLIF($10::text, '')`
+	refundRefusalCols = `, refund_of`
+	refundRefusalVals = `, $9::uuid`
+)
+
 // newKeyspace builds the statements of a key: match is the condition that
 // a transactions or refusals row holds it, conflict the ON CONFLICT target
-// (its unique index).
-func newKeyspace(match, conflict string) keyspace {
+// (its unique index); the other arguments are the columns only its
+// movements have and their values, in the entry and in a refusal. They are
+// plain strings so that the statements can be read from this source
+// whole (bench/ceiling holds its copies against them).
+func newKeyspace(match, conflict, entryCols, entryVals, refusalCols, refusalVals string) keyspace {
 	var k keyspace
 	// The entry and the balance in one statement. It inserts nothing when
 	// the key has an entry (ON CONFLICT) or a refusal (NOT EXISTS), and
@@ -44,8 +58,8 @@ func newKeyspace(match, conflict string) keyspace {
 	// this transaction has locked and does not wait.
 	k.applyStmt = `
 		WITH entry AS (
-			INSERT INTO transactions (user_id, kind, amount, currency, balance_after, request_id, order_id)
-			SELECT $1::uuid, $4::text, $5::bigint, $6::text, $7::bigint, NULLIF($2::text, ''), NULLIF($3::text, '')::uuid
+			INSERT INTO transactions (user_id, kind, amount, currency, balance_after, request_id, order_id` + entryCols + `)
+			SELECT $1::uuid, $4::text, $5::bigint, $6::text, $7::bigint, NULLIF($2::text, ''), NULLIF($3::text, '')::uuid` + entryVals + `
 			WHERE NOT EXISTS (SELECT 1 FROM refusals WHERE ` + match + `)
 			ON CONFLICT ` + conflict + ` DO NOTHING
 			RETURNING ` + txColumns + `
@@ -68,8 +82,8 @@ func newKeyspace(match, conflict string) keyspace {
 			SELECT 'refused', ` + refusalColumns + `
 			FROM refusals WHERE ` + match + `
 		), recorded AS (
-			INSERT INTO refusals (user_id, kind, amount, currency, request_id, order_id, reason, message)
-			SELECT $1::uuid, $4::text, $5::bigint, $6::text, NULLIF($2::text, ''), NULLIF($3::text, '')::uuid, $7::text, $8::text
+			INSERT INTO refusals (user_id, kind, amount, currency, request_id, order_id, reason, message` + refusalCols + `)
+			SELECT $1::uuid, $4::text, $5::bigint, $6::text, NULLIF($2::text, ''), NULLIF($3::text, '')::uuid, $7::text, $8::text` + refusalVals + `
 			WHERE $7::text <> '' AND NOT EXISTS (SELECT 1 FROM prev)
 			ON CONFLICT ` + conflict + ` DO NOTHING
 			RETURNING 'recorded' AS outcome, ` + refusalColumns + `
@@ -79,15 +93,43 @@ func newKeyspace(match, conflict string) keyspace {
 }
 
 var (
-	clientKeys = newKeyspace(`user_id = $1::uuid AND request_id = $2::text AND order_id IS NULL`,
-		`(user_id, request_id) WHERE order_id IS NULL`)
+	clientKeys = newKeyspace(`user_id = $1::uuid AND request_id = $2::text AND order_id IS NULL AND refund_of IS NULL`,
+		`(user_id, request_id) WHERE order_id IS NULL AND refund_of IS NULL`, "", "", "", "")
 	orderKeys = newKeyspace(`order_id = NULLIF($3::text, '')::uuid`,
-		`(order_id) WHERE order_id IS NOT NULL`)
+		`(order_id) WHERE order_id IS NOT NULL`, "", "", "", "")
+	refundKeys = newKeyspace(`user_id = $1::uuid AND request_id = $2::text AND refund_of IS NOT NULL`,
+		`(user_id, request_id) WHERE refund_of IS NOT NULL`,
+		refundEntryCols, refundEntryVals, refundRefusalCols, refundRefusalVals)
 )
 
-// refusalColumns are a refusals row in the shape of keyRow.
+// keysOf is the key space of m.
+func keysOf(m billing.Movement) keyspace {
+	switch {
+	case m.IsRefund():
+		return refundKeys
+	case m.PaysOrder():
+		return orderKeys
+	}
+	return clientKeys
+}
+
+// refusalColumns are a refusals row in the shape of keyRow. A refused
+// refund's amount is what it asked for, so refund_asked repeats it.
 const refusalColumns = `id, user_id, kind, amount, currency, 0::bigint AS balance_after,
-	coalesce(request_id, '') AS request_id, coalesce(order_id::text, '') AS order_id, create_time, reason, message`
+	coalesce(request_id, '') AS request_id, coalesce(order_id::text, '') AS order_id,
+	coalesce(refund_of::text, '') AS refund_of, amount AS refund_asked, '' AS refund_reason,
+	create_time, reason, message`
+
+// refundedStmt reads, under the account's lock, the entry a refund names
+// ($2 its id or $3 the order it paid, the other one ”) if it is the
+// user's, with what earlier refunds gave back of it. The running total is
+// written by the refunds' insert trigger under this same lock, so it is
+// exact until the lock is released.
+const refundedStmt = `SELECT ` + txColumns + `,
+		coalesce((SELECT r.refunded FROM refund_totals r WHERE r.withdrawal_id = t.id), 0) AS refunded
+	FROM transactions t
+	WHERE t.user_id = $1::uuid
+	  AND (t.id = NULLIF($2::text, '')::uuid OR t.order_id = NULLIF($3::text, '')::uuid)`
 
 // movedRow is the ledger entry a movement inserted and the number of
 // account rows the same statement updated.
@@ -109,11 +151,18 @@ type keyRow struct {
 func (r keyRow) refusal() billing.Refusal {
 	return billing.Refusal{
 		ID: r.ID, UserID: r.UserID, Kind: billing.Kind(r.Kind), Amount: r.Amount, Currency: r.Currency,
-		RequestID: r.RequestID, OrderID: r.OrderID, Reason: r.Reason, Message: r.Message, CreateTime: r.CreateTime,
+		RequestID: r.RequestID, OrderID: r.OrderID, RefundOf: r.RefundOf, Reason: r.Reason, Message: r.Message,
+		CreateTime: r.CreateTime,
 	}
 }
 
-// Move applies a deposit or withdrawal: it changes the balance and appends
+// refundedRow is a refund's withdrawal and what was refunded of it.
+type refundedRow struct {
+	txRow
+	Refunded int64 `db:"refunded"`
+}
+
+// Move applies a deposit, withdrawal or refund: it changes the balance and appends
 // the ledger entry in one transaction, and returns the account after it with
 // the entry. The first outcome under the movement's key is final (see
 // package billing): a retry with the same parameters changes nothing and
@@ -121,8 +170,16 @@ func (r keyRow) refusal() billing.Refusal {
 // original refusal; other parameters under the key are
 // apperr.RequestIDReused (billing.ErrOrderIDReused for an order's
 // payment). A refusal by a rule (closed account, other currency,
-// insufficient funds, balance limit) is recorded under the key in the same
-// transaction, then returned.
+// insufficient funds, balance limit, nothing left to refund) is recorded
+// under the key in the same transaction, then returned.
+//
+// A refund (m.IsRefund) first reads the withdrawal it names, by id or by
+// order, under the account's lock, and decides its amount from what
+// earlier refunds left (billing.RefundAmount): a withdrawal that is not the
+// user's is billing.ErrTransactionNotFound and an amount above the
+// withdrawal's is INVALID_ARGUMENT, neither remembered. The insert trigger
+// adds the refund to the withdrawal's running total, which a CHECK keeps
+// within the withdrawal.
 func (s *Store) Move(ctx context.Context, m billing.Movement) (billing.Account, billing.Transaction, error) {
 	acct, tx, _, err := s.MoveOnce(ctx, m)
 	return acct, tx, err
@@ -139,10 +196,7 @@ func (s *Store) Move(ctx context.Context, m billing.Movement) (billing.Account, 
 // on its own only when the rules refuse the movement or the insert skips
 // it because the key is taken.
 func (s *Store) MoveOnce(ctx context.Context, m billing.Movement) (billing.Account, billing.Transaction, bool, error) {
-	keys := clientKeys
-	if m.PaysOrder() {
-		keys = orderKeys
-	}
+	keys := keysOf(m)
 	var (
 		acct     billing.Account
 		tx       billing.Transaction
@@ -205,6 +259,26 @@ func (s *Store) MoveOnce(ctx context.Context, m billing.Movement) (billing.Accou
 		}
 		acct = r.domain()
 
+		// applied is m as it changes the balance: a refund's Amount is
+		// what it asked for, applied's what it gives back.
+		applied := m
+		var ruleErr error
+		if m.IsRefund() {
+			var w refundedRow
+			err := dbtx.GetContext(ctx, &w, refundedStmt, m.UserID, m.RefundOf, m.RefundOrder)
+			if errors.Is(err, sql.ErrNoRows) {
+				return billing.TransactionNotFound(m)
+			}
+			if err != nil {
+				return fmt.Errorf("read refunded withdrawal: %w", err)
+			}
+			// The key is compared by the withdrawal's id however the
+			// request named it.
+			m.RefundOf, m.RefundOrder = w.ID, ""
+			applied = m
+			applied.Amount, ruleErr = billing.RefundAmount(w.domain(), w.Refunded, m.Amount)
+		}
+
 		// The rules are applied before the key is checked, which the
 		// insert below does on the way, so that a new movement needs no
 		// statement of its own for it. Either order gives the same
@@ -212,7 +286,10 @@ func (s *Store) MoveOnce(ctx context.Context, m billing.Movement) (billing.Accou
 		// retry must get its first outcome even when the rules would now
 		// decide otherwise (say the original withdrawal emptied the
 		// account, or a deposit since made a refused one affordable).
-		balance, ruleErr := acct.Apply(m)
+		var balance int64
+		if ruleErr == nil {
+			balance, ruleErr = acct.Apply(applied)
+		}
 		if ruleErr != nil {
 			ref, ok := billing.NewRefusal(acct, m, ruleErr)
 			if !ok {
@@ -227,9 +304,12 @@ func (s *Store) MoveOnce(ctx context.Context, m billing.Movement) (billing.Accou
 			return answer(rows, ruleErr)
 		}
 
+		args := []any{m.UserID, m.RequestID, m.OrderID, string(m.Kind), applied.Amount, acct.Currency, balance}
+		if m.IsRefund() {
+			args = append(args, m.RefundOf, m.Amount, m.RefundReason)
+		}
 		var row movedRow
-		err = dbtx.GetContext(ctx, &row, keys.applyStmt,
-			m.UserID, m.RequestID, m.OrderID, string(m.Kind), m.Amount, acct.Currency, balance)
+		err = dbtx.GetContext(ctx, &row, keys.applyStmt, args...)
 		if errors.Is(err, sql.ErrNoRows) {
 			// Skipped: the key has an entry or a refusal.
 			rows, err := readKey(ctx, dbtx, keys, m, billing.Refusal{})
@@ -265,10 +345,13 @@ func (s *Store) MoveOnce(ctx context.Context, m billing.Movement) (billing.Accou
 // another user's payment of the same order took the key meanwhile (it
 // waited for that commit, which a new statement sees).
 func readKey(ctx context.Context, dbtx *sqlx.Tx, keys keyspace, m billing.Movement, ref billing.Refusal) ([]keyRow, error) {
+	args := []any{m.UserID, m.RequestID, m.OrderID, string(m.Kind), m.Amount, ref.Currency, ref.Reason, ref.Message}
+	if m.IsRefund() {
+		args = append(args, m.RefundOf)
+	}
 	for range 2 {
 		var rows []keyRow
-		err := dbtx.SelectContext(ctx, &rows, keys.keyStmt,
-			m.UserID, m.RequestID, m.OrderID, string(m.Kind), m.Amount, ref.Currency, ref.Reason, ref.Message)
+		err := dbtx.SelectContext(ctx, &rows, keys.keyStmt, args...)
 		if err != nil {
 			return nil, fmt.Errorf("read key: %w", err)
 		}

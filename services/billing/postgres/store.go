@@ -43,7 +43,8 @@ func (r accountRow) domain() billing.Account {
 	}
 }
 
-// txRow is a transactions row; a NULL request_id or order_id is read as "".
+// txRow is a transactions row; a NULL request_id, order_id or refund
+// column is read as "" or 0.
 type txRow struct {
 	ID           string    `db:"id"`
 	UserID       string    `db:"user_id"`
@@ -53,16 +54,22 @@ type txRow struct {
 	BalanceAfter int64     `db:"balance_after"`
 	RequestID    string    `db:"request_id"`
 	OrderID      string    `db:"order_id"`
+	RefundOf     string    `db:"refund_of"`
+	RefundAsked  int64     `db:"refund_asked"`
+	RefundReason string    `db:"refund_reason"`
 	CreateTime   time.Time `db:"create_time"`
 }
 
 const txColumns = `id, user_id, kind, amount, currency, balance_after,
-	coalesce(request_id, '') AS request_id, coalesce(order_id::text, '') AS order_id, create_time`
+	coalesce(request_id, '') AS request_id, coalesce(order_id::text, '') AS order_id,
+	coalesce(refund_of::text, '') AS refund_of, coalesce(refund_asked, 0) AS refund_asked,
+	coalesce(refund_reason, '') AS refund_reason, create_time`
 
 func (r txRow) domain() billing.Transaction {
 	return billing.Transaction{
 		ID: r.ID, UserID: r.UserID, Kind: billing.Kind(r.Kind), Amount: r.Amount, Currency: r.Currency,
-		BalanceAfter: r.BalanceAfter, RequestID: r.RequestID, OrderID: r.OrderID, CreateTime: r.CreateTime,
+		BalanceAfter: r.BalanceAfter, RequestID: r.RequestID, OrderID: r.OrderID,
+		RefundOf: r.RefundOf, RefundAsked: r.RefundAsked, RefundReason: r.RefundReason, CreateTime: r.CreateTime,
 	}
 }
 

@@ -61,6 +61,7 @@ type ledgerRow struct {
 	Amount       int64     `db:"amount"`
 	Currency     string    `db:"currency"`
 	BalanceAfter int64     `db:"balance_after"`
+	RefundOf     string    `db:"refund_of"`
 	CreateTime   time.Time `db:"create_time"`
 }
 
@@ -76,7 +77,8 @@ func audit(t *testing.T, db *sqlx.DB, user string) (balance int64, entries int) 
 		t.Fatal(err)
 	}
 	var rows []ledgerRow
-	err := db.Select(&rows, `SELECT id, user_id, kind, amount, currency, balance_after, create_time
+	err := db.Select(&rows, `SELECT id, user_id, kind, amount, currency, balance_after,
+		coalesce(refund_of::text, '') AS refund_of, create_time
 		FROM transactions WHERE user_id = $1 ORDER BY create_time, id`, user)
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +86,7 @@ func audit(t *testing.T, db *sqlx.DB, user string) (balance int64, entries int) 
 	ledger := make([]billing.Transaction, len(rows))
 	for i, r := range rows {
 		ledger[i] = billing.Transaction{ID: r.ID, UserID: r.UserID, Kind: billing.Kind(r.Kind), Amount: r.Amount,
-			Currency: r.Currency, BalanceAfter: r.BalanceAfter, CreateTime: r.CreateTime}
+			Currency: r.Currency, BalanceAfter: r.BalanceAfter, RefundOf: r.RefundOf, CreateTime: r.CreateTime}
 	}
 	if err := billing.VerifyLedger(billing.Account{UserID: user, Balance: a.Balance, Currency: a.Currency}, ledger); err != nil {
 		t.Fatalf("ledger of %s: %v", user, err)

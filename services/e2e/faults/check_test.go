@@ -117,7 +117,7 @@ type accountRow struct {
 func accounts(ctx context.Context, db *sql.DB) (map[string]accountRow, error) {
 	rows, err := db.QueryContext(ctx, `
 		SELECT a.user_id::text, a.balance,
-		       COALESCE(sum(CASE t.kind WHEN 'deposit' THEN t.amount ELSE -t.amount END), 0),
+		       COALESCE(sum(CASE t.kind WHEN 'withdrawal' THEN -t.amount ELSE t.amount END), 0),
 		       COALESCE(min(t.balance_after), 0),
 		       COALESCE(sum(t.amount) FILTER (WHERE t.kind = 'deposit'), 0),
 		       count(t.id) FILTER (WHERE t.kind = 'deposit'),

@@ -35,6 +35,8 @@ const (
 	Transaction_KIND_DEPOSIT Transaction_Kind = 1
 	// Money taken from the account.
 	Transaction_KIND_WITHDRAWAL Transaction_Kind = 2
+	// Money given back to the account for a withdrawal (refund_of).
+	Transaction_KIND_REFUND Transaction_Kind = 3
 )
 
 // Enum value maps for Transaction_Kind.
@@ -43,11 +45,13 @@ var (
 		0: "KIND_UNSPECIFIED",
 		1: "KIND_DEPOSIT",
 		2: "KIND_WITHDRAWAL",
+		3: "KIND_REFUND",
 	}
 	Transaction_Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED": 0,
 		"KIND_DEPOSIT":     1,
 		"KIND_WITHDRAWAL":  2,
+		"KIND_REFUND":      3,
 	}
 )
 
@@ -190,7 +194,12 @@ type Transaction struct {
 	// The order this transaction pays for, if any.
 	OrderId string `protobuf:"bytes,8,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
 	// When the transaction was made.
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// The withdrawal a refund gives money back for; empty for other kinds.
+	RefundOf string `protobuf:"bytes,10,opt,name=refund_of,json=refundOf,proto3" json:"refund_of,omitempty"`
+	// Why the money was given back, as the refund's caller stated it; empty
+	// for other kinds.
+	RefundReason  string `protobuf:"bytes,11,opt,name=refund_reason,json=refundReason,proto3" json:"refund_reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -286,6 +295,20 @@ func (x *Transaction) GetCreateTime() *timestamppb.Timestamp {
 		return x.CreateTime
 	}
 	return nil
+}
+
+func (x *Transaction) GetRefundOf() string {
+	if x != nil {
+		return x.RefundOf
+	}
+	return ""
+}
+
+func (x *Transaction) GetRefundReason() string {
+	if x != nil {
+		return x.RefundReason
+	}
+	return ""
 }
 
 // CreateAccountRequest is the input of CreateAccount.
@@ -831,6 +854,193 @@ func (x *ListTransactionsResponse) GetNextPageToken() string {
 	return ""
 }
 
+// RefundRequest is the input of Refund.
+type RefundRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The owner's user id; the withdrawal must be of this account.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// The withdrawal to give money back for: exactly one of its id and the
+	// order it paid. Either way it must be a withdrawal of user_id; another
+	// user's answers NOT_FOUND, as a missing one does.
+	//
+	// Types that are valid to be assigned to Original:
+	//
+	//	*RefundRequest_TransactionId
+	//	*RefundRequest_OrderId
+	Original isRefundRequest_Original `protobuf_oneof:"original"`
+	// Amount to give back in minor units, at most what the withdrawal took
+	// less what was refunded of it already; 0 means all of that remainder.
+	Amount int64 `protobuf:"varint,4,opt,name=amount,proto3" json:"amount,omitempty"`
+	// Idempotency key, required (at most 128 characters), scoped to the
+	// user's refunds: the order service's keys never meet the customer's own.
+	// The same key for the same withdrawal and amount returns the first
+	// outcome and applies once, a refusal included; the same key with another
+	// withdrawal or amount is refused with ALREADY_EXISTS, reason
+	// REQUEST_ID_REUSED.
+	RequestId string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Why the money is given back (at most 200 characters), kept in the
+	// ledger entry; optional, and not compared on a retry.
+	Reason        string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RefundRequest) Reset() {
+	*x = RefundRequest{}
+	mi := &file_kassa_billing_v1_billing_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefundRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefundRequest) ProtoMessage() {}
+
+func (x *RefundRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kassa_billing_v1_billing_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefundRequest.ProtoReflect.Descriptor instead.
+func (*RefundRequest) Descriptor() ([]byte, []int) {
+	return file_kassa_billing_v1_billing_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *RefundRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *RefundRequest) GetOriginal() isRefundRequest_Original {
+	if x != nil {
+		return x.Original
+	}
+	return nil
+}
+
+func (x *RefundRequest) GetTransactionId() string {
+	if x != nil {
+		if x, ok := x.Original.(*RefundRequest_TransactionId); ok {
+			return x.TransactionId
+		}
+	}
+	return ""
+}
+
+func (x *RefundRequest) GetOrderId() string {
+	if x != nil {
+		if x, ok := x.Original.(*RefundRequest_OrderId); ok {
+			return x.OrderId
+		}
+	}
+	return ""
+}
+
+func (x *RefundRequest) GetAmount() int64 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
+}
+
+func (x *RefundRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *RefundRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type isRefundRequest_Original interface {
+	isRefundRequest_Original()
+}
+
+type RefundRequest_TransactionId struct {
+	// The id of the withdrawal (Transaction.id).
+	TransactionId string `protobuf:"bytes,2,opt,name=transaction_id,json=transactionId,proto3,oneof"`
+}
+
+type RefundRequest_OrderId struct {
+	// The order the withdrawal paid (Transaction.order_id).
+	OrderId string `protobuf:"bytes,3,opt,name=order_id,json=orderId,proto3,oneof"`
+}
+
+func (*RefundRequest_TransactionId) isRefundRequest_Original() {}
+
+func (*RefundRequest_OrderId) isRefundRequest_Original() {}
+
+// RefundResponse is the result of Refund.
+type RefundResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account after the refund.
+	Account *Account `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	// The ledger entry the refund made; its refund_of names the withdrawal.
+	Transaction   *Transaction `protobuf:"bytes,2,opt,name=transaction,proto3" json:"transaction,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RefundResponse) Reset() {
+	*x = RefundResponse{}
+	mi := &file_kassa_billing_v1_billing_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefundResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefundResponse) ProtoMessage() {}
+
+func (x *RefundResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kassa_billing_v1_billing_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefundResponse.ProtoReflect.Descriptor instead.
+func (*RefundResponse) Descriptor() ([]byte, []int) {
+	return file_kassa_billing_v1_billing_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RefundResponse) GetAccount() *Account {
+	if x != nil {
+		return x.Account
+	}
+	return nil
+}
+
+func (x *RefundResponse) GetTransaction() *Transaction {
+	if x != nil {
+		return x.Transaction
+	}
+	return nil
+}
+
 var File_kassa_billing_v1_billing_proto protoreflect.FileDescriptor
 
 const file_kassa_billing_v1_billing_proto_rawDesc = "" +
@@ -845,7 +1055,7 @@ const file_kassa_billing_v1_billing_proto_rawDesc = "" +
 	"\vupdate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x129\n" +
 	"\n" +
-	"close_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcloseTime\"\x83\x03\n" +
+	"close_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcloseTime\"\xd6\x03\n" +
 	"\vTransaction\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x126\n" +
@@ -857,11 +1067,15 @@ const file_kassa_billing_v1_billing_proto_rawDesc = "" +
 	"request_id\x18\a \x01(\tR\trequestId\x12\x19\n" +
 	"\border_id\x18\b \x01(\tR\aorderId\x12;\n" +
 	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"C\n" +
+	"createTime\x12\x1b\n" +
+	"\trefund_of\x18\n" +
+	" \x01(\tR\brefundOf\x12#\n" +
+	"\rrefund_reason\x18\v \x01(\tR\frefundReason\"T\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fKIND_DEPOSIT\x10\x01\x12\x13\n" +
-	"\x0fKIND_WITHDRAWAL\x10\x02\"K\n" +
+	"\x0fKIND_WITHDRAWAL\x10\x02\x12\x0f\n" +
+	"\vKIND_REFUND\x10\x03\"K\n" +
 	"\x14CreateAccountRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1a\n" +
 	"\bcurrency\x18\x02 \x01(\tR\bcurrency\",\n" +
@@ -895,7 +1109,20 @@ const file_kassa_billing_v1_billing_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"\x85\x01\n" +
 	"\x18ListTransactionsResponse\x12A\n" +
 	"\ftransactions\x18\x01 \x03(\v2\x1d.kassa.billing.v1.TransactionR\ftransactions\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x92\x04\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xc9\x01\n" +
+	"\rRefundRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12'\n" +
+	"\x0etransaction_id\x18\x02 \x01(\tH\x00R\rtransactionId\x12\x1b\n" +
+	"\border_id\x18\x03 \x01(\tH\x00R\aorderId\x12\x16\n" +
+	"\x06amount\x18\x04 \x01(\x03R\x06amount\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x05 \x01(\tR\trequestId\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reasonB\n" +
+	"\n" +
+	"\boriginal\"\x86\x01\n" +
+	"\x0eRefundResponse\x123\n" +
+	"\aaccount\x18\x01 \x01(\v2\x19.kassa.billing.v1.AccountR\aaccount\x12?\n" +
+	"\vtransaction\x18\x02 \x01(\v2\x1d.kassa.billing.v1.TransactionR\vtransaction2\xdf\x04\n" +
 	"\x0eBillingService\x12R\n" +
 	"\rCreateAccount\x12&.kassa.billing.v1.CreateAccountRequest\x1a\x19.kassa.billing.v1.Account\x12L\n" +
 	"\n" +
@@ -903,7 +1130,8 @@ const file_kassa_billing_v1_billing_proto_rawDesc = "" +
 	"\fCloseAccount\x12%.kassa.billing.v1.CloseAccountRequest\x1a\x19.kassa.billing.v1.Account\x12N\n" +
 	"\aDeposit\x12 .kassa.billing.v1.DepositRequest\x1a!.kassa.billing.v1.DepositResponse\x12Q\n" +
 	"\bWithdraw\x12!.kassa.billing.v1.WithdrawRequest\x1a\".kassa.billing.v1.WithdrawResponse\x12i\n" +
-	"\x10ListTransactions\x12).kassa.billing.v1.ListTransactionsRequest\x1a*.kassa.billing.v1.ListTransactionsResponseB;Z9github.com/kassa-dev/kassa/gen/kassa/billing/v1;billingv1b\x06proto3"
+	"\x10ListTransactions\x12).kassa.billing.v1.ListTransactionsRequest\x1a*.kassa.billing.v1.ListTransactionsResponse\x12K\n" +
+	"\x06Refund\x12\x1f.kassa.billing.v1.RefundRequest\x1a .kassa.billing.v1.RefundResponseB;Z9github.com/kassa-dev/kassa/gen/kassa/billing/v1;billingv1b\x06proto3"
 
 var (
 	file_kassa_billing_v1_billing_proto_rawDescOnce sync.Once
@@ -918,7 +1146,7 @@ func file_kassa_billing_v1_billing_proto_rawDescGZIP() []byte {
 }
 
 var file_kassa_billing_v1_billing_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_kassa_billing_v1_billing_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_kassa_billing_v1_billing_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_kassa_billing_v1_billing_proto_goTypes = []any{
 	(Transaction_Kind)(0),            // 0: kassa.billing.v1.Transaction.Kind
 	(*Account)(nil),                  // 1: kassa.billing.v1.Account
@@ -932,36 +1160,42 @@ var file_kassa_billing_v1_billing_proto_goTypes = []any{
 	(*WithdrawResponse)(nil),         // 9: kassa.billing.v1.WithdrawResponse
 	(*ListTransactionsRequest)(nil),  // 10: kassa.billing.v1.ListTransactionsRequest
 	(*ListTransactionsResponse)(nil), // 11: kassa.billing.v1.ListTransactionsResponse
-	(*timestamppb.Timestamp)(nil),    // 12: google.protobuf.Timestamp
+	(*RefundRequest)(nil),            // 12: kassa.billing.v1.RefundRequest
+	(*RefundResponse)(nil),           // 13: kassa.billing.v1.RefundResponse
+	(*timestamppb.Timestamp)(nil),    // 14: google.protobuf.Timestamp
 }
 var file_kassa_billing_v1_billing_proto_depIdxs = []int32{
-	12, // 0: kassa.billing.v1.Account.create_time:type_name -> google.protobuf.Timestamp
-	12, // 1: kassa.billing.v1.Account.update_time:type_name -> google.protobuf.Timestamp
-	12, // 2: kassa.billing.v1.Account.close_time:type_name -> google.protobuf.Timestamp
+	14, // 0: kassa.billing.v1.Account.create_time:type_name -> google.protobuf.Timestamp
+	14, // 1: kassa.billing.v1.Account.update_time:type_name -> google.protobuf.Timestamp
+	14, // 2: kassa.billing.v1.Account.close_time:type_name -> google.protobuf.Timestamp
 	0,  // 3: kassa.billing.v1.Transaction.kind:type_name -> kassa.billing.v1.Transaction.Kind
-	12, // 4: kassa.billing.v1.Transaction.create_time:type_name -> google.protobuf.Timestamp
+	14, // 4: kassa.billing.v1.Transaction.create_time:type_name -> google.protobuf.Timestamp
 	1,  // 5: kassa.billing.v1.DepositResponse.account:type_name -> kassa.billing.v1.Account
 	2,  // 6: kassa.billing.v1.DepositResponse.transaction:type_name -> kassa.billing.v1.Transaction
 	1,  // 7: kassa.billing.v1.WithdrawResponse.account:type_name -> kassa.billing.v1.Account
 	2,  // 8: kassa.billing.v1.WithdrawResponse.transaction:type_name -> kassa.billing.v1.Transaction
 	2,  // 9: kassa.billing.v1.ListTransactionsResponse.transactions:type_name -> kassa.billing.v1.Transaction
-	3,  // 10: kassa.billing.v1.BillingService.CreateAccount:input_type -> kassa.billing.v1.CreateAccountRequest
-	4,  // 11: kassa.billing.v1.BillingService.GetAccount:input_type -> kassa.billing.v1.GetAccountRequest
-	5,  // 12: kassa.billing.v1.BillingService.CloseAccount:input_type -> kassa.billing.v1.CloseAccountRequest
-	6,  // 13: kassa.billing.v1.BillingService.Deposit:input_type -> kassa.billing.v1.DepositRequest
-	8,  // 14: kassa.billing.v1.BillingService.Withdraw:input_type -> kassa.billing.v1.WithdrawRequest
-	10, // 15: kassa.billing.v1.BillingService.ListTransactions:input_type -> kassa.billing.v1.ListTransactionsRequest
-	1,  // 16: kassa.billing.v1.BillingService.CreateAccount:output_type -> kassa.billing.v1.Account
-	1,  // 17: kassa.billing.v1.BillingService.GetAccount:output_type -> kassa.billing.v1.Account
-	1,  // 18: kassa.billing.v1.BillingService.CloseAccount:output_type -> kassa.billing.v1.Account
-	7,  // 19: kassa.billing.v1.BillingService.Deposit:output_type -> kassa.billing.v1.DepositResponse
-	9,  // 20: kassa.billing.v1.BillingService.Withdraw:output_type -> kassa.billing.v1.WithdrawResponse
-	11, // 21: kassa.billing.v1.BillingService.ListTransactions:output_type -> kassa.billing.v1.ListTransactionsResponse
-	16, // [16:22] is the sub-list for method output_type
-	10, // [10:16] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	1,  // 10: kassa.billing.v1.RefundResponse.account:type_name -> kassa.billing.v1.Account
+	2,  // 11: kassa.billing.v1.RefundResponse.transaction:type_name -> kassa.billing.v1.Transaction
+	3,  // 12: kassa.billing.v1.BillingService.CreateAccount:input_type -> kassa.billing.v1.CreateAccountRequest
+	4,  // 13: kassa.billing.v1.BillingService.GetAccount:input_type -> kassa.billing.v1.GetAccountRequest
+	5,  // 14: kassa.billing.v1.BillingService.CloseAccount:input_type -> kassa.billing.v1.CloseAccountRequest
+	6,  // 15: kassa.billing.v1.BillingService.Deposit:input_type -> kassa.billing.v1.DepositRequest
+	8,  // 16: kassa.billing.v1.BillingService.Withdraw:input_type -> kassa.billing.v1.WithdrawRequest
+	10, // 17: kassa.billing.v1.BillingService.ListTransactions:input_type -> kassa.billing.v1.ListTransactionsRequest
+	12, // 18: kassa.billing.v1.BillingService.Refund:input_type -> kassa.billing.v1.RefundRequest
+	1,  // 19: kassa.billing.v1.BillingService.CreateAccount:output_type -> kassa.billing.v1.Account
+	1,  // 20: kassa.billing.v1.BillingService.GetAccount:output_type -> kassa.billing.v1.Account
+	1,  // 21: kassa.billing.v1.BillingService.CloseAccount:output_type -> kassa.billing.v1.Account
+	7,  // 22: kassa.billing.v1.BillingService.Deposit:output_type -> kassa.billing.v1.DepositResponse
+	9,  // 23: kassa.billing.v1.BillingService.Withdraw:output_type -> kassa.billing.v1.WithdrawResponse
+	11, // 24: kassa.billing.v1.BillingService.ListTransactions:output_type -> kassa.billing.v1.ListTransactionsResponse
+	13, // 25: kassa.billing.v1.BillingService.Refund:output_type -> kassa.billing.v1.RefundResponse
+	19, // [19:26] is the sub-list for method output_type
+	12, // [12:19] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_kassa_billing_v1_billing_proto_init() }
@@ -969,13 +1203,17 @@ func file_kassa_billing_v1_billing_proto_init() {
 	if File_kassa_billing_v1_billing_proto != nil {
 		return
 	}
+	file_kassa_billing_v1_billing_proto_msgTypes[11].OneofWrappers = []any{
+		(*RefundRequest_TransactionId)(nil),
+		(*RefundRequest_OrderId)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kassa_billing_v1_billing_proto_rawDesc), len(file_kassa_billing_v1_billing_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   11,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -28,6 +28,7 @@ const (
 	BillingService_Deposit_FullMethodName          = "/kassa.billing.v1.BillingService/Deposit"
 	BillingService_Withdraw_FullMethodName         = "/kassa.billing.v1.BillingService/Withdraw"
 	BillingService_ListTransactions_FullMethodName = "/kassa.billing.v1.BillingService/ListTransactions"
+	BillingService_Refund_FullMethodName           = "/kassa.billing.v1.BillingService/Refund"
 )
 
 // BillingServiceClient is the client API for BillingService service.
@@ -56,6 +57,14 @@ type BillingServiceClient interface {
 	Withdraw(ctx context.Context, in *WithdrawRequest, opts ...grpc.CallOption) (*WithdrawResponse, error)
 	// ListTransactions lists an account's ledger, newest first.
 	ListTransactions(ctx context.Context, in *ListTransactionsRequest, opts ...grpc.CallOption) (*ListTransactionsResponse, error)
+	// Refund gives back money a withdrawal took, wholly or in part, as a new
+	// ledger entry of kind KIND_REFUND that names the withdrawal; the
+	// withdrawal itself is never changed, and the refunds of one withdrawal
+	// never add up to more than it took. It works on a closed account too, so
+	// money owed to a customer always arrives. Internal: called by the order
+	// service when an order is cancelled, not exposed through the REST
+	// gateway.
+	Refund(ctx context.Context, in *RefundRequest, opts ...grpc.CallOption) (*RefundResponse, error)
 }
 
 type billingServiceClient struct {
@@ -126,6 +135,16 @@ func (c *billingServiceClient) ListTransactions(ctx context.Context, in *ListTra
 	return out, nil
 }
 
+func (c *billingServiceClient) Refund(ctx context.Context, in *RefundRequest, opts ...grpc.CallOption) (*RefundResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RefundResponse)
+	err := c.cc.Invoke(ctx, BillingService_Refund_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // BillingServiceServer is the server API for BillingService service.
 // All implementations must embed UnimplementedBillingServiceServer
 // for forward compatibility.
@@ -152,6 +171,14 @@ type BillingServiceServer interface {
 	Withdraw(context.Context, *WithdrawRequest) (*WithdrawResponse, error)
 	// ListTransactions lists an account's ledger, newest first.
 	ListTransactions(context.Context, *ListTransactionsRequest) (*ListTransactionsResponse, error)
+	// Refund gives back money a withdrawal took, wholly or in part, as a new
+	// ledger entry of kind KIND_REFUND that names the withdrawal; the
+	// withdrawal itself is never changed, and the refunds of one withdrawal
+	// never add up to more than it took. It works on a closed account too, so
+	// money owed to a customer always arrives. Internal: called by the order
+	// service when an order is cancelled, not exposed through the REST
+	// gateway.
+	Refund(context.Context, *RefundRequest) (*RefundResponse, error)
 	mustEmbedUnimplementedBillingServiceServer()
 }
 
@@ -179,6 +206,9 @@ func (UnimplementedBillingServiceServer) Withdraw(context.Context, *WithdrawRequ
 }
 func (UnimplementedBillingServiceServer) ListTransactions(context.Context, *ListTransactionsRequest) (*ListTransactionsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListTransactions not implemented")
+}
+func (UnimplementedBillingServiceServer) Refund(context.Context, *RefundRequest) (*RefundResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Refund not implemented")
 }
 func (UnimplementedBillingServiceServer) mustEmbedUnimplementedBillingServiceServer() {}
 func (UnimplementedBillingServiceServer) testEmbeddedByValue()                        {}
@@ -309,6 +339,24 @@ func _BillingService_ListTransactions_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _BillingService_Refund_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RefundRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BillingServiceServer).Refund(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BillingService_Refund_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BillingServiceServer).Refund(ctx, req.(*RefundRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // BillingService_ServiceDesc is the grpc.ServiceDesc for BillingService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -339,6 +387,10 @@ var BillingService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListTransactions",
 			Handler:    _BillingService_ListTransactions_Handler,
+		},
+		{
+			MethodName: "Refund",
+			Handler:    _BillingService_Refund_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
