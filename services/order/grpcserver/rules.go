@@ -18,6 +18,7 @@ var Rules = map[string]auth.Rule{
 	orderv1.OrderService_CreateOrder_FullMethodName: auth.Customer,
 	orderv1.OrderService_GetOrder_FullMethodName:    auth.Customer,
 	orderv1.OrderService_ListOrders_FullMethodName:  auth.Customer,
+	orderv1.OrderService_CancelOrder_FullMethodName: auth.Customer,
 
 	orderv1.OrderAdminService_ListParked_FullMethodName:  auth.Admin,
 	orderv1.OrderAdminService_RetryParked_FullMethodName: auth.Admin,

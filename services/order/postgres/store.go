@@ -38,16 +38,27 @@ type row struct {
 	CreateTime    time.Time    `db:"create_time"`
 	UpdateTime    time.Time    `db:"update_time"`
 	PayAttempts   int          `db:"pay_attempts"`
+	CancelReqTime sql.NullTime `db:"cancel_request_time"`
+	CancelReason  string       `db:"cancel_reason"`
+	CancelTime    sql.NullTime `db:"cancel_time"`
+	Refunded      int64        `db:"refunded"`
+	CancelTries   int          `db:"cancel_attempts"`
 }
 
 const columns = `id, user_id, price, currency, status, failure_reason, request_id, email,
-	notified_at, create_time, update_time, pay_attempts`
+	notified_at, create_time, update_time, pay_attempts,
+	cancel_request_time, cancel_reason, cancel_time, refunded, cancel_attempts`
 
 func (r row) domain() order.Order {
 	o := order.Order{
 		ID: r.ID, UserID: r.UserID, Price: r.Price, Currency: r.Currency,
 		Status: order.Status(r.Status), FailureReason: r.FailureReason, RequestID: r.RequestID,
 		Email: r.Email, CreateTime: r.CreateTime, UpdateTime: r.UpdateTime, PayAttempts: r.PayAttempts,
+		CancelRequested: r.CancelReqTime.Valid, CancelReason: r.CancelReason,
+		Refunded: r.Refunded, CancelAttempts: r.CancelTries,
+	}
+	if r.CancelTime.Valid {
+		o.CancelTime = r.CancelTime.Time
 	}
 	if r.NotifiedAt.Valid {
 		o.NotifyTime = r.NotifiedAt.Time
@@ -158,7 +169,9 @@ func (s *Store) RecordOutcome(ctx context.Context, o order.Order, out order.Outc
 	// SELECT reads it, and only for the row the UPDATE changed.
 	err = pgdb.Get(ctx, s.db, &r, `
 		WITH settled AS (
-			UPDATE orders SET status = $2, failure_reason = $3, update_time = now(), pay_parked_time = NULL
+			UPDATE orders SET status = $2, failure_reason = $3, update_time = now(), pay_parked_time = NULL,
+			    -- nothing was taken, so a requested cancellation has nothing to give back
+			    cancel_request_time = CASE WHEN $2 = 'rejected' THEN NULL ELSE cancel_request_time END
 			WHERE id = $1 AND status = 'pending'
 			RETURNING `+columns+`
 		), outbox AS (

@@ -169,11 +169,11 @@ func TestMarkSent_NotifiesOnceAndKeepsFirstTime(t *testing.T) {
 	s, db := newStore(t)
 	ctx := context.Background()
 	o := paid(t, s, newOrder(t, s, uuid.NewString(), "k"))
-	first, err := s.MarkSent(ctx, o.ID)
+	first, err := s.MarkSent(ctx, o.ID, order.LetterRequestID(o.ID))
 	if err != nil || !first.Notified() {
 		t.Fatalf("MarkSent = %+v, %v", first, err)
 	}
-	second, err := s.MarkSent(ctx, o.ID)
+	second, err := s.MarkSent(ctx, o.ID, order.LetterRequestID(o.ID))
 	if err != nil || !second.NotifyTime.Equal(first.NotifyTime) {
 		t.Errorf("second MarkSent moved the time: %v -> %v (%v)", first.NotifyTime, second.NotifyTime, err)
 	}
@@ -184,7 +184,7 @@ func TestMarkSent_NotifiesOnceAndKeepsFirstTime(t *testing.T) {
 	if err := db.Get(&sent, `SELECT sent_time IS NOT NULL FROM order_letters WHERE order_id = $1`, o.ID); err != nil || !sent {
 		t.Errorf("outbox row sent = %v, %v", sent, err)
 	}
-	if _, err := s.MarkSent(ctx, uuid.NewString()); apperr.KindOf(err) != apperr.KindNotFound {
+	if _, err := s.MarkSent(ctx, uuid.NewString(), "order/x/letter"); apperr.KindOf(err) != apperr.KindNotFound {
 		t.Errorf("MarkSent of an unknown order = %v, want NotFound", err)
 	}
 }
@@ -281,7 +281,7 @@ func TestParked_ListedNewestFirstAndReleased(t *testing.T) {
 	if err := s.PaymentFailed(ctx, payment.ID, 0, true, "billing is down"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.LetterFailed(ctx, letter.ID, 0, true, "notification is down"); err != nil {
+	if err := s.LetterFailed(ctx, letter.ID, order.LetterRequestID(letter.ID), 0, true, "notification is down"); err != nil {
 		t.Fatal(err)
 	}
 	// The payment was parked first.

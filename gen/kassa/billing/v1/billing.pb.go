@@ -991,10 +991,8 @@ type RefundResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The account after the refund.
 	Account *Account `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
-	// The ledger entry the refund made.
-	Transaction *Transaction `protobuf:"bytes,2,opt,name=transaction,proto3" json:"transaction,omitempty"`
-	// What can still be refunded of the withdrawal, in minor units.
-	Refundable    int64 `protobuf:"varint,3,opt,name=refundable,proto3" json:"refundable,omitempty"`
+	// The ledger entry the refund made; its refund_of names the withdrawal.
+	Transaction   *Transaction `protobuf:"bytes,2,opt,name=transaction,proto3" json:"transaction,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1041,13 +1039,6 @@ func (x *RefundResponse) GetTransaction() *Transaction {
 		return x.Transaction
 	}
 	return nil
-}
-
-func (x *RefundResponse) GetRefundable() int64 {
-	if x != nil {
-		return x.Refundable
-	}
-	return 0
 }
 
 var File_kassa_billing_v1_billing_proto protoreflect.FileDescriptor
@@ -1128,13 +1119,10 @@ const file_kassa_billing_v1_billing_proto_rawDesc = "" +
 	"request_id\x18\x05 \x01(\tR\trequestId\x12\x16\n" +
 	"\x06reason\x18\x06 \x01(\tR\x06reasonB\n" +
 	"\n" +
-	"\boriginal\"\xa6\x01\n" +
+	"\boriginal\"\x86\x01\n" +
 	"\x0eRefundResponse\x123\n" +
 	"\aaccount\x18\x01 \x01(\v2\x19.kassa.billing.v1.AccountR\aaccount\x12?\n" +
-	"\vtransaction\x18\x02 \x01(\v2\x1d.kassa.billing.v1.TransactionR\vtransaction\x12\x1e\n" +
-	"\n" +
-	"refundable\x18\x03 \x01(\x03R\n" +
-	"refundable2\xdf\x04\n" +
+	"\vtransaction\x18\x02 \x01(\v2\x1d.kassa.billing.v1.TransactionR\vtransaction2\xdf\x04\n" +
 	"\x0eBillingService\x12R\n" +
 	"\rCreateAccount\x12&.kassa.billing.v1.CreateAccountRequest\x1a\x19.kassa.billing.v1.Account\x12L\n" +
 	"\n" +
