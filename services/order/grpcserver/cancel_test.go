@@ -250,6 +250,34 @@ func TestCancelOrder_LostReply_RefundedOnce(t *testing.T) {
 	}
 }
 
+// The notification service down during the cancel: the order is
+// cancelled all the same and the relay delivers its letter, once.
+func TestCancelOrder_NotifierDown_RelayDeliversTheLetter(t *testing.T) {
+	e := newEnv(t)
+	user := e.buyer(t, 1000)
+	o := e.mustCreate(t, user, 250, "paid")
+	e.letters.SetDown(true)
+	c, err := e.cancel(t, user, o.GetId(), "")
+	if err != nil || c.GetStatus() != orderv1.Order_STATUS_CANCELLED {
+		t.Fatalf("CancelOrder with notification down = %v, %v; want CANCELLED", c, err)
+	}
+	if n := e.cancelLetters(o.GetId()); n != 0 {
+		t.Fatalf("%d cancellation letters stored while notification was down", n)
+	}
+	e.letters.SetDown(false)
+	e.passTime(t)
+	if rep, err := e.svc.Relay(context.Background()); err != nil || rep.Sent != 1 {
+		t.Fatalf("Relay = %+v, %v; want the cancellation letter sent", rep, err)
+	}
+	e.passTime(t)
+	if rep, err := e.svc.Relay(context.Background()); err != nil || rep.Sent != 0 {
+		t.Errorf("second Relay = %+v, %v; want nothing left", rep, err)
+	}
+	if n, all := e.cancelLetters(o.GetId()), len(e.letters.LettersFor(o.GetId())); n != 1 || all != 2 {
+		t.Errorf("%d cancellation letters of %d; want one of two", n, all)
+	}
+}
+
 // Bad input changes nothing: another customer's order is missing, a
 // malformed id or an overlong reason is INVALID_ARGUMENT.
 func TestCancelOrder_BadInput(t *testing.T) {

@@ -69,8 +69,8 @@ func (s *Store) ClaimLetters(ctx context.Context, lease time.Duration, limit int
 	err := pgdb.Select(ctx, s.db, &rows, `
 		UPDATE order_letters
 		SET attempts = attempts + 1, next_attempt_time = now() + make_interval(secs => $1)
-		WHERE order_id IN (
-			SELECT order_id FROM order_letters
+		WHERE (order_id, request_id) IN (
+			SELECT order_id, request_id FROM order_letters
 			WHERE sent_time IS NULL AND parked_time IS NULL AND next_attempt_time <= least(now(), $3)
 			ORDER BY next_attempt_time
 			LIMIT $2

@@ -68,9 +68,10 @@ type parkedRow struct {
 }
 
 // ListParked returns up to limit parked items, the most recently parked
-// first, after the cursor. An order has at most one parked item (a parked
-// payment is pending, a parked letter final), so (park time, order id)
-// orders them totally.
+// first, after the cursor. An order has at most one parked payment (it is
+// pending) or up to two parked letters (final: its outcome, its
+// cancellation), parked by separate transactions at different times, so
+// (park time, order id) orders them totally.
 func (s *Store) ListParked(ctx context.Context, after paging.Cursor, limit int) ([]order.ParkedItem, error) {
 	first := after.IsFirst()
 	var rows []parkedRow

@@ -67,6 +67,10 @@ func TestSchema_RefusesInconsistentRows(t *testing.T) {
 		{"letter of no order", `INSERT INTO order_letters (order_id, user_id, request_id, email, subject, body) VALUES (gen_random_uuid(), $1, 'k', 'e', 's', 'b')`},
 		{"letter without body", `WITH o AS (INSERT INTO orders (user_id, price, currency, request_id, email, status) VALUES ($1, 1, 'USD', 'k', 'e', 'paid') RETURNING id)
 			INSERT INTO order_letters (order_id, user_id, request_id, email, subject, body) SELECT id, $1, 'k', 'e', 's', '' FROM o`},
+		{"cancelled without a refund time", `INSERT INTO orders (user_id, price, currency, request_id, email, status, cancel_request_time) VALUES ($1, 1, 'USD', 'k', 'e', 'cancelled', now())`},
+		{"cancelled without a request", `INSERT INTO orders (user_id, price, currency, request_id, email, status, cancel_time) VALUES ($1, 1, 'USD', 'k', 'e', 'cancelled', now())`},
+		{"rejected but cancelling", `INSERT INTO orders (user_id, price, currency, request_id, email, status, failure_reason, cancel_request_time) VALUES ($1, 1, 'USD', 'k', 'e', 'rejected', 'why', now())`},
+		{"negative refund", `INSERT INTO orders (user_id, price, currency, request_id, email, refunded) VALUES ($1, 1, 'USD', 'k', 'e', -1)`},
 		{"letter sent and parked", `WITH o AS (INSERT INTO orders (user_id, price, currency, request_id, email, status) VALUES ($1, 1, 'USD', 'k', 'e', 'paid') RETURNING id)
 			INSERT INTO order_letters (order_id, user_id, request_id, email, subject, body, sent_time, parked_time) SELECT id, $1, 'k', 'e', 's', 'b', now(), now() FROM o`},
 	}
