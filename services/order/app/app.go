@@ -54,8 +54,9 @@ type Store interface {
 	HandOverFailed(ctx context.Context, id, requestID string, delay time.Duration, lastErr string) error
 	// RequestCancel records a cancellation of userID's pending or paid
 	// order id before the refund, due for the repair loop after grace; any
-	// other order comes back as stored.
-	RequestCancel(ctx context.Context, userID, id, reason string, grace time.Duration) (order.Order, error)
+	// other order comes back as stored. requestID ("" = none) may name
+	// the cancellation of one order only.
+	RequestCancel(ctx context.Context, userID, id, reason, requestID string, grace time.Duration) (order.Order, error)
 	// RecordCancel records billing's refund of paid order o with its letter
 	// in the outbox; recorded is false when another worker was first.
 	RecordCancel(ctx context.Context, o order.Order, refunded int64, letter order.Letter, letterDelay time.Duration) (stored order.Order, recorded bool, err error)

@@ -18,8 +18,9 @@ import (
 // cancelled order comes back unchanged. The cancellation is stored before
 // billing is asked, so when billing does not answer the call is
 // UNAVAILABLE (ORDER_NOT_FINISHED) and the repair loop, or a retry,
-// finishes it; billing refunds once under order.RefundRequestID. requestID
-// is checked but needs no storing: an order is cancelled at most once.
+// finishes it; billing refunds once under order.RefundRequestID. An order
+// is cancelled at most once whatever the key; requestID ("" = none) only
+// may not name the cancellation of another order (REQUEST_ID_REUSED).
 func (s *Service) Cancel(ctx context.Context, userID, id, reason, requestID string) (order.Order, error) {
 	userID, err := validate.ID("user_id", userID)
 	if err != nil {
@@ -34,18 +35,13 @@ func (s *Service) Cancel(ctx context.Context, userID, id, reason, requestID stri
 	if err := validate.RequestID("request_id", requestID, false); err != nil {
 		return order.Order{}, err
 	}
-	o, err := s.store.Get(ctx, userID, id)
+	o, err := s.store.RequestCancel(ctx, userID, id, reason, requestID, s.cfg.RepairMinAge)
 	if err != nil {
 		return order.Order{}, err
 	}
 	if o.Status == order.Rejected || o.Status == order.Cancelled {
 		s.cfg.Metrics.cancels.WithLabelValues(cancelUnchanged).Inc()
 		return o, nil
-	}
-	if !o.CancelRequested {
-		if o, err = s.store.RequestCancel(ctx, userID, id, reason, s.cfg.RepairMinAge); err != nil {
-			return order.Order{}, err
-		}
 	}
 	done, recorded, err := s.cancel(ctx, o)
 	switch {

@@ -8,28 +8,44 @@ import (
 	"time"
 
 	"github.com/kassa-dev/kassa/services/order"
+	"github.com/kassa-dev/kassa/services/platform/apperr"
 	"github.com/kassa-dev/kassa/services/platform/pgdb"
 )
 
 // RequestCancel records that user userID asked to cancel its order id,
-// with reason, before any money moves back: from then on the refund is the
-// repair loop's after grace, should the request not make it itself. Only a
+// with reason and the request's idempotency key requestID (optional),
+// before any money moves back: from then on the refund is the repair
+// loop's after grace, should the request not make it itself. Only a
 // pending or paid order without a recorded request takes it; any other
 // order (rejected, cancelled, already requested) is returned as stored, so
 // the first request's reason is the one kept. Another user's order is
-// order.ErrNotFound.
-func (s *Store) RequestCancel(ctx context.Context, userID, id, reason string, grace time.Duration) (order.Order, error) {
+// order.ErrNotFound; a key that cancelled another order of the user is
+// REQUEST_ID_REUSED.
+func (s *Store) RequestCancel(ctx context.Context, userID, id, reason, requestID string, grace time.Duration) (order.Order, error) {
+	if requestID != "" {
+		var other string
+		err := pgdb.Get(ctx, s.db, &other, `SELECT id FROM orders WHERE user_id = $1 AND cancel_request_id = $2`, userID, requestID)
+		switch {
+		case err == nil && other != id:
+			return order.Order{}, apperr.RequestIDReused(requestID)
+		case err != nil && !errors.Is(err, sql.ErrNoRows):
+			return order.Order{}, fmt.Errorf("read cancellation by request_id: %w", err)
+		}
+	}
 	var r row
 	err := pgdb.Get(ctx, s.db, &r, `
 		UPDATE orders
-		SET cancel_request_time = now(), cancel_reason = $3,
+		SET cancel_request_time = now(), cancel_reason = $3, cancel_request_id = nullif($5, ''),
 		    cancel_next_attempt_time = now() + make_interval(secs => $4), update_time = now()
 		WHERE user_id = $1 AND id = $2 AND status IN ('pending', 'paid') AND cancel_request_time IS NULL
-		RETURNING `+columns, userID, id, reason, grace.Seconds())
-	if errors.Is(err, sql.ErrNoRows) {
+		RETURNING `+columns, userID, id, reason, grace.Seconds(), requestID)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
 		return s.Get(ctx, userID, id)
-	}
-	if err != nil {
+	case pgdb.IsUniqueViolation(err, "orders_user_cancel_request_key"):
+		// A concurrent cancellation of another order took the key first.
+		return order.Order{}, apperr.RequestIDReused(requestID)
+	case err != nil:
 		return order.Order{}, fmt.Errorf("record cancellation of order %s: %w", id, err)
 	}
 	return r.domain(), nil

@@ -29,16 +29,32 @@ func TestRequestCancel_OnlyPendingOrPaid_FirstReasonKept(t *testing.T) {
 	ctx := context.Background()
 	user := uuid.NewString()
 	o := paid(t, s, newOrder(t, s, user, "k"))
-	got, err := s.RequestCancel(ctx, user, o.ID, "first", 0)
+	got, err := s.RequestCancel(ctx, user, o.ID, "first", "", 0)
 	if err != nil || !got.CancelRequested || got.CancelReason != "first" || got.Status != order.Paid {
 		t.Fatalf("RequestCancel = %+v, %v; want paid with the request recorded", got, err)
 	}
-	again, err := s.RequestCancel(ctx, user, o.ID, "second", 0)
+	again, err := s.RequestCancel(ctx, user, o.ID, "second", "", 0)
 	if err != nil || again.CancelReason != "first" || !again.UpdateTime.Equal(got.UpdateTime) {
 		t.Errorf("second RequestCancel = %+v, %v; want the first request unchanged", again, err)
 	}
-	if _, err := s.RequestCancel(ctx, uuid.NewString(), o.ID, "", 0); apperr.KindOf(err) != apperr.KindNotFound {
+	if _, err := s.RequestCancel(ctx, uuid.NewString(), o.ID, "", "", 0); apperr.KindOf(err) != apperr.KindNotFound {
 		t.Errorf("RequestCancel of another user's order = %v, want NotFound", err)
+	}
+	// A key names one order's cancellation: again on that order it is
+	// answered with the order, on another order it is refused.
+	keyed := paid(t, s, newOrder(t, s, user, "keyed"))
+	if _, err := s.RequestCancel(ctx, user, keyed.ID, "", "cancel-1", 0); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.RequestCancel(ctx, user, keyed.ID, "", "cancel-1", 0); err != nil || got.ID != keyed.ID {
+		t.Errorf("the key again on its order = %+v, %v; want the order", got, err)
+	}
+	other := paid(t, s, newOrder(t, s, user, "other"))
+	if _, err := s.RequestCancel(ctx, user, other.ID, "", "cancel-1", 0); apperr.ReasonOf(err) != apperr.ReasonRequestIDReused {
+		t.Errorf("the key on another order = %v, want REQUEST_ID_REUSED", err)
+	}
+	if got, err := s.Get(ctx, user, other.ID); err != nil || got.CancelRequested {
+		t.Errorf("the refused key changed the other order: %+v, %v", got, err)
 	}
 	rejected := newOrder(t, s, user, "r")
 	final := rejected
@@ -46,7 +62,7 @@ func TestRequestCancel_OnlyPendingOrPaid_FirstReasonKept(t *testing.T) {
 	if _, _, err := s.RecordOutcome(ctx, rejected, order.Declined("no money"), order.OutcomeLetter(final), 0); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := s.RequestCancel(ctx, user, rejected.ID, "", 0); err != nil || got.CancelRequested || got.Status != order.Rejected {
+	if got, err := s.RequestCancel(ctx, user, rejected.ID, "", "", 0); err != nil || got.CancelRequested || got.Status != order.Rejected {
 		t.Errorf("RequestCancel of a rejected order = %+v, %v; want it unchanged", got, err)
 	}
 }
@@ -67,7 +83,7 @@ func TestRecordOutcome_RejectedDropsTheCancellation(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			o := newOrder(t, s, user, tt.name)
-			if _, err := s.RequestCancel(ctx, user, o.ID, "", 0); err != nil {
+			if _, err := s.RequestCancel(ctx, user, o.ID, "", "", 0); err != nil {
 				t.Fatal(err)
 			}
 			final := o
@@ -88,7 +104,7 @@ func TestRecordCancel_OnceWithASecondLetter(t *testing.T) {
 	if _, recorded := cancelled(t, ctx, s, o); recorded {
 		t.Fatal("RecordCancel recorded a refund nobody asked for")
 	}
-	o, err := s.RequestCancel(ctx, user, o.ID, "why", 0)
+	o, err := s.RequestCancel(ctx, user, o.ID, "why", "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +144,7 @@ func TestClaimCancels_OnlyRequestedPaidAndDue(t *testing.T) {
 		id    string
 		grace time.Duration
 	}{{due.ID, 0}, {later.ID, time.Hour}, {pending.ID, 0}} {
-		if _, err := s.RequestCancel(ctx, user, c.id, "", c.grace); err != nil {
+		if _, err := s.RequestCancel(ctx, user, c.id, "", "", c.grace); err != nil {
 			t.Fatal(err)
 		}
 	}

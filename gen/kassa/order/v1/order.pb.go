@@ -713,7 +713,9 @@ type CancelOrderRequest struct {
 	// first cancelling request's reason is kept.
 	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
 	// Idempotency key (at most 128 characters); optional, as an order is
-	// cancelled at most once whatever the key.
+	// cancelled at most once whatever the key. A key names the cancellation
+	// it was first sent with: sent to cancel another order it is refused
+	// with ALREADY_EXISTS, reason REQUEST_ID_REUSED (HTTP 422).
 	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
