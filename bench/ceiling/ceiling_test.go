@@ -160,7 +160,7 @@ func TestScriptsRunAndLeaveKassaInvariants(t *testing.T) {
 		`SELECT count(*) FROM transactions t WHERE t.kind = 'withdrawal' AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = t.order_id AND o.status = 'paid' AND o.price = t.amount)`: 0,
 		`SELECT count(*) FROM orders o WHERE o.status = 'paid' AND NOT EXISTS (SELECT 1 FROM transactions t WHERE t.order_id = o.id)`:                                                  0,
 		`SELECT count(*) FROM orders WHERE (status = 'rejected') <> (price = ` + strconv.FormatInt(workload.RejectPrice, 10) + `)`:                                                     0,
-		`SELECT count(*) FROM accounts a WHERE a.balance <> (SELECT sum(CASE kind WHEN 'withdrawal' THEN -amount ELSE amount END) FROM transactions t WHERE t.user_id = a.user_id)`:       0,
+		`SELECT count(*) FROM accounts a WHERE a.balance <> (SELECT sum(CASE kind WHEN 'withdrawal' THEN -amount ELSE amount END) FROM transactions t WHERE t.user_id = a.user_id)`:    0,
 	} {
 		if got := one(q); got != want {
 			t.Errorf("%s = %d, want %d", q, got, want)
