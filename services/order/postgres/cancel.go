@@ -77,13 +77,10 @@ func (s *Store) RecordCancel(ctx context.Context, o order.Order, refunded int64,
 	if !errors.Is(err, sql.ErrNoRows) {
 		return order.Order{}, false, fmt.Errorf("record refund of order %s: %w", o.ID, err)
 	}
-	if err := pgdb.Get(ctx, s.db, &r, `SELECT `+columns+` FROM orders WHERE id = $1`, o.ID); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return order.Order{}, false, fmt.Errorf("%w: no order %s", order.ErrNotFound, o.ID)
-		}
-		return order.Order{}, false, fmt.Errorf("read cancelled order %s: %w", o.ID, err)
-	}
-	return r.domain(), false, nil
+	// Not paid with a requested cancellation any more: another worker
+	// recorded the refund first.
+	stored, err = s.byID(ctx, o.ID)
+	return stored, false, err
 }
 
 // ClaimCancels takes up to limit paid orders whose requested refund is

@@ -188,13 +188,21 @@ func (s *Store) RecordOutcome(ctx context.Context, o order.Order, out order.Outc
 		return order.Order{}, false, fmt.Errorf("record payment outcome of order %s: %w", o.ID, err)
 	}
 	// Not pending any more: another worker recorded billing's answer first.
-	if err := pgdb.Get(ctx, s.db, &r, `SELECT `+columns+` FROM orders WHERE id = $1`, o.ID); err != nil {
+	stored, err = s.byID(ctx, o.ID)
+	return stored, false, err
+}
+
+// byID reads order id whoever its buyer, for a worker that lost the race
+// to record a step and answers with the order as the winner left it.
+func (s *Store) byID(ctx context.Context, id string) (order.Order, error) {
+	var r row
+	if err := pgdb.Get(ctx, s.db, &r, `SELECT `+columns+` FROM orders WHERE id = $1`, id); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
-			return order.Order{}, false, fmt.Errorf("%w: no order %s", order.ErrNotFound, o.ID)
+			return order.Order{}, fmt.Errorf("%w: no order %s", order.ErrNotFound, id)
 		}
-		return order.Order{}, false, fmt.Errorf("read settled order %s: %w", o.ID, err)
+		return order.Order{}, fmt.Errorf("read order %s: %w", id, err)
 	}
-	return r.domain(), false, nil
+	return r.domain(), nil
 }
 
 // ClaimPayments takes up to limit pending orders whose payment is due

@@ -162,6 +162,13 @@ func RunPayments(t *testing.T, newBilling func(t *testing.T) Billing) {
 	refund := func(w app.Withdrawal) app.Refund {
 		return app.Refund{UserID: w.UserID, OrderID: w.OrderID, RequestID: order.RefundRequestID(w.OrderID), Reason: "changed my mind"}
 	}
+	// wantBalance fails unless user's balance is exactly balance: a
+	// payment of it goes through and then one of 1 is declined.
+	wantBalance := func(t *testing.T, b Billing, user string, balance int64) {
+		t.Helper()
+		want(t, b, payment(user, balance, "EUR"), false)
+		want(t, b, payment(user, 1, "EUR"), true)
+	}
 	wantRefunded := func(t *testing.T, b Billing, r app.Refund, amount int64) {
 		t.Helper()
 		if got, err := b.Refund(ctx, r); err != nil || got != amount {
@@ -175,9 +182,7 @@ func RunPayments(t *testing.T, newBilling func(t *testing.T) Billing) {
 		want(t, b, w, false)
 		wantRefunded(t, b, refund(w), 60)
 		wantRefunded(t, b, refund(w), 60) // the retry gets the first refund and gives nothing
-		// The balance is the 100 it was before the order, not more.
-		want(t, b, payment(user, 100, "EUR"), false)
-		want(t, b, payment(user, 1, "EUR"), true)
+		wantBalance(t, b, user, 100)      // as before the order, not more
 	})
 	t.Run("Refund_ConcurrentRetriesOnce", func(t *testing.T) {
 		b, user := newBilling(t), uuid.NewString()
@@ -198,8 +203,7 @@ func RunPayments(t *testing.T, newBilling func(t *testing.T) Billing) {
 		for err := range errs {
 			t.Errorf("a concurrent retry of one refund: %v, want 60", err)
 		}
-		want(t, b, payment(user, 100, "EUR"), false)
-		want(t, b, payment(user, 1, "EUR"), true)
+		wantBalance(t, b, user, 100)
 	})
 	t.Run("Refund_NeverBeyondThePayment", func(t *testing.T) {
 		b, user := newBilling(t), uuid.NewString()
@@ -216,8 +220,7 @@ func RunPayments(t *testing.T, newBilling func(t *testing.T) Billing) {
 		if got, err := b.Refund(ctx, unpaid); err == nil {
 			t.Fatalf("a refund of an order never paid gave back %d, want an error", got)
 		}
-		want(t, b, payment(user, 100, "EUR"), false)
-		want(t, b, payment(user, 1, "EUR"), true)
+		wantBalance(t, b, user, 100)
 	})
 	t.Run("Refund_ClosedAccount", func(t *testing.T) {
 		b, user := newBilling(t), uuid.NewString()
