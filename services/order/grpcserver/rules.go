@@ -10,7 +10,7 @@ import (
 )
 
 // Rules is the access rule of every RPC the order service serves (set as
-// service.Spec.Auth). The customer RPCs admit any verified customer; whose
+// boot.Spec.Auth). The customer RPCs admit any verified customer; whose
 // orders they touch is checked in the handler against the token (see
 // buyer and reader), never taken from the request alone. No service
 // identity calls the order service, so none is admitted.
