@@ -177,6 +177,12 @@ func (f *fakeOrders) GetOrder(_ context.Context, req *orderv1.GetOrderRequest) (
 	return &orderv1.Order{Id: req.GetId(), UserId: req.GetUserId(), Status: orderv1.Order_STATUS_PAID}, nil
 }
 
+func (f *fakeOrders) CancelOrder(_ context.Context, req *orderv1.CancelOrderRequest) (*orderv1.Order, error) {
+	f.rec.add("CancelOrder.request_id", req.GetRequestId())
+	f.rec.add("CancelOrder.reason", req.GetReason())
+	return &orderv1.Order{Id: req.GetId(), UserId: req.GetUserId(), Status: orderv1.Order_STATUS_CANCELLED}, nil
+}
+
 type fakeNotifications struct {
 	notificationv1.UnimplementedNotificationServiceServer
 	rec *recorderLog

@@ -71,6 +71,7 @@ func TestRoutes_ReachTheirRPC(t *testing.T) {
 		{"POST", u + "/orders", `{"price":"2500"}`, "/kassa.order.v1.OrderService/CreateOrder"},
 		{"GET", u + "/orders", "", "/kassa.order.v1.OrderService/ListOrders"},
 		{"GET", u + "/orders/o1", "", "/kassa.order.v1.OrderService/GetOrder"},
+		{"POST", u + "/orders/o1:cancel", `{"reason":"changed my mind"}`, "/kassa.order.v1.OrderService/CancelOrder"},
 		{"GET", u + "/notifications", "", "/kassa.notification.v1.NotificationService/ListNotifications"},
 		{"GET", u + "/notifications/n1", "", "/kassa.notification.v1.NotificationService/GetNotification"},
 	}
@@ -133,6 +134,14 @@ func TestIdempotencyKey_BecomesRequestID(t *testing.T) {
 	r = e.do(t, "POST", "/v1/users/"+testUserID+"/account:deposit", `{"amount":"100","requestId":"body-only"}`, nil)
 	if r.status != http.StatusOK {
 		t.Fatalf("Deposit without header: status = %d, body %s", r.status, r.body)
+	}
+	// A cancellation's body is all optional: the header alone is its key.
+	r = e.do(t, "POST", "/v1/users/"+testUserID+"/orders/o1:cancel", `{"reason":"changed my mind"}`, map[string]string{"Idempotency-Key": "key-cancel-1"})
+	if r.status != http.StatusOK {
+		t.Fatalf("CancelOrder status = %d, body %s", r.status, r.body)
+	}
+	if got := e.rec.get("CancelOrder.request_id"); !slices.Equal(got, []string{"key-cancel-1"}) {
+		t.Errorf("CancelOrder request_ids = %q", got)
 	}
 	if got := e.rec.get("CreateUser.request_id"); !slices.Equal(got, []string{"key-user-1"}) {
 		t.Errorf("CreateUser request_ids = %q", got)

@@ -62,6 +62,7 @@ const CONTRACT = [
   'OrderService_CreateOrder',
   'OrderService_ListOrders',
   'OrderService_GetOrder',
+  'OrderService_CancelOrder',
   'NotificationService_ListNotifications',
   'NotificationService_GetNotification',
   'UserService_DeleteUser',
@@ -238,6 +239,7 @@ function realIds(info) {
     case '/v1/users/{id}':
       return { id: info.id === 'UserService_DeleteUser' ? (state.created && state.created.id) : c.id };
     case '/v1/users/{userId}/orders/{id}':
+    case '/v1/users/{userId}/orders/{id}:cancel':
       return { userId: c.id, id: state.orderId };
     case '/v1/users/{userId}/notifications/{id}':
       return { userId: c.id, id: state.notificationId };
@@ -300,6 +302,12 @@ async function prepareSuccess(t, info, { forError = false } = {}) {
       break;
     case 'OrderService_GetOrder':
       if (!state.orderId) throw new Error('CreateOrder made no order for GetOrder to read');
+      break;
+    case 'OrderService_CancelOrder':
+      // It runs after the reads of the order, which stays readable, now
+      // cancelled, for the letters that follow.
+      if (!state.orderId) throw new Error('CreateOrder made no order for CancelOrder to cancel');
+      body = { ...body, requestId: key };
       break;
     case 'NotificationService_GetNotification':
       if (!state.notificationId) {
@@ -401,7 +409,14 @@ async function prepareError(t, info, status) {
         second.requestId = key;
       }
       const token = info.secured ? c.token : undefined;
-      await call('POST', t.fullPath.split('?')[0], { token, body: first, headers: { 'Idempotency-Key': key } });
+      let firstPath = t.fullPath.split('?')[0];
+      if (info.id === 'OrderService_CancelOrder') {
+        // A cancellation's key names the order it cancelled: its first use
+        // cancels another order, paid for the purpose.
+        const other = await call('POST', `/v1/users/${c.id}/orders`, { token, body: { price: '1' }, headers: { 'Idempotency-Key': unique('dredd-order') } });
+        firstPath = `/v1/users/${c.id}/orders/${other.id}:cancel`;
+      }
+      await call('POST', firstPath, { token, body: first, headers: { 'Idempotency-Key': key } });
       header(t, 'Idempotency-Key', key);
       t.request.body = JSON.stringify(second);
       return null;

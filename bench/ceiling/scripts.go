@@ -71,7 +71,7 @@ func orderTail(status, reason, subject, body string) string {
 -- notification: Send (commit 4)
 ` + bind(sendOrderLetter, ":o_user_id", ":o_email", subject, body, ":o_id", letterKey) + `;
 -- order: MarkSent (commit 5)
-` + bind(markSent, ":o_id") + `;
+` + bind(markSent, ":o_id", letterKey, "true") + `;
 `
 }
 

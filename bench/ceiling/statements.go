@@ -17,7 +17,8 @@ import (
 // Column lists, exactly as the stores select and return them.
 const (
 	orderColumns = `id, user_id, price, currency, status, failure_reason, request_id, email,
-	notified_at, create_time, update_time, pay_attempts`
+	notified_at, create_time, update_time, pay_attempts,
+	cancel_request_time, cancel_reason, cancel_time, refunded, cancel_attempts`
 	userColumns    = `id, username, email, first_name, last_name, phone, account_ready, create_time, update_time, delete_time`
 	accountColumns = `user_id, balance, currency, create_time, update_time, close_time`
 	txColumns      = `id, user_id, kind, amount, currency, balance_after,
@@ -50,7 +51,9 @@ const (
 	// letter's request_id, e-mail, subject and body, $8 the seconds before
 	// the relay may take it.
 	recordOutcome = `WITH settled AS (
-	UPDATE orders SET status = $2, failure_reason = $3, update_time = now(), pay_parked_time = NULL
+	UPDATE orders SET status = $2, failure_reason = $3, update_time = now(), pay_parked_time = NULL,
+	    -- nothing was taken, so a requested cancellation has nothing to give back
+	    cancel_request_time = CASE WHEN $2 = 'rejected' THEN NULL ELSE cancel_request_time END
 	WHERE id = $1 AND status = 'pending'
 	RETURNING ` + orderColumns + `
 ), outbox AS (
@@ -58,15 +61,16 @@ const (
 	SELECT id, user_id, $4, $5, $6, $7, now() + make_interval(secs => $8) FROM settled
 )
 SELECT ` + orderColumns + ` FROM settled`
-	// MarkSent: $1 order.
+	// MarkSent: $1 order, $2 the letter's request_id, $3 whether it is
+	// the outcome letter (which marks the order notified).
 	markSent = `WITH sent AS (
 	UPDATE order_letters SET sent_time = coalesce(sent_time, now()), parked_time = NULL
-	WHERE order_id = $1
+	WHERE order_id = $1 AND request_id = $2
 	RETURNING order_id
 )
 UPDATE orders
-SET notified_at = coalesce(notified_at, now()),
-    update_time = CASE WHEN notified_at IS NULL THEN now() ELSE update_time END
+SET notified_at = CASE WHEN $3 THEN coalesce(notified_at, now()) ELSE notified_at END,
+    update_time = CASE WHEN $3 AND notified_at IS NULL THEN now() ELSE update_time END
 WHERE id = (SELECT order_id FROM sent)
 RETURNING ` + orderColumns
 )

@@ -20,7 +20,7 @@ import (
 // componentLabel names a pod's kassa component.
 const componentLabel = "app.kubernetes.io/component"
 
-// The deployment facts the code fixes (service.Spec in cmd/<svc>/main.go,
+// The deployment facts the code fixes (boot.Spec in cmd/<svc>/main.go,
 // the gateway's defaults): the public port's name and number and the admin
 // (metrics) port of each component.
 var wantPorts = map[string]struct {

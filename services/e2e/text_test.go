@@ -124,6 +124,11 @@ var textRoutes = []textRoute{
 	{method: "GET", pattern: "/v1/users/{user_id}/orders", params: onlyUser, fields: []stringField{inPath("user_id", "user_id"), pageToken}},
 	{method: "GET", pattern: "/v1/users/{user_id}/orders/{id}", params: func(v victim) map[string]string { return map[string]string{"user_id": v.user, "id": v.order} },
 		fields: []stringField{inPath("user_id", "user_id"), inPath("id", "id")}},
+	{method: "POST", pattern: "/v1/users/{user_id}/orders/{id}:cancel", params: func(v victim) map[string]string { return map[string]string{"user_id": v.user, "id": v.order} },
+		body: func(victim) map[string]any {
+			return map[string]any{"reason": "changed my mind", "requestId": "cancel-" + randomID()}
+		},
+		fields: []stringField{inPath("user_id", "user_id"), inPath("id", "id"), inBody("reason", "reason"), inBody("requestId", "request_id")}},
 
 	{method: "GET", pattern: "/v1/users/{user_id}/notifications", params: onlyUser, fields: []stringField{inPath("user_id", "user_id"), pageToken}},
 	{method: "POST", pattern: "/v1/auth/login", body: loginBody, fields: []stringField{inBody("username", "username"), inBody("password", "password")}},

@@ -12,7 +12,7 @@ import (
 // /v1/users/{user_id} (or {id}) for a user id that never existed: 404
 // wherever the answer depends on the user, and 403 where an admin may not
 // act for anyone (moving money, ordering), which tells nothing about the
-// user. TestUnknownUser_EveryPerUserRoute fails when http.yaml gains a
+// user. An admin may cancel an order, and a missing one is 404. TestUnknownUser_EveryPerUserRoute fails when http.yaml gains a
 // per-user route this table lacks.
 var perUserRoutes = map[string]int{
 	"GET /v1/users/{id}":                           http.StatusNotFound,
@@ -25,6 +25,7 @@ var perUserRoutes = map[string]int{
 	"POST /v1/users/{user_id}/orders":              http.StatusForbidden,
 	"GET /v1/users/{user_id}/orders":               http.StatusNotFound,
 	"GET /v1/users/{user_id}/orders/{id}":          http.StatusNotFound,
+	"POST /v1/users/{user_id}/orders/{id}:cancel":  http.StatusNotFound,
 	"GET /v1/users/{user_id}/notifications":        http.StatusNotFound,
 	"GET /v1/users/{user_id}/notifications/{id}":   http.StatusNotFound,
 }
@@ -35,6 +36,8 @@ func bodyOf(route string) any {
 	switch {
 	case strings.HasPrefix(route, "PATCH"):
 		return map[string]any{"firstName": "Nobody"}
+	case strings.HasSuffix(route, ":cancel"):
+		return map[string]any{"reason": "nobody's order", "requestId": "unknown-" + randomID()}
 	case strings.HasSuffix(route, ":deposit"), strings.HasSuffix(route, ":withdraw"):
 		return map[string]any{"amount": "5", "requestId": "unknown-" + randomID()}
 	case strings.HasPrefix(route, "POST"):

@@ -26,7 +26,15 @@ const (
 	Paid Status = "paid"
 	// Rejected: billing declined the withdrawal; FailureReason says why.
 	Rejected Status = "rejected"
+	// Cancelled: the order was paid, then cancelled, and billing refunded
+	// Refunded of its price.
+	Cancelled Status = "cancelled"
 )
+
+// MaxCancelReasonLen bounds the reason a cancellation records, in
+// characters; it is billing's bound on a refund's reason, which it is
+// passed on as.
+const MaxCancelReasonLen = 200
 
 // MaxReasonLen bounds a stored failure reason (billing's message); longer
 // messages are cut so the letter stays well within the notification
@@ -57,10 +65,23 @@ type Order struct {
 	// PayAttempts counts the repair loop's attempts at the payment of a
 	// pending order (the CreateOrder call's own attempt is not counted).
 	PayAttempts int
+	// CancelRequested is set once a cancellation was asked for and stored,
+	// before billing is asked for the refund; the repair loop finishes a
+	// requested cancellation of a paid order that its request did not.
+	CancelRequested bool
+	// CancelReason is what the cancelling request gave as its reason.
+	CancelReason string
+	// Refunded is what billing gave back, set with CancelTime when the
+	// order became Cancelled.
+	Refunded   int64
+	CancelTime time.Time
+	// CancelAttempts counts the repair loop's attempts at the refund.
+	CancelAttempts int
 }
 
-// Final reports whether the payment has an outcome (paid or rejected).
-func (o Order) Final() bool { return o.Status == Paid || o.Status == Rejected }
+// Final reports whether the payment has an outcome (paid or rejected; a
+// cancelled order was paid).
+func (o Order) Final() bool { return o.Status != Pending }
 
 // Notified reports whether the outcome letter is stored.
 func (o Order) Notified() bool { return !o.NotifyTime.IsZero() }
@@ -104,6 +125,25 @@ func PaymentRequestID(orderID string) string { return "order/" + orderID }
 // the notification service: one letter per order.
 func LetterRequestID(orderID string) string { return "order/" + orderID + "/letter" }
 
+// RefundRequestID is the idempotency key of an order's refund in billing:
+// an order is refunded once however often its cancellation is retried.
+func RefundRequestID(orderID string) string { return "order/" + orderID + "/refund" }
+
+// CancelLetterRequestID is the idempotency key of the letter announcing an
+// order's cancellation: one such letter per order.
+func CancelLetterRequestID(orderID string) string { return "order/" + orderID + "/cancel-letter" }
+
+// CancelLetter writes the letter for cancelled order o from its stored
+// fields, so every retry sends the identical letter.
+func CancelLetter(o Order) Letter {
+	return Letter{
+		UserID: o.UserID, Email: o.Email, OrderID: o.ID, RequestID: CancelLetterRequestID(o.ID),
+		Subject: fmt.Sprintf("Order %s was cancelled", o.ID),
+		Body: fmt.Sprintf("Hello,\n\nyour order %s was cancelled, %s was refunded.\n\nThank you for shopping with kassa.\n",
+			o.ID, FormatAmount(o.Refunded, o.Currency)),
+	}
+}
+
 // Letter is an email to the buyer about an order's outcome.
 type Letter struct {
 	UserID    string
@@ -124,7 +164,7 @@ func OutcomeLetter(o Order) Letter {
 	l := Letter{UserID: o.UserID, Email: o.Email, OrderID: o.ID, RequestID: LetterRequestID(o.ID)}
 	amount := FormatAmount(o.Price, o.Currency)
 	switch o.Status {
-	case Paid:
+	case Paid, Cancelled: // a cancelled order was paid; its cancellation has a letter of its own
 		l.Subject = fmt.Sprintf("Order %s is paid", o.ID)
 		l.Body = fmt.Sprintf("Hello,\n\nyour order %s is paid: %s was withdrawn from your account.\n\nThank you for shopping with kassa.\n",
 			o.ID, amount)

@@ -1,8 +1,8 @@
 // Command order-scenario shows the kassa Go client library on its own: it
 // dials the four services with the generated gRPC clients, registers a user
 // with a password, logs in through the user service's AuthService, and with
-// the access token on every call deposits money, places an order and lists
-// the user's letters.
+// the access token on every call deposits money, places an order, cancels
+// it (the price comes back) and lists the user's letters.
 //
 //	go run github.com/kassa-dev/kassa/gen/examples/order-scenario \
 //	    -user localhost:50051 -billing localhost:50052 \
@@ -117,6 +117,21 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "order %s: %s\n", order.GetId(), order.GetStatus())
 
+	// Cancelling the paid order refunds its price; the same request_id
+	// makes a retry of the cancel a no-op that answers the same order.
+	cancelled, err := orders.CancelOrder(ctx, &orderv1.CancelOrderRequest{
+		UserId: user.GetId(), Id: order.GetId(), Reason: "changed my mind", RequestId: "example-cancel-" + run,
+	})
+	if err != nil {
+		return fmt.Errorf("cancel order: %w", err)
+	}
+	acct, err := billing.GetAccount(ctx, &billingv1.GetAccountRequest{UserId: user.GetId()})
+	if err != nil {
+		return fmt.Errorf("get account: %w", err)
+	}
+	fmt.Fprintf(out, "order %s: %s, %d refunded, balance %d %s\n", cancelled.GetId(), cancelled.GetStatus(),
+		cancelled.GetRefunded(), acct.GetBalance(), acct.GetCurrency())
+
 	list, err := letters.ListNotifications(ctx, &notificationv1.ListNotificationsRequest{UserId: user.GetId()})
 	if err != nil {
 		return fmt.Errorf("list notifications: %w", err)
@@ -124,8 +139,15 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	for _, n := range list.GetNotifications() {
 		fmt.Fprintf(out, "letter to %s: %s\n", n.GetEmail(), n.GetSubject())
 	}
-	if order.GetStatus() != orderv1.Order_STATUS_PAID || len(list.GetNotifications()) != 1 {
-		return fmt.Errorf("unexpected outcome: order %s, %d letters", order.GetStatus(), len(list.GetNotifications()))
+	switch {
+	case order.GetStatus() != orderv1.Order_STATUS_PAID:
+		return fmt.Errorf("unexpected outcome: order %s", order.GetStatus())
+	case cancelled.GetStatus() != orderv1.Order_STATUS_CANCELLED || cancelled.GetRefunded() != order.GetPrice():
+		return fmt.Errorf("unexpected cancellation: %s, %d refunded of %d", cancelled.GetStatus(), cancelled.GetRefunded(), order.GetPrice())
+	case acct.GetBalance() != dep.GetAccount().GetBalance():
+		return fmt.Errorf("balance %d after the refund, want the deposit's %d", acct.GetBalance(), dep.GetAccount().GetBalance())
+	case len(list.GetNotifications()) != 2:
+		return fmt.Errorf("%d letters, want the paid one and the cancellation", len(list.GetNotifications()))
 	}
 	return nil
 }

@@ -6,7 +6,7 @@ import (
 )
 
 // Rules is who may call each BillingService method: the table cmd/billing
-// gives the server (service.Spec.Auth). The rule only lets a caller in; the
+// gives the server (boot.Spec.Auth). The rule only lets a caller in; the
 // handlers then check the account is the caller's (auth.Owner: customers
 // reach their own account, admins every account, another customer's answers
 // ACCOUNT_NOT_FOUND) and, for Withdraw, who may pay an order.

@@ -72,6 +72,7 @@ func (sys *system) checkAPI(t *testing.T) {
 	for _, o := range orders {
 		perUser[o.userID]++
 	}
+	var cancelledN, refundsN, lettersN int
 	for _, u := range sys.users {
 		ctx := asUser(ctx, u)
 		var acct map[string]any
@@ -90,15 +91,27 @@ func (sys *system) checkAPI(t *testing.T) {
 			t.Fatal(err)
 		}
 		var sum int64
+		withdrawalOf := map[string]string{}        // order id → its withdrawal's id
+		refundsOf := map[string][]map[string]any{} // withdrawal id → its refunds
 		for _, tx := range txs {
 			amount, err := int64Of(tx["amount"])
 			if err != nil {
 				t.Fatalf("transaction of %s: %v", u.id, err)
 			}
-			if tx["kind"] == "KIND_DEPOSIT" {
+			switch tx["kind"] {
+			case "KIND_DEPOSIT", "KIND_REFUND":
 				sum += amount
-			} else {
+			default:
 				sum -= amount
+			}
+			switch tx["kind"] {
+			case "KIND_WITHDRAWAL":
+				if id, _ := tx["orderId"].(string); id != "" {
+					withdrawalOf[id], _ = tx["id"].(string)
+				}
+			case "KIND_REFUND":
+				of, _ := tx["refundOf"].(string)
+				refundsOf[of] = append(refundsOf[of], tx)
 			}
 		}
 		if sum != balance || len(txs) != accts[u.id].entries {
@@ -113,26 +126,78 @@ func (sys *system) checkAPI(t *testing.T) {
 			v.add("API: every order is listed", "user %s: %d listed, %d stored", u.id, len(listed), perUser[u.id])
 		}
 		for _, o := range listed {
-			if st, _ := o["status"].(string); !final(st) {
+			if st, _ := o["status"].(string); !final(st) && st != "STATUS_CANCELLED" {
 				v.add("API: every order final", "order %v of %s is %v", o["id"], u.id, o["status"])
 			}
+		}
+		// A cancelled order's refund is listed once, naming the order's
+		// withdrawal, for the order's price.
+		var refundsListed int
+		for _, rs := range refundsOf {
+			refundsListed += len(rs)
+		}
+		refundsN += refundsListed
+		var refundsMatched int
+		for _, o := range listed {
+			id, _ := o["id"].(string)
+			price, err := int64Of(o["price"])
+			if err != nil {
+				t.Fatalf("order %s: %v", id, err)
+			}
+			rs := refundsOf[withdrawalOf[id]]
+			if withdrawalOf[id] == "" {
+				rs = nil
+			}
+			refundsMatched += len(rs)
+			if o["status"] != "STATUS_CANCELLED" {
+				if len(rs) != 0 {
+					v.add("API: an order that is not cancelled has no refund", "order %s of %s (%v): %d refunds listed", id, u.id, o["status"], len(rs))
+				}
+				continue
+			}
+			cancelledN++
+			var amount int64
+			if len(rs) == 1 {
+				amount, _ = int64Of(rs[0]["amount"])
+			}
+			if len(rs) != 1 || amount != price {
+				v.add("API: each cancelled order exactly one refund of its price, of its withdrawal", "order %s of %s (price %d, withdrawal %q): %d refunds listed, first %d", id, u.id, price, withdrawalOf[id], len(rs), amount)
+			}
+		}
+		if refundsMatched != refundsListed {
+			v.add("API: every refund listed gives back one of the user's order withdrawals", "user %s: %d refunds listed, %d of them of an order's withdrawal", u.id, refundsListed, refundsMatched)
 		}
 		letters, err := sys.rest.listAll(ctx, "/v1/users/"+u.id+"/notifications", "notifications")
 		if err != nil {
 			t.Fatal(err)
 		}
-		perOrder := map[string]int{}
+		perOrder, cancelledLetters := map[string]int{}, map[string]int{}
 		for _, l := range letters {
-			if id, _ := l["orderId"].(string); id != "" {
+			id, _ := l["orderId"].(string)
+			if id == "" {
+				continue
+			}
+			if subject, _ := l["subject"].(string); subject == "Order "+id+" was cancelled" {
+				cancelledLetters[id]++
+			} else {
 				perOrder[id]++
 			}
 		}
 		for _, o := range listed {
 			id, _ := o["id"].(string)
 			if perOrder[id] != 1 {
-				v.add("API: each order exactly one letter", "order %s of %s: %d letters listed", id, u.id, perOrder[id])
+				v.add("API: each order exactly one outcome letter", "order %s of %s: %d letters listed", id, u.id, perOrder[id])
 			}
+			want := 0
+			if o["status"] == "STATUS_CANCELLED" {
+				want = 1
+			}
+			if cancelledLetters[id] != want {
+				v.add("API: each cancelled order exactly one cancellation letter, no other order any", "order %s of %s (%v): %d cancellation letters listed", id, u.id, o["status"], cancelledLetters[id])
+			}
+			lettersN += cancelledLetters[id]
 		}
 	}
 	v.report(t)
+	t.Logf("API: %d cancelled orders listed, %d refunds, %d cancellation letters", cancelledN, refundsN, lettersN)
 }

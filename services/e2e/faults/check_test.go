@@ -111,6 +111,7 @@ func perOrderRows(ctx context.Context, db *sql.DB, query string) (map[string]per
 
 type accountRow struct {
 	balance, ledgerSum, minAfter, depositSum int64
+	withdrawalSum, refundSum                 int64
 	deposits, entries                        int
 }
 
@@ -120,6 +121,8 @@ func accounts(ctx context.Context, db *sql.DB) (map[string]accountRow, error) {
 		       COALESCE(sum(CASE t.kind WHEN 'withdrawal' THEN -t.amount ELSE t.amount END), 0),
 		       COALESCE(min(t.balance_after), 0),
 		       COALESCE(sum(t.amount) FILTER (WHERE t.kind = 'deposit'), 0),
+		       COALESCE(sum(t.amount) FILTER (WHERE t.kind = 'withdrawal'), 0),
+		       COALESCE(sum(t.amount) FILTER (WHERE t.kind = 'refund'), 0),
 		       count(t.id) FILTER (WHERE t.kind = 'deposit'),
 		       count(t.id)
 		FROM accounts a LEFT JOIN transactions t ON t.user_id = a.user_id
@@ -132,7 +135,7 @@ func accounts(ctx context.Context, db *sql.DB) (map[string]accountRow, error) {
 	for rows.Next() {
 		var id string
 		var a accountRow
-		if err := rows.Scan(&id, &a.balance, &a.ledgerSum, &a.minAfter, &a.depositSum, &a.deposits, &a.entries); err != nil {
+		if err := rows.Scan(&id, &a.balance, &a.ledgerSum, &a.minAfter, &a.depositSum, &a.withdrawalSum, &a.refundSum, &a.deposits, &a.entries); err != nil {
 			return nil, err
 		}
 		out[id] = a
@@ -205,11 +208,32 @@ func (sys *system) checkDatabases(t *testing.T) {
 	if err != nil {
 		t.Fatalf("read withdrawals: %v", err)
 	}
+	// A refund names the withdrawal it gives back; the withdrawal names
+	// the order.
+	refunds, err := perOrderRows(ctx, sys.db["billing"], `
+		SELECT w.order_id::text, count(*), sum(r.amount), min(r.user_id::text), max(r.user_id::text)
+		FROM transactions r JOIN transactions w ON w.id = r.refund_of
+		WHERE r.kind = 'refund' AND w.kind = 'withdrawal' AND w.order_id IS NOT NULL GROUP BY w.order_id`)
+	if err != nil {
+		t.Fatalf("read refunds: %v", err)
+	}
+	// The outcome letter and the cancellation letter are told apart by
+	// the key the order service sends each under.
 	letters, err := perOrderRows(ctx, sys.db["notification"], `
 		SELECT order_id::text, count(*), 0::bigint, min(user_id::text), max(user_id::text)
-		FROM notifications WHERE order_id IS NOT NULL GROUP BY order_id`)
+		FROM notifications WHERE order_id IS NOT NULL AND request_id NOT LIKE 'order/%/cancel-letter' GROUP BY order_id`)
 	if err != nil {
 		t.Fatalf("read letters: %v", err)
+	}
+	cancelLetters, err := perOrderRows(ctx, sys.db["notification"], `
+		SELECT order_id::text, count(*), 0::bigint, min(user_id::text), max(user_id::text)
+		FROM notifications WHERE order_id IS NOT NULL AND request_id LIKE 'order/%/cancel-letter' GROUP BY order_id`)
+	if err != nil {
+		t.Fatalf("read cancellation letters: %v", err)
+	}
+	asked := map[string]bool{} // orders the suite cancelled
+	for _, c := range sys.cancels {
+		asked[c.orderID] = true
 	}
 	accts, err := accounts(ctx, sys.db["billing"])
 	if err != nil {
@@ -234,6 +258,8 @@ func (sys *system) checkDatabases(t *testing.T) {
 			// was reported by its scenario.
 		case p.err == nil && id != p.out.ID:
 			v.add("a retried key answers the order it recorded", "%s %s: answered order %s, recorded %s", p.via, p.key, p.out.ID, id)
+		case p.err == nil && p.out.Status == "STATUS_PAID" && orders[id].status == "cancelled" && asked[id]:
+			// Paid when it was answered, cancelled by the suite since.
 		case p.err == nil && "STATUS_"+strings.ToUpper(orders[id].status) != p.out.Status:
 			v.add("the answered status is the recorded one", "%s order %s: answered %s, recorded %s", p.via, id, p.out.Status, orders[id].status)
 		}
@@ -242,20 +268,49 @@ func (sys *system) checkDatabases(t *testing.T) {
 		if !placedKeys[[2]string{o.userID, o.requestID}] {
 			v.add("no order without a client key (a dropped key makes a second order)", "order %s of %s under key %q", id, o.userID, o.requestID)
 		}
-		if o.status != "paid" && o.status != "rejected" {
+		if o.status != "paid" && o.status != "rejected" && o.status != "cancelled" {
 			v.add("every order final", "order %s is %s", id, o.status)
 		}
+		tookMoney := o.status == "paid" || o.status == "cancelled"
 		d := debits[id]
 		switch {
-		case o.status == "paid" && (d.count != 1 || d.amount != o.price || d.minUser != o.userID || d.maxUser != o.userID):
+		case tookMoney && (d.count != 1 || d.amount != o.price || d.minUser != o.userID || d.maxUser != o.userID):
 			v.add("each paid order exactly one withdrawal of its price from its buyer", "order %s (price %d, user %s): %d withdrawals, %d in all, users %s..%s", id, o.price, o.userID, d.count, d.amount, d.minUser, d.maxUser)
-		case o.status != "paid" && d.count != 0:
+		case !tookMoney && d.count != 0:
 			v.add("each order that is not paid has no withdrawal", "order %s is %s with %d withdrawals (%d)", id, o.status, d.count, d.amount)
 		}
 		l := letters[id]
 		if l.count != 1 || l.minUser != o.userID || l.maxUser != o.userID {
-			v.add("each order exactly one letter, to its buyer", "order %s (%s, user %s): %d letters, users %s..%s", id, o.status, o.userID, l.count, l.minUser, l.maxUser)
+			v.add("each order exactly one outcome letter, to its buyer", "order %s (%s, user %s): %d letters, users %s..%s", id, o.status, o.userID, l.count, l.minUser, l.maxUser)
 		}
+		r, cl := refunds[id], cancelLetters[id]
+		switch {
+		case o.status == "cancelled" && !asked[id]:
+			v.add("no order cancelled that no client cancelled", "order %s of %s is cancelled", id, o.userID)
+		case asked[id] && o.status != "cancelled":
+			v.add("every cancellation ends cancelled", "order %s of %s is %s", id, o.userID, o.status)
+		}
+		switch {
+		case o.status == "cancelled" && (r.count != 1 || r.amount != o.price || r.minUser != o.userID || r.maxUser != o.userID):
+			v.add("each cancelled order exactly one refund of its price, of its withdrawal, to its buyer", "order %s (price %d, user %s): %d refunds, %d in all, users %s..%s", id, o.price, o.userID, r.count, r.amount, r.minUser, r.maxUser)
+		case o.status != "cancelled" && r.count != 0:
+			v.add("an order that is not cancelled has no refund", "order %s is %s with %d refunds (%d)", id, o.status, r.count, r.amount)
+		}
+		switch {
+		case o.status == "cancelled" && (cl.count != 1 || cl.minUser != o.userID || cl.maxUser != o.userID):
+			v.add("each cancelled order exactly one cancellation letter, to its buyer", "order %s (user %s): %d cancellation letters, users %s..%s", id, o.userID, cl.count, cl.minUser, cl.maxUser)
+		case o.status != "cancelled" && cl.count != 0:
+			v.add("an order that is not cancelled has no cancellation letter", "order %s is %s with %d", id, o.status, cl.count)
+		}
+	}
+	var looseRefunds int
+	if err := sys.db["billing"].QueryRowContext(ctx, `
+		SELECT count(*) FROM transactions r LEFT JOIN transactions w ON w.id = r.refund_of
+		WHERE r.kind = 'refund' AND (w.kind IS DISTINCT FROM 'withdrawal' OR w.order_id IS NULL)`).Scan(&looseRefunds); err != nil {
+		t.Fatalf("count refunds of no order: %v", err)
+	}
+	if looseRefunds > 0 {
+		v.add("every refund gives back an order's withdrawal (the suite refunds only by cancelling)", "%d refunds of no order's withdrawal", looseRefunds)
 	}
 	for id, d := range debits {
 		if _, ok := orders[id]; !ok {
@@ -278,8 +333,8 @@ func (sys *system) checkDatabases(t *testing.T) {
 			v.add("every user has an account", "user %s has none", u.id)
 			continue
 		}
-		if a.balance != a.ledgerSum {
-			v.add("every balance equals the sum of its ledger", "user %s: balance %d, ledger %d", u.id, a.balance, a.ledgerSum)
+		if a.balance != a.ledgerSum || a.balance != a.depositSum-a.withdrawalSum+a.refundSum {
+			v.add("every balance equals the sum of its ledger (deposits - withdrawals + refunds)", "user %s: balance %d, ledger %d, deposits %d - withdrawals %d + refunds %d", u.id, a.balance, a.ledgerSum, a.depositSum, a.withdrawalSum, a.refundSum)
 		}
 		if a.balance < 0 || a.minAfter < 0 {
 			v.add("no balance is ever negative", "user %s: balance %d, lowest balance_after %d", u.id, a.balance, a.minAfter)
@@ -314,5 +369,15 @@ func (sys *system) checkDatabases(t *testing.T) {
 		}
 	}
 	v.report(t)
-	t.Logf("SQL: %d orders, %d with withdrawals, %d with letters, %d accounts", len(orders), len(debits), len(letters), len(accts))
+	var cancelledN int
+	for _, o := range orders {
+		if o.status == "cancelled" {
+			cancelledN++
+		}
+	}
+	var letterN int
+	for _, l := range cancelLetters {
+		letterN += l.count
+	}
+	t.Logf("SQL: %d orders, %d with withdrawals, %d with letters, %d accounts; %d cancelled of %d the suite cancelled, %d with refunds, %d cancellation letters", len(orders), len(debits), len(letters), len(accts), cancelledN, len(sys.cancels), len(refunds), letterN)
 }

@@ -135,6 +135,14 @@ func TestFaults(t *testing.T) {
 			results = append(results, sys.run(t, f))
 		})
 	}
+	// The cancellations come after the load scenarios: they cancel the
+	// orders those paid.
+	var cancels []cancelResult
+	for _, c := range cancelFaults() {
+		t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
+			cancels = append(cancels, sys.runCancel(t, c.name, c.run))
+		})
+	}
 	t.Run("invariants_in_SQL", func(t *testing.T) {
 		if _, ok, last := sys.waitSettled(t.Context(), time.Time{}, 90*time.Second); !ok {
 			t.Errorf("orders still unsettled 90s after the last scenario: %s", last)
@@ -156,7 +164,7 @@ func TestFaults(t *testing.T) {
 			t.Errorf("exited on its own: %s", e)
 		}
 	})
-	sys.report(t, results, time.Since(began))
+	sys.report(t, results, cancels, time.Since(began))
 }
 
 // run runs one fault under load and measures the recovery.

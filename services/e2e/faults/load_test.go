@@ -191,7 +191,7 @@ func (sys *system) unsettled(ctx context.Context, since time.Time) (int, string,
 	}
 	n, sample := 0, ""
 	for id, o := range status {
-		if (o.status != "paid" && o.status != "rejected") || letters[id] == 0 {
+		if (o.status != "paid" && o.status != "rejected" && o.status != "cancelled") || letters[id] == 0 {
 			n++
 			if sample == "" {
 				sample = fmt.Sprintf("order %s %s with %d letters", id, o.status, letters[id])

@@ -35,7 +35,8 @@ type system struct {
 	users  []user
 
 	mu         sync.Mutex
-	placed     []*placed // every order a client placed
+	placed     []*placed    // every order a client placed
+	cancels    []*cancelled // every cancellation the suite asked for
 	deposited  map[string]int64
 	deposits   map[string]int // deposit keys per user
 	unexpected []string       // processes that exited on their own

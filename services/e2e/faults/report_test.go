@@ -11,7 +11,7 @@ import (
 
 // report prints the figures of the run, to the test log and to stdout so
 // they are in CI's output even without -v.
-func (sys *system) report(t *testing.T, results []result, elapsed time.Duration) {
+func (sys *system) report(t *testing.T, results []result, cancels []cancelResult, elapsed time.Duration) {
 	t.Helper()
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -29,6 +29,14 @@ func (sys *system) report(t *testing.T, results []result, elapsed time.Duration)
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t\n", r.fault.name, r.orders, r.retries, seconds(r.firstOK), seconds(r.allFinal), inflight)
 	}
 	tw.Flush()
+	if len(cancels) > 0 {
+		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "cancellation fault\tcancels\tanswered 503 unfinished\trefunded, not yet cancelled at the kill\tanswered cancelled while down\tall cancelled with letter after (s)\t")
+		for _, r := range cancels {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t\n", r.name, r.cancels, r.unfinished, r.inWindow, r.answeredCancelledDown, seconds(r.settled))
+		}
+		tw.Flush()
+	}
 
 	var paid, rejected, rest, grpc int
 	for _, p := range sys.placed {

@@ -36,9 +36,9 @@ type Store interface {
 	// letterDelay); recorded is false, and the stored order returned, when
 	// another worker recorded the answer first.
 	RecordOutcome(ctx context.Context, o order.Order, out order.Outcome, letter order.Letter, letterDelay time.Duration) (stored order.Order, recorded bool, err error)
-	// MarkSent records that the letter of order id is stored by the
+	// MarkSent records that letter requestID of order id is stored by the
 	// notification service.
-	MarkSent(ctx context.Context, id string) (order.Order, error)
+	MarkSent(ctx context.Context, id, requestID string) (order.Order, error)
 	// ClaimPayments and ClaimLetters take due work for one attempt each,
 	// counting the attempt and hiding it from other loops for lease.
 	// Only work due by dueBy is taken, so a pass that started at dueBy
@@ -48,10 +48,22 @@ type Store interface {
 	// PaymentFailed and LetterFailed schedule the next attempt after delay
 	// or park the item.
 	PaymentFailed(ctx context.Context, id string, delay time.Duration, park bool, lastErr string) error
-	LetterFailed(ctx context.Context, id string, delay time.Duration, park bool, lastErr string) error
+	LetterFailed(ctx context.Context, id, requestID string, delay time.Duration, park bool, lastErr string) error
 	// HandOverFailed makes a letter its request could not hand over due
 	// after delay, unless the relay already owns its schedule.
-	HandOverFailed(ctx context.Context, id string, delay time.Duration, lastErr string) error
+	HandOverFailed(ctx context.Context, id, requestID string, delay time.Duration, lastErr string) error
+	// RequestCancel records a cancellation of userID's pending or paid
+	// order id before the refund, due for the repair loop after grace; any
+	// other order comes back as stored. requestID ("" = none) may name
+	// the cancellation of one order only.
+	RequestCancel(ctx context.Context, userID, id, reason, requestID string, grace time.Duration) (order.Order, error)
+	// RecordCancel records billing's refund of paid order o with its letter
+	// in the outbox; recorded is false when another worker was first.
+	RecordCancel(ctx context.Context, o order.Order, refunded int64, letter order.Letter, letterDelay time.Duration) (stored order.Order, recorded bool, err error)
+	// ClaimCancels takes due refunds, as ClaimPayments takes payments, and
+	// CancelFailed schedules the next attempt of a failed one.
+	ClaimCancels(ctx context.Context, lease time.Duration, limit int, dueBy time.Time) ([]order.Order, error)
+	CancelFailed(ctx context.Context, id string, delay time.Duration, lastErr string) error
 	CountParked(ctx context.Context) (payments, letters int, err error)
 	ListParked(ctx context.Context, after paging.Cursor, limit int) ([]order.ParkedItem, error)
 	RetryParked(ctx context.Context, orderIDs []string) (int, error)
@@ -85,6 +97,20 @@ type Payments interface {
 	// it), so false means the user never existed. err is set when billing
 	// did not answer.
 	HasAccount(ctx context.Context, userID string) (bool, error)
+	// Refund gives back what is left of the withdrawal that paid the
+	// order and returns the amount it gave back. Retries with the same
+	// RequestID give back once and return the same amount. err is set when
+	// billing did not refund (no answer, or a refusal, which for an order
+	// paid through this service is an anomaly to retry and log).
+	Refund(ctx context.Context, r Refund) (refunded int64, err error)
+}
+
+// Refund asks billing to give an order's price back to its buyer.
+type Refund struct {
+	UserID    string
+	OrderID   string // the withdrawal is the one that paid this order
+	RequestID string // idempotency key: order.RefundRequestID
+	Reason    string
 }
 
 // Letters is the notification service.
@@ -316,27 +342,37 @@ func (s *Service) settle(ctx context.Context, o order.Order) (order.Order, error
 // returns, and returns o as now stored. When that fails the letter stays
 // in the outbox and the relay delivers it.
 func (s *Service) handOver(ctx context.Context, o order.Order) order.Order {
-	if err := s.letters.Send(ctx, order.OutcomeLetter(o)); err != nil {
-		s.log.WarnContext(ctx, "letter not handed over; the relay will deliver it", "order_id", o.ID, "error", err)
+	if sent, ok := s.deliver(ctx, order.OutcomeLetter(o)); ok {
+		return sent
+	}
+	return o
+}
+
+// deliver hands letter l, already in the outbox, to the notification
+// service and marks it sent; ok is false, and the letter left to the
+// relay, when either fails.
+func (s *Service) deliver(ctx context.Context, l order.Letter) (sent order.Order, ok bool) {
+	if err := s.letters.Send(ctx, l); err != nil {
+		s.log.WarnContext(ctx, "letter not handed over; the relay will deliver it", "order_id", l.OrderID, "letter", l.RequestID, "error", err)
 		// The letter was due only after the lease, which keeps the relay
 		// off letters whose request may still hand them over. This one's
 		// request has given up, so the relay may take it after the first
 		// backoff step instead. No attempt is counted: the relay counts its
 		// own. If this write fails, the lease stands and the relay is later.
 		next, _ := s.cfg.Retry.After(time.Now(), 1)
-		if err := s.store.HandOverFailed(ctx, o.ID, time.Until(next), err.Error()); err != nil {
-			s.log.WarnContext(ctx, "letter not rescheduled for the relay", "order_id", o.ID, "error", err)
+		if err := s.store.HandOverFailed(ctx, l.OrderID, l.RequestID, time.Until(next), err.Error()); err != nil {
+			s.log.WarnContext(ctx, "letter not rescheduled for the relay", "order_id", l.OrderID, "error", err)
 		}
-		return o
+		return order.Order{}, false
 	}
-	sent, err := s.store.MarkSent(ctx, o.ID)
+	sent, err := s.store.MarkSent(ctx, l.OrderID, l.RequestID)
 	if err != nil {
 		// Stored but not marked: the relay sends it again and the
 		// notification service keeps the one it has.
-		s.log.WarnContext(ctx, "letter stored but not marked sent", "order_id", o.ID, "error", err)
-		return o
+		s.log.WarnContext(ctx, "letter stored but not marked sent", "order_id", l.OrderID, "error", err)
+		return order.Order{}, false
 	}
-	return sent
+	return sent, true
 }
 
 // Get returns the order id of userID; another user's order is NOT_FOUND.

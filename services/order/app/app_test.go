@@ -57,6 +57,20 @@ type fakePayments struct {
 	// every HasAccount.
 	noAccount string
 	lookups   []string
+	// refunds records every Refund; refundErr stands for billing not
+	// refunding, and a refund gives back refundable (the order's price in
+	// the tests that set it).
+	refunds    []app.Refund
+	refundErr  error
+	refundable int64
+}
+
+func (f *fakePayments) Refund(_ context.Context, r app.Refund) (int64, error) {
+	f.refunds = append(f.refunds, r)
+	if f.refundErr != nil {
+		return 0, f.refundErr
+	}
+	return f.refundable, nil
 }
 
 // HasAccount: every user has an account unless noAccount names it; err

@@ -13,9 +13,14 @@ type RepairReport struct {
 	Finished int // orders that now have their outcome recorded
 	Failed   int // orders still pending (billing still does not answer)
 	Parked   int // of Failed, those that reached the attempt cap
+	// Refunded counts cancelled orders whose refund is now recorded,
+	// RefundsFailed those billing still did not refund.
+	Refunded      int
+	RefundsFailed int
 }
 
-// Repair settles orders a failure left pending: it asks billing again
+// Repair settles orders a failure left pending, and refunds cancelled ones
+// whose refund a failure left undone: it asks billing again
 // (same idempotency key, so never twice) and records the answer with its
 // letter. One pass settles at most Config.RepairBatch due orders, the
 // longest due first, claiming them one at a time; a failure pushes the order back by the retry policy
@@ -44,7 +49,7 @@ func (s *Service) Repair(ctx context.Context) (RepairReport, error) {
 		if err != nil {
 			rep.Failed++
 			s.cfg.Metrics.repaired.WithLabelValues("failed").Inc()
-			if s.failed(ctx, order.StepPayment, o.ID, o.PayAttempts, err) {
+			if s.failed(ctx, order.StepPayment, o.ID, "", o.PayAttempts, err) {
 				rep.Parked++
 			}
 			continue
@@ -53,7 +58,10 @@ func (s *Service) Repair(ctx context.Context) (RepairReport, error) {
 		s.cfg.Metrics.repaired.WithLabelValues("finished").Inc()
 		s.log.InfoContext(ctx, "repair: order settled", "order_id", done.ID, "status", done.Status)
 	}
-	return rep, nil
+	// Refunds come after payments, so an order settled just now whose
+	// cancellation was asked for while it was pending is refunded in the
+	// same pass.
+	return rep, s.repairCancels(ctx, began, &rep)
 }
 
 // RelayReport counts what one relay pass did.
@@ -85,11 +93,11 @@ func (s *Service) Relay(ctx context.Context) (RelayReport, error) {
 		l := claimed[0]
 		err = s.letters.Send(ctx, l)
 		if err == nil {
-			_, err = s.store.MarkSent(ctx, l.OrderID)
+			_, err = s.store.MarkSent(ctx, l.OrderID, l.RequestID)
 		}
 		if err != nil {
 			rep.Failed++
-			if s.failed(ctx, order.StepLetter, l.OrderID, l.Attempts, err) {
+			if s.failed(ctx, order.StepLetter, l.OrderID, l.RequestID, l.Attempts, err) {
 				rep.Parked++
 			}
 			continue
@@ -106,8 +114,9 @@ func (s *Service) lease() time.Duration { return max(s.cfg.RepairMinAge, time.Se
 
 // failed schedules the next attempt of a step that has now failed attempts
 // times, or parks it once the policy says so; it reports whether it parked
-// it. When the schedule cannot be written the claim's lease stands in.
-func (s *Service) failed(ctx context.Context, step order.Step, orderID string, attempts int, cause error) (parked bool) {
+// it. letter names the letter of a StepLetter. When the schedule cannot be
+// written the claim's lease stands in.
+func (s *Service) failed(ctx context.Context, step order.Step, orderID, letter string, attempts int, cause error) (parked bool) {
 	now := time.Now()
 	next, park := s.cfg.Retry.After(now, attempts)
 	delay := next.Sub(now)
@@ -120,7 +129,7 @@ func (s *Service) failed(ctx context.Context, step order.Step, orderID string, a
 			s.log.ErrorContext(ctx, "repair: payment not rescheduled", "order_id", orderID, "error", err)
 			return false
 		}
-	} else if err := s.store.LetterFailed(ctx, orderID, delay, park, cause.Error()); err != nil {
+	} else if err := s.store.LetterFailed(ctx, orderID, letter, delay, park, cause.Error()); err != nil {
 		s.log.ErrorContext(ctx, "relay: letter not rescheduled", "order_id", orderID, "error", err)
 		return false
 	}

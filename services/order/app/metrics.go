@@ -19,7 +19,17 @@ type Metrics struct {
 	// counts the steps ever parked.
 	parkedItems *prometheus.GaugeVec
 	parked      *prometheus.CounterVec
+	// cancels counts CancelOrder outcomes; refunds the refunds recorded.
+	cancels *prometheus.CounterVec
+	refunds *prometheus.CounterVec
 }
+
+// Cancellation outcomes, the outcome label of kassa_order_cancellations_total.
+const (
+	cancelRefunded   = "refunded"   // this call recorded the refund
+	cancelUnchanged  = "unchanged"  // rejected, or cancelled before: nothing to do
+	cancelUnfinished = "unfinished" // billing or the database failed; the repair loop finishes it
+)
 
 // declineReasons are billing's refusal reasons; their series start at
 // zero so that alerts see the first decline as an increase.
@@ -58,6 +68,20 @@ func NewMetrics(reg prometheus.Registerer, currency string) *Metrics {
 			Namespace: "kassa", Subsystem: "order", Name: "parked_total",
 			Help: "Steps of orders (payment, letter) parked after too many failed attempts.",
 		}, []string{"step"}),
+		cancels: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "kassa", Subsystem: "order", Name: "cancellations_total",
+			Help: "CancelOrder calls by outcome: refunded (this call recorded the refund), unchanged (the order was rejected or already cancelled) or unfinished (answered UNAVAILABLE; the repair loop finishes the refund).",
+		}, []string{"outcome"}),
+		refunds: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "kassa", Subsystem: "order", Name: "refunded_minor_units_total",
+			Help: "Money billing gave back for cancelled orders, counted once per order when the refund is recorded, in minor units of the currency.",
+		}, []string{"currency"}),
+	}
+	for _, o := range []string{cancelRefunded, cancelUnchanged, cancelUnfinished} {
+		m.cancels.WithLabelValues(o)
+	}
+	if currency != "" {
+		m.refunds.WithLabelValues(currency)
 	}
 	for _, s := range []order.Status{order.Paid, order.Rejected} {
 		m.orders.WithLabelValues(string(s))

@@ -122,6 +122,16 @@ func TestAccess_EveryRPCAndCaller(t *testing.T) {
 			},
 			want: map[string]want{"another customer": noUser, "service user": denied, "service order": denied, "admin": ok, "owner": ok},
 		},
+		orderv1.OrderService_CancelOrder_FullMethodName: {
+			call: func(ctx context.Context, e *env, owner, orderID string, opt grpc.CallOption) error {
+				o, err := e.orders.CancelOrder(ctx, &orderv1.CancelOrderRequest{UserId: owner, Id: orderID}, opt)
+				if err == nil && (o.GetId() != orderID || o.GetStatus() != orderv1.Order_STATUS_CANCELLED) {
+					t.Errorf("CancelOrder = %v, want order %s cancelled", o, orderID)
+				}
+				return err
+			},
+			want: map[string]want{"another customer": noOrder, "service user": denied, "service order": denied, "admin": ok, "owner": ok},
+		},
 		orderv1.OrderAdminService_ListParked_FullMethodName: {
 			call: func(ctx context.Context, e *env, _, orderID string, opt grpc.CallOption) error {
 				resp, err := e.admin.ListParked(ctx, &orderv1.ListParkedRequest{}, opt)

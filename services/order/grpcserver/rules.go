@@ -10,7 +10,7 @@ import (
 )
 
 // Rules is the access rule of every RPC the order service serves (set as
-// service.Spec.Auth). The customer RPCs admit any verified customer; whose
+// boot.Spec.Auth). The customer RPCs admit any verified customer; whose
 // orders they touch is checked in the handler against the token (see
 // buyer and reader), never taken from the request alone. No service
 // identity calls the order service, so none is admitted.
@@ -18,6 +18,7 @@ var Rules = map[string]auth.Rule{
 	orderv1.OrderService_CreateOrder_FullMethodName: auth.Customer,
 	orderv1.OrderService_GetOrder_FullMethodName:    auth.Customer,
 	orderv1.OrderService_ListOrders_FullMethodName:  auth.Customer,
+	orderv1.OrderService_CancelOrder_FullMethodName: auth.Customer,
 
 	orderv1.OrderAdminService_ListParked_FullMethodName:  auth.Admin,
 	orderv1.OrderAdminService_RetryParked_FullMethodName: auth.Admin,

@@ -94,14 +94,30 @@ func (s *Server) ListOrders(ctx context.Context, req *orderv1.ListOrdersRequest)
 	return resp, nil
 }
 
+// CancelOrder cancels a paid order and refunds it. The owner or an admin
+// may (an admin answers customers who cannot), as they may read it;
+// another customer's order is ORDER_NOT_FOUND, like a missing one.
+func (s *Server) CancelOrder(ctx context.Context, req *orderv1.CancelOrderRequest) (*orderv1.Order, error) {
+	userID, err := reader(ctx, req.GetUserId(), func(string) error { return order.ErrNotFound })
+	if err != nil {
+		return nil, err
+	}
+	o, err := s.app.Cancel(ctx, userID, req.GetId(), req.GetReason(), req.GetRequestId())
+	if err != nil {
+		return nil, err
+	}
+	return toProto(o), nil
+}
+
 var statuses = map[order.Status]orderv1.Order_Status{
-	order.Pending:  orderv1.Order_STATUS_PENDING,
-	order.Paid:     orderv1.Order_STATUS_PAID,
-	order.Rejected: orderv1.Order_STATUS_REJECTED,
+	order.Pending:   orderv1.Order_STATUS_PENDING,
+	order.Paid:      orderv1.Order_STATUS_PAID,
+	order.Rejected:  orderv1.Order_STATUS_REJECTED,
+	order.Cancelled: orderv1.Order_STATUS_CANCELLED,
 }
 
 func toProto(o order.Order) *orderv1.Order {
-	return &orderv1.Order{
+	p := &orderv1.Order{
 		Id:            o.ID,
 		UserId:        o.UserID,
 		Price:         o.Price,
@@ -112,4 +128,8 @@ func toProto(o order.Order) *orderv1.Order {
 		CreateTime:    timestamppb.New(o.CreateTime),
 		UpdateTime:    timestamppb.New(o.UpdateTime),
 	}
+	if o.Status == order.Cancelled { // a cancellation still being refunded is not shown
+		p.Refunded, p.CancelReason, p.CancelTime = o.Refunded, o.CancelReason, timestamppb.New(o.CancelTime)
+	}
+	return p
 }

@@ -87,6 +87,27 @@ func (p *Payments) Withdraw(ctx context.Context, w app.Withdrawal) (declined boo
 	return false, "", fmt.Errorf("withdraw for order %s: %w", w.OrderID, err)
 }
 
+// Refund asks billing to give back what remains of the withdrawal that
+// paid the order (amount 0: all of it) and returns what the refund entry
+// gave back. Any error is no refund: UNAVAILABLE and the like may have
+// refunded, and the retry with the same RequestID returns that first
+// refund; a refusal (nothing left to refund, no such payment) does not
+// happen to an order this service paid and cancelled once, so it is
+// reported for the repair loop to retry and the log to show.
+func (p *Payments) Refund(ctx context.Context, r app.Refund) (int64, error) {
+	resp, err := p.c.Refund(ctx, &billingv1.RefundRequest{
+		UserId: r.UserID, Original: &billingv1.RefundRequest_OrderId{OrderId: r.OrderID},
+		RequestId: r.RequestID, Reason: r.Reason,
+	})
+	if err != nil {
+		if reason := grpcstatus.ReasonOf(err); reason != "" {
+			return 0, fmt.Errorf("refund of order %s (%s): %w", r.OrderID, reason, err)
+		}
+		return 0, fmt.Errorf("refund of order %s: %w", r.OrderID, err)
+	}
+	return resp.GetTransaction().GetAmount(), nil
+}
+
 // HasAccount asks billing for userID's account: OK (open or closed) is
 // true, NOT_FOUND false, anything else an error.
 func (p *Payments) HasAccount(ctx context.Context, userID string) (bool, error) {

@@ -29,8 +29,9 @@ func (p instantPayments) Withdraw(context.Context, app.Withdrawal) (bool, string
 	}
 	return false, "", nil
 }
-func (instantPayments) HasAccount(context.Context, string) (bool, error) { return true, nil }
-func (instantLetters) Send(context.Context, order.Letter) error          { return nil }
+func (instantPayments) HasAccount(context.Context, string) (bool, error)  { return true, nil }
+func (instantPayments) Refund(context.Context, app.Refund) (int64, error) { return 0, nil }
+func (instantLetters) Send(context.Context, order.Letter) error           { return nil }
 
 func newService(tb testing.TB, s *postgres.Store, payments app.Payments) *app.Service {
 	tb.Helper()
@@ -113,7 +114,7 @@ func BenchmarkStore(b *testing.B) {
 		cpu := pgtest.StartCPU(b, db)
 		b.ResetTimer()
 		for _, o := range orders {
-			if _, err := s.MarkSent(ctx, o.ID); err != nil {
+			if _, err := s.MarkSent(ctx, o.ID, order.LetterRequestID(o.ID)); err != nil {
 				b.Fatal(err)
 			}
 		}

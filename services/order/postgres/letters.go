@@ -29,22 +29,22 @@ func (r letterRow) domain() order.Letter {
 	}
 }
 
-// MarkSent records that the notification service stored the letter of
-// order id: the outbox row is done and the order notified, in one
-// statement. Repeating it keeps the first times.
-func (s *Store) MarkSent(ctx context.Context, id string) (order.Order, error) {
+// MarkSent records that the notification service stored letter requestID
+// of order id: the outbox row is done and, for the outcome letter, the
+// order notified, in one statement. Repeating it keeps the first times.
+func (s *Store) MarkSent(ctx context.Context, id, requestID string) (order.Order, error) {
 	var r row
 	err := pgdb.Get(ctx, s.db, &r, `
 		WITH sent AS (
 			UPDATE order_letters SET sent_time = coalesce(sent_time, now()), parked_time = NULL
-			WHERE order_id = $1
+			WHERE order_id = $1 AND request_id = $2
 			RETURNING order_id
 		)
 		UPDATE orders
-		SET notified_at = coalesce(notified_at, now()),
-		    update_time = CASE WHEN notified_at IS NULL THEN now() ELSE update_time END
+		SET notified_at = CASE WHEN $3 THEN coalesce(notified_at, now()) ELSE notified_at END,
+		    update_time = CASE WHEN $3 AND notified_at IS NULL THEN now() ELSE update_time END
 		WHERE id = (SELECT order_id FROM sent)
-		RETURNING `+columns, id)
+		RETURNING `+columns, id, requestID, requestID == order.LetterRequestID(id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return order.Order{}, fmt.Errorf("%w: no letter of order %s in the outbox", order.ErrNotFound, id)
 	}
@@ -69,8 +69,8 @@ func (s *Store) ClaimLetters(ctx context.Context, lease time.Duration, limit int
 	err := pgdb.Select(ctx, s.db, &rows, `
 		UPDATE order_letters
 		SET attempts = attempts + 1, next_attempt_time = now() + make_interval(secs => $1)
-		WHERE order_id IN (
-			SELECT order_id FROM order_letters
+		WHERE (order_id, request_id) IN (
+			SELECT order_id, request_id FROM order_letters
 			WHERE sent_time IS NULL AND parked_time IS NULL AND next_attempt_time <= least(now(), $3)
 			ORDER BY next_attempt_time
 			LIMIT $2

@@ -12,31 +12,31 @@ import (
 )
 
 // LetterFailed schedules the next delivery attempt of order id's letter
-// after delay, or parks it (park), noting lastErr. A letter delivered in
-// the meantime is left alone.
-func (s *Store) LetterFailed(ctx context.Context, id string, delay time.Duration, park bool, lastErr string) error {
+// requestID after delay, or parks it (park), noting lastErr. A letter
+// delivered in the meantime is left alone.
+func (s *Store) LetterFailed(ctx context.Context, id, requestID string, delay time.Duration, park bool, lastErr string) error {
 	_, err := pgdb.Exec(ctx, s.db, `UPDATE order_letters
 		SET next_attempt_time = now() + make_interval(secs => $2),
 		    parked_time = CASE WHEN $3 THEN now() ELSE parked_time END,
 		    last_error = $4
-		WHERE order_id = $1 AND sent_time IS NULL`, id, delay.Seconds(), park, lastErr)
+		WHERE order_id = $1 AND request_id = $5 AND sent_time IS NULL`, id, delay.Seconds(), park, lastErr, requestID)
 	if err != nil {
 		return fmt.Errorf("schedule letter of order %s: %w", id, err)
 	}
 	return nil
 }
 
-// HandOverFailed makes the letter of order id due after delay when its
+// HandOverFailed makes letter requestID of order id due after delay when its
 // request could not hand it over, so the relay need not wait out the lease.
 // Only a letter the relay has never claimed moves: one the relay has
 // claimed or scheduled (attempts > 0) or parked keeps its schedule, so a
 // client's retry neither releases a parked letter nor cuts a relay's lease.
-func (s *Store) HandOverFailed(ctx context.Context, id string, delay time.Duration, lastErr string) error {
+func (s *Store) HandOverFailed(ctx context.Context, id, requestID string, delay time.Duration, lastErr string) error {
 	_, err := pgdb.Exec(ctx, s.db, `UPDATE order_letters
 		SET next_attempt_time = least(next_attempt_time, now() + make_interval(secs => $2)),
 		    last_error = $3
-		WHERE order_id = $1 AND sent_time IS NULL AND parked_time IS NULL AND attempts = 0`,
-		id, delay.Seconds(), lastErr)
+		WHERE order_id = $1 AND request_id = $4 AND sent_time IS NULL AND parked_time IS NULL AND attempts = 0`,
+		id, delay.Seconds(), lastErr, requestID)
 	if err != nil {
 		return fmt.Errorf("reschedule letter of order %s: %w", id, err)
 	}
@@ -68,9 +68,10 @@ type parkedRow struct {
 }
 
 // ListParked returns up to limit parked items, the most recently parked
-// first, after the cursor. An order has at most one parked item (a parked
-// payment is pending, a parked letter final), so (park time, order id)
-// orders them totally.
+// first, after the cursor. An order has at most one parked payment (it is
+// pending) or up to two parked letters (final: its outcome, its
+// cancellation), parked by separate transactions at different times, so
+// (park time, order id) orders them totally.
 func (s *Store) ListParked(ctx context.Context, after paging.Cursor, limit int) ([]order.ParkedItem, error) {
 	first := after.IsFirst()
 	var rows []parkedRow

@@ -38,16 +38,27 @@ type row struct {
 	CreateTime    time.Time    `db:"create_time"`
 	UpdateTime    time.Time    `db:"update_time"`
 	PayAttempts   int          `db:"pay_attempts"`
+	CancelReqTime sql.NullTime `db:"cancel_request_time"`
+	CancelReason  string       `db:"cancel_reason"`
+	CancelTime    sql.NullTime `db:"cancel_time"`
+	Refunded      int64        `db:"refunded"`
+	CancelTries   int          `db:"cancel_attempts"`
 }
 
 const columns = `id, user_id, price, currency, status, failure_reason, request_id, email,
-	notified_at, create_time, update_time, pay_attempts`
+	notified_at, create_time, update_time, pay_attempts,
+	cancel_request_time, cancel_reason, cancel_time, refunded, cancel_attempts`
 
 func (r row) domain() order.Order {
 	o := order.Order{
 		ID: r.ID, UserID: r.UserID, Price: r.Price, Currency: r.Currency,
 		Status: order.Status(r.Status), FailureReason: r.FailureReason, RequestID: r.RequestID,
 		Email: r.Email, CreateTime: r.CreateTime, UpdateTime: r.UpdateTime, PayAttempts: r.PayAttempts,
+		CancelRequested: r.CancelReqTime.Valid, CancelReason: r.CancelReason,
+		Refunded: r.Refunded, CancelAttempts: r.CancelTries,
+	}
+	if r.CancelTime.Valid {
+		o.CancelTime = r.CancelTime.Time
 	}
 	if r.NotifiedAt.Valid {
 		o.NotifyTime = r.NotifiedAt.Time
@@ -158,7 +169,9 @@ func (s *Store) RecordOutcome(ctx context.Context, o order.Order, out order.Outc
 	// SELECT reads it, and only for the row the UPDATE changed.
 	err = pgdb.Get(ctx, s.db, &r, `
 		WITH settled AS (
-			UPDATE orders SET status = $2, failure_reason = $3, update_time = now(), pay_parked_time = NULL
+			UPDATE orders SET status = $2, failure_reason = $3, update_time = now(), pay_parked_time = NULL,
+			    -- nothing was taken, so a requested cancellation has nothing to give back
+			    cancel_request_time = CASE WHEN $2 = 'rejected' THEN NULL ELSE cancel_request_time END
 			WHERE id = $1 AND status = 'pending'
 			RETURNING `+columns+`
 		), outbox AS (
@@ -175,13 +188,21 @@ func (s *Store) RecordOutcome(ctx context.Context, o order.Order, out order.Outc
 		return order.Order{}, false, fmt.Errorf("record payment outcome of order %s: %w", o.ID, err)
 	}
 	// Not pending any more: another worker recorded billing's answer first.
-	if err := pgdb.Get(ctx, s.db, &r, `SELECT `+columns+` FROM orders WHERE id = $1`, o.ID); err != nil {
+	stored, err = s.byID(ctx, o.ID)
+	return stored, false, err
+}
+
+// byID reads order id whoever its buyer, for a worker that lost the race
+// to record a step and answers with the order as the winner left it.
+func (s *Store) byID(ctx context.Context, id string) (order.Order, error) {
+	var r row
+	if err := pgdb.Get(ctx, s.db, &r, `SELECT `+columns+` FROM orders WHERE id = $1`, id); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
-			return order.Order{}, false, fmt.Errorf("%w: no order %s", order.ErrNotFound, o.ID)
+			return order.Order{}, fmt.Errorf("%w: no order %s", order.ErrNotFound, id)
 		}
-		return order.Order{}, false, fmt.Errorf("read settled order %s: %w", o.ID, err)
+		return order.Order{}, fmt.Errorf("read order %s: %w", id, err)
 	}
-	return r.domain(), false, nil
+	return r.domain(), nil
 }
 
 // ClaimPayments takes up to limit pending orders whose payment is due

@@ -67,6 +67,10 @@ func TestSchema_RefusesInconsistentRows(t *testing.T) {
 		{"letter of no order", `INSERT INTO order_letters (order_id, user_id, request_id, email, subject, body) VALUES (gen_random_uuid(), $1, 'k', 'e', 's', 'b')`},
 		{"letter without body", `WITH o AS (INSERT INTO orders (user_id, price, currency, request_id, email, status) VALUES ($1, 1, 'USD', 'k', 'e', 'paid') RETURNING id)
 			INSERT INTO order_letters (order_id, user_id, request_id, email, subject, body) SELECT id, $1, 'k', 'e', 's', '' FROM o`},
+		{"cancelled without a refund time", `INSERT INTO orders (user_id, price, currency, request_id, email, status, cancel_request_time) VALUES ($1, 1, 'USD', 'k', 'e', 'cancelled', now())`},
+		{"cancelled without a request", `INSERT INTO orders (user_id, price, currency, request_id, email, status, cancel_time) VALUES ($1, 1, 'USD', 'k', 'e', 'cancelled', now())`},
+		{"rejected but cancelling", `INSERT INTO orders (user_id, price, currency, request_id, email, status, failure_reason, cancel_request_time) VALUES ($1, 1, 'USD', 'k', 'e', 'rejected', 'why', now())`},
+		{"negative refund", `INSERT INTO orders (user_id, price, currency, request_id, email, refunded) VALUES ($1, 1, 'USD', 'k', 'e', -1)`},
 		{"letter sent and parked", `WITH o AS (INSERT INTO orders (user_id, price, currency, request_id, email, status) VALUES ($1, 1, 'USD', 'k', 'e', 'paid') RETURNING id)
 			INSERT INTO order_letters (order_id, user_id, request_id, email, subject, body, sent_time, parked_time) SELECT id, $1, 'k', 'e', 's', 'b', now(), now() FROM o`},
 	}
@@ -169,11 +173,11 @@ func TestMarkSent_NotifiesOnceAndKeepsFirstTime(t *testing.T) {
 	s, db := newStore(t)
 	ctx := context.Background()
 	o := paid(t, s, newOrder(t, s, uuid.NewString(), "k"))
-	first, err := s.MarkSent(ctx, o.ID)
+	first, err := s.MarkSent(ctx, o.ID, order.LetterRequestID(o.ID))
 	if err != nil || !first.Notified() {
 		t.Fatalf("MarkSent = %+v, %v", first, err)
 	}
-	second, err := s.MarkSent(ctx, o.ID)
+	second, err := s.MarkSent(ctx, o.ID, order.LetterRequestID(o.ID))
 	if err != nil || !second.NotifyTime.Equal(first.NotifyTime) {
 		t.Errorf("second MarkSent moved the time: %v -> %v (%v)", first.NotifyTime, second.NotifyTime, err)
 	}
@@ -184,7 +188,7 @@ func TestMarkSent_NotifiesOnceAndKeepsFirstTime(t *testing.T) {
 	if err := db.Get(&sent, `SELECT sent_time IS NOT NULL FROM order_letters WHERE order_id = $1`, o.ID); err != nil || !sent {
 		t.Errorf("outbox row sent = %v, %v", sent, err)
 	}
-	if _, err := s.MarkSent(ctx, uuid.NewString()); apperr.KindOf(err) != apperr.KindNotFound {
+	if _, err := s.MarkSent(ctx, uuid.NewString(), "order/x/letter"); apperr.KindOf(err) != apperr.KindNotFound {
 		t.Errorf("MarkSent of an unknown order = %v, want NotFound", err)
 	}
 }
@@ -281,7 +285,7 @@ func TestParked_ListedNewestFirstAndReleased(t *testing.T) {
 	if err := s.PaymentFailed(ctx, payment.ID, 0, true, "billing is down"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.LetterFailed(ctx, letter.ID, 0, true, "notification is down"); err != nil {
+	if err := s.LetterFailed(ctx, letter.ID, order.LetterRequestID(letter.ID), 0, true, "notification is down"); err != nil {
 		t.Fatal(err)
 	}
 	// The payment was parked first.

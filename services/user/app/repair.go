@@ -99,7 +99,7 @@ func (s *Service) refreshParked(ctx context.Context) error {
 }
 
 // RunRepair runs a repair pass every interval until ctx is done. Run it
-// with service.Deps.Go.
+// with boot.Deps.Go.
 func (s *Service) RunRepair(ctx context.Context, interval time.Duration) {
 	retry.Every(ctx, interval, func(ctx context.Context) {
 		rep, err := s.Repair(ctx)

@@ -90,6 +90,8 @@ const (
 	Order_STATUS_PAID Order_Status = 2
 	// Billing declined the payment; see failure_reason.
 	Order_STATUS_REJECTED Order_Status = 3
+	// The order was paid and then cancelled: its price was refunded.
+	Order_STATUS_CANCELLED Order_Status = 4
 )
 
 // Enum value maps for Order_Status.
@@ -99,12 +101,14 @@ var (
 		1: "STATUS_PENDING",
 		2: "STATUS_PAID",
 		3: "STATUS_REJECTED",
+		4: "STATUS_CANCELLED",
 	}
 	Order_Status_value = map[string]int32{
 		"STATUS_UNSPECIFIED": 0,
 		"STATUS_PENDING":     1,
 		"STATUS_PAID":        2,
 		"STATUS_REJECTED":    3,
+		"STATUS_CANCELLED":   4,
 	}
 )
 
@@ -449,7 +453,15 @@ type Order struct {
 	// When the order was created. Output only.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// When the order last changed. Output only.
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// What billing gave back when the order was cancelled, in minor units of
+	// currency; 0 unless CANCELLED. Output only.
+	Refunded int64 `protobuf:"varint,10,opt,name=refunded,proto3" json:"refunded,omitempty"`
+	// When the refund of a CANCELLED order was recorded. Output only.
+	CancelTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=cancel_time,json=cancelTime,proto3" json:"cancel_time,omitempty"`
+	// Why the order was cancelled, as the cancelling request said; may be
+	// empty. Output only.
+	CancelReason  string `protobuf:"bytes,12,opt,name=cancel_reason,json=cancelReason,proto3" json:"cancel_reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -545,6 +557,27 @@ func (x *Order) GetUpdateTime() *timestamppb.Timestamp {
 		return x.UpdateTime
 	}
 	return nil
+}
+
+func (x *Order) GetRefunded() int64 {
+	if x != nil {
+		return x.Refunded
+	}
+	return 0
+}
+
+func (x *Order) GetCancelTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CancelTime
+	}
+	return nil
+}
+
+func (x *Order) GetCancelReason() string {
+	if x != nil {
+		return x.CancelReason
+	}
+	return ""
 }
 
 // CreateOrderRequest is the input of CreateOrder.
@@ -669,6 +702,83 @@ func (x *GetOrderRequest) GetId() string {
 	return ""
 }
 
+// CancelOrderRequest is the input of CancelOrder.
+type CancelOrderRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The buyer's user id.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// The order id.
+	Id string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	// Why the order is cancelled (at most 200 characters); optional. Only the
+	// first cancelling request's reason is kept.
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Idempotency key (at most 128 characters); optional, as an order is
+	// cancelled at most once whatever the key. A key names the cancellation
+	// it was first sent with: sent to cancel another order it is refused
+	// with ALREADY_EXISTS, reason REQUEST_ID_REUSED (HTTP 422).
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelOrderRequest) Reset() {
+	*x = CancelOrderRequest{}
+	mi := &file_kassa_order_v1_order_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelOrderRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelOrderRequest) ProtoMessage() {}
+
+func (x *CancelOrderRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kassa_order_v1_order_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelOrderRequest.ProtoReflect.Descriptor instead.
+func (*CancelOrderRequest) Descriptor() ([]byte, []int) {
+	return file_kassa_order_v1_order_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *CancelOrderRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *CancelOrderRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *CancelOrderRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *CancelOrderRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 // ListOrdersRequest is the input of ListOrders.
 type ListOrdersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -684,7 +794,7 @@ type ListOrdersRequest struct {
 
 func (x *ListOrdersRequest) Reset() {
 	*x = ListOrdersRequest{}
-	mi := &file_kassa_order_v1_order_proto_msgTypes[8]
+	mi := &file_kassa_order_v1_order_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -696,7 +806,7 @@ func (x *ListOrdersRequest) String() string {
 func (*ListOrdersRequest) ProtoMessage() {}
 
 func (x *ListOrdersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kassa_order_v1_order_proto_msgTypes[8]
+	mi := &file_kassa_order_v1_order_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -709,7 +819,7 @@ func (x *ListOrdersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOrdersRequest.ProtoReflect.Descriptor instead.
 func (*ListOrdersRequest) Descriptor() ([]byte, []int) {
-	return file_kassa_order_v1_order_proto_rawDescGZIP(), []int{8}
+	return file_kassa_order_v1_order_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListOrdersRequest) GetUserId() string {
@@ -746,7 +856,7 @@ type ListOrdersResponse struct {
 
 func (x *ListOrdersResponse) Reset() {
 	*x = ListOrdersResponse{}
-	mi := &file_kassa_order_v1_order_proto_msgTypes[9]
+	mi := &file_kassa_order_v1_order_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -758,7 +868,7 @@ func (x *ListOrdersResponse) String() string {
 func (*ListOrdersResponse) ProtoMessage() {}
 
 func (x *ListOrdersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kassa_order_v1_order_proto_msgTypes[9]
+	mi := &file_kassa_order_v1_order_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -771,7 +881,7 @@ func (x *ListOrdersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOrdersResponse.ProtoReflect.Descriptor instead.
 func (*ListOrdersResponse) Descriptor() ([]byte, []int) {
-	return file_kassa_order_v1_order_proto_rawDescGZIP(), []int{9}
+	return file_kassa_order_v1_order_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListOrdersResponse) GetOrders() []*Order {
@@ -816,7 +926,7 @@ const file_kassa_order_v1_order_proto_rawDesc = "" +
 	"\x12RetryParkedRequest\x12\x1b\n" +
 	"\torder_ids\x18\x01 \x03(\tR\borderIds\"1\n" +
 	"\x13RetryParkedResponse\x12\x1a\n" +
-	"\breleased\x18\x01 \x01(\x05R\breleased\"\xb4\x03\n" +
+	"\breleased\x18\x01 \x01(\x05R\breleased\"\xc8\x04\n" +
 	"\x05Order\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x14\n" +
@@ -829,12 +939,18 @@ const file_kassa_order_v1_order_proto_rawDesc = "" +
 	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"Z\n" +
+	"updateTime\x12\x1a\n" +
+	"\brefunded\x18\n" +
+	" \x01(\x03R\brefunded\x12;\n" +
+	"\vcancel_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"cancelTime\x12#\n" +
+	"\rcancel_reason\x18\f \x01(\tR\fcancelReason\"p\n" +
 	"\x06Status\x12\x16\n" +
 	"\x12STATUS_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eSTATUS_PENDING\x10\x01\x12\x0f\n" +
 	"\vSTATUS_PAID\x10\x02\x12\x13\n" +
-	"\x0fSTATUS_REJECTED\x10\x03\"y\n" +
+	"\x0fSTATUS_REJECTED\x10\x03\x12\x14\n" +
+	"\x10STATUS_CANCELLED\x10\x04\"y\n" +
 	"\x12CreateOrderRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12+\n" +
 	"\x05order\x18\x02 \x01(\v2\x15.kassa.order.v1.OrderR\x05order\x12\x1d\n" +
@@ -842,7 +958,13 @@ const file_kassa_order_v1_order_proto_rawDesc = "" +
 	"request_id\x18\x03 \x01(\tR\trequestId\":\n" +
 	"\x0fGetOrderRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x0e\n" +
-	"\x02id\x18\x02 \x01(\tR\x02id\"h\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\"t\n" +
+	"\x12CancelOrderRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\"h\n" +
 	"\x11ListOrdersRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
@@ -850,12 +972,13 @@ const file_kassa_order_v1_order_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"k\n" +
 	"\x12ListOrdersResponse\x12-\n" +
 	"\x06orders\x18\x01 \x03(\v2\x15.kassa.order.v1.OrderR\x06orders\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xf1\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xbb\x02\n" +
 	"\fOrderService\x12H\n" +
 	"\vCreateOrder\x12\".kassa.order.v1.CreateOrderRequest\x1a\x15.kassa.order.v1.Order\x12B\n" +
 	"\bGetOrder\x12\x1f.kassa.order.v1.GetOrderRequest\x1a\x15.kassa.order.v1.Order\x12S\n" +
 	"\n" +
-	"ListOrders\x12!.kassa.order.v1.ListOrdersRequest\x1a\".kassa.order.v1.ListOrdersResponse2\xc0\x01\n" +
+	"ListOrders\x12!.kassa.order.v1.ListOrdersRequest\x1a\".kassa.order.v1.ListOrdersResponse\x12H\n" +
+	"\vCancelOrder\x12\".kassa.order.v1.CancelOrderRequest\x1a\x15.kassa.order.v1.Order2\xc0\x01\n" +
 	"\x11OrderAdminService\x12S\n" +
 	"\n" +
 	"ListParked\x12!.kassa.order.v1.ListParkedRequest\x1a\".kassa.order.v1.ListParkedResponse\x12V\n" +
@@ -874,7 +997,7 @@ func file_kassa_order_v1_order_proto_rawDescGZIP() []byte {
 }
 
 var file_kassa_order_v1_order_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_kassa_order_v1_order_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_kassa_order_v1_order_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_kassa_order_v1_order_proto_goTypes = []any{
 	(ParkedItem_Step)(0),          // 0: kassa.order.v1.ParkedItem.Step
 	(Order_Status)(0),             // 1: kassa.order.v1.Order.Status
@@ -886,34 +1009,38 @@ var file_kassa_order_v1_order_proto_goTypes = []any{
 	(*Order)(nil),                 // 7: kassa.order.v1.Order
 	(*CreateOrderRequest)(nil),    // 8: kassa.order.v1.CreateOrderRequest
 	(*GetOrderRequest)(nil),       // 9: kassa.order.v1.GetOrderRequest
-	(*ListOrdersRequest)(nil),     // 10: kassa.order.v1.ListOrdersRequest
-	(*ListOrdersResponse)(nil),    // 11: kassa.order.v1.ListOrdersResponse
-	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
+	(*CancelOrderRequest)(nil),    // 10: kassa.order.v1.CancelOrderRequest
+	(*ListOrdersRequest)(nil),     // 11: kassa.order.v1.ListOrdersRequest
+	(*ListOrdersResponse)(nil),    // 12: kassa.order.v1.ListOrdersResponse
+	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
 }
 var file_kassa_order_v1_order_proto_depIdxs = []int32{
 	0,  // 0: kassa.order.v1.ParkedItem.step:type_name -> kassa.order.v1.ParkedItem.Step
-	12, // 1: kassa.order.v1.ParkedItem.park_time:type_name -> google.protobuf.Timestamp
+	13, // 1: kassa.order.v1.ParkedItem.park_time:type_name -> google.protobuf.Timestamp
 	2,  // 2: kassa.order.v1.ListParkedResponse.items:type_name -> kassa.order.v1.ParkedItem
 	1,  // 3: kassa.order.v1.Order.status:type_name -> kassa.order.v1.Order.Status
-	12, // 4: kassa.order.v1.Order.create_time:type_name -> google.protobuf.Timestamp
-	12, // 5: kassa.order.v1.Order.update_time:type_name -> google.protobuf.Timestamp
-	7,  // 6: kassa.order.v1.CreateOrderRequest.order:type_name -> kassa.order.v1.Order
-	7,  // 7: kassa.order.v1.ListOrdersResponse.orders:type_name -> kassa.order.v1.Order
-	8,  // 8: kassa.order.v1.OrderService.CreateOrder:input_type -> kassa.order.v1.CreateOrderRequest
-	9,  // 9: kassa.order.v1.OrderService.GetOrder:input_type -> kassa.order.v1.GetOrderRequest
-	10, // 10: kassa.order.v1.OrderService.ListOrders:input_type -> kassa.order.v1.ListOrdersRequest
-	3,  // 11: kassa.order.v1.OrderAdminService.ListParked:input_type -> kassa.order.v1.ListParkedRequest
-	5,  // 12: kassa.order.v1.OrderAdminService.RetryParked:input_type -> kassa.order.v1.RetryParkedRequest
-	7,  // 13: kassa.order.v1.OrderService.CreateOrder:output_type -> kassa.order.v1.Order
-	7,  // 14: kassa.order.v1.OrderService.GetOrder:output_type -> kassa.order.v1.Order
-	11, // 15: kassa.order.v1.OrderService.ListOrders:output_type -> kassa.order.v1.ListOrdersResponse
-	4,  // 16: kassa.order.v1.OrderAdminService.ListParked:output_type -> kassa.order.v1.ListParkedResponse
-	6,  // 17: kassa.order.v1.OrderAdminService.RetryParked:output_type -> kassa.order.v1.RetryParkedResponse
-	13, // [13:18] is the sub-list for method output_type
-	8,  // [8:13] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	13, // 4: kassa.order.v1.Order.create_time:type_name -> google.protobuf.Timestamp
+	13, // 5: kassa.order.v1.Order.update_time:type_name -> google.protobuf.Timestamp
+	13, // 6: kassa.order.v1.Order.cancel_time:type_name -> google.protobuf.Timestamp
+	7,  // 7: kassa.order.v1.CreateOrderRequest.order:type_name -> kassa.order.v1.Order
+	7,  // 8: kassa.order.v1.ListOrdersResponse.orders:type_name -> kassa.order.v1.Order
+	8,  // 9: kassa.order.v1.OrderService.CreateOrder:input_type -> kassa.order.v1.CreateOrderRequest
+	9,  // 10: kassa.order.v1.OrderService.GetOrder:input_type -> kassa.order.v1.GetOrderRequest
+	11, // 11: kassa.order.v1.OrderService.ListOrders:input_type -> kassa.order.v1.ListOrdersRequest
+	10, // 12: kassa.order.v1.OrderService.CancelOrder:input_type -> kassa.order.v1.CancelOrderRequest
+	3,  // 13: kassa.order.v1.OrderAdminService.ListParked:input_type -> kassa.order.v1.ListParkedRequest
+	5,  // 14: kassa.order.v1.OrderAdminService.RetryParked:input_type -> kassa.order.v1.RetryParkedRequest
+	7,  // 15: kassa.order.v1.OrderService.CreateOrder:output_type -> kassa.order.v1.Order
+	7,  // 16: kassa.order.v1.OrderService.GetOrder:output_type -> kassa.order.v1.Order
+	12, // 17: kassa.order.v1.OrderService.ListOrders:output_type -> kassa.order.v1.ListOrdersResponse
+	7,  // 18: kassa.order.v1.OrderService.CancelOrder:output_type -> kassa.order.v1.Order
+	4,  // 19: kassa.order.v1.OrderAdminService.ListParked:output_type -> kassa.order.v1.ListParkedResponse
+	6,  // 20: kassa.order.v1.OrderAdminService.RetryParked:output_type -> kassa.order.v1.RetryParkedResponse
+	15, // [15:21] is the sub-list for method output_type
+	9,  // [9:15] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_kassa_order_v1_order_proto_init() }
@@ -927,7 +1054,7 @@ func file_kassa_order_v1_order_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kassa_order_v1_order_proto_rawDesc), len(file_kassa_order_v1_order_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -80,7 +80,9 @@ func payment(userID string, amount int64, currency string) app.Withdrawal {
 // RunPayments checks what the use cases need of billing: an order is paid
 // at most once however often its payment is retried, at once or later; a
 // refusal is an answer (declined, with a reason) and the final one for that
-// order; an account exists for every user ever created, open or closed.
+// order; an account exists for every user ever created, open or closed;
+// an order's refund gives its price back once however often it is retried,
+// on a closed account too, and never more than was paid.
 func RunPayments(t *testing.T, newBilling func(t *testing.T) Billing) {
 	ctx := context.Background()
 	// want fails unless withdrawing w is declined (or paid) without error.
@@ -155,6 +157,78 @@ func RunPayments(t *testing.T, newBilling func(t *testing.T) Billing) {
 		b.Deposit(t, user, 100)
 		want(t, b, w, true) // the first answer stands, though the money is there now
 		want(t, b, payment(user, 50, "EUR"), false)
+	})
+	// refund asks for the rest of order w's payment under the order's key.
+	refund := func(w app.Withdrawal) app.Refund {
+		return app.Refund{UserID: w.UserID, OrderID: w.OrderID, RequestID: order.RefundRequestID(w.OrderID), Reason: "changed my mind"}
+	}
+	// wantBalance fails unless user's balance is exactly balance: a
+	// payment of it goes through and then one of 1 is declined.
+	wantBalance := func(t *testing.T, b Billing, user string, balance int64) {
+		t.Helper()
+		want(t, b, payment(user, balance, "EUR"), false)
+		want(t, b, payment(user, 1, "EUR"), true)
+	}
+	wantRefunded := func(t *testing.T, b Billing, r app.Refund, amount int64) {
+		t.Helper()
+		if got, err := b.Refund(ctx, r); err != nil || got != amount {
+			t.Fatalf("Refund of order %s = %d, %v; want %d", r.OrderID, got, err, amount)
+		}
+	}
+	t.Run("Refund_OnceInFull", func(t *testing.T) {
+		b, user := newBilling(t), uuid.NewString()
+		b.Open(t, user, "EUR", 100)
+		w := payment(user, 60, "EUR")
+		want(t, b, w, false)
+		wantRefunded(t, b, refund(w), 60)
+		wantRefunded(t, b, refund(w), 60) // the retry gets the first refund and gives nothing
+		wantBalance(t, b, user, 100)      // as before the order, not more
+	})
+	t.Run("Refund_ConcurrentRetriesOnce", func(t *testing.T) {
+		b, user := newBilling(t), uuid.NewString()
+		b.Open(t, user, "EUR", 100)
+		w := payment(user, 60, "EUR")
+		want(t, b, w, false)
+		var wg sync.WaitGroup
+		errs := make(chan error, 8)
+		for range cap(errs) {
+			wg.Go(func() {
+				if got, err := b.Refund(ctx, refund(w)); err != nil || got != 60 {
+					errs <- fmt.Errorf("refunded %d, %v", got, err)
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Errorf("a concurrent retry of one refund: %v, want 60", err)
+		}
+		wantBalance(t, b, user, 100)
+	})
+	t.Run("Refund_NeverBeyondThePayment", func(t *testing.T) {
+		b, user := newBilling(t), uuid.NewString()
+		b.Open(t, user, "EUR", 100)
+		w := payment(user, 60, "EUR")
+		want(t, b, w, false)
+		wantRefunded(t, b, refund(w), 60)
+		again := refund(w)
+		again.RequestID += "/again"
+		if got, err := b.Refund(ctx, again); err == nil {
+			t.Fatalf("a second refund under another key gave back %d, want an error", got)
+		}
+		unpaid := refund(payment(user, 10, "EUR"))
+		if got, err := b.Refund(ctx, unpaid); err == nil {
+			t.Fatalf("a refund of an order never paid gave back %d, want an error", got)
+		}
+		wantBalance(t, b, user, 100)
+	})
+	t.Run("Refund_ClosedAccount", func(t *testing.T) {
+		b, user := newBilling(t), uuid.NewString()
+		b.Open(t, user, "EUR", 100)
+		w := payment(user, 60, "EUR")
+		want(t, b, w, false)
+		b.Close(t, user)
+		wantRefunded(t, b, refund(w), 60)
 	})
 	t.Run("HasAccount_EveryUserEverCreated", func(t *testing.T) {
 		b := newBilling(t)

@@ -26,7 +26,7 @@ import (
 	"google.golang.org/grpc"
 )
 
-// Rules admits to the three methods the order service uses only the
+// Rules admits to the methods the order service uses only the
 // service identity "order", as the real services do for the calls it
 // makes (the real GetUser also admits the user and admins, which the order
 // service never is), so a call that went without the order service's own
@@ -35,6 +35,7 @@ var Rules = map[string]auth.Rule{
 	userv1.UserService_GetUser_FullMethodName:                          auth.Services("order"),
 	billingv1.BillingService_Withdraw_FullMethodName:                   auth.Services("order"),
 	billingv1.BillingService_GetAccount_FullMethodName:                 auth.Services("order"),
+	billingv1.BillingService_Refund_FullMethodName:                     auth.Services("order"),
 	notificationv1.NotificationService_SendNotification_FullMethodName: auth.Services("order"),
 }
 
@@ -148,11 +149,28 @@ type Billing struct {
 	gate     chan struct{} // while set, calls wait for it to close
 	waiting  int           // calls waiting at the gate
 	failFor  map[string]bool
+	// refundsBy holds the refunds applied by user_id + "\x00" +
+	// request_id, refunded what was given back of each withdrawal (by its
+	// request key), credits every refund in order.
+	refundsBy   map[string]refund
+	refunded    map[string]int64
+	credits     []Debit
+	refundCalls int
+}
+
+// refund is a refund the fake applied: what it asked (0: the rest) of
+// which order's withdrawal, and what it gave back.
+type refund struct {
+	orderID      string
+	asked, given int64
 }
 
 // NewBilling returns a billing service without accounts.
 func NewBilling() *Billing {
-	return &Billing{accounts: map[string]*account{}, applied: map[string]Debit{}, refused: map[string]refusal{}, failFor: map[string]bool{}}
+	return &Billing{
+		accounts: map[string]*account{}, applied: map[string]Debit{}, refused: map[string]refusal{}, failFor: map[string]bool{},
+		refundsBy: map[string]refund{}, refunded: map[string]int64{},
+	}
 }
 
 // Hold makes Withdraw calls wait, as a stalled billing would, until
@@ -357,6 +375,79 @@ func (b *Billing) reply(d Debit) (*billingv1.WithdrawResponse, error) {
 		},
 	}, nil
 }
+
+// Refund gives money back like the real billing: for the withdrawal that
+// paid the order the request names (by order id; by transaction id the
+// fake has nothing to find), idempotent per (user, request_id) with the
+// same order and amount, never more than the withdrawal took less what was
+// refunded of it, and applied to a closed account too. It fails while
+// the fake is down or failing for the user.
+func (b *Billing) Refund(ctx context.Context, req *billingv1.RefundRequest) (*billingv1.RefundResponse, error) {
+	b.record(ctx)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refundCalls++
+	if b.down || b.failFor[req.GetUserId()] {
+		return nil, apperr.Unavailable("billing is down (fake)")
+	}
+	if req.GetRequestId() == "" || req.GetAmount() < 0 || req.GetOrderId() == "" {
+		return nil, apperr.Invalid("request", "request_id, order_id and an amount of at least 0 are required")
+	}
+	key := req.GetUserId() + "\x00" + req.GetRequestId()
+	if r, ok := b.refundsBy[key]; ok {
+		if r.orderID != req.GetOrderId() || r.asked != req.GetAmount() {
+			return nil, apperr.AlreadyExists("request_id %q was already used with different parameters", req.GetRequestId()).WithReason("REQUEST_ID_REUSED")
+		}
+		return b.refundReply(req.GetUserId(), r.orderID, r.given, req.GetRequestId())
+	}
+	var paid *Debit
+	for i := range b.debits {
+		if d := &b.debits[i]; d.UserID == req.GetUserId() && d.OrderID == req.GetOrderId() {
+			paid = d
+		}
+	}
+	if paid == nil {
+		return nil, apperr.NotFound("user %s has no payment of order %s", req.GetUserId(), req.GetOrderId()).WithReason("TRANSACTION_NOT_FOUND")
+	}
+	paidKey := paid.UserID + "\x00" + paid.RequestID
+	remaining := paid.Amount - b.refunded[paidKey]
+	given := req.GetAmount()
+	if given == 0 {
+		given = remaining
+	}
+	if remaining <= 0 || given > remaining {
+		return nil, apperr.FailedPrecondition("refund exceeds what remains of the withdrawal: %d remain", remaining).WithReason("REFUND_EXCEEDS_REMAINING")
+	}
+	b.refunded[paidKey] += given
+	b.accounts[paid.UserID].balance += given
+	b.refundsBy[key] = refund{orderID: paid.OrderID, asked: req.GetAmount(), given: given}
+	b.credits = append(b.credits, Debit{UserID: paid.UserID, Currency: paid.Currency, RequestID: req.GetRequestId(), OrderID: paid.OrderID, Amount: given})
+	return b.refundReply(paid.UserID, paid.OrderID, given, req.GetRequestId())
+}
+
+func (b *Billing) refundReply(userID, orderID string, given int64, requestID string) (*billingv1.RefundResponse, error) {
+	if b.loseAll {
+		return nil, apperr.Unavailable("reply lost (fake)")
+	}
+	acct := b.accounts[userID]
+	return &billingv1.RefundResponse{
+		Account: &billingv1.Account{UserId: userID, Balance: acct.balance, Currency: acct.currency},
+		Transaction: &billingv1.Transaction{
+			UserId: userID, Kind: billingv1.Transaction_KIND_REFUND, Amount: given,
+			Currency: acct.currency, RequestId: requestID, OrderId: orderID,
+		},
+	}, nil
+}
+
+// Refunds lists the refunds applied, in order.
+func (b *Billing) Refunds() []Debit {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]Debit(nil), b.credits...)
+}
+
+// RefundCalls counts Refund calls.
+func (b *Billing) RefundCalls() int { b.mu.Lock(); defer b.mu.Unlock(); return b.refundCalls }
 
 // Notifier is a fake notification service that keeps letters in memory,
 // one per (user, request_id).
