@@ -9,8 +9,7 @@ import (
 	"fmt"
 
 	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+	"github.com/kassa-dev/kassa/services/platform/apperr/grpcstatus"
 )
 
 // Accounts implements app.Accounts over the billing service.
@@ -26,11 +25,9 @@ func NewAccounts(c billingv1.BillingServiceClient) *Accounts { return &Accounts{
 // PERMISSION_DENIED from a misconfigured identity) an error.
 func (a *Accounts) HasAccount(ctx context.Context, userID string) (bool, error) {
 	_, err := a.c.GetAccount(ctx, &billingv1.GetAccountRequest{UserId: userID})
-	switch status.Code(err) {
-	case codes.OK:
-		return true, nil
-	case codes.NotFound:
-		return false, nil
+	found, err := grpcstatus.Found(err)
+	if err != nil {
+		return false, fmt.Errorf("get account of %s: %w", userID, err)
 	}
-	return false, fmt.Errorf("get account of %s: %w", userID, err)
+	return found, nil
 }

@@ -112,13 +112,11 @@ func (p *Payments) Refund(ctx context.Context, r app.Refund) (int64, error) {
 // true, NOT_FOUND false, anything else an error.
 func (p *Payments) HasAccount(ctx context.Context, userID string) (bool, error) {
 	_, err := p.c.GetAccount(ctx, &billingv1.GetAccountRequest{UserId: userID})
-	switch status.Code(err) {
-	case codes.OK:
-		return true, nil
-	case codes.NotFound:
-		return false, nil
+	found, err := grpcstatus.Found(err)
+	if err != nil {
+		return false, fmt.Errorf("get account of %s: %w", userID, err)
 	}
-	return false, fmt.Errorf("get account of %s: %w", userID, err)
+	return found, nil
 }
 
 // Letters implements app.Letters over the notification service.

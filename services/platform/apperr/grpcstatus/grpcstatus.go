@@ -113,3 +113,16 @@ func withDetail(st *status.Status, detail protoadapt.MessageV1) *status.Status {
 	}
 	return st
 }
+
+// Found reads the answer of a peer's Get call as an existence check: OK is
+// true, NOT_FOUND false, and anything else (UNAVAILABLE, DEADLINE_EXCEEDED,
+// PERMISSION_DENIED from a misconfigured identity) an error, never a guess.
+func Found(err error) (bool, error) {
+	switch status.Code(err) {
+	case codes.OK:
+		return true, nil
+	case codes.NotFound:
+		return false, nil
+	}
+	return false, err
+}

@@ -175,3 +175,25 @@ func TestToStatus_UnavailableAlwaysHasAReason(t *testing.T) {
 		})
 	}
 }
+
+func TestFound(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		err     error
+		found   bool
+		wantErr bool
+	}{
+		{"ok", nil, true, false},
+		{"not found", status.Error(codes.NotFound, "no account"), false, false},
+		{"unavailable", status.Error(codes.Unavailable, "down"), false, true},
+		{"permission denied", status.Error(codes.PermissionDenied, "not for you"), false, true},
+		{"not a status", errors.New("boom"), false, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			found, err := grpcstatus.Found(tt.err)
+			if found != tt.found || (err != nil) != tt.wantErr {
+				t.Errorf("Found(%v) = %v, %v; want %v, error %v", tt.err, found, err, tt.found, tt.wantErr)
+			}
+		})
+	}
+}
