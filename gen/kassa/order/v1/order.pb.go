@@ -33,8 +33,12 @@ const (
 	ParkedItem_STEP_UNSPECIFIED ParkedItem_Step = 0
 	// The payment of a pending order (a withdrawal in billing).
 	ParkedItem_STEP_PAYMENT ParkedItem_Step = 1
-	// The outcome letter of a final order (a letter in notification).
+	// A letter of an order (its outcome, a refund, its cancellation) in
+	// notification.
 	ParkedItem_STEP_LETTER ParkedItem_Step = 2
+	// A refund of a paid order (a refund in billing), parked at once when
+	// billing refused it for good.
+	ParkedItem_STEP_REFUND ParkedItem_Step = 3
 )
 
 // Enum value maps for ParkedItem_Step.
@@ -43,11 +47,13 @@ var (
 		0: "STEP_UNSPECIFIED",
 		1: "STEP_PAYMENT",
 		2: "STEP_LETTER",
+		3: "STEP_REFUND",
 	}
 	ParkedItem_Step_value = map[string]int32{
 		"STEP_UNSPECIFIED": 0,
 		"STEP_PAYMENT":     1,
 		"STEP_LETTER":      2,
+		"STEP_REFUND":      3,
 	}
 )
 
@@ -454,8 +460,9 @@ type Order struct {
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// When the order last changed. Output only.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	// What billing gave back when the order was cancelled, in minor units of
-	// currency; 0 unless CANCELLED. Output only.
+	// What billing has given back of the price so far, in minor units of
+	// currency: the running total of the order's refunds, the whole price once
+	// CANCELLED. Output only.
 	Refunded int64 `protobuf:"varint,10,opt,name=refunded,proto3" json:"refunded,omitempty"`
 	// When the refund of a CANCELLED order was recorded. Output only.
 	CancelTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=cancel_time,json=cancelTime,proto3" json:"cancel_time,omitempty"`
@@ -712,11 +719,20 @@ type CancelOrderRequest struct {
 	// Why the order is cancelled (at most 200 characters); optional. Only the
 	// first cancelling request's reason is kept.
 	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
-	// Idempotency key (at most 128 characters); optional, as an order is
-	// cancelled at most once whatever the key. A key names the cancellation
-	// it was first sent with: sent to cancel another order it is refused
+	// Idempotency key (at most 128 characters); optional for a cancel, as an
+	// order is cancelled at most once whatever the key, required with amount,
+	// as a retry without it would refund twice. A key names the refund it was
+	// first sent with: sent again with that order and amount it answers the
+	// order without moving money; with another order or amount it is refused
 	// with ALREADY_EXISTS, reason REQUEST_ID_REUSED (HTTP 422).
-	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Part of the price to give back, in minor units of the order's currency,
+	// 1 to the price; absent means everything not yet refunded, and the order
+	// is cancelled. More than what remains unrefunded is refused with
+	// FAILED_PRECONDITION, reason REFUND_EXCEEDS_REMAINING (HTTP 409), and
+	// changes nothing. A refund of all that remains cancels the order, as a
+	// cancel does.
+	Amount        *int64 `protobuf:"varint,5,opt,name=amount,proto3,oneof" json:"amount,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -777,6 +793,13 @@ func (x *CancelOrderRequest) GetRequestId() string {
 		return x.RequestId
 	}
 	return ""
+}
+
+func (x *CancelOrderRequest) GetAmount() int64 {
+	if x != nil && x.Amount != nil {
+		return *x.Amount
+	}
+	return 0
 }
 
 // ListOrdersRequest is the input of ListOrders.
@@ -902,7 +925,7 @@ var File_kassa_order_v1_order_proto protoreflect.FileDescriptor
 
 const file_kassa_order_v1_order_proto_rawDesc = "" +
 	"\n" +
-	"\x1akassa/order/v1/order.proto\x12\x0ekassa.order.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaa\x02\n" +
+	"\x1akassa/order/v1/order.proto\x12\x0ekassa.order.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbb\x02\n" +
 	"\n" +
 	"ParkedItem\x123\n" +
 	"\x04step\x18\x01 \x01(\x0e2\x1f.kassa.order.v1.ParkedItem.StepR\x04step\x12\x19\n" +
@@ -911,11 +934,12 @@ const file_kassa_order_v1_order_proto_rawDesc = "" +
 	"\battempts\x18\x04 \x01(\x05R\battempts\x12\x1d\n" +
 	"\n" +
 	"last_error\x18\x05 \x01(\tR\tlastError\x127\n" +
-	"\tpark_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bparkTime\"?\n" +
+	"\tpark_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bparkTime\"P\n" +
 	"\x04Step\x12\x14\n" +
 	"\x10STEP_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fSTEP_PAYMENT\x10\x01\x12\x0f\n" +
-	"\vSTEP_LETTER\x10\x02\"O\n" +
+	"\vSTEP_LETTER\x10\x02\x12\x0f\n" +
+	"\vSTEP_REFUND\x10\x03\"O\n" +
 	"\x11ListParkedRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
@@ -958,13 +982,15 @@ const file_kassa_order_v1_order_proto_rawDesc = "" +
 	"request_id\x18\x03 \x01(\tR\trequestId\":\n" +
 	"\x0fGetOrderRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x0e\n" +
-	"\x02id\x18\x02 \x01(\tR\x02id\"t\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\"\x9c\x01\n" +
 	"\x12CancelOrderRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x04 \x01(\tR\trequestId\"h\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\x12\x1b\n" +
+	"\x06amount\x18\x05 \x01(\x03H\x00R\x06amount\x88\x01\x01B\t\n" +
+	"\a_amount\"h\n" +
 	"\x11ListOrdersRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
@@ -1048,6 +1074,7 @@ func file_kassa_order_v1_order_proto_init() {
 	if File_kassa_order_v1_order_proto != nil {
 		return
 	}
+	file_kassa_order_v1_order_proto_msgTypes[8].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

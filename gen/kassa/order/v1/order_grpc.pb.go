@@ -46,11 +46,13 @@ type OrderServiceClient interface {
 	GetOrder(ctx context.Context, in *GetOrderRequest, opts ...grpc.CallOption) (*Order, error)
 	// ListOrders lists a user's orders, newest first.
 	ListOrders(ctx context.Context, in *ListOrdersRequest, opts ...grpc.CallOption) (*ListOrdersResponse, error)
-	// CancelOrder cancels a paid order and gives its price back. A paid order
-	// becomes CANCELLED once billing refunded it and the user gets a letter
-	// saying so; a pending order is settled first and cancelled if it was
-	// paid. An order that was rejected or is already cancelled is returned as
-	// it is. Retries, with or without request_id, never refund twice.
+	// CancelOrder cancels a paid order and gives its price back, or with amount
+	// gives part of it back. A paid order becomes CANCELLED once billing
+	// refunded all of its price and the user gets a letter saying so; after a
+	// partial refund it stays PAID with refunded as the running total. A
+	// pending order is settled first and refunded if it was paid. An order
+	// that was rejected or is already cancelled is returned as it is by a
+	// cancel and refused by a partial refund. Retries never refund twice.
 	CancelOrder(ctx context.Context, in *CancelOrderRequest, opts ...grpc.CallOption) (*Order, error)
 }
 
@@ -120,11 +122,13 @@ type OrderServiceServer interface {
 	GetOrder(context.Context, *GetOrderRequest) (*Order, error)
 	// ListOrders lists a user's orders, newest first.
 	ListOrders(context.Context, *ListOrdersRequest) (*ListOrdersResponse, error)
-	// CancelOrder cancels a paid order and gives its price back. A paid order
-	// becomes CANCELLED once billing refunded it and the user gets a letter
-	// saying so; a pending order is settled first and cancelled if it was
-	// paid. An order that was rejected or is already cancelled is returned as
-	// it is. Retries, with or without request_id, never refund twice.
+	// CancelOrder cancels a paid order and gives its price back, or with amount
+	// gives part of it back. A paid order becomes CANCELLED once billing
+	// refunded all of its price and the user gets a letter saying so; after a
+	// partial refund it stays PAID with refunded as the running total. A
+	// pending order is settled first and refunded if it was paid. An order
+	// that was rejected or is already cancelled is returned as it is by a
+	// cancel and refused by a partial refund. Retries never refund twice.
 	CancelOrder(context.Context, *CancelOrderRequest) (*Order, error)
 	mustEmbedUnimplementedOrderServiceServer()
 }
@@ -279,8 +283,8 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // OrderAdminService is for operators, not customers: it has no REST route.
-// The order service finishes work a failure left undone (a payment billing
-// did not answer, a letter the notification service did not take) in the
+// The order service finishes work a failure left undone (a payment or refund
+// billing did not answer, a letter the notification service did not take) in the
 // background, retrying with backoff; after a bounded number of failed
 // attempts an item is parked instead of retried forever, so it cannot starve
 // newer work. Parked items are counted in kassa_order_parked_items and
@@ -326,8 +330,8 @@ func (c *orderAdminServiceClient) RetryParked(ctx context.Context, in *RetryPark
 // for forward compatibility.
 //
 // OrderAdminService is for operators, not customers: it has no REST route.
-// The order service finishes work a failure left undone (a payment billing
-// did not answer, a letter the notification service did not take) in the
+// The order service finishes work a failure left undone (a payment or refund
+// billing did not answer, a letter the notification service did not take) in the
 // background, retrying with backoff; after a bounded number of failed
 // attempts an item is parked instead of retried forever, so it cannot starve
 // newer work. Parked items are counted in kassa_order_parked_items and
