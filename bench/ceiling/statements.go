@@ -18,7 +18,7 @@ import (
 const (
 	orderColumns = `id, user_id, price, currency, status, failure_reason, request_id, email,
 	notified_at, create_time, update_time, pay_attempts,
-	cancel_request_time, cancel_reason, cancel_time, refunded, cancel_attempts`
+	cancel_request_time, cancel_reason, cancel_time, refunded`
 	userColumns    = `id, username, email, first_name, last_name, phone, account_ready, create_time, update_time, delete_time`
 	accountColumns = `user_id, balance, currency, create_time, update_time, close_time`
 	txColumns      = `id, user_id, kind, amount, currency, balance_after,
@@ -52,10 +52,13 @@ const (
 	// the relay may take it.
 	recordOutcome = `WITH settled AS (
 	UPDATE orders SET status = $2, failure_reason = $3, update_time = now(), pay_parked_time = NULL,
-	    -- nothing was taken, so a requested cancellation has nothing to give back
-	    cancel_request_time = CASE WHEN $2 = 'rejected' THEN NULL ELSE cancel_request_time END
+	    -- nothing was taken, so requested refunds have nothing to give back
+	    cancel_request_time = CASE WHEN $2 = 'rejected' THEN NULL ELSE cancel_request_time END,
+	    refund_reserved = CASE WHEN $2 = 'rejected' THEN 0 ELSE refund_reserved END
 	WHERE id = $1 AND status = 'pending'
 	RETURNING ` + orderColumns + `
+), voided AS (
+	DELETE FROM order_refunds WHERE order_id = (SELECT id FROM settled WHERE status = 'rejected')
 ), outbox AS (
 	INSERT INTO order_letters (order_id, user_id, request_id, email, subject, body, next_attempt_time)
 	SELECT id, user_id, $4, $5, $6, $7, now() + make_interval(secs => $8) FROM settled

@@ -71,12 +71,10 @@ type Order struct {
 	CancelRequested bool
 	// CancelReason is what the cancelling request gave as its reason.
 	CancelReason string
-	// Refunded is what billing gave back, set with CancelTime when the
-	// order became Cancelled.
+	// Refunded is what billing gave back so far: the running total of the
+	// recorded refunds, the whole price once the order is Cancelled.
 	Refunded   int64
 	CancelTime time.Time
-	// CancelAttempts counts the repair loop's attempts at the refund.
-	CancelAttempts int
 }
 
 // Final reports whether the payment has an outcome (paid or rejected; a
@@ -217,6 +215,9 @@ const (
 	// StepLetter: deliver a final order's letter from the outbox.
 	StepLetter Step = "letter"
 )
+
+// Steps lists every step, in the order the metrics and listings use.
+var Steps = []Step{StepPayment, StepLetter, StepRefund}
 
 // ParkedItem is a step the background loops gave up on after too many
 // failed attempts; it waits for an operator to release it.

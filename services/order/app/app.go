@@ -52,19 +52,21 @@ type Store interface {
 	// HandOverFailed makes a letter its request could not hand over due
 	// after delay, unless the relay already owns its schedule.
 	HandOverFailed(ctx context.Context, id, requestID string, delay time.Duration, lastErr string) error
-	// RequestCancel records a cancellation of userID's pending or paid
-	// order id before the refund, due for the repair loop after grace; any
-	// other order comes back as stored. requestID ("" = none) may name
-	// the cancellation of one order only.
-	RequestCancel(ctx context.Context, userID, id, reason, requestID string, grace time.Duration) (order.Order, error)
-	// RecordCancel records billing's refund of paid order o with its letter
-	// in the outbox; recorded is false when another worker was first.
-	RecordCancel(ctx context.Context, o order.Order, refunded int64, letter order.Letter, letterDelay time.Duration) (stored order.Order, recorded bool, err error)
-	// ClaimCancels takes due refunds, as ClaimPayments takes payments, and
-	// CancelFailed schedules the next attempt of a failed one.
-	ClaimCancels(ctx context.Context, lease time.Duration, limit int, dueBy time.Time) ([]order.Order, error)
-	CancelFailed(ctx context.Context, id string, delay time.Duration, lastErr string) error
-	CountParked(ctx context.Context) (payments, letters int, err error)
+	// RequestRefund records a refund of amount (0: all not yet refunded,
+	// which cancels the order) of userID's order id before money moves,
+	// reserving it against the price, and returns the order and the
+	// refunds the request is to make; they are due for the repair loop
+	// after grace. A rejected or cancelled order takes none.
+	RequestRefund(ctx context.Context, userID, id string, amount int64, reason, requestID string, grace time.Duration) (order.Order, []order.Refund, error)
+	// RecordRefund records billing's refund of r with its letter in the
+	// outbox, cancelling the order with the last one; recorded is false
+	// when another worker was first.
+	RecordRefund(ctx context.Context, r order.Refund, given int64, letterDelay time.Duration) (stored order.Order, recorded bool, err error)
+	// ClaimRefunds takes due refunds, as ClaimPayments takes payments, and
+	// RefundFailed schedules the next attempt of a failed one or parks it.
+	ClaimRefunds(ctx context.Context, lease time.Duration, limit int, dueBy time.Time) ([]order.Refund, error)
+	RefundFailed(ctx context.Context, r order.Refund, delay time.Duration, park bool, lastErr string) error
+	CountParked(ctx context.Context) (map[order.Step]int, error)
 	ListParked(ctx context.Context, after paging.Cursor, limit int) ([]order.ParkedItem, error)
 	RetryParked(ctx context.Context, orderIDs []string) (int, error)
 }
@@ -97,19 +99,26 @@ type Payments interface {
 	// it), so false means the user never existed. err is set when billing
 	// did not answer.
 	HasAccount(ctx context.Context, userID string) (bool, error)
-	// Refund gives back what is left of the withdrawal that paid the
-	// order and returns the amount it gave back. Retries with the same
-	// RequestID give back once and return the same amount. err is set when
-	// billing did not refund (no answer, or a refusal, which for an order
-	// paid through this service is an anomaly to retry and log).
+	// Refund gives back Amount (0: what is left) of the withdrawal that
+	// paid the order and returns the amount it gave back. Retries with the
+	// same RequestID give back once and return the same amount. err is set
+	// when billing did not refund: wrapping ErrRefundRefused when it
+	// refused for good (which for a refund reserved against the order's
+	// price is an anomaly for an operator), otherwise it did not answer
+	// and the refund may or may not have happened.
 	Refund(ctx context.Context, r Refund) (refunded int64, err error)
 }
 
-// Refund asks billing to give an order's price back to its buyer.
+// ErrRefundRefused marks a refund billing refused for good: asking again
+// under its key gets the same answer.
+var ErrRefundRefused = errors.New("billing refused the refund")
+
+// Refund asks billing to give money of an order back to its buyer.
 type Refund struct {
 	UserID    string
 	OrderID   string // the withdrawal is the one that paid this order
-	RequestID string // idempotency key: order.RefundRequestID
+	Amount    int64  // 0: all that remains
+	RequestID string // idempotency key: order.Refund.BillingKey
 	Reason    string
 }
 

@@ -58,8 +58,8 @@ type fakePayments struct {
 	noAccount string
 	lookups   []string
 	// refunds records every Refund; refundErr stands for billing not
-	// refunding, and a refund gives back refundable (the order's price in
-	// the tests that set it).
+	// refunding, and a refund gives back what it asks, or for "the rest"
+	// refundable (the order's price in the tests that set it).
 	refunds    []app.Refund
 	refundErr  error
 	refundable int64
@@ -69,6 +69,9 @@ func (f *fakePayments) Refund(_ context.Context, r app.Refund) (int64, error) {
 	f.refunds = append(f.refunds, r)
 	if f.refundErr != nil {
 		return 0, f.refundErr
+	}
+	if r.Amount > 0 {
+		return r.Amount, nil
 	}
 	return f.refundable, nil
 }
@@ -133,6 +136,7 @@ func (f *fixture) age(t *testing.T) {
 	for _, q := range []string{
 		`UPDATE orders SET pay_next_attempt_time = pay_next_attempt_time - interval '1 hour'`,
 		`UPDATE order_letters SET next_attempt_time = next_attempt_time - interval '1 hour'`,
+		`UPDATE order_refunds SET next_attempt_time = next_attempt_time - interval '1 hour'`,
 	} {
 		if _, err := f.db.Exec(q); err != nil {
 			t.Fatal(err)

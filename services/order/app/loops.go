@@ -13,14 +13,15 @@ type RepairReport struct {
 	Finished int // orders that now have their outcome recorded
 	Failed   int // orders still pending (billing still does not answer)
 	Parked   int // of Failed, those that reached the attempt cap
-	// Refunded counts cancelled orders whose refund is now recorded,
-	// RefundsFailed those billing still did not refund.
+	// Refunded counts the refunds now recorded, RefundsFailed those
+	// billing did not make, RefundsParked of these the ones parked.
 	Refunded      int
 	RefundsFailed int
+	RefundsParked int
 }
 
-// Repair settles orders a failure left pending, and refunds cancelled ones
-// whose refund a failure left undone: it asks billing again
+// Repair settles orders a failure left pending, and makes the refunds a
+// failure left undone: it asks billing again
 // (same idempotency key, so never twice) and records the answer with its
 // letter. One pass settles at most Config.RepairBatch due orders, the
 // longest due first, claiming them one at a time; a failure pushes the order back by the retry policy
@@ -59,9 +60,9 @@ func (s *Service) Repair(ctx context.Context) (RepairReport, error) {
 		s.log.InfoContext(ctx, "repair: order settled", "order_id", done.ID, "status", done.Status)
 	}
 	// Refunds come after payments, so an order settled just now whose
-	// cancellation was asked for while it was pending is refunded in the
-	// same pass.
-	return rep, s.repairCancels(ctx, began, &rep)
+	// refund was asked for while it was pending is refunded in the same
+	// pass.
+	return rep, s.repairRefunds(ctx, began, &rep)
 }
 
 // RelayReport counts what one relay pass did.
@@ -146,13 +147,14 @@ func (s *Service) failed(ctx context.Context, step order.Step, orderID, letter s
 // is right however the items were parked or released (another replica, an
 // operator).
 func (s *Service) refreshParked(ctx context.Context) {
-	payments, letters, err := s.store.CountParked(context.WithoutCancel(ctx))
+	counts, err := s.store.CountParked(context.WithoutCancel(ctx))
 	if err != nil {
 		s.log.WarnContext(ctx, "parked items not counted", "error", err)
 		return
 	}
-	s.cfg.Metrics.parkedItems.WithLabelValues(string(order.StepPayment)).Set(float64(payments))
-	s.cfg.Metrics.parkedItems.WithLabelValues(string(order.StepLetter)).Set(float64(letters))
+	for _, step := range order.Steps {
+		s.cfg.Metrics.parkedItems.WithLabelValues(string(step)).Set(float64(counts[step]))
+	}
 }
 
 // RunRepair runs a repair pass and a relay pass every interval until ctx

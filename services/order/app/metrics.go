@@ -19,10 +19,19 @@ type Metrics struct {
 	// counts the steps ever parked.
 	parkedItems *prometheus.GaugeVec
 	parked      *prometheus.CounterVec
-	// cancels counts CancelOrder outcomes; refunds the refunds recorded.
-	cancels *prometheus.CounterVec
-	refunds *prometheus.CounterVec
+	// cancels counts CancelOrder outcomes; refunds the money of the
+	// refunds recorded, refundOutcomes billing's answers to refunds.
+	cancels        *prometheus.CounterVec
+	refunds        *prometheus.CounterVec
+	refundOutcomes *prometheus.CounterVec
 }
+
+// Refund outcomes, the outcome label of kassa_order_refunds_total.
+const (
+	refundMade    = "refunded" // billing gave the money back and this worker recorded it
+	refundFailed  = "failed"   // billing did not answer; retried later
+	refundRefused = "refused"  // billing refused for good; parked
+)
 
 // Cancellation outcomes, the outcome label of kassa_order_cancellations_total.
 const (
@@ -62,20 +71,27 @@ func NewMetrics(reg prometheus.Registerer, currency string) *Metrics {
 		}, []string{"result"}),
 		parkedItems: f.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: "kassa", Subsystem: "order", Name: "parked_items",
-			Help: "Steps of orders (payment, letter) the background loops gave up on after too many failed attempts and that wait for an operator (OrderAdminService), as counted at the last pass.",
+			Help: "Steps of orders (payment, letter, refund) the background loops gave up on after too many failed attempts, or refunds billing refused for good, that wait for an operator (OrderAdminService), as counted at the last pass.",
 		}, []string{"step"}),
 		parked: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "kassa", Subsystem: "order", Name: "parked_total",
-			Help: "Steps of orders (payment, letter) parked after too many failed attempts.",
+			Help: "Steps of orders (payment, letter, refund) parked after too many failed attempts, or a refund refused for good.",
 		}, []string{"step"}),
 		cancels: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "kassa", Subsystem: "order", Name: "cancellations_total",
-			Help: "CancelOrder calls by outcome: refunded (this call recorded the refund), unchanged (the order was rejected or already cancelled) or unfinished (answered UNAVAILABLE; the repair loop finishes the refund).",
+			Help: "CancelOrder calls (cancels and partial refunds) by outcome: refunded (this call recorded a refund), unchanged (nothing to do: rejected, cancelled before, or a retry already made) or unfinished (billing did not make the refund; the repair loop finishes it, or an operator a parked one).",
 		}, []string{"outcome"}),
 		refunds: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "kassa", Subsystem: "order", Name: "refunded_minor_units_total",
-			Help: "Money billing gave back for cancelled orders, counted once per order when the refund is recorded, in minor units of the currency.",
+			Help: "Money billing gave back of orders (cancellations and partial refunds), counted once per refund when it is recorded, in minor units of the currency.",
 		}, []string{"currency"}),
+		refundOutcomes: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "kassa", Subsystem: "order", Name: "refunds_total",
+			Help: "Billing's answers to the refunds of orders, by outcome: refunded (given back and recorded, once per refund), failed (no answer; retried later) or refused (refused for good; the refund is parked).",
+		}, []string{"outcome"}),
+	}
+	for _, o := range []string{refundMade, refundFailed, refundRefused} {
+		m.refundOutcomes.WithLabelValues(o)
 	}
 	for _, o := range []string{cancelRefunded, cancelUnchanged, cancelUnfinished} {
 		m.cancels.WithLabelValues(o)
@@ -94,7 +110,7 @@ func NewMetrics(reg prometheus.Registerer, currency string) *Metrics {
 	}
 	m.repaired.WithLabelValues("finished")
 	m.repaired.WithLabelValues("failed")
-	for _, step := range []order.Step{order.StepPayment, order.StepLetter} {
+	for _, step := range order.Steps {
 		m.parkedItems.WithLabelValues(string(step))
 		m.parked.WithLabelValues(string(step))
 	}

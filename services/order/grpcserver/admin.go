@@ -23,6 +23,7 @@ func NewAdmin(a *app.Service) *AdminServer { return &AdminServer{app: a} }
 var steps = map[order.Step]orderv1.ParkedItem_Step{
 	order.StepPayment: orderv1.ParkedItem_STEP_PAYMENT,
 	order.StepLetter:  orderv1.ParkedItem_STEP_LETTER,
+	order.StepRefund:  orderv1.ParkedItem_STEP_REFUND,
 }
 
 // ListParked lists parked items, the most recently parked first.

@@ -94,7 +94,8 @@ func (s *Server) ListOrders(ctx context.Context, req *orderv1.ListOrdersRequest)
 	return resp, nil
 }
 
-// CancelOrder cancels a paid order and refunds it. The owner or an admin
+// CancelOrder cancels a paid order and refunds it, or with amount refunds
+// part of it. The owner or an admin
 // may (an admin answers customers who cannot), as they may read it;
 // another customer's order is ORDER_NOT_FOUND, like a missing one.
 func (s *Server) CancelOrder(ctx context.Context, req *orderv1.CancelOrderRequest) (*orderv1.Order, error) {
@@ -102,7 +103,12 @@ func (s *Server) CancelOrder(ctx context.Context, req *orderv1.CancelOrderReques
 	if err != nil {
 		return nil, err
 	}
-	o, err := s.app.Cancel(ctx, userID, req.GetId(), req.GetReason(), req.GetRequestId())
+	var o order.Order
+	if req.Amount != nil { // proto3 optional: absent is "the rest", an explicit 0 is refused
+		o, err = s.app.PartialRefund(ctx, userID, req.GetId(), req.GetAmount(), req.GetReason(), req.GetRequestId())
+	} else {
+		o, err = s.app.Cancel(ctx, userID, req.GetId(), req.GetReason(), req.GetRequestId())
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -127,9 +133,10 @@ func toProto(o order.Order) *orderv1.Order {
 		RequestId:     o.RequestID,
 		CreateTime:    timestamppb.New(o.CreateTime),
 		UpdateTime:    timestamppb.New(o.UpdateTime),
+		Refunded:      o.Refunded, // what billing confirmed; refunds still being made are not counted
 	}
 	if o.Status == order.Cancelled { // a cancellation still being refunded is not shown
-		p.Refunded, p.CancelReason, p.CancelTime = o.Refunded, o.CancelReason, timestamppb.New(o.CancelTime)
+		p.CancelReason, p.CancelTime = o.CancelReason, timestamppb.New(o.CancelTime)
 	}
 	return p
 }

@@ -87,25 +87,38 @@ func (p *Payments) Withdraw(ctx context.Context, w app.Withdrawal) (declined boo
 	return false, "", fmt.Errorf("withdraw for order %s: %w", w.OrderID, err)
 }
 
-// Refund asks billing to give back what remains of the withdrawal that
-// paid the order (amount 0: all of it) and returns what the refund entry
-// gave back. Any error is no refund: UNAVAILABLE and the like may have
-// refunded, and the retry with the same RequestID returns that first
-// refund; a refusal (nothing left to refund, no such payment) does not
-// happen to an order this service paid and cancelled once, so it is
-// reported for the repair loop to retry and the log to show.
+// Refund asks billing to give back r.Amount (0: all that remains) of the
+// withdrawal that paid the order and returns what the refund entry gave
+// back.
+//
+//   - OK: refunded; a retry with the same RequestID returns this refund.
+//   - NOT_FOUND (TRANSACTION_NOT_FOUND), FAILED_PRECONDITION
+//     (NOT_REFUNDABLE, REFUND_EXCEEDS_REMAINING, BALANCE_LIMIT, ...),
+//     ALREADY_EXISTS (REQUEST_ID_REUSED) or INVALID_ARGUMENT: refused for
+//     good, app.ErrRefundRefused. Billing remembers a rule's refusal under
+//     the key, and the others would be refused alike, so asking again
+//     cannot help; for a refund the order reserved against its price none
+//     of them should happen, so each needs a person.
+//   - Anything else (UNAVAILABLE, DEADLINE_EXCEEDED, ...): no answer. The
+//     refund may have happened; the retry with the same RequestID returns
+//     that first refund and never gives twice.
 func (p *Payments) Refund(ctx context.Context, r app.Refund) (int64, error) {
 	resp, err := p.c.Refund(ctx, &billingv1.RefundRequest{
 		UserId: r.UserID, Original: &billingv1.RefundRequest_OrderId{OrderId: r.OrderID},
-		RequestId: r.RequestID, Reason: r.Reason,
+		Amount: r.Amount, RequestId: r.RequestID, Reason: r.Reason,
 	})
-	if err != nil {
-		if reason := grpcstatus.ReasonOf(err); reason != "" {
-			return 0, fmt.Errorf("refund of order %s (%s): %w", r.OrderID, reason, err)
-		}
-		return 0, fmt.Errorf("refund of order %s: %w", r.OrderID, err)
+	if err == nil {
+		return resp.GetTransaction().GetAmount(), nil
 	}
-	return resp.GetTransaction().GetAmount(), nil
+	what := "refund " + r.RequestID
+	if reason := grpcstatus.ReasonOf(err); reason != "" {
+		what += " (" + reason + ")"
+	}
+	switch status.Code(err) {
+	case codes.NotFound, codes.FailedPrecondition, codes.AlreadyExists, codes.InvalidArgument:
+		return 0, fmt.Errorf("%s: %w: %w", what, app.ErrRefundRefused, err)
+	}
+	return 0, fmt.Errorf("%s: %w", what, err)
 }
 
 // HasAccount asks billing for userID's account: OK (open or closed) is

@@ -43,19 +43,21 @@ func (s *Store) HandOverFailed(ctx context.Context, id, requestID string, delay 
 	return nil
 }
 
-// CountParked counts the parked payments and letters.
-func (s *Store) CountParked(ctx context.Context) (payments, letters int, err error) {
+// CountParked counts the parked items of each step.
+func (s *Store) CountParked(ctx context.Context) (map[order.Step]int, error) {
 	var n struct {
 		Payments int `db:"payments"`
 		Letters  int `db:"letters"`
+		Refunds  int `db:"refunds"`
 	}
-	err = pgdb.Get(ctx, s.db, &n, `SELECT
+	err := pgdb.Get(ctx, s.db, &n, `SELECT
 		(SELECT count(*) FROM orders WHERE pay_parked_time IS NOT NULL) AS payments,
-		(SELECT count(*) FROM order_letters WHERE parked_time IS NOT NULL) AS letters`)
+		(SELECT count(*) FROM order_letters WHERE parked_time IS NOT NULL) AS letters,
+		(SELECT count(*) FROM order_refunds WHERE parked_time IS NOT NULL) AS refunds`)
 	if err != nil {
-		return 0, 0, fmt.Errorf("count parked items: %w", err)
+		return nil, fmt.Errorf("count parked items: %w", err)
 	}
-	return n.Payments, n.Letters, nil
+	return map[order.Step]int{order.StepPayment: n.Payments, order.StepLetter: n.Letters, order.StepRefund: n.Refunds}, nil
 }
 
 type parkedRow struct {
@@ -69,9 +71,9 @@ type parkedRow struct {
 
 // ListParked returns up to limit parked items, the most recently parked
 // first, after the cursor. An order has at most one parked payment (it is
-// pending) or up to two parked letters (final: its outcome, its
-// cancellation), parked by separate transactions at different times, so
-// (park time, order id) orders them totally.
+// pending), or parked letters and refunds (final: its outcome, its
+// refunds, its cancellation), each parked by a transaction of its own at
+// its own time, so (park time, order id) orders them totally.
 func (s *Store) ListParked(ctx context.Context, after paging.Cursor, limit int) ([]order.ParkedItem, error) {
 	first := after.IsFirst()
 	var rows []parkedRow
@@ -82,6 +84,9 @@ func (s *Store) ListParked(ctx context.Context, after paging.Cursor, limit int) 
 			UNION ALL
 			SELECT 'letter', order_id, user_id, attempts, last_error, parked_time
 			FROM order_letters WHERE parked_time IS NOT NULL
+			UNION ALL
+			SELECT 'refund', order_id, user_id, attempts, last_error, parked_time
+			FROM order_refunds WHERE parked_time IS NOT NULL
 		) parked
 		WHERE $1 OR (park_time, order_id) < ($2, $3::uuid)
 		ORDER BY park_time DESC, order_id DESC
@@ -127,8 +132,13 @@ func (s *Store) RetryParked(ctx context.Context, orderIDs []string) (int, error)
 			SET parked_time = NULL, attempts = 0, next_attempt_time = now()
 			WHERE parked_time IS NOT NULL AND (cardinality($1::uuid[]) = 0 OR order_id = ANY($1::uuid[]))
 			RETURNING 1
+		), refunds AS (
+			UPDATE order_refunds
+			SET parked_time = NULL, attempts = 0, next_attempt_time = now()
+			WHERE parked_time IS NOT NULL AND (cardinality($1::uuid[]) = 0 OR order_id = ANY($1::uuid[]))
+			RETURNING 1
 		)
-		SELECT (SELECT count(*) FROM payments) + (SELECT count(*) FROM letters)`, pq.Array(orderIDs))
+		SELECT (SELECT count(*) FROM payments) + (SELECT count(*) FROM letters) + (SELECT count(*) FROM refunds)`, pq.Array(orderIDs))
 	if err != nil {
 		return 0, fmt.Errorf("release parked items: %w", err)
 	}

@@ -42,12 +42,11 @@ type row struct {
 	CancelReason  string       `db:"cancel_reason"`
 	CancelTime    sql.NullTime `db:"cancel_time"`
 	Refunded      int64        `db:"refunded"`
-	CancelTries   int          `db:"cancel_attempts"`
 }
 
 const columns = `id, user_id, price, currency, status, failure_reason, request_id, email,
 	notified_at, create_time, update_time, pay_attempts,
-	cancel_request_time, cancel_reason, cancel_time, refunded, cancel_attempts`
+	cancel_request_time, cancel_reason, cancel_time, refunded`
 
 func (r row) domain() order.Order {
 	o := order.Order{
@@ -55,7 +54,7 @@ func (r row) domain() order.Order {
 		Status: order.Status(r.Status), FailureReason: r.FailureReason, RequestID: r.RequestID,
 		Email: r.Email, CreateTime: r.CreateTime, UpdateTime: r.UpdateTime, PayAttempts: r.PayAttempts,
 		CancelRequested: r.CancelReqTime.Valid, CancelReason: r.CancelReason,
-		Refunded: r.Refunded, CancelAttempts: r.CancelTries,
+		Refunded: r.Refunded,
 	}
 	if r.CancelTime.Valid {
 		o.CancelTime = r.CancelTime.Time
@@ -170,10 +169,13 @@ func (s *Store) RecordOutcome(ctx context.Context, o order.Order, out order.Outc
 	err = pgdb.Get(ctx, s.db, &r, `
 		WITH settled AS (
 			UPDATE orders SET status = $2, failure_reason = $3, update_time = now(), pay_parked_time = NULL,
-			    -- nothing was taken, so a requested cancellation has nothing to give back
-			    cancel_request_time = CASE WHEN $2 = 'rejected' THEN NULL ELSE cancel_request_time END
+			    -- nothing was taken, so requested refunds have nothing to give back
+			    cancel_request_time = CASE WHEN $2 = 'rejected' THEN NULL ELSE cancel_request_time END,
+			    refund_reserved = CASE WHEN $2 = 'rejected' THEN 0 ELSE refund_reserved END
 			WHERE id = $1 AND status = 'pending'
 			RETURNING `+columns+`
+		), voided AS (
+			DELETE FROM order_refunds WHERE order_id = (SELECT id FROM settled WHERE status = 'rejected')
 		), outbox AS (
 			INSERT INTO order_letters (order_id, user_id, request_id, email, subject, body, next_attempt_time)
 			SELECT id, user_id, $4, $5, $6, $7, now() + make_interval(secs => $8) FROM settled

@@ -71,6 +71,17 @@ func TestSchema_RefusesInconsistentRows(t *testing.T) {
 		{"cancelled without a request", `INSERT INTO orders (user_id, price, currency, request_id, email, status, cancel_time) VALUES ($1, 1, 'USD', 'k', 'e', 'cancelled', now())`},
 		{"rejected but cancelling", `INSERT INTO orders (user_id, price, currency, request_id, email, status, failure_reason, cancel_request_time) VALUES ($1, 1, 'USD', 'k', 'e', 'rejected', 'why', now())`},
 		{"negative refund", `INSERT INTO orders (user_id, price, currency, request_id, email, refunded) VALUES ($1, 1, 'USD', 'k', 'e', -1)`},
+		{"refunds reserved beyond the price", `INSERT INTO orders (user_id, price, currency, request_id, email, refund_reserved) VALUES ($1, 1, 'USD', 'k', 'e', 2)`},
+		{"refunded beyond the reserved", `INSERT INTO orders (user_id, price, currency, request_id, email, refunded, refund_reserved) VALUES ($1, 5, 'USD', 'k', 'e', 2, 1)`},
+		{"refund of no order", `INSERT INTO order_refunds (order_id, seq, user_id, amount, asked, billing_key) VALUES (gen_random_uuid(), 0, $1, 1, 1, 'k')`},
+		{"partial refund without a key", `WITH o AS (INSERT INTO orders (user_id, price, currency, request_id, email, status) VALUES ($1, 5, 'USD', 'k', 'e', 'paid') RETURNING id)
+			INSERT INTO order_refunds (order_id, seq, user_id, amount, asked, billing_key) SELECT id, 1, $1, 1, 1, 'k' FROM o`},
+		{"partial refund asking the rest", `WITH o AS (INSERT INTO orders (user_id, price, currency, request_id, email, status) VALUES ($1, 5, 'USD', 'k', 'e', 'paid') RETURNING id)
+			INSERT INTO order_refunds (order_id, seq, user_id, request_id, amount, asked, billing_key) SELECT id, 1, $1, 'r', 1, 0, 'k' FROM o`},
+		{"refund of nothing", `WITH o AS (INSERT INTO orders (user_id, price, currency, request_id, email, status) VALUES ($1, 5, 'USD', 'k', 'e', 'paid') RETURNING id)
+			INSERT INTO order_refunds (order_id, seq, user_id, amount, asked, billing_key) SELECT id, 0, $1, 0, 0, 'k' FROM o`},
+		{"refund made and parked", `WITH o AS (INSERT INTO orders (user_id, price, currency, request_id, email, status) VALUES ($1, 5, 'USD', 'k', 'e', 'paid') RETURNING id)
+			INSERT INTO order_refunds (order_id, seq, user_id, amount, asked, billing_key, refund_time, parked_time) SELECT id, 0, $1, 1, 1, 'k', now(), now() FROM o`},
 		{"letter sent and parked", `WITH o AS (INSERT INTO orders (user_id, price, currency, request_id, email, status) VALUES ($1, 1, 'USD', 'k', 'e', 'paid') RETURNING id)
 			INSERT INTO order_letters (order_id, user_id, request_id, email, subject, body, sent_time, parked_time) SELECT id, $1, 'k', 'e', 's', 'b', now(), now() FROM o`},
 	}
@@ -292,8 +303,8 @@ func TestParked_ListedNewestFirstAndReleased(t *testing.T) {
 	if _, err := db.Exec(`UPDATE orders SET pay_parked_time = now() - interval '1 minute' WHERE id = $1`, payment.ID); err != nil {
 		t.Fatal(err)
 	}
-	if p, l, err := s.CountParked(ctx); err != nil || p != 1 || l != 1 {
-		t.Fatalf("CountParked = %d, %d, %v; want 1, 1", p, l, err)
+	if n, err := s.CountParked(ctx); err != nil || n[order.StepPayment] != 1 || n[order.StepLetter] != 1 || n[order.StepRefund] != 0 {
+		t.Fatalf("CountParked = %v, %v; want a payment and a letter", n, err)
 	}
 	items, err := s.ListParked(ctx, paging.Cursor{}, 10)
 	if err != nil || len(items) != 2 {
@@ -316,7 +327,7 @@ func TestParked_ListedNewestFirstAndReleased(t *testing.T) {
 	if n, err := s.RetryParked(ctx, nil); err != nil || n != 1 {
 		t.Errorf("RetryParked(all) = %d, %v; want the letter", n, err)
 	}
-	if p, l, _ := s.CountParked(ctx); p+l != 0 {
-		t.Errorf("parked after releasing all: %d, %d", p, l)
+	if n, _ := s.CountParked(ctx); n[order.StepPayment]+n[order.StepLetter] != 0 {
+		t.Errorf("parked after releasing all: %v", n)
 	}
 }
