@@ -82,7 +82,8 @@ func payment(userID string, amount int64, currency string) app.Withdrawal {
 // refusal is an answer (declined, with a reason) and the final one for that
 // order; an account exists for every user ever created, open or closed;
 // an order's refund gives its price back once however often it is retried,
-// on a closed account too, and never more than was paid.
+// on a closed account too, partial refunds add up, and never more than was
+// paid: what billing refuses is app.ErrRefundRefused.
 func RunPayments(t *testing.T, newBilling func(t *testing.T) Billing) {
 	ctx := context.Background()
 	// want fails unless withdrawing w is declined (or paid) without error.
@@ -213,13 +214,34 @@ func RunPayments(t *testing.T, newBilling func(t *testing.T) Billing) {
 		wantRefunded(t, b, refund(w), 60)
 		again := refund(w)
 		again.RequestID += "/again"
-		if got, err := b.Refund(ctx, again); err == nil {
-			t.Fatalf("a second refund under another key gave back %d, want an error", got)
+		if got, err := b.Refund(ctx, again); !errors.Is(err, app.ErrRefundRefused) {
+			t.Fatalf("a second refund under another key gave back %d, %v; want it refused for good", got, err)
 		}
 		unpaid := refund(payment(user, 10, "EUR"))
-		if got, err := b.Refund(ctx, unpaid); err == nil {
-			t.Fatalf("a refund of an order never paid gave back %d, want an error", got)
+		if got, err := b.Refund(ctx, unpaid); !errors.Is(err, app.ErrRefundRefused) {
+			t.Fatalf("a refund of an order never paid gave back %d, %v; want it refused for good", got, err)
 		}
+		wantBalance(t, b, user, 100)
+	})
+	t.Run("Refund_PartsAddUpToThePayment", func(t *testing.T) {
+		b, user := newBilling(t), uuid.NewString()
+		b.Open(t, user, "EUR", 100)
+		w := payment(user, 60, "EUR")
+		want(t, b, w, false)
+		part := func(n int, amount int64) app.Refund {
+			r := refund(w)
+			r.RequestID, r.Amount = order.PartialRefundRequestID(w.OrderID, n), amount
+			return r
+		}
+		wantRefunded(t, b, part(1, 20), 20)
+		wantRefunded(t, b, part(1, 20), 20) // the retry gives nothing more
+		if got, err := b.Refund(ctx, part(1, 25)); !errors.Is(err, app.ErrRefundRefused) {
+			t.Fatalf("the key with another amount gave back %d, %v; want it refused for good", got, err)
+		}
+		if got, err := b.Refund(ctx, part(2, 41)); !errors.Is(err, app.ErrRefundRefused) {
+			t.Fatalf("41 of the 40 that remain gave back %d, %v; want it refused for good", got, err)
+		}
+		wantRefunded(t, b, part(3, 40), 40)
 		wantBalance(t, b, user, 100)
 	})
 	t.Run("Refund_ClosedAccount", func(t *testing.T) {
