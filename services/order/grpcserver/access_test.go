@@ -31,6 +31,7 @@ func TestRules_EveryRPCHasARule(t *testing.T) {
 type snapshot struct {
 	Orders, PayAttempts, Pending           int
 	Letters, LetterAttempts, ParkedLetters int
+	Refunds, RefundAttempts, Reserved      int
 	UserCalls, BillingCalls, LetterCalls   int
 }
 
@@ -43,6 +44,10 @@ func (e *env) snapshot(t *testing.T) snapshot {
 	}
 	if err := e.db.QueryRow(`SELECT count(*), coalesce(sum(attempts), 0), count(*) FILTER (WHERE parked_time IS NOT NULL) FROM order_letters`).
 		Scan(&s.Letters, &s.LetterAttempts, &s.ParkedLetters); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.QueryRow(`SELECT count(*), coalesce(sum(attempts), 0), (SELECT coalesce(sum(refund_reserved), 0) FROM orders) FROM order_refunds`).
+		Scan(&s.Refunds, &s.RefundAttempts, &s.Reserved); err != nil {
 		t.Fatal(err)
 	}
 	s.UserCalls, s.BillingCalls, s.LetterCalls = e.users.Calls(), e.billing.Calls(), e.letters.Calls()

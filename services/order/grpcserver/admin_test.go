@@ -21,6 +21,7 @@ func (e *env) passTime(t *testing.T) {
 	for _, q := range []string{
 		`UPDATE orders SET pay_next_attempt_time = now() WHERE status = 'pending'`,
 		`UPDATE order_letters SET next_attempt_time = now() WHERE sent_time IS NULL`,
+		`UPDATE order_refunds SET next_attempt_time = now() WHERE refund_time IS NULL`,
 	} {
 		if _, err := e.db.Exec(q); err != nil {
 			t.Fatal(err)

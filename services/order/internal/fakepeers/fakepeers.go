@@ -156,6 +156,9 @@ type Billing struct {
 	refunded    map[string]int64
 	credits     []Debit
 	refundCalls int
+	// lostPayments makes Refund find no withdrawal, as a billing whose
+	// ledger lost it would: refused for good, not remembered.
+	lostPayments bool
 }
 
 // refund is a refund the fake applied: what it asked (0: the rest) of
@@ -277,6 +280,10 @@ func (b *Billing) SetDown(down bool) { b.mu.Lock(); b.down = down; b.mu.Unlock()
 // SetLoseReplies makes Withdraw apply the withdrawal but answer
 // UNAVAILABLE, as if the reply were lost on the way.
 func (b *Billing) SetLoseReplies(lose bool) { b.mu.Lock(); b.loseAll = lose; b.mu.Unlock() }
+
+// SetLostPayments makes refunds find no withdrawal (TRANSACTION_NOT_FOUND)
+// while lost is true.
+func (b *Billing) SetLostPayments(lost bool) { b.mu.Lock(); b.lostPayments = lost; b.mu.Unlock() }
 
 // Debits returns the withdrawals applied, in order.
 func (b *Billing) Debits() []Debit {
@@ -406,7 +413,7 @@ func (b *Billing) Refund(ctx context.Context, req *billingv1.RefundRequest) (*bi
 			paid = d
 		}
 	}
-	if paid == nil {
+	if paid == nil || b.lostPayments {
 		return nil, apperr.NotFound("user %s has no payment of order %s", req.GetUserId(), req.GetOrderId()).WithReason("TRANSACTION_NOT_FOUND")
 	}
 	paidKey := paid.UserID + "\x00" + paid.RequestID
