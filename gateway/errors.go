@@ -30,6 +30,14 @@ var statusByReason = map[string]int{
 	// services wait for the first request instead of answering this; the
 	// row is here so that changing that needs no gateway change.
 	"IDEMPOTENCY_KEY_IN_USE": http.StatusConflict,
+	// A partial refund the order cannot take in its state (more than
+	// remains unrefunded, a declined order, a refund billing refused):
+	// FAILED_PRECONDITION, whose default 400 would read as a malformed
+	// request, when the request is fine and the order's state is in the
+	// way, as for a conflict.
+	"REFUND_EXCEEDS_REMAINING": http.StatusConflict,
+	"ORDER_NOT_PAID":           http.StatusConflict,
+	"REFUND_REFUSED":           http.StatusConflict,
 }
 
 // errBodyTooLarge stands for the 413 answer; handleError replaces it.

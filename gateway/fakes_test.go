@@ -48,12 +48,14 @@ func (f *fakeUsers) CreateUser(_ context.Context, req *userv1.CreateUserRequest)
 	switch name := req.GetUser().GetUsername(); name {
 	case "taken":
 		return nil, status.Error(codes.AlreadyExists, `username "taken" is already in use`)
-	case "reused", "in-use", "foreign-reason":
+	case "reused", "in-use", "foreign-reason", "exceeds":
 		// The errors a service's idempotency store answers, by reason.
 		code, reason, domain := codes.AlreadyExists, "REQUEST_ID_REUSED", "kassa.dev"
 		switch name {
 		case "in-use": // a code whose default (503) the reason must override
 			code, reason = codes.Unavailable, "IDEMPOTENCY_KEY_IN_USE"
+		case "exceeds": // a state conflict whose default would be 400
+			code, reason = codes.FailedPrecondition, "REFUND_EXCEEDS_REMAINING"
 		case "foreign-reason":
 			domain = "example.com"
 		}

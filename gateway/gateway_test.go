@@ -314,6 +314,7 @@ func TestErrorReason_DecidesHTTPStatus(t *testing.T) {
 	}{
 		{"reused", http.StatusUnprocessableEntity, codes.AlreadyExists, "REQUEST_ID_REUSED"},
 		{"in-use", http.StatusConflict, codes.Unavailable, "IDEMPOTENCY_KEY_IN_USE"},
+		{"exceeds", http.StatusConflict, codes.FailedPrecondition, "REFUND_EXCEEDS_REMAINING"},
 		{"foreign-reason", http.StatusConflict, codes.AlreadyExists, "REQUEST_ID_REUSED"}, // not kassa.dev: by code
 		{"taken", http.StatusConflict, codes.AlreadyExists, ""},
 	}
