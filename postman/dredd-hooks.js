@@ -304,8 +304,9 @@ async function prepareSuccess(t, info, { forError = false } = {}) {
       if (!state.orderId) throw new Error('CreateOrder made no order for GetOrder to read');
       break;
     case 'OrderService_CancelOrder':
-      // It runs after the reads of the order, which stays readable, now
-      // cancelled, for the letters that follow.
+      // It runs after the reads of the order, which stays readable for the
+      // letters that follow. The example's amount makes it a partial
+      // refund: the order stays paid with part of its price refunded.
       if (!state.orderId) throw new Error('CreateOrder made no order for CancelOrder to cancel');
       body = { ...body, requestId: key };
       break;
@@ -383,6 +384,18 @@ async function prepareError(t, info, status) {
         t.request.body = JSON.stringify({ ...bodyOf(t), username: state.admin.username, email: c.email });
         return null;
       }
+      if (info.id === 'OrderService_CancelOrder') {
+        // A partial refund of more than remains unrefunded
+        // (REFUND_EXCEEDS_REMAINING): the whole price, once part of it
+        // was refunded.
+        const path = `/v1/users/${c.id}/orders/${state.orderId}`;
+        const o = await call('GET', path, { token: c.token });
+        if (o.refunded === '0') {
+          await call('POST', `${path}:cancel`, { token: c.token, body: { amount: '1' }, headers: { 'Idempotency-Key': unique('dredd-part') } });
+        }
+        t.request.body = JSON.stringify({ ...bodyOf(t), amount: o.price });
+        return null;
+      }
       return 'this 409 is a retry while the first request with its Idempotency-Key still runs: a race a sequential test cannot set up reliably; the gateway tests cover the mapping (IDEMPOTENCY_KEY_IN_USE)';
     case 413:
       t.request.body = JSON.stringify({ ...bodyOf(t), padding: 'x'.repeat(1100 * 1024) });
@@ -411,9 +424,11 @@ async function prepareError(t, info, status) {
       const token = info.secured ? c.token : undefined;
       let firstPath = t.fullPath.split('?')[0];
       if (info.id === 'OrderService_CancelOrder') {
-        // A cancellation's key names the order it cancelled: its first use
-        // cancels another order, paid for the purpose.
-        const other = await call('POST', `/v1/users/${c.id}/orders`, { token, body: { price: '1' }, headers: { 'Idempotency-Key': unique('dredd-order') } });
+        // A refund's key names the order it refunded: its first use
+        // refunds another order, paid for the purpose and dear enough for
+        // both amounts.
+        const price = String(Number(second.amount || 0) + 1);
+        const other = await call('POST', `/v1/users/${c.id}/orders`, { token, body: { price }, headers: { 'Idempotency-Key': unique('dredd-order') } });
         firstPath = `/v1/users/${c.id}/orders/${other.id}:cancel`;
       }
       await call('POST', firstPath, { token, body: first, headers: { 'Idempotency-Key': key } });
