@@ -25,7 +25,7 @@ func TestGoClientExample_RunsScenario(t *testing.T) {
 	if err != nil {
 		t.Fatalf("example failed: %v\n%s", err, out)
 	}
-	for _, want := range []string{"created user", "balance 5000", "STATUS_PAID", "STATUS_CANCELLED, 1999 refunded, balance 5000", "letter to example-"} {
+	for _, want := range []string{"created user", "balance 5000", "STATUS_PAID", "STATUS_PAID, 500 refunded, balance 3501", "STATUS_CANCELLED, 1999 refunded, balance 5000", "letter to example-"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

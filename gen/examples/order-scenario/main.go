@@ -1,8 +1,9 @@
 // Command order-scenario shows the kassa Go client library on its own: it
 // dials the four services with the generated gRPC clients, registers a user
 // with a password, logs in through the user service's AuthService, and with
-// the access token on every call deposits money, places an order, cancels
-// it (the price comes back) and lists the user's letters.
+// the access token on every call deposits money, places an order, has part
+// of it refunded, cancels it (the rest of the price comes back) and lists
+// the user's letters.
 //
 //	go run github.com/kassa-dev/kassa/gen/examples/order-scenario \
 //	    -user localhost:50051 -billing localhost:50052 \
@@ -26,6 +27,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 )
 
 func main() {
@@ -117,8 +119,25 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "order %s: %s\n", order.GetId(), order.GetStatus())
 
-	// Cancelling the paid order refunds its price; the same request_id
-	// makes a retry of the cancel a no-op that answers the same order.
+	// With an amount, CancelOrder refunds part of the price and the order
+	// stays paid; a partial refund needs a request_id, so a retry cannot
+	// refund twice.
+	part, err := orders.CancelOrder(ctx, &orderv1.CancelOrderRequest{
+		UserId: user.GetId(), Id: order.GetId(), Amount: proto.Int64(500), Reason: "one item broken", RequestId: "example-refund-" + run,
+	})
+	if err != nil {
+		return fmt.Errorf("partial refund: %w", err)
+	}
+	afterPart, err := billing.GetAccount(ctx, &billingv1.GetAccountRequest{UserId: user.GetId()})
+	if err != nil {
+		return fmt.Errorf("get account: %w", err)
+	}
+	fmt.Fprintf(out, "order %s: %s, %d refunded, balance %d %s\n", part.GetId(), part.GetStatus(),
+		part.GetRefunded(), afterPart.GetBalance(), afterPart.GetCurrency())
+
+	// Cancelling the paid order refunds the rest of its price; the same
+	// request_id makes a retry of the cancel a no-op that answers the same
+	// order.
 	cancelled, err := orders.CancelOrder(ctx, &orderv1.CancelOrderRequest{
 		UserId: user.GetId(), Id: order.GetId(), Reason: "changed my mind", RequestId: "example-cancel-" + run,
 	})
@@ -142,12 +161,14 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	switch {
 	case order.GetStatus() != orderv1.Order_STATUS_PAID:
 		return fmt.Errorf("unexpected outcome: order %s", order.GetStatus())
+	case part.GetStatus() != orderv1.Order_STATUS_PAID || part.GetRefunded() != 500 || afterPart.GetBalance() != dep.GetAccount().GetBalance()-order.GetPrice()+500:
+		return fmt.Errorf("unexpected partial refund: %s, %d refunded, balance %d", part.GetStatus(), part.GetRefunded(), afterPart.GetBalance())
 	case cancelled.GetStatus() != orderv1.Order_STATUS_CANCELLED || cancelled.GetRefunded() != order.GetPrice():
 		return fmt.Errorf("unexpected cancellation: %s, %d refunded of %d", cancelled.GetStatus(), cancelled.GetRefunded(), order.GetPrice())
 	case acct.GetBalance() != dep.GetAccount().GetBalance():
 		return fmt.Errorf("balance %d after the refund, want the deposit's %d", acct.GetBalance(), dep.GetAccount().GetBalance())
-	case len(list.GetNotifications()) != 2:
-		return fmt.Errorf("%d letters, want the paid one and the cancellation", len(list.GetNotifications()))
+	case len(list.GetNotifications()) != 3:
+		return fmt.Errorf("%d letters, want the paid one, the partial refund and the cancellation", len(list.GetNotifications()))
 	}
 	return nil
 }
