@@ -14,6 +14,7 @@ import (
 	"github.com/kassa-dev/kassa/services/order/postgres"
 	"github.com/kassa-dev/kassa/services/platform/pgdb"
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
+	"github.com/pressly/goose/v3"
 )
 
 // Cancellations recorded under 00004 become refunds of their own in 00005:
@@ -101,5 +102,42 @@ func TestMigration_CancellationsInFlightBecomeRefunds(t *testing.T) {
 	got, recorded, err := s.RecordRefund(ctx, claimed[0], 500, 0)
 	if err != nil || !recorded || got.Status != order.Cancelled || got.Refunded != 500 {
 		t.Errorf("RecordRefund = %+v, %v, %v; want cancelled with 500 refunded", got, recorded, err)
+	}
+}
+
+// 00005 goes down to 00004 and up again: a cancellation in flight is back
+// on 00004's schedule in between, asking for all that remains, and comes
+// back as the same refund.
+func TestMigration_RefundsDownAndUpKeepACancellationInFlight(t *testing.T) {
+	db := pgtest.NewDB(t, postgres.Migrations)
+	s := postgres.New(db)
+	ctx := context.Background()
+	user := uuid.NewString()
+	o := paid(t, s, newOrder(t, s, user, "k"))
+	if _, _, err := s.RequestRefund(ctx, user, o.ID, 0, "why", "cancel-1", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db.DB, postgres.Migrations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.DownTo(ctx, 4); err != nil {
+		t.Fatalf("down to 00004: %v", err)
+	}
+	var requested, due bool
+	if err := db.QueryRow(`SELECT cancel_request_time IS NOT NULL, cancel_next_attempt_time < 'infinity' FROM orders WHERE id = $1`, o.ID).Scan(&requested, &due); err != nil {
+		t.Fatal(err)
+	}
+	if !requested || !due {
+		t.Errorf("under 00004: cancellation requested %v, on its schedule %v; want both", requested, due)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		t.Fatalf("up again: %v", err)
+	}
+	got, err := s.Refunds(ctx, o.ID)
+	want := order.Refund{OrderID: o.ID, UserID: user, RequestID: "cancel-1", Amount: 100, Asked: 0,
+		BillingKey: order.RefundRequestID(o.ID), Reason: "why"}
+	if err != nil || len(got) != 1 || got[0] != want {
+		t.Errorf("refunds after down and up = %+v, %v; want %+v", got, err, want)
 	}
 }

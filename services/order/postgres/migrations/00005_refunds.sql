@@ -72,11 +72,15 @@ ALTER TABLE orders
 
 -- +goose Down
 -- Partial refunds have no place in 00004: a paid order with refunds but no
--- cancellation loses their record (billing keeps the ledger entries).
+-- cancellation loses their record (billing keeps the ledger entries), and
+-- a requested cancellation goes back to 00004's schedule, which asks
+-- billing for all that remains.
 UPDATE orders o
-SET cancel_next_attempt_time = r.next_attempt_time, cancel_attempts = r.attempts, cancel_last_error = r.last_error
+SET cancel_next_attempt_time = r.next_attempt_time, cancel_attempts = r.attempts, cancel_last_error = r.last_error,
+    cancel_request_id = r.request_id
 FROM order_refunds r
 WHERE r.order_id = o.id AND r.seq = 0 AND o.cancel_request_time IS NOT NULL;
+UPDATE orders SET cancel_next_attempt_time = now() WHERE cancel_next_attempt_time = 'infinity';
 UPDATE orders SET refunded = 0 WHERE status <> 'cancelled';
 ALTER TABLE orders
     DROP CONSTRAINT orders_refunds_within_price,
