@@ -72,6 +72,7 @@ func (sys *system) checkAPI(t *testing.T) {
 	for _, o := range orders {
 		perUser[o.userID]++
 	}
+	partials := sys.partialsByOrder()
 	var cancelledN, refundsN, lettersN int
 	for _, u := range sys.users {
 		ctx := asUser(ctx, u)
@@ -130,8 +131,9 @@ func (sys *system) checkAPI(t *testing.T) {
 				v.add("API: every order final", "order %v of %s is %v", o["id"], u.id, o["status"])
 			}
 		}
-		// A cancelled order's refund is listed once, naming the order's
-		// withdrawal, for the order's price.
+		// A cancelled order's refunds are listed once each, naming the
+		// order's withdrawal, one per refund asked (the cancellation and a
+		// partial refund before it), adding up to the order's price.
 		var refundsListed int
 		for _, rs := range refundsOf {
 			refundsListed += len(rs)
@@ -157,11 +159,12 @@ func (sys *system) checkAPI(t *testing.T) {
 			}
 			cancelledN++
 			var amount int64
-			if len(rs) == 1 {
-				amount, _ = int64Of(rs[0]["amount"])
+			for _, r := range rs {
+				a, _ := int64Of(r["amount"])
+				amount += a
 			}
-			if len(rs) != 1 || amount != price {
-				v.add("API: each cancelled order exactly one refund of its price, of its withdrawal", "order %s of %s (price %d, withdrawal %q): %d refunds listed, first %d", id, u.id, price, withdrawalOf[id], len(rs), amount)
+			if len(rs) != 1+partials[id] || amount != price {
+				v.add("API: each cancelled order refunds of exactly its price, one per refund asked, of its withdrawal", "order %s of %s (price %d, withdrawal %q, %d partial refunds): %d refunds listed, %d in all", id, u.id, price, withdrawalOf[id], partials[id], len(rs), amount)
 			}
 		}
 		if refundsMatched != refundsListed {
@@ -171,15 +174,18 @@ func (sys *system) checkAPI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		perOrder, cancelledLetters := map[string]int{}, map[string]int{}
+		perOrder, cancelledLetters, refundLetters := map[string]int{}, map[string]int{}, map[string]int{}
 		for _, l := range letters {
 			id, _ := l["orderId"].(string)
 			if id == "" {
 				continue
 			}
-			if subject, _ := l["subject"].(string); subject == "Order "+id+" was cancelled" {
+			switch subject, _ := l["subject"].(string); subject {
+			case "Order " + id + " was cancelled":
 				cancelledLetters[id]++
-			} else {
+			case "Part of order " + id + " was refunded":
+				refundLetters[id]++
+			default:
 				perOrder[id]++
 			}
 		}
@@ -194,6 +200,9 @@ func (sys *system) checkAPI(t *testing.T) {
 			}
 			if cancelledLetters[id] != want {
 				v.add("API: each cancelled order exactly one cancellation letter, no other order any", "order %s of %s (%v): %d cancellation letters listed", id, u.id, o["status"], cancelledLetters[id])
+			}
+			if refundLetters[id] != partials[id] {
+				v.add("API: each partial refund exactly one letter", "order %s of %s: %d refund letters listed, %d partial refunds", id, u.id, refundLetters[id], partials[id])
 			}
 			lettersN += cancelledLetters[id]
 		}

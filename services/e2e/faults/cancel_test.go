@@ -35,6 +35,7 @@ type cancelled struct {
 	orderID, user  string
 	price          int64
 	key            string
+	partial        int64  // refunded by a partial refund before the cancellation; 0: none
 	status         string // the final answer's status; "" when the call was left unfinished
 	err            error  // set when a retrying client got no final answer
 	firstCode      int    // single-attempt scenarios: the HTTP status of the one try
@@ -213,13 +214,57 @@ func (sys *system) refundedNotCancelled(ctx context.Context, picks []*cancelled)
 	return n, nil
 }
 
-// cancelBillingDown: billing is killed after the orders were paid; every
-// cancellation is then recorded in the order row but cannot be refunded,
-// so each call answers 503 ORDER_NOT_FINISHED. No client retries: billing
-// is started again and the repair loop alone must finish every one.
+// partialRefunds gives a third of the price of every other pick back with
+// the retrying client before the fault, so the cancellation that follows
+// refunds the rest: the check then wants the refunds of such an order to
+// add up to its price, one each.
+func (sys *system) partialRefunds(t *testing.T, picks []*cancelled) {
+	ctx := t.Context()
+	for i, c := range picks {
+		if i%2 == 1 || c.price < 3 {
+			continue
+		}
+		amount := c.price / 3
+		var o struct {
+			Status   string `json:"status"`
+			Refunded string `json:"refunded"`
+		}
+		key := "partial-" + c.key
+		err := sys.rest.call(asUser(ctx, sys.userByID(c.user)), "REST partial refund "+key, http.MethodPost, cancelPath(c), key,
+			map[string]any{"amount": amount, "reason": "fault suite, part"}, &o)
+		if err != nil || o.Status != "STATUS_PAID" || o.Refunded != fmt.Sprint(amount) {
+			t.Errorf("partial refund of %d of order %s: %+v, %v; want PAID with it refunded", amount, c.orderID, o, err)
+			continue
+		}
+		sys.mu.Lock()
+		c.partial = amount
+		sys.mu.Unlock()
+	}
+}
+
+// partialsByOrder counts the partial refunds the suite made of each order
+// before cancelling it.
+func (sys *system) partialsByOrder() map[string]int {
+	sys.mu.Lock()
+	defer sys.mu.Unlock()
+	out := map[string]int{}
+	for _, c := range sys.cancels {
+		if c.partial > 0 {
+			out[c.orderID]++
+		}
+	}
+	return out
+}
+
+// cancelBillingDown: half the orders get a partial refund first; then
+// billing is killed, every cancellation is recorded in the order's refunds
+// but cannot be refunded, so each call answers 503 ORDER_NOT_FINISHED. No
+// client retries: billing is started again and the repair loop alone must
+// finish every one, giving back exactly the rest of each price.
 func cancelBillingDown(t *testing.T, sys *system, picks []*cancelled) cancelResult {
 	ctx := t.Context()
 	res := cancelResult{name: "cancel with billing down", cancels: len(picks), settled: -1}
+	sys.partialRefunds(t, picks)
 	if err := sys.stack.Kill("billing"); err != nil {
 		t.Fatalf("kill billing: %v", err)
 	}

@@ -221,9 +221,15 @@ func (sys *system) checkDatabases(t *testing.T) {
 	// the key the order service sends each under.
 	letters, err := perOrderRows(ctx, sys.db["notification"], `
 		SELECT order_id::text, count(*), 0::bigint, min(user_id::text), max(user_id::text)
-		FROM notifications WHERE order_id IS NOT NULL AND request_id NOT LIKE 'order/%/cancel-letter' GROUP BY order_id`)
+		FROM notifications WHERE order_id IS NOT NULL AND request_id LIKE 'order/%/letter' GROUP BY order_id`)
 	if err != nil {
 		t.Fatalf("read letters: %v", err)
+	}
+	refundLetters, err := perOrderRows(ctx, sys.db["notification"], `
+		SELECT order_id::text, count(*), 0::bigint, min(user_id::text), max(user_id::text)
+		FROM notifications WHERE order_id IS NOT NULL AND request_id LIKE 'order/%/refund-letter/%' GROUP BY order_id`)
+	if err != nil {
+		t.Fatalf("read refund letters: %v", err)
 	}
 	cancelLetters, err := perOrderRows(ctx, sys.db["notification"], `
 		SELECT order_id::text, count(*), 0::bigint, min(user_id::text), max(user_id::text)
@@ -235,6 +241,7 @@ func (sys *system) checkDatabases(t *testing.T) {
 	for _, c := range sys.cancels {
 		asked[c.orderID] = true
 	}
+	parts := sys.partialsByOrder() // of them, the partial refunds before the cancellation
 	accts, err := accounts(ctx, sys.db["billing"])
 	if err != nil {
 		t.Fatalf("read accounts: %v", err)
@@ -291,8 +298,8 @@ func (sys *system) checkDatabases(t *testing.T) {
 			v.add("every cancellation ends cancelled", "order %s of %s is %s", id, o.userID, o.status)
 		}
 		switch {
-		case o.status == "cancelled" && (r.count != 1 || r.amount != o.price || r.minUser != o.userID || r.maxUser != o.userID):
-			v.add("each cancelled order exactly one refund of its price, of its withdrawal, to its buyer", "order %s (price %d, user %s): %d refunds, %d in all, users %s..%s", id, o.price, o.userID, r.count, r.amount, r.minUser, r.maxUser)
+		case o.status == "cancelled" && (r.count != 1+parts[id] || r.amount != o.price || r.minUser != o.userID || r.maxUser != o.userID):
+			v.add("each cancelled order refunds adding up to exactly its price, one per refund asked (the cancellation and any partial refund before it), of its withdrawal, to its buyer", "order %s (price %d, user %s, %d partial refunds): %d refunds, %d in all, users %s..%s", id, o.price, o.userID, parts[id], r.count, r.amount, r.minUser, r.maxUser)
 		case o.status != "cancelled" && r.count != 0:
 			v.add("an order that is not cancelled has no refund", "order %s is %s with %d refunds (%d)", id, o.status, r.count, r.amount)
 		}
@@ -302,6 +309,9 @@ func (sys *system) checkDatabases(t *testing.T) {
 		case o.status != "cancelled" && cl.count != 0:
 			v.add("an order that is not cancelled has no cancellation letter", "order %s is %s with %d", id, o.status, cl.count)
 		}
+		if rl := refundLetters[id]; rl.count != parts[id] || (rl.count > 0 && (rl.minUser != o.userID || rl.maxUser != o.userID)) {
+			v.add("each partial refund exactly one letter, to its buyer", "order %s (user %s, %d partial refunds): %d refund letters, users %s..%s", id, o.userID, parts[id], rl.count, rl.minUser, rl.maxUser)
+		}
 	}
 	var looseRefunds int
 	if err := sys.db["billing"].QueryRowContext(ctx, `
@@ -310,7 +320,7 @@ func (sys *system) checkDatabases(t *testing.T) {
 		t.Fatalf("count refunds of no order: %v", err)
 	}
 	if looseRefunds > 0 {
-		v.add("every refund gives back an order's withdrawal (the suite refunds only by cancelling)", "%d refunds of no order's withdrawal", looseRefunds)
+		v.add("every refund gives back an order's withdrawal (the suite refunds only through orders)", "%d refunds of no order's withdrawal", looseRefunds)
 	}
 	for id, d := range debits {
 		if _, ok := orders[id]; !ok {

@@ -11,7 +11,6 @@ import (
 	"github.com/kassa-dev/kassa/services/platform/apperr"
 	"github.com/kassa-dev/kassa/services/platform/apperr/grpcstatus"
 	"github.com/kassa-dev/kassa/services/platform/telemetry/metrictest"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -35,16 +34,6 @@ func (e *env) refundLetters(id string) int {
 		}
 	}
 	return n
-}
-
-// fieldOf is the field an INVALID_ARGUMENT names in its BadRequest.
-func fieldOf(err error) string {
-	for _, d := range status.Convert(err).Details() {
-		if br, ok := d.(*errdetails.BadRequest); ok && len(br.GetFieldViolations()) > 0 {
-			return br.GetFieldViolations()[0].GetField()
-		}
-	}
-	return ""
 }
 
 // One order of 500 through a partial refund, its retries and refusals, and
@@ -99,7 +88,7 @@ func TestCancelOrder_PartialRefunds_Scenario(t *testing.T) {
 			got, err := e.orders.CancelOrder(context.Background(), req, e.as(t, step.user))
 			w := step.want
 			if w.code != codes.OK {
-				if status.Code(err) != w.code || grpcstatus.ReasonOf(err) != w.reason || fieldOf(err) != w.field {
+				if status.Code(err) != w.code || grpcstatus.ReasonOf(err) != w.reason || badField(err) != w.field {
 					t.Fatalf("CancelOrder = %v, %v; want %v, reason %q, field %q", got, err, w.code, w.reason, w.field)
 				}
 				if after := e.snapshot(t); after != before || e.billing.RefundCalls() != calls {

@@ -59,7 +59,9 @@ type lockedOrder struct {
 // the request is to make: its own, or for a cancel every one of the order
 // not yet made. They are due for the repair loop after grace.
 //
-// The order's row lock serializes the requests of one order: each reads
+// The order's row lock (NO KEY UPDATE, the lock an UPDATE of the row takes,
+// so rows that only reference the order, its letters and refunds, are not
+// held up by it) serializes the requests of one order: each reads
 // what the earlier ones reserved of the price and adds its amount, so the
 // refunds of an order never add up to more than its price (the schema
 // checks it too). A partial refund that reserves the rest of the price
@@ -76,7 +78,7 @@ func (s *Store) RequestRefund(ctx context.Context, userID, id string, amount int
 	err = pgdb.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		var locked lockedOrder
 		err := tx.GetContext(ctx, &locked, `SELECT `+columns+`, refund_reserved FROM orders
-			WHERE user_id = $1 AND id = $2 FOR UPDATE`, userID, id)
+			WHERE user_id = $1 AND id = $2 FOR NO KEY UPDATE`, userID, id)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("%w: user %s has no order %s", order.ErrNotFound, userID, id)
 		}
@@ -216,7 +218,7 @@ func (s *Store) RecordRefund(ctx context.Context, r order.Refund, given int64, l
 		// The order's lock orders the records of its refunds, so exactly
 		// one of them sees no other left and ends the order.
 		var locked row
-		if err := tx.GetContext(ctx, &locked, `SELECT `+columns+` FROM orders WHERE id = $1 FOR UPDATE`, r.OrderID); err != nil {
+		if err := tx.GetContext(ctx, &locked, `SELECT `+columns+` FROM orders WHERE id = $1 FOR NO KEY UPDATE`, r.OrderID); err != nil {
 			return fmt.Errorf("lock order %s: %w", r.OrderID, err)
 		}
 		stored = locked.domain()
