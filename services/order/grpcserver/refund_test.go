@@ -228,3 +228,46 @@ func TestCancelOrder_RefundRefusedByBilling_ParkedAndRetriedByAdmin(t *testing.T
 		t.Errorf("refunds made %v, money refunded %v; want 1 and 100", made, money)
 	}
 }
+
+// A partial refund of a pending order settles it first: paid, then part
+// refunded; declined, it is ORDER_NOT_PAID and leaves no refund behind.
+func TestCancelOrder_PartialRefundOfAPendingOrder_SettledFirst(t *testing.T) {
+	for _, tt := range []struct {
+		name        string
+		balance     int64
+		code        codes.Code
+		reason      string
+		wantBalance int64
+	}{
+		{"paid then part refunded", 1000, codes.OK, "", 800},
+		{"declined", 100, codes.FailedPrecondition, order.ReasonNotPaid, 100},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			user := e.buyer(t, tt.balance)
+			e.billing.SetDown(true)
+			if _, err := e.create(t, user, 300, "pending"); status.Code(err) != codes.Unavailable {
+				t.Fatalf("setup: CreateOrder with billing down = %v", err)
+			}
+			var id string
+			if err := e.db.Get(&id, `SELECT id FROM orders WHERE status = 'pending'`); err != nil {
+				t.Fatal(err)
+			}
+			e.billing.SetDown(false)
+			got, err := e.refund(t, user, id, 100, "part")
+			if status.Code(err) != tt.code || grpcstatus.ReasonOf(err) != tt.reason {
+				t.Fatalf("partial refund of a pending order = %v, %v; want %v %s", got, err, tt.code, tt.reason)
+			}
+			if err == nil && (got.GetStatus() != orderv1.Order_STATUS_PAID || got.GetRefunded() != 100) {
+				t.Errorf("partial refund of a pending order = %v, want PAID with 100 refunded", got)
+			}
+			var rows int
+			if err := e.db.Get(&rows, `SELECT count(*) FROM order_refunds WHERE order_id = $1 AND refund_time IS NULL`, id); err != nil || rows != 0 {
+				t.Errorf("%d refunds left to make, %v; want none", rows, err)
+			}
+			if b := e.balance(t, user); b != tt.wantBalance {
+				t.Errorf("balance %d, want %d", b, tt.wantBalance)
+			}
+		})
+	}
+}
