@@ -25,6 +25,8 @@ type world struct {
 	u        *peers.Users
 	p        *peers.Payments
 	l        *peers.Letters
+	// buyer and order are set by pay.
+	buyer, order string
 }
 
 func newWorld(t *testing.T) *world {
@@ -138,5 +140,56 @@ func TestPayments_HasAccount_TranslatesBillingAnswers(t *testing.T) {
 				t.Errorf("HasAccount = %v, %v; want %v, error %v", got, err, tt.want, tt.wantErr)
 			}
 		})
+	}
+}
+
+// A refund billing made gives its amount; one it refused for good, by any
+// rule, is app.ErrRefundRefused; no answer is neither, so it is retried.
+func TestPayments_Refund_TranslatesBillingAnswers(t *testing.T) {
+	tests := []struct {
+		name        string
+		arrange     func(t *testing.T, w *world)
+		amount      int64
+		key         string
+		want        int64
+		wantRefused bool
+		wantErr     bool
+	}{
+		{"refunded", func(*testing.T, *world) {}, 40, "r1", 40, false, false},
+		{"the rest", func(*testing.T, *world) {}, 0, "r1", 100, false, false},
+		{"more than remains", func(*testing.T, *world) {}, 101, "r1", 0, true, true},
+		{"the key with another amount", func(t *testing.T, w *world) { w.refund(t, 10, "r1") }, 20, "r1", 0, true, true},
+		{"no such payment", func(_ *testing.T, w *world) { w.billing.SetLostPayments(true) }, 10, "r1", 0, true, true},
+		{"billing down", func(_ *testing.T, w *world) { w.billing.SetDown(true) }, 10, "r1", 0, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t)
+			w.pay(t)
+			tt.arrange(t, w)
+			got, err := w.p.Refund(context.Background(), app.Refund{UserID: w.buyer, OrderID: w.order, Amount: tt.amount, RequestID: tt.key})
+			if got != tt.want || (err != nil) != tt.wantErr || errors.Is(err, app.ErrRefundRefused) != tt.wantRefused {
+				t.Errorf("Refund = %d, %v; want %d, error %v, refused for good %v", got, err, tt.want, tt.wantErr, tt.wantRefused)
+			}
+		})
+	}
+}
+
+// pay makes the world's buyer pay an order of 100.
+func (w *world) pay(t *testing.T) {
+	t.Helper()
+	w.buyer, w.order = uuid.NewString(), uuid.NewString()
+	w.billing.Open(w.buyer, "USD", 1000)
+	if declined, _, err := w.p.Withdraw(context.Background(), app.Withdrawal{UserID: w.buyer, Amount: 100, Currency: "USD",
+		RequestID: order.PaymentRequestID(w.order), OrderID: w.order}); declined || err != nil {
+		t.Fatalf("setup: Withdraw = %v, %v", declined, err)
+	}
+}
+
+// refund refunds amount of the world's order under key.
+func (w *world) refund(t *testing.T, amount int64, key string) {
+	t.Helper()
+	if _, err := w.p.Refund(context.Background(), app.Refund{UserID: w.buyer, OrderID: w.order, Amount: amount, RequestID: key}); err != nil {
+		t.Fatalf("setup: Refund = %v", err)
 	}
 }
