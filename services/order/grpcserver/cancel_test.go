@@ -23,15 +23,7 @@ func (e *env) cancel(t *testing.T, userID, id, reason string) (*orderv1.Order, e
 
 // cancelLetters counts the cancellation letters the notifier stored for
 // order id.
-func (e *env) cancelLetters(id string) int {
-	n := 0
-	for _, l := range e.letters.LettersFor(id) {
-		if l.GetSubject() == "Order "+id+" was cancelled" {
-			n++
-		}
-	}
-	return n
-}
+func (e *env) cancelLetters(id string) int { return e.lettersTitled(id, "Order "+id+" was cancelled") }
 
 func TestCancelOrder_Paid_RefundsOnceWithOneLetter(t *testing.T) {
 	e := newEnv(t)
@@ -126,15 +118,7 @@ func TestCancelOrder_Pending_SettledFirst(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
 			user := e.buyer(t, tt.balance)
-			e.billing.SetDown(true)
-			if _, err := e.create(t, user, 300, "pending"); status.Code(err) != codes.Unavailable {
-				t.Fatalf("setup: CreateOrder with billing down = %v", err)
-			}
-			var id string
-			if err := e.db.Get(&id, `SELECT id FROM orders WHERE status = 'pending'`); err != nil {
-				t.Fatal(err)
-			}
-			e.billing.SetDown(false)
+			id := e.pendingOrder(t, user, 300)
 			c, err := e.cancel(t, user, id, "")
 			if err != nil || c.GetStatus() != tt.want {
 				t.Fatalf("CancelOrder of a pending order = %v, %v; want %v", c, err, tt.want)

@@ -27,13 +27,35 @@ func (e *env) refund(t *testing.T, userID, id string, amount int64, key string) 
 // refundLetters counts the partial refund letters the notifier stored for
 // order id.
 func (e *env) refundLetters(id string) int {
+	return e.lettersTitled(id, "Part of order "+id+" was refunded")
+}
+
+// lettersTitled counts the letters the notifier stored for order id under
+// subject.
+func (e *env) lettersTitled(id, subject string) int {
 	n := 0
 	for _, l := range e.letters.LettersFor(id) {
-		if l.GetSubject() == "Part of order "+id+" was refunded" {
+		if l.GetSubject() == subject {
 			n++
 		}
 	}
 	return n
+}
+
+// pendingOrder places an order of price that stays pending, billing being
+// down while it is placed, and returns its id with billing back.
+func (e *env) pendingOrder(t *testing.T, user string, price int64) string {
+	t.Helper()
+	e.billing.SetDown(true)
+	if _, err := e.create(t, user, price, "pending"); status.Code(err) != codes.Unavailable {
+		t.Fatalf("setup: CreateOrder with billing down = %v", err)
+	}
+	var id string
+	if err := e.db.Get(&id, `SELECT id FROM orders WHERE status = 'pending'`); err != nil {
+		t.Fatal(err)
+	}
+	e.billing.SetDown(false)
+	return id
 }
 
 // One order of 500 through a partial refund, its retries and refusals, and
@@ -245,15 +267,7 @@ func TestCancelOrder_PartialRefundOfAPendingOrder_SettledFirst(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
 			user := e.buyer(t, tt.balance)
-			e.billing.SetDown(true)
-			if _, err := e.create(t, user, 300, "pending"); status.Code(err) != codes.Unavailable {
-				t.Fatalf("setup: CreateOrder with billing down = %v", err)
-			}
-			var id string
-			if err := e.db.Get(&id, `SELECT id FROM orders WHERE status = 'pending'`); err != nil {
-				t.Fatal(err)
-			}
-			e.billing.SetDown(false)
+			id := e.pendingOrder(t, user, 300)
 			got, err := e.refund(t, user, id, 100, "part")
 			if status.Code(err) != tt.code || grpcstatus.ReasonOf(err) != tt.reason {
 				t.Fatalf("partial refund of a pending order = %v, %v; want %v %s", got, err, tt.code, tt.reason)
