@@ -3,6 +3,7 @@ package rpcclient
 import (
 	"context"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/fullstorydev/grpchan"
@@ -15,11 +16,14 @@ import (
 // Channel is Dial for a peer reached in process (rpcserver.Server.Channel):
 // every call without a deadline of its own gets timeout, then runs the
 // client interceptors unary (first outermost), as the dial options of a
-// network connection would. Dial options themselves do not apply to a
+// network connection would; nil interceptors are skipped (a nil
+// Telemetry's). Dial options themselves do not apply to a
 // channel; Credentials and Retries are the interceptors that stand in for
 // grpc.WithPerRPCCredentials and WithRetries.
 func Channel(ch grpc.ClientConnInterface, timeout time.Duration, unary []grpc.UnaryClientInterceptor, stream []grpc.StreamClientInterceptor) grpc.ClientConnInterface {
-	unary = append([]grpc.UnaryClientInterceptor{deadlineInterceptor(timeout)}, unary...)
+	unary = slices.DeleteFunc(append([]grpc.UnaryClientInterceptor{deadlineInterceptor(timeout)}, unary...),
+		func(ic grpc.UnaryClientInterceptor) bool { return ic == nil })
+	stream = slices.DeleteFunc(slices.Clone(stream), func(ic grpc.StreamClientInterceptor) bool { return ic == nil })
 	out := grpchan.InterceptClientConnUnary(ch, unary...)
 	if len(stream) > 0 {
 		out = grpchan.InterceptClientConnStream(out, stream...)

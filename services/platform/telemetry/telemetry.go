@@ -247,6 +247,9 @@ func (t *Telemetry) DialOptions() []grpc.DialOption {
 // DialOptions adds besides tracing, for connections that take no dial
 // options (in-process channels).
 func (t *Telemetry) ClientInterceptors() (grpc.UnaryClientInterceptor, grpc.StreamClientInterceptor) {
+	if t == nil {
+		return nil, nil
+	}
 	ex := grpcprom.WithExemplarFromContext(t.exemplar)
 	return t.clientMetrics.UnaryClientInterceptor(ex), t.clientMetrics.StreamClientInterceptor(ex)
 }
