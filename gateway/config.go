@@ -82,7 +82,8 @@ type Config struct {
 	Telemetry *telemetry.Telemetry
 	// Upstreams are in-process connections to the services by name
 	// ("user", ...; rpcserver.Server.Channel), used instead of dialing
-	// that service's address: the all-in-one process. The gateway adds to
+	// that service's address: the all-in-one process. When it is set,
+	// Validate does not ask for the addresses. The gateway adds to
 	// them what its dialed connections have (its upstream interceptor,
 	// deadline, metrics).
 	Upstreams map[string]grpc.ClientConnInterface
@@ -145,6 +146,10 @@ func Declare(fs *flag.FlagSet, getenv func(string) string, upstreamAddrs bool) (
 		{"billing", "localhost:50052", &c.BillingAddr},
 		{"order", "localhost:50053", &c.OrderAddr},
 		{"notification", "localhost:50054", &c.NotificationAddr},
+	}
+	if !upstreamAddrs {
+		// To be filled by the caller before New.
+		c.Upstreams = map[string]grpc.ClientConnInterface{}
 	}
 	for _, u := range upstreams {
 		if !upstreamAddrs {
@@ -262,7 +267,7 @@ func (c Config) Validate() error {
 	for _, a := range []struct{ name, val string }{
 		{"user", c.UserAddr}, {"billing", c.BillingAddr}, {"order", c.OrderAddr}, {"notification", c.NotificationAddr},
 	} {
-		if _, inProcess := c.Upstreams[a.name]; !inProcess && a.val == "" {
+		if c.Upstreams == nil && a.val == "" {
 			return fmt.Errorf("%s-addr (%s) is required", a.name, process.EnvName(a.name+"-addr"))
 		}
 	}

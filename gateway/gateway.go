@@ -95,6 +95,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, func(
 			g.upstreams = append(g.upstreams, upstream{name: u.name, conn: conn})
 			continue
 		}
+		if u.addr == "" {
+			cleanup()
+			return nil, nil, fmt.Errorf("%s-addr (%s) is required: no in-process connection to the %s service either", u.name, process.EnvName(u.name+"-addr"), u.name)
+		}
 		opts := append([]grpc.DialOption{
 			grpc.WithChainUnaryInterceptor(upstreamInterceptor(u.name, cfg.CallTimeout, log)),
 			grpc.WithConnectParams(reconnect),
