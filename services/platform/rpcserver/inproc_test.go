@@ -15,7 +15,6 @@ import (
 	"github.com/kassa-dev/kassa/services/platform/telemetry"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
-	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -106,19 +105,7 @@ func TestChannel_RunsTheServersInterceptorsAndTracing(t *testing.T) {
 		}
 	}
 
-	traceID := caller.SpanContext().TraceID()
-	var client, server tracetest.SpanStub
-	for _, s := range exp.GetSpans() {
-		if s.SpanContext.TraceID() != traceID {
-			continue
-		}
-		switch s.SpanKind {
-		case trace.SpanKindClient:
-			client = s
-		case trace.SpanKindServer:
-			server = s
-		}
-	}
+	client, server := callSpans(exp, caller.SpanContext().TraceID())
 	if client.Name != "kassa.test.Probe/Call" || client.Parent.SpanID() != caller.SpanContext().SpanID() || client.Resource.String() == server.Resource.String() {
 		t.Errorf("client span %q (resource %s) has parent %s, want kassa.test.Probe/Call of the caller under %s", client.Name, client.Resource, client.Parent.SpanID(), caller.SpanContext().SpanID())
 	}
