@@ -26,6 +26,7 @@ import (
 	"github.com/kassa-dev/kassa/services/platform/rpcserver"
 	"github.com/kassa-dev/kassa/services/platform/telemetry"
 	userwire "github.com/kassa-dev/kassa/services/user/wire"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 )
@@ -100,8 +101,9 @@ type system struct {
 
 // start builds every component: first each one's log, telemetry and gRPC
 // server, so that every service's peers, whenever it is built, are
-// channels to servers that exist; then the services in start order.
-func start(ctx context.Context, comps []*component, cfg config, stdout io.Writer) (_ *system, err error) {
+// channels to servers that exist; then the services in start order. Spans
+// go to spans too (tests).
+func start(ctx context.Context, comps []*component, cfg config, stdout io.Writer, spans ...sdktrace.SpanProcessor) (_ *system, err error) {
 	sys := &system{gateway: cfg.gateway, byName: map[string]*part{}}
 	defer func() {
 		if err != nil {
@@ -117,7 +119,7 @@ func start(ctx context.Context, comps []*component, cfg config, stdout io.Writer
 			pc = cfg.services[c.name].Process
 		}
 		var stopTel func()
-		if p.log, p.tel, stopTel, err = process.Start(ctx, c.name, pc, c.getenv, stdout); err != nil {
+		if p.log, p.tel, stopTel, err = process.StartWith(ctx, c.name, pc, c.getenv, stdout, spans); err != nil {
 			return nil, fmt.Errorf("%s: %w", c.name, err)
 		}
 		sys.release = append(sys.release, stopTel)

@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"io"
 	"net"
+	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +20,9 @@ import (
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
 	"github.com/kassa-dev/kassa/services/platform/rpcclient"
 	"github.com/kassa-dev/kassa/services/user/keys"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -69,9 +74,11 @@ func testEnv(t *testing.T) map[string]string {
 	return env
 }
 
-// startSystem starts the process's components as Run does and waits until
-// every service reports SERVING.
-func startSystem(t *testing.T, env map[string]string) *system {
+// startSystem starts the process's components as Run does, spans going
+// to spans too, and waits until every service reports SERVING. stop ends
+// it as SIGTERM does (also at the test's end) and returns when every
+// component has stopped.
+func startSystem(t *testing.T, env map[string]string, spans ...sdktrace.SpanProcessor) (_ *system, stop func()) {
 	t.Helper()
 	comps := components()
 	cfg, err := parse(comps, nil, func(k string) string { return env[k] }, io.Discard)
@@ -79,19 +86,23 @@ func startSystem(t *testing.T, env map[string]string) *system {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	sys, err := start(ctx, comps, cfg, io.Discard)
+	sys, err := start(ctx, comps, cfg, io.Discard, spans...)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- sys.serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
 	deadline := time.Now().Add(30 * time.Second)
 	for _, name := range []string{"billing", "user", "notification", "order"} {
 		health := healthpb.NewHealthClient(sys.byName[name].server.Channel(nil))
@@ -106,7 +117,7 @@ func startSystem(t *testing.T, env map[string]string) *system {
 			time.Sleep(20 * time.Millisecond) // polling with a deadline
 		}
 	}
-	return sys
+	return sys, stop
 }
 
 // register creates a user with a password through conn and logs in; it
@@ -133,7 +144,7 @@ func register(t *testing.T, conn grpc.ClientConnInterface, name string) (id, tok
 // unauthenticated; the same answers over the port of the same process.
 func TestAllInOne_InProcessCallsEnforceTheSameAccessRules(t *testing.T) {
 	env := testEnv(t)
-	sys := startSystem(t, env)
+	sys, _ := startSystem(t, env)
 	gw := sys.byName[gatewayName].tel
 	channel := func(name string) grpc.ClientConnInterface { return sys.byName[name].server.Channel(gw) }
 	eve, eveToken := register(t, channel("user"), "eve")
@@ -315,3 +326,91 @@ func TestRun_Help(t *testing.T) {
 		}
 	}
 }
+
+// An order through the gateway's port is one trace across the process: the
+// gateway's server span, and for each in-process hop (gateway → order,
+// order → user, billing, notification) the caller's client span with the
+// callee's server span as its child, each span named by the service that
+// made it, as in the microservices.
+func TestAllInOne_OneTraceAcrossInProcessHops(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	env := testEnv(t)
+	sys, stop := startSystem(t, env, keepSpans{sdktrace.NewSimpleSpanProcessor(exp)})
+	eve, token := register(t, sys.byName["user"].server.Channel(nil), "tracy")
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+token)
+	if _, err := billingv1.NewBillingServiceClient(sys.byName["billing"].server.Channel(nil)).Deposit(ctx, &billingv1.DepositRequest{UserId: eve, Amount: 1000, RequestId: "d-1"}); err != nil {
+		t.Fatal(err)
+	}
+	const traceID, parentID = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	req, err := http.NewRequest("POST", "http://"+env["GATEWAY_LISTEN_ADDR"]+"/v1/users/"+eve+"/orders", strings.NewReader(`{"price":"100"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Idempotency-Key", "order-1")
+	req.Header.Set("Traceparent", "00-"+traceID+"-"+parentID+"-01")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST order = %d", resp.StatusCode)
+	}
+	stop() // every span has ended
+
+	type key struct {
+		service string
+		kind    trace.SpanKind
+		name    string
+	}
+	spans := map[key]tracetest.SpanStub{}
+	for _, s := range exp.GetSpans() {
+		if s.SpanContext.TraceID().String() != traceID {
+			continue
+		}
+		var service string
+		for _, a := range s.Resource.Attributes() {
+			if a.Key == "service.name" {
+				service = a.Value.AsString()
+			}
+		}
+		spans[key{service, s.SpanKind, s.Name}] = s
+	}
+	root, ok := spans[key{"gateway", trace.SpanKindServer, "POST /v1/users/{user_id}/orders"}]
+	if !ok || root.Parent.SpanID().String() != parentID {
+		t.Fatalf("no gateway server span under the client's span; spans of the trace: %v", spanKeys(spans))
+	}
+	hop := func(parent tracetest.SpanStub, from, to, method string) tracetest.SpanStub {
+		t.Helper()
+		client, ok := spans[key{from, trace.SpanKindClient, method}]
+		if !ok || client.Parent.SpanID() != parent.SpanContext.SpanID() {
+			t.Fatalf("%s: no client span of %s under %s; spans: %v", method, from, parent.Name, spanKeys(spans))
+		}
+		server, ok := spans[key{to, trace.SpanKindServer, method}]
+		if !ok || server.Parent.SpanID() != client.SpanContext.SpanID() {
+			t.Fatalf("%s: no server span of %s under %s's client span; spans: %v", method, to, from, spanKeys(spans))
+		}
+		return server
+	}
+	order := hop(root, "gateway", "order", "kassa.order.v1.OrderService/CreateOrder")
+	hop(order, "order", "user", "kassa.user.v1.UserService/GetUser")
+	hop(order, "order", "billing", "kassa.billing.v1.BillingService/Withdraw")
+	hop(order, "order", "notification", "kassa.notification.v1.NotificationService/SendNotification")
+}
+
+func spanKeys[K comparable, V any](m map[K]V) []K {
+	out := make([]K, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// keepSpans is a span processor whose spans outlive the tracer providers:
+// each component's provider shuts its processors down as the process ends,
+// and the in-memory exporter forgets its spans when shut down.
+type keepSpans struct{ sdktrace.SpanProcessor }
+
+func (keepSpans) Shutdown(context.Context) error { return nil }
