@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/kassa-dev/kassa/gateway"
@@ -60,13 +61,24 @@ type Options struct {
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, o Options) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	cmd, rest := "serve", args[1:]
+	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		cmd, rest = rest[0], rest[1:]
+	}
+	if cmd != "serve" && cmd != "migrate" {
+		fmt.Fprint(stdout, usageText)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
 	comps := components()
-	cfg, err := parse(comps, args[1:], getenv, stdout)
+	cfg, err := parse(comps, rest, getenv, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	}
 	if err != nil {
 		return err
+	}
+	if cmd == "migrate" {
+		return migrate(ctx, comps, cfg, stdout)
 	}
 	cfg.gateway.Version = o.Version
 	sys, err := start(ctx, comps, cfg, stdout)
@@ -230,4 +242,25 @@ func (sys *system) close() {
 		sys.release[i]()
 	}
 	sys.release = nil
+}
+
+// migrate applies every service's migrations to its database, as each
+// binary's migrate command does, and exits.
+func migrate(ctx context.Context, comps []*component, cfg config, stdout io.Writer) error {
+	for _, c := range comps {
+		if c.name == gatewayName {
+			continue
+		}
+		scfg := cfg.services[c.name]
+		log, tel, stopTel, err := process.Start(ctx, c.name, scfg.Process, c.getenv, stdout)
+		if err != nil {
+			return c.rename(err)
+		}
+		err = boot.Migrate(ctx, c.spec, scfg, tel, log)
+		stopTel()
+		if err != nil {
+			return c.rename(err)
+		}
+	}
+	return nil
 }

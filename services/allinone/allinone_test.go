@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
 	notificationv1 "github.com/kassa-dev/kassa/gen/kassa/notification/v1"
 	orderv1 "github.com/kassa-dev/kassa/gen/kassa/order/v1"
@@ -47,6 +48,12 @@ func freeAddr(t *testing.T) string {
 // and free ports, with login enabled and the order and notification
 // services' client secrets.
 func testEnv(t *testing.T) map[string]string {
+	env, _ := testEnvDBs(t)
+	return env
+}
+
+// testEnvDBs is testEnv with each service's database.
+func testEnvDBs(t *testing.T) (map[string]string, map[string]*sqlx.DB) {
 	t.Helper()
 	signing := filepath.Join(t.TempDir(), "signing-keys.json")
 	if _, err := keys.Generate(signing); err != nil {
@@ -63,15 +70,17 @@ func testEnv(t *testing.T) map[string]string {
 		env[strings.ToUpper(c)+"_AUTH_CLIENT_SECRET"] = secret
 	}
 	env["USER_AUTH_CLIENTS"] = strings.Join(clients, ",")
+	dbs := map[string]*sqlx.DB{}
 	for _, c := range components() {
 		p := strings.ToUpper(c.name) + "_"
 		env[p+"LISTEN_ADDR"], env[p+"ADMIN_ADDR"] = freeAddr(t), freeAddr(t)
 		if c.name != gatewayName {
-			env[p+"DATABASE_URL"] = pgtest.URL(t, pgtest.NewDB(t, nil))
+			dbs[c.name] = pgtest.NewDB(t, nil)
+			env[p+"DATABASE_URL"] = pgtest.URL(t, dbs[c.name])
 		}
 	}
 	env["AUTH_JWKS_URL"] = "http://" + env["USER_ADMIN_ADDR"] + "/.well-known/jwks.json"
-	return env
+	return env, dbs
 }
 
 // startSystem starts the process's components as Run does, spans going
@@ -414,3 +423,31 @@ func spanKeys[K comparable, V any](m map[K]V) []K {
 type keepSpans struct{ sdktrace.SpanProcessor }
 
 func (keepSpans) Shutdown(context.Context) error { return nil }
+
+// migrate applies each service's migrations to its own database and
+// serves nothing.
+func TestRun_Migrate_EachServiceItsOwnSchema(t *testing.T) {
+	env, dbs := testEnvDBs(t)
+	if err := Run(context.Background(), []string{"kassa", "migrate"}, func(k string) string { return env[k] }, io.Discard, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	for service, table := range map[string]string{"user": "users", "billing": "accounts", "order": "orders", "notification": "notifications"} {
+		for other, db := range dbs {
+			var n int
+			if err := db.Get(&n, `SELECT count(*) FROM information_schema.tables WHERE table_name = $1`, table); err != nil {
+				t.Fatal(err)
+			}
+			if want := map[bool]int{true: 1, false: 0}[other == service]; n != want {
+				t.Errorf("table %s in %s's database: %d, want %d", table, other, n, want)
+			}
+		}
+	}
+	if l, err := net.Listen("tcp", env["USER_LISTEN_ADDR"]); err != nil {
+		t.Errorf("migrate left the user service's port taken: %v", err)
+	} else {
+		l.Close()
+	}
+	if err := Run(context.Background(), []string{"kassa", "upgrade"}, func(k string) string { return env[k] }, io.Discard, Options{}); err == nil || !strings.Contains(err.Error(), `unknown command "upgrade"`) {
+		t.Errorf("kassa upgrade = %v, want unknown command", err)
+	}
+}

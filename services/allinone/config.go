@@ -110,7 +110,10 @@ type config struct {
 	gateway  gateway.Config
 }
 
-const usageText = `usage: kassa [flags]
+const usageText = `usage: kassa [serve|migrate] [flags]
+
+  serve    apply every service's migrations and serve (default)
+  migrate  apply every service's migrations and exit (for deploy jobs)
 
 Runs the gateway and the four kassa services (user, billing, order,
 notification) in one process: the gateway's and the services' calls to

@@ -13,6 +13,7 @@ replace (
 )
 
 require (
+	github.com/jmoiron/sqlx v1.4.0
 	github.com/kassa-dev/kassa/gateway v0.0.0
 	github.com/kassa-dev/kassa/gen v0.0.0
 	github.com/kassa-dev/kassa/services/billing v0.0.0
@@ -20,6 +21,8 @@ require (
 	github.com/kassa-dev/kassa/services/order v0.0.0
 	github.com/kassa-dev/kassa/services/platform v0.0.0
 	github.com/kassa-dev/kassa/services/user v0.0.0
+	go.opentelemetry.io/otel/sdk v1.47.0
+	go.opentelemetry.io/otel/trace v1.47.0
 	google.golang.org/grpc v1.85.0
 )
 
@@ -41,7 +44,6 @@ require (
 	github.com/grpc-ecosystem/go-grpc-middleware/v2 v2.3.4 // indirect
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.33.0 // indirect
 	github.com/jhump/protoreflect v1.15.6 // indirect
-	github.com/jmoiron/sqlx v1.4.0 // indirect
 	github.com/lestrrat-go/blackmagic v1.0.4 // indirect
 	github.com/lestrrat-go/dsig v1.4.0 // indirect
 	github.com/lestrrat-go/dsig-secp256k1 v1.0.0 // indirect
@@ -70,8 +72,6 @@ require (
 	go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp v1.47.0 // indirect
 	go.opentelemetry.io/otel/log v1.47.0 // indirect
 	go.opentelemetry.io/otel/metric v1.47.0 // indirect
-	go.opentelemetry.io/otel/sdk v1.47.0 // indirect
-	go.opentelemetry.io/otel/trace v1.47.0 // indirect
 	go.opentelemetry.io/proto/otlp v1.11.0 // indirect
 	go.uber.org/multierr v1.11.0 // indirect
 	golang.org/x/crypto v0.58.0 // indirect

@@ -177,11 +177,7 @@ func Run(ctx context.Context, spec Spec, args []string, getenv func(string) stri
 	}
 	defer stopTelemetry()
 	if cmd == "migrate" {
-		db, err := openDB(ctx, spec, cfg, tel, log)
-		if err != nil {
-			return err
-		}
-		return db.Close()
+		return Migrate(ctx, spec, cfg, tel, log)
 	}
 	svc, err := Build(ctx, spec, cfg, Env{Log: log, Telemetry: tel, Connect: dialPeer(cfg, tel)})
 	if err != nil {
@@ -359,6 +355,17 @@ func (s *Service) Close() {
 		s.closers[i]()
 	}
 	s.closers = nil
+}
+
+// Migrate applies the service's migrations to its database and closes
+// the connection: the serve-less start of `<svc> migrate` and
+// `kassa migrate`.
+func Migrate(ctx context.Context, spec Spec, cfg Config, tel *telemetry.Telemetry, log *slog.Logger) error {
+	db, err := openDB(ctx, spec, cfg, tel, log)
+	if err != nil {
+		return err
+	}
+	return db.Close()
 }
 
 // openDB opens the service's pool and applies its migrations.
