@@ -1,7 +1,8 @@
 // Package stack runs the whole kassa system on one machine: a private
 // PostgreSQL cluster (or a given server), one database per service, the four
-// services and the gateway as child processes with prefixed logs. It is what
-// `make run` and the end-to-end tests start.
+// services and the gateway as child processes with prefixed logs, or all
+// five in one all-in-one process (Options.AllInOne). It is what `make run`
+// (`make run-all`) and the end-to-end tests start.
 package stack
 
 import (
