@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/kassa-dev/kassa/gateway"
@@ -61,13 +60,10 @@ type Options struct {
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, o Options) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	cmd, rest := "serve", args[1:]
-	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		cmd, rest = rest[0], rest[1:]
-	}
-	if cmd != "serve" && cmd != "migrate" {
+	cmd, rest, err := boot.Command(args[1:])
+	if err != nil {
 		fmt.Fprint(stdout, usageText)
-		return fmt.Errorf("unknown command %q", cmd)
+		return err
 	}
 	comps := components()
 	cfg, err := parse(comps, rest, getenv, stdout)

@@ -149,6 +149,19 @@ const usage = `usage: %[1]s [serve|migrate] [flags]
 flags (each also read from the environment variable shown):
 `
 
+// Command splits a service binary's arguments (without the program name)
+// into its command, "serve" (the default) or "migrate", and its flags.
+func Command(args []string) (cmd string, flags []string, err error) {
+	cmd, flags = "serve", args
+	if len(flags) > 0 && !strings.HasPrefix(flags[0], "-") {
+		cmd, flags = flags[0], flags[1:]
+	}
+	if cmd != "serve" && cmd != "migrate" {
+		return cmd, flags, fmt.Errorf("unknown command %q", cmd)
+	}
+	return cmd, flags, nil
+}
+
 // Run is the whole life of a service process. args[0] is the program name.
 // It returns when ctx is cancelled or SIGINT/SIGTERM arrives and the server
 // has drained.
@@ -156,13 +169,10 @@ func Run(ctx context.Context, spec Spec, args []string, getenv func(string) stri
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	cmd, rest := "serve", args[1:]
-	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		cmd, rest = rest[0], rest[1:]
-	}
-	if cmd != "serve" && cmd != "migrate" {
+	cmd, rest, err := Command(args[1:])
+	if err != nil {
 		fmt.Fprintf(stdout, usage, spec.Name)
-		return fmt.Errorf("unknown command %q", cmd)
+		return err
 	}
 	cfg, err := parseConfig(spec, rest, getenv, stdout)
 	if errors.Is(err, flag.ErrHelp) {
