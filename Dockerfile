@@ -7,6 +7,9 @@
 # Each component runs its own binary, chosen by the command:
 #   /usr/local/bin/user | billing | order | notification   [serve|migrate]
 #   /usr/local/bin/gateway                                 (the default CMD)
+# or all five run in one process (services/allinone; settings prefixed by
+# the component's name, USER_DATABASE_URL ...):
+#   /usr/local/bin/kassa
 # The Helm chart (charts/kassa) and compose.yaml set it for each container.
 #
 # Base images are fully qualified so that podman and buildah find them
@@ -25,7 +28,7 @@ WORKDIR /src
 # for gen and platform), not from the repository's go.work, so the image
 # does not change when modules that it does not contain join the workspace.
 ENV CGO_ENABLED=0 GOFLAGS=-trimpath GOWORK=off GOTOOLCHAIN=local
-ARG MODULES="gen services/platform services/user services/billing services/order services/notification gateway"
+ARG MODULES="gen services/platform services/user services/billing services/order services/notification gateway services/allinone"
 # Module downloads first, cached while only sources change.
 COPY gen/go.mod gen/go.sum gen/
 COPY services/platform/go.mod services/platform/go.sum services/platform/
@@ -34,6 +37,7 @@ COPY services/billing/go.mod services/billing/go.sum services/billing/
 COPY services/order/go.mod services/order/go.sum services/order/
 COPY services/notification/go.mod services/notification/go.sum services/notification/
 COPY gateway/go.mod gateway/go.sum gateway/
+COPY services/allinone/go.mod services/allinone/go.sum services/allinone/
 RUN --mount=type=cache,target=/go/pkg/mod \
     for m in $MODULES; do (cd $m && go mod download) || exit 1; done
 COPY . .
@@ -46,7 +50,8 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
     for c in user billing order notification; do \
         (cd services/$c && go build -mod=readonly -buildvcs=false -ldflags='-s -w' -o /out/$c ./cmd/$c) || exit 1; \
     done && \
-    (cd gateway && go build -mod=readonly -buildvcs=false -ldflags="-s -w -X main.version=${VERSION}" -o /out/gateway ./cmd/gateway)
+    (cd gateway && go build -mod=readonly -buildvcs=false -ldflags="-s -w -X main.version=${VERSION}" -o /out/gateway ./cmd/gateway) && \
+    (cd services/allinone && go build -mod=readonly -buildvcs=false -ldflags="-s -w -X main.version=${VERSION}" -o /out/kassa ./cmd/kassa)
 # probe URL: exit 0 when GET URL answers 200 within 3 s. The runtime image
 # has no shell, curl or wget, so Compose health checks run this. (Kubernetes
 # probes the containers natively and does not need it.)
@@ -61,7 +66,7 @@ RUN mkdir -p /probe && cd /probe && printf '%s\n' \
       '	if resp.StatusCode != http.StatusOK { fmt.Fprintln(os.Stderr, os.Args[1], resp.Status); os.Exit(1) }' \
       '}' > main.go && \
     go build -ldflags='-s -w' -o /out/probe main.go && \
-    for b in user billing order notification gateway probe; do test -x /out/$b; done
+    for b in user billing order notification gateway kassa probe; do test -x /out/$b; done
 
 # auth-init (docker build --target auth-init): busybox and the user binary,
 # for compose.yaml's one-shot that creates the signing key file once
@@ -72,7 +77,7 @@ COPY --from=build /out/user /usr/local/bin/user
 
 FROM ${RUNTIME_IMAGE}
 LABEL org.opencontainers.image.title="kassa" \
-      org.opencontainers.image.description="kassa: user, billing, order and notification gRPC services and the REST gateway" \
+      org.opencontainers.image.description="kassa: user, billing, order and notification gRPC services and the REST gateway, apart or in one process" \
       org.opencontainers.image.source="https://github.com/kassa-dev/kassa"
 COPY --from=build /out/ /usr/local/bin/
 # Numeric, so that Kubernetes can verify runAsNonRoot.

@@ -5,7 +5,7 @@
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
-MODULES := gen services/platform dev services/user services/billing services/order services/notification gateway services/e2e bench
+MODULES := gen services/platform dev services/user services/billing services/order services/notification gateway services/allinone services/e2e bench
 BIN := $(CURDIR)/bin
 BUILD := $(CURDIR)/.build
 GOTEST_FLAGS ?= -race -count=1
@@ -22,8 +22,13 @@ run: ## start PostgreSQL, the four services and the gateway; Ctrl-C stops all
 	@go build -o $(BUILD)/kassa-stack ./dev/cmd/kassa-stack
 	@$(BUILD)/kassa-stack -root $(CURDIR) -dir .data
 
+.PHONY: run-all
+run-all: ## the same system as one all-in-one process (services/allinone): PostgreSQL + one kassa process; Ctrl-C stops all
+	@go build -o $(BUILD)/kassa-stack ./dev/cmd/kassa-stack
+	@$(BUILD)/kassa-stack -root $(CURDIR) -dir .data -all-in-one
+
 .PHONY: test
-test: lint check-generated check-diagrams check-alerts fmt-check vet test-go chart-test e2e api-checks faults bench-smoke ## everything a contributor must pass
+test: lint check-generated check-diagrams check-alerts fmt-check vet test-go chart-test e2e e2e-all-in-one api-checks faults bench-smoke ## everything a contributor must pass
 	@echo "make test: all checks passed"
 
 .PHONY: tools
@@ -108,6 +113,15 @@ postman/node_modules/.installed: postman/package-lock.json
 e2e: postman/node_modules/.installed ## run the Postman collection with newman against a throwaway stack
 	@go build -o $(BUILD)/kassa-stack ./dev/cmd/kassa-stack
 	$(BUILD)/kassa-stack -root $(CURDIR) -temp -logs $(BUILD)/e2e-stack.log -exec 'cd postman && $(NEWMAN) --env-var baseUrl=$$KASSA_BASE_URL'
+
+# The all-in-one process (services/allinone) against the same checks: the
+# Postman collection, and the stack-based end-to-end tests of services/e2e
+# (test-go runs them against the microservices).
+.PHONY: e2e-all-in-one
+e2e-all-in-one: postman/node_modules/.installed ## the Postman collection and the services/e2e stack tests against the all-in-one process
+	@go build -o $(BUILD)/kassa-stack ./dev/cmd/kassa-stack
+	$(BUILD)/kassa-stack -root $(CURDIR) -temp -all-in-one -logs $(BUILD)/e2e-all-in-one-stack.log -exec 'cd postman && $(NEWMAN) --env-var baseUrl=$$KASSA_BASE_URL'
+	cd services/e2e && KASSA_E2E_ALL_IN_ONE=1 go test -count=1 .
 
 # --- API reference in a browser ---------------------------------------------
 # Chromium is Debian's (apt-get install chromium); playwright-core, pinned in

@@ -16,6 +16,7 @@ import (
 	"github.com/kassa-dev/kassa/services/platform/process"
 	"github.com/kassa-dev/kassa/services/platform/telemetry"
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
 )
 
 // Config is the gateway's configuration. Every field but Registerer is a
@@ -79,6 +80,13 @@ type Config struct {
 	// W3C traceparent) and every upstream call, and measures the upstream
 	// calls (grpc_client_*). Nil: no tracing.
 	Telemetry *telemetry.Telemetry
+	// Upstreams are in-process connections to the services by name
+	// ("user", ...; rpcserver.Server.Channel), used instead of dialing
+	// that service's address: the all-in-one process. When it is set,
+	// Validate does not ask for the addresses. The gateway adds to
+	// them what its dialed connections have (its upstream interceptor,
+	// deadline, metrics).
+	Upstreams map[string]grpc.ClientConnInterface
 }
 
 // Defaults of the settings; the addresses are the ports of `make run`.
@@ -110,6 +118,22 @@ var (
 func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Config, error) {
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	fs.SetOutput(out)
+	load := Declare(fs, getenv, true)
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return load()
+}
+
+// Declare declares the gateway's settings on fs, each defaulting to its
+// environment variable read through getenv, and returns the function that
+// reads and checks them once fs is parsed. upstreamAddrs declares the
+// services' addresses (-user-addr, ...); a process that gives the gateway
+// in-process connections (Config.Upstreams) has none.
+func Declare(fs *flag.FlagSet, getenv func(string) string, upstreamAddrs bool) (load func() (Config, error)) {
 	env := func(envVar, def string) string { return process.EnvOr(getenv, envVar, def) }
 	var c Config
 	fs.StringVar(&c.Listen, "listen", env("LISTEN_ADDR", DefaultListen), "public HTTP listen address (env LISTEN_ADDR)")
@@ -123,7 +147,14 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 		{"order", "localhost:50053", &c.OrderAddr},
 		{"notification", "localhost:50054", &c.NotificationAddr},
 	}
+	if !upstreamAddrs {
+		// To be filled by the caller before New.
+		c.Upstreams = map[string]grpc.ClientConnInterface{}
+	}
 	for _, u := range upstreams {
+		if !upstreamAddrs {
+			break
+		}
 		name := u.name + "-addr"
 		envVar := process.EnvName(name)
 		fs.StringVar(u.dst, name, env(envVar, u.def), fmt.Sprintf("gRPC address of the %s service (env %s)", u.name, envVar))
@@ -132,13 +163,6 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	maxBody := fs.String("max-body-bytes", env("MAX_BODY_BYTES", strconv.Itoa(DefaultMaxBodyBytes)), "largest accepted request body; larger ones get 413 (env MAX_BODY_BYTES)")
 	retryAfter := fs.String("retry-after", env("RETRY_AFTER", DefaultRetryAfter.String()), "Retry-After of every 503 answer, rounded up to whole seconds (env RETRY_AFTER)")
 	c.Process.RegisterFlags(fs, getenv, "requests")
-	type rateFlags struct {
-		name      string
-		def       RateLimit
-		dst       *RateLimit
-		perSecond *string
-		burst     *string
-	}
 	rates := []*rateFlags{
 		{name: "rate-per-address", def: DefaultRateAddress, dst: &c.RateAddress},
 		{name: "rate-per-user", def: DefaultRateUser, dst: &c.RateUser},
@@ -171,35 +195,46 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 			fs.Var(f.Value, f.Name, f.Usage)
 		}
 	})
-	if err := fs.Parse(args); err != nil {
+	return func() (Config, error) {
+		err := c.load(callTimeout, maxBody, retryAfter, rateIdle, trusted, rates)
 		return c, err
 	}
+}
+
+// rateFlags are the flags of one rate limit.
+type rateFlags struct {
+	name      string
+	def       RateLimit
+	dst       *RateLimit
+	perSecond *string
+	burst     *string
+}
+
+// load reads the parsed settings into c and checks them.
+func (c *Config) load(callTimeout, maxBody, retryAfter, rateIdle, trusted *string, rates []*rateFlags) error {
 	if err := c.Process.Load(); err != nil {
-		return c, err
-	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return err
 	}
 	var err error
 	if c.CallTimeout, err = time.ParseDuration(*callTimeout); err != nil || c.CallTimeout <= 0 {
-		return c, fmt.Errorf("call-timeout (CALL_TIMEOUT): want a positive duration such as 10s, got %q", *callTimeout)
+		return fmt.Errorf("call-timeout (CALL_TIMEOUT): want a positive duration such as 10s, got %q", *callTimeout)
 	}
 	if c.MaxBodyBytes, err = strconv.ParseInt(*maxBody, 10, 64); err != nil || c.MaxBodyBytes <= 0 {
-		return c, fmt.Errorf("max-body-bytes (MAX_BODY_BYTES): want a positive number of bytes, got %q", *maxBody)
+		return fmt.Errorf("max-body-bytes (MAX_BODY_BYTES): want a positive number of bytes, got %q", *maxBody)
 	}
 	if c.RetryAfter, err = time.ParseDuration(*retryAfter); err != nil || c.RetryAfter <= 0 {
-		return c, fmt.Errorf("retry-after (RETRY_AFTER): want a positive duration such as 1s, got %q", *retryAfter)
+		return fmt.Errorf("retry-after (RETRY_AFTER): want a positive duration such as 1s, got %q", *retryAfter)
 	}
 	for _, rf := range rates {
 		if rf.dst.PerSecond, err = strconv.ParseFloat(*rf.perSecond, 64); err != nil || rf.dst.PerSecond < 0 || math.IsInf(rf.dst.PerSecond, 0) {
-			return c, fmt.Errorf("%s (%s): want a number of requests per second, 0 to disable, got %q", rf.name, process.EnvName(rf.name), *rf.perSecond)
+			return fmt.Errorf("%s (%s): want a number of requests per second, 0 to disable, got %q", rf.name, process.EnvName(rf.name), *rf.perSecond)
 		}
 		if rf.dst.Burst, err = strconv.Atoi(*rf.burst); err != nil {
-			return c, fmt.Errorf("%s-burst (%s): want a whole number, got %q", rf.name, process.EnvName(rf.name+"-burst"), *rf.burst)
+			return fmt.Errorf("%s-burst (%s): want a whole number, got %q", rf.name, process.EnvName(rf.name+"-burst"), *rf.burst)
 		}
 	}
 	if c.RateIdle, err = time.ParseDuration(*rateIdle); err != nil || c.RateIdle <= 0 {
-		return c, fmt.Errorf("rate-idle (RATE_IDLE): want a positive duration such as 10m, got %q", *rateIdle)
+		return fmt.Errorf("rate-idle (RATE_IDLE): want a positive duration such as 10m, got %q", *rateIdle)
 	}
 	for _, s := range strings.Split(*trusted, ",") {
 		if s = strings.TrimSpace(s); s == "" {
@@ -209,7 +244,7 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 		if perr != nil {
 			ip, aerr := netip.ParseAddr(s)
 			if aerr != nil {
-				return c, fmt.Errorf("trusted-proxies (TRUSTED_PROXIES): want CIDRs such as 10.0.0.0/8, got %q", s)
+				return fmt.Errorf("trusted-proxies (TRUSTED_PROXIES): want CIDRs such as 10.0.0.0/8, got %q", s)
 			}
 			p = netip.PrefixFrom(ip, ip.BitLen())
 		}
@@ -217,10 +252,10 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	}
 	if c.Auth.Issuer = c.AuthIssuer; c.AuthIssuer != "" {
 		if err := c.Auth.Load(); err != nil {
-			return c, err
+			return err
 		}
 	}
-	return c, c.Validate()
+	return c.Validate()
 }
 
 // Validate reports the first setting that cannot work, naming its flag and
@@ -232,7 +267,7 @@ func (c Config) Validate() error {
 	for _, a := range []struct{ name, val string }{
 		{"user", c.UserAddr}, {"billing", c.BillingAddr}, {"order", c.OrderAddr}, {"notification", c.NotificationAddr},
 	} {
-		if a.val == "" {
+		if c.Upstreams == nil && a.val == "" {
 			return fmt.Errorf("%s-addr (%s) is required", a.name, process.EnvName(a.name+"-addr"))
 		}
 	}

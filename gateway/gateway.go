@@ -38,7 +38,7 @@ import (
 // upstream is one of the gRPC services behind the gateway.
 type upstream struct {
 	name string // "billing"
-	conn *grpc.ClientConn
+	conn grpc.ClientConnInterface
 }
 
 // Gateway is the HTTP handler New builds.
@@ -78,14 +78,27 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, func(
 	}
 	g := &Gateway{maxBody: cfg.MaxBodyBytes, log: log, metrics: m, draining: cfg.Draining, limits: newLimiters(cfg),
 		retryAfter: strconv.Itoa(int(math.Ceil(cfg.RetryAfter.Seconds())))}
+	var dialed []*grpc.ClientConn
 	cleanup := func() {
-		for _, u := range g.upstreams {
-			_ = u.conn.Close()
+		for _, conn := range dialed {
+			_ = conn.Close()
 		}
 	}
 	for _, u := range []struct{ name, addr string }{
 		{"user", cfg.UserAddr}, {"billing", cfg.BillingAddr}, {"order", cfg.OrderAddr}, {"notification", cfg.NotificationAddr},
 	} {
+		if ch, ok := cfg.Upstreams[u.name]; ok {
+			// What the dial options below add, as interceptors.
+			unary, stream := cfg.Telemetry.ClientInterceptors()
+			conn := rpcclient.Channel(ch, cfg.CallTimeout,
+				[]grpc.UnaryClientInterceptor{upstreamInterceptor(u.name, cfg.CallTimeout, log), unary}, []grpc.StreamClientInterceptor{stream})
+			g.upstreams = append(g.upstreams, upstream{name: u.name, conn: conn})
+			continue
+		}
+		if u.addr == "" {
+			cleanup()
+			return nil, nil, fmt.Errorf("%s-addr (%s) is required: no in-process connection to the %s service either", u.name, process.EnvName(u.name+"-addr"), u.name)
+		}
 		opts := append([]grpc.DialOption{
 			grpc.WithChainUnaryInterceptor(upstreamInterceptor(u.name, cfg.CallTimeout, log)),
 			grpc.WithConnectParams(reconnect),
@@ -95,6 +108,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, func(
 			cleanup()
 			return nil, nil, fmt.Errorf("%s-addr (%s): %w", u.name, process.EnvName(u.name+"-addr"), err)
 		}
+		dialed = append(dialed, conn)
 		g.upstreams = append(g.upstreams, upstream{name: u.name, conn: conn})
 	}
 
@@ -174,7 +188,7 @@ var reconnect = grpc.ConnectParams{
 }
 
 // conn returns the connection to the service name.
-func (g *Gateway) conn(name string) *grpc.ClientConn {
+func (g *Gateway) conn(name string) grpc.ClientConnInterface {
 	for _, u := range g.upstreams {
 		if u.name == name {
 			return u.conn

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 )
@@ -81,8 +82,8 @@ func TestUpstreamGracefulStopMidCall_Gets503WithOwnText(t *testing.T) {
 	waitFor(t, "the call to reach the user service", func() bool { return len(e.rec.get("GetUser.stalled")) > 0 })
 	srv := e.servers["user"].grpc
 	stopped := make(chan struct{})
-	go func() { srv.GracefulStop(); close(stopped) }() // waits for the stalled call
-	conn := e.handler.(*Gateway).conn("user")
+	go func() { srv.GracefulStop(); close(stopped) }()           // waits for the stalled call
+	conn := e.handler.(*Gateway).conn("user").(*grpc.ClientConn) // dialed: the test gives addresses
 	waitFor(t, "the gateway to receive GOAWAY", func() bool { return conn.GetState() != connectivity.Ready })
 	srv.Stop()
 	<-stopped

@@ -76,9 +76,9 @@ func (s *Stack) Terminate(name string, grace time.Duration) error {
 func (s *Stack) Start(ctx context.Context, name string) error {
 	s.ctl.Lock()
 	defer s.ctl.Unlock()
-	c, ok := s.component(name)
+	c, ok := s.process(name)
 	if !ok {
-		return fmt.Errorf("no component %q", name)
+		return s.noProcess(name)
 	}
 	if s.stopping.Load() {
 		return fmt.Errorf("start %s: the stack is stopping", name)
@@ -93,9 +93,10 @@ func (s *Stack) Start(ctx context.Context, name string) error {
 	return s.waitComponent(ctx, c, p, 60*time.Second)
 }
 
-// Running reports whether component name has a live process.
+// Running reports whether component name has a live process (in the
+// all-in-one mode: whether the one process lives).
 func (s *Stack) Running(name string) bool {
-	_, err := s.running(name)
+	_, err := s.running(s.owner(name))
 	return err == nil
 }
 
@@ -150,10 +151,28 @@ func (s *Stack) component(name string) (Component, bool) {
 	return Component{}, false
 }
 
-// running returns the live process of component name.
+// process returns the process called name.
+func (s *Stack) process(name string) (Component, bool) {
+	for _, c := range s.processes() {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return Component{}, false
+}
+
+// noProcess is the error for a name that is no process of the stack.
+func (s *Stack) noProcess(name string) error {
+	if _, ok := s.component(name); ok && s.opts.AllInOne {
+		return ErrOneProcess{Component: name}
+	}
+	return fmt.Errorf("no component %q", name)
+}
+
+// running returns the live process called name.
 func (s *Stack) running(name string) (*proc, error) {
-	if _, ok := s.component(name); !ok {
-		return nil, fmt.Errorf("no component %q", name)
+	if _, ok := s.process(name); !ok {
+		return nil, s.noProcess(name)
 	}
 	s.mu.Lock()
 	p := s.procs[name]
@@ -175,7 +194,7 @@ func (s *Stack) waitComponent(ctx context.Context, c Component, p *proc, timeout
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var check func(context.Context) bool
-	if c.Name == "gateway" {
+	if c.Name == "gateway" || c.Name == AllInOne {
 		client := &http.Client{Timeout: 2 * time.Second}
 		check = func(ctx context.Context) bool {
 			req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.BaseURL()+"/readyz", nil)

@@ -1,7 +1,8 @@
 // Package stack runs the whole kassa system on one machine: a private
 // PostgreSQL cluster (or a given server), one database per service, the four
-// services and the gateway as child processes with prefixed logs. It is what
-// `make run` and the end-to-end tests start.
+// services and the gateway as child processes with prefixed logs, or all
+// five in one all-in-one process (Options.AllInOne). It is what `make run`
+// (`make run-all`) and the end-to-end tests start.
 package stack
 
 import (
@@ -71,6 +72,11 @@ type Options struct {
 	// the stack's own settings so it wins: tests shorten REPAIR_INTERVAL or
 	// CALL_TIMEOUT with it. Unknown names are ignored by the services.
 	Env []string
+
+	// AllInOne runs the gateway and the four services in one process
+	// (services/allinone) instead of five: see allinone.go for what that
+	// changes in the Stack's API.
+	AllInOne bool
 }
 
 // Stack is a running system.
@@ -162,9 +168,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		// The gateway serves it as the OpenAPI document's info.version.
 		args = append(args, "-ldflags=-X main.version="+v)
 	}
-	for _, c := range s.components {
-		args = append(args, c.Pkg)
-	}
+	args = append(args, s.packages()...)
 	build := exec.CommandContext(ctx, "go", args...)
 	build.Dir, build.Stdout, build.Stderr = opts.Root, opts.Out, opts.Out
 	if err := build.Run(); err != nil {
@@ -204,7 +208,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		}
 	}
 
-	for _, c := range s.components {
+	for _, c := range s.processes() {
 		p, err := s.spawn(c)
 		if err != nil {
 			return nil, err
@@ -228,6 +232,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 // env is the environment of component c's process; a restarted process
 // gets the same.
 func (s *Stack) env(c Component) []string {
+	if c.Name == AllInOne {
+		return s.allInOneEnv()
+	}
 	settings := []string{
 		"LISTEN_ADDR=" + fmt.Sprintf("127.0.0.1:%d", c.Port),
 		"ADMIN_ADDR=" + fmt.Sprintf("127.0.0.1:%d", c.AdminPort),
@@ -345,10 +352,11 @@ func (s *Stack) waitReady(ctx context.Context, timeout time.Duration) error {
 // more than once, and after Kill or Terminate left components down.
 func (s *Stack) Stop() {
 	s.stopping.Store(true)
-	for i := len(s.components) - 1; i >= 0; i-- {
+	procs := s.processes()
+	for i := len(procs) - 1; i >= 0; i-- {
 		s.mu.Lock()
-		p := s.procs[s.components[i].Name]
-		delete(s.procs, s.components[i].Name)
+		p := s.procs[procs[i].Name]
+		delete(s.procs, procs[i].Name)
 		s.mu.Unlock()
 		if p == nil {
 			continue

@@ -19,7 +19,10 @@ import (
 
 // The running system, shared by the tests of this package.
 var sys struct {
-	stack        *stack.Stack
+	stack *stack.Stack
+	// allInOne: the stack is the all-in-one process (KASSA_E2E_ALL_IN_ONE=1,
+	// make e2e-all-in-one); the same tests run against it.
+	allInOne     bool
 	conns        map[string]*grpc.ClientConn // service → a connection without a token of its own
 	users        userv1.UserServiceClient
 	auth         userv1.AuthServiceClient
@@ -53,7 +56,8 @@ func testMain(m *testing.M) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	s, err := stack.Start(ctx, stack.Options{Root: root, Dir: dir, FreePorts: true, Out: logs, LogFmt: "text", Env: loginEnv})
+	sys.allInOne = os.Getenv("KASSA_E2E_ALL_IN_ONE") == "1"
+	s, err := stack.Start(ctx, stack.Options{Root: root, Dir: dir, FreePorts: true, Out: logs, LogFmt: "text", Env: loginEnv, AllInOne: sys.allInOne})
 	if err != nil {
 		dumpLog(logs.Name())
 		fmt.Fprintln(os.Stderr, "start stack:", err)

@@ -50,7 +50,11 @@ func TestKassaStack_Interrupt_LeavesNoProcess(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, "-root", "../..", "-temp")
+	args := []string{"-root", "../..", "-temp"}
+	if sys.allInOne {
+		args = append(args, "-all-in-one")
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

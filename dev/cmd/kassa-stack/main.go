@@ -36,6 +36,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	execCmd := fs.String("exec", "", "run this shell command against the started stack (KASSA_BASE_URL and KASSA_<SERVICE>_ADDR are set), then stop; exit with its status")
 	logFmt := fs.String("log-format", "text", "service log format: text or json")
 	logFile := fs.String("logs", "", "write the processes' logs to this file instead of stdout (the tail is printed if -exec fails)")
+	allInOne := fs.Bool("all-in-one", false, "run the gateway and the four services in one process (services/allinone) instead of five")
 	fs.Usage = func() {
 		fmt.Fprintln(stdout, "usage: kassa-stack [flags]\n\nStarts PostgreSQL, the four kassa services and the gateway; Ctrl-C stops them.\nDATABASE_URL, when set, names an existing PostgreSQL server to use instead of a private cluster.\n\nflags:")
 		fs.PrintDefaults()
@@ -67,7 +68,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			}
 		}()
 	}
-	opts := stack.Options{Root: rootAbs, Dir: *dir, DatabaseURL: getenv("DATABASE_URL"), Durable: !*temp, Out: logs, LogFmt: *logFmt}
+	opts := stack.Options{Root: rootAbs, Dir: *dir, DatabaseURL: getenv("DATABASE_URL"), Durable: !*temp, Out: logs, LogFmt: *logFmt, AllInOne: *allInOne}
 	if *temp {
 		tmp, err := os.MkdirTemp("", "kassa-stack-")
 		if err != nil {
@@ -102,6 +103,9 @@ kassa        |   admin role    register the user, then: %[12]s
 `, s.BaseURL(), s.Addr("user"), s.Addr("billing"), s.Addr("order"), s.Addr("notification"),
 		s.AdminURL("gateway"), s.AdminURL("user"), s.AdminURL("billing"), s.AdminURL("order"), s.AdminURL("notification"),
 		s.SigningKeys(), grantAdminText(s))
+	if *allInOne {
+		fmt.Fprintf(stdout, "kassa        |   one process   pid %d runs all five (admin ports as above, one per component)\n", s.PID(stack.AllInOne))
+	}
 
 	if *execCmd != "" {
 		cmd := exec.CommandContext(ctx, "sh", "-c", *execCmd)

@@ -101,7 +101,7 @@ func TestVerifiedSubject_OnlyVerifiedTokensNameABucket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	subject, closeVerifier, err := verifiedSubject(context.Background(), cfg.Auth)
+	subject, closeVerifier, err := gateway.VerifiedSubject(context.Background(), cfg.Auth)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestVerifiedSubject_OnlyVerifiedTokensNameABucket(t *testing.T) {
 
 func TestVerifiedSubject_NoIssuerTrustsNoToken(t *testing.T) {
 	iss := authtest.NewIssuer(t)
-	subject, closeVerifier, err := verifiedSubject(context.Background(), auth.Config{})
+	subject, closeVerifier, err := gateway.VerifiedSubject(context.Background(), auth.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

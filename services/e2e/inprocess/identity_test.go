@@ -13,22 +13,23 @@ import (
 
 	"github.com/kassa-dev/kassa/gateway"
 	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
-	billinggrpc "github.com/kassa-dev/kassa/services/billing/grpcserver"
-	notificationgrpc "github.com/kassa-dev/kassa/services/notification/grpcserver"
-	ordergrpc "github.com/kassa-dev/kassa/services/order/grpcserver"
+	billingwire "github.com/kassa-dev/kassa/services/billing/wire"
+	notificationwire "github.com/kassa-dev/kassa/services/notification/wire"
+	orderwire "github.com/kassa-dev/kassa/services/order/wire"
 	"github.com/kassa-dev/kassa/services/platform/auth"
 	userapp "github.com/kassa-dev/kassa/services/user/app"
-	usergrpc "github.com/kassa-dev/kassa/services/user/grpcserver"
 	"github.com/kassa-dev/kassa/services/user/keys"
 	"github.com/kassa-dev/kassa/services/user/token"
+	userwire "github.com/kassa-dev/kassa/services/user/wire"
 )
 
-// rules are the services' access tables, as each cmd/<svc> sets Spec.Auth.
+// rules are the services' access tables, from the Spec their binaries and
+// the all-in-one process run.
 var rules = map[string]map[string]auth.Rule{
-	"user":         usergrpc.Rules,
-	"billing":      billinggrpc.Rules,
-	"order":        ordergrpc.Rules,
-	"notification": notificationgrpc.Rules,
+	"user":         userwire.Spec().Auth,
+	"billing":      billingwire.Spec().Auth,
+	"order":        orderwire.Spec().Auth,
+	"notification": notificationwire.Spec().Auth,
 }
 
 // identity is what the stack prepares for identity, in one process: the

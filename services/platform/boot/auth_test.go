@@ -38,9 +38,12 @@ var whoamiDesc = grpc.ServiceDesc{
 	}}},
 }
 
-func registerWhoami(s *grpc.Server) { s.RegisterService(&whoamiDesc, struct{}{}) }
+func registerWhoami(s grpc.ServiceRegistrar) { s.RegisterService(&whoamiDesc, struct{}{}) }
 
-func whoami(ctx context.Context, conn *grpc.ClientConn, opts ...grpc.CallOption) (string, error) {
+// registerWhoamiOn is registerWhoami for the test servers of authtest.
+func registerWhoamiOn(s *grpc.Server) { registerWhoami(s) }
+
+func whoami(ctx context.Context, conn grpc.ClientConnInterface, opts ...grpc.CallOption) (string, error) {
 	var out wrapperspb.StringValue
 	err := conn.Invoke(ctx, "/test.Whoami/Get", &emptypb.Empty{}, &out, opts...)
 	return out.GetValue(), err
@@ -162,7 +165,7 @@ func TestRun_Auth_BadSetting_NamesIt(t *testing.T) {
 // service identity.
 func TestRun_PeerTokens_PeerSeesTheServiceIdentity(t *testing.T) {
 	iss := authtest.NewIssuer(t)
-	peer := authtest.Serve(t, iss.Verifier(t), map[string]auth.Rule{"/test.Whoami/Get": auth.Services("test")}, registerWhoami)
+	peer := authtest.Serve(t, iss.Verifier(t), map[string]auth.Rule{"/test.Whoami/Get": auth.Services("test")}, registerWhoamiOn)
 	peerAddr := peer.Target()
 	got := make(chan string, 2)
 	s := spec(func(ctx context.Context, d *boot.Deps) error {

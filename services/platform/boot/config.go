@@ -39,10 +39,9 @@ type Config struct {
 	// Process is what the gateway has too: -log-level, -log-format,
 	// -pprof and -shutdown-timeout (see process.Config).
 	Process process.Config
-	// Peers maps a peer name ("billing") to its gRPC address.
+	// Peers maps a peer name ("billing") to its gRPC address (empty in
+	// a process that reaches its peers in process, see Declare).
 	Peers map[string]string
-	// Options holds the values of the service's own Spec.Options.
-	Options map[string]string
 	// Auth is whom tokens are trusted from and the service's own client
 	// credentials (-auth-*, AUTH_*; see auth.Config).
 	Auth auth.Config
@@ -59,18 +58,28 @@ type Peer struct {
 	NoRetry bool
 }
 
-// Option is a service-specific string setting.
-type Option struct {
-	Name    string // flag name, e.g. "default-currency"; env DEFAULT_CURRENCY
-	Default string
-	Usage   string
-}
-
 // parseConfig reads flags from args (without the program name and
 // subcommand) with environment fallbacks.
 func parseConfig(spec Spec, args []string, getenv func(string) string, out io.Writer) (Config, error) {
 	fs := flag.NewFlagSet(spec.Name, flag.ContinueOnError)
 	fs.SetOutput(out)
+	load := Declare(spec, fs, getenv, true)
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return load()
+}
+
+// Declare declares the settings of the service spec on fs, the shared ones
+// and the service's own (Spec.Flags), each defaulting to its environment
+// variable read through getenv, and returns the function that reads and
+// checks them once fs is parsed. peerAddrs declares the address of each
+// of Spec.Peers (-billing-addr); a process that reaches its peers in
+// process has none.
+func Declare(spec Spec, fs *flag.FlagSet, getenv func(string) string, peerAddrs bool) (load func() (Config, error)) {
 	env := func(name, def string) string { return process.EnvOr(getenv, process.EnvName(name), def) }
 	var c Config
 	fs.StringVar(&c.Listen, "listen", env("listen-addr", spec.Addr), "gRPC listen address (env LISTEN_ADDR)")
@@ -80,86 +89,95 @@ func parseConfig(spec Spec, args []string, getenv func(string) string, out io.Wr
 	maxConns := fs.String("db-max-conns", env("db-max-conns", "20"), "maximum open database connections (env DB_MAX_CONNS)")
 	stmtCache := fs.String("db-statement-cache", env("db-statement-cache", strconv.Itoa(pgdb.DefaultStatementCacheSize)),
 		"prepared statements kept per database connection; 0 prepares none (env DB_STATEMENT_CACHE)")
-	durations := []struct {
-		flag, def, usage string
-		dst              *time.Duration
-	}{
-		{"db-statement-timeout", "10s", "statement_timeout of every database connection; 0 keeps the server's", &c.DBStatementTimeout},
-		{"db-lock-timeout", "5s", "lock_timeout of every database connection: the longest wait for a row lock; 0 keeps the server's", &c.DBLockTimeout},
-		{"db-idle-in-tx-timeout", "30s", "idle_in_transaction_session_timeout of every database connection; 0 keeps the server's", &c.DBIdleInTxTimeout},
-		{"db-conn-wait-timeout", "5s", "longest wait for a free pooled database connection before answering UNAVAILABLE; 0 waits for the request's deadline", &c.DBConnWaitTimeout},
+	durations := []durationSetting{
+		{flag: "db-statement-timeout", def: "10s", usage: "statement_timeout of every database connection; 0 keeps the server's", dst: &c.DBStatementTimeout},
+		{flag: "db-lock-timeout", def: "5s", usage: "lock_timeout of every database connection: the longest wait for a row lock; 0 keeps the server's", dst: &c.DBLockTimeout},
+		{flag: "db-idle-in-tx-timeout", def: "30s", usage: "idle_in_transaction_session_timeout of every database connection; 0 keeps the server's", dst: &c.DBIdleInTxTimeout},
+		{flag: "db-conn-wait-timeout", def: "5s", usage: "longest wait for a free pooled database connection before answering UNAVAILABLE; 0 waits for the request's deadline", dst: &c.DBConnWaitTimeout},
+		{flag: "db-check-interval", def: "2s", usage: "how often readiness pings the database", dst: &c.DBCheckInterval, positive: true},
+		{flag: "db-check-timeout", def: "1s", usage: "how long a readiness ping may take before the service reports NOT_SERVING", dst: &c.DBCheckTimeout, positive: true},
 	}
-	positive := []struct {
-		flag, def, usage string
-		dst              *time.Duration
-	}{
-		{"db-check-interval", "2s", "how often readiness pings the database", &c.DBCheckInterval},
-		{"db-check-timeout", "1s", "how long a readiness ping may take before the service reports NOT_SERVING", &c.DBCheckTimeout},
-	}
-	positiveFlags := make([]*string, len(positive))
-	for i, d := range positive {
-		positiveFlags[i] = fs.String(d.flag, env(d.flag, d.def), fmt.Sprintf("%s (env %s)", d.usage, process.EnvName(d.flag)))
-	}
-	durationFlags := make([]*string, len(durations))
-	for i, d := range durations {
-		durationFlags[i] = fs.String(d.flag, env(d.flag, d.def), fmt.Sprintf("%s (env %s)", d.usage, process.EnvName(d.flag)))
+	for i := range durations {
+		d := &durations[i]
+		d.value = fs.String(d.flag, env(d.flag, d.def), fmt.Sprintf("%s (env %s)", d.usage, process.EnvName(d.flag)))
 	}
 	callTimeout := fs.String("call-timeout", env("call-timeout", "5s"), "deadline of calls to other services (env CALL_TIMEOUT)")
 	peers := make(map[string]*string)
 	for _, p := range spec.Peers {
+		if !peerAddrs {
+			break
+		}
 		name := p.Name + "-addr"
 		peers[p.Name] = fs.String(name, env(name, p.Addr), fmt.Sprintf("gRPC address of the %s service (env %s)", p.Name, process.EnvName(name)))
 	}
 	c.Auth.RegisterFlags(fs, getenv, spec.Name)
-	opts := make(map[string]*string)
-	for _, o := range spec.Options {
-		opts[o.Name] = fs.String(o.Name, env(o.Name, o.Default), fmt.Sprintf("%s (env %s)", o.Usage, process.EnvName(o.Name)))
+	own := NewFlags(fs, getenv)
+	if spec.Flags != nil {
+		spec.Flags(own)
 	}
-	if err := fs.Parse(args); err != nil {
-		return c, err
-	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
+	d := declared{c: &c, spec: spec, own: own, peers: peers, maxConns: maxConns, stmtCache: stmtCache, callTimeout: callTimeout, durations: durations}
+	return d.load
+}
+
+// durationSetting is a shared duration setting of Config: value is its
+// flag's text, dst where it goes.
+type durationSetting struct {
+	flag, def, usage string
+	dst              *time.Duration
+	positive         bool // 0 is refused
+	value            *string
+}
+
+// declared is what Declare declared, still to be read.
+type declared struct {
+	c                                *Config
+	spec                             Spec
+	own                              *Flags
+	peers                            map[string]*string
+	maxConns, stmtCache, callTimeout *string
+	durations                        []durationSetting
+}
+
+// load reads the parsed shared settings, then the service's own.
+func (d declared) load() (Config, error) {
+	c, maxConns, stmtCache, callTimeout, spec := d.c, d.maxConns, d.stmtCache, d.callTimeout, d.spec
 	if err := c.Process.Load(); err != nil {
-		return c, err
+		return *c, err
 	}
 	var err error
 	if c.DBMaxConns, err = strconv.Atoi(*maxConns); err != nil || c.DBMaxConns < 1 {
-		return c, fmt.Errorf("db-max-conns (DB_MAX_CONNS): want a positive integer, got %q", *maxConns)
+		return *c, fmt.Errorf("db-max-conns (DB_MAX_CONNS): want a positive integer, got %q", *maxConns)
 	}
 	if c.DBStatementCache, err = strconv.Atoi(*stmtCache); err != nil || c.DBStatementCache < 0 {
-		return c, fmt.Errorf("db-statement-cache (DB_STATEMENT_CACHE): want 0 (off) or a positive integer, got %q", *stmtCache)
+		return *c, fmt.Errorf("db-statement-cache (DB_STATEMENT_CACHE): want 0 (off) or a positive integer, got %q", *stmtCache)
 	}
-	for i, d := range durations {
-		if *d.dst, err = time.ParseDuration(*durationFlags[i]); err != nil || *d.dst < 0 {
-			return c, fmt.Errorf("%s (%s): want a duration such as %s, or 0, got %q", d.flag, process.EnvName(d.flag), d.def, *durationFlags[i])
-		}
-	}
-	for i, d := range positive {
-		if *d.dst, err = time.ParseDuration(*positiveFlags[i]); err != nil || *d.dst <= 0 {
-			return c, fmt.Errorf("%s (%s): want a positive duration such as %s, got %q", d.flag, process.EnvName(d.flag), d.def, *positiveFlags[i])
+	for _, s := range d.durations {
+		*s.dst, err = time.ParseDuration(*s.value)
+		switch {
+		case s.positive && (err != nil || *s.dst <= 0):
+			return *c, fmt.Errorf("%s (%s): want a positive duration such as %s, got %q", s.flag, process.EnvName(s.flag), s.def, *s.value)
+		case err != nil || *s.dst < 0:
+			return *c, fmt.Errorf("%s (%s): want a duration such as %s, or 0, got %q", s.flag, process.EnvName(s.flag), s.def, *s.value)
 		}
 	}
 	if c.CallTimeout, err = time.ParseDuration(*callTimeout); err != nil || c.CallTimeout <= 0 {
-		return c, fmt.Errorf("call-timeout (CALL_TIMEOUT): want a positive duration such as 5s, got %q", *callTimeout)
+		return *c, fmt.Errorf("call-timeout (CALL_TIMEOUT): want a positive duration such as 5s, got %q", *callTimeout)
 	}
 	if c.DatabaseURL == "" {
-		return c, fmt.Errorf("database-url (DATABASE_URL) is required, e.g. postgres://postgres@localhost:5432/%s?sslmode=disable", spec.Name)
+		return *c, fmt.Errorf("database-url (DATABASE_URL) is required, e.g. postgres://postgres@localhost:5432/%s?sslmode=disable", spec.Name)
 	}
 	if err := c.Auth.Load(); err != nil {
-		return c, err
+		return *c, err
 	}
 	c.Peers = make(map[string]string)
-	for name, v := range peers {
+	for name, v := range d.peers {
 		if *v == "" {
-			return c, fmt.Errorf("%s-addr (%s) is required", name, process.EnvName(name+"-addr"))
+			return *c, fmt.Errorf("%s-addr (%s) is required", name, process.EnvName(name+"-addr"))
 		}
 		c.Peers[name] = *v
 	}
-	c.Options = make(map[string]string)
-	for name, v := range opts {
-		c.Options[name] = *v
+	if err := d.own.Parse(); err != nil {
+		return *c, err
 	}
-	return c, nil
+	return *c, nil
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/kassa-dev/kassa/services/platform/telemetry"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 )
 
 // Spec describes a service.
@@ -41,7 +42,10 @@ type Spec struct {
 	// Migrations is the folder of goose SQL migrations (embedded).
 	Migrations fs.FS
 	Peers      []Peer
-	Options    []Option
+	// Flags declares the service's own settings (nil: none) into typed
+	// destinations that Setup reads: they are parsed and checked with the
+	// shared ones, before anything starts.
+	Flags func(f *Flags)
 	// Auth is the access rule of every gRPC method the service registers
 	// (full method name → rule). When set, every call must satisfy its
 	// method's rule, a method without a rule is refused, and Run refuses
@@ -57,12 +61,15 @@ type Deps struct {
 	Config Config
 	Log    *slog.Logger
 	DB     *sqlx.DB
-	Server *grpc.Server
-	// Peers holds a connection per Spec.Peers entry, by name. Calls on
-	// them are traced and measured (grpc_client_*), and retried when the
-	// peer answers UNAVAILABLE (rpcserver.WithRetries): every call between
+	// Server is the gRPC server and its in-process channels, for the
+	// service to register on.
+	Server grpc.ServiceRegistrar
+	// Peers holds a connection per Spec.Peers entry, by name: over the
+	// network, or in process in the all-in-one process. Calls on them are
+	// traced and measured (grpc_client_*), and retried when the peer
+	// answers UNAVAILABLE (rpcclient.WithRetries): every call between
 	// kassa services must be a read or carry an idempotency key.
-	Peers map[string]*grpc.ClientConn
+	Peers map[string]grpc.ClientConnInterface
 	// Metrics is the registry the admin listener serves on /metrics: the
 	// service registers its business metrics here.
 	Metrics prometheus.Registerer
@@ -142,6 +149,19 @@ const usage = `usage: %[1]s [serve|migrate] [flags]
 flags (each also read from the environment variable shown):
 `
 
+// Command splits a service binary's arguments (without the program name)
+// into its command, "serve" (the default) or "migrate", and its flags.
+func Command(args []string) (cmd string, flags []string, err error) {
+	cmd, flags = "serve", args
+	if len(flags) > 0 && !strings.HasPrefix(flags[0], "-") {
+		cmd, flags = flags[0], flags[1:]
+	}
+	if cmd != "serve" && cmd != "migrate" {
+		return cmd, flags, fmt.Errorf("unknown command %q", cmd)
+	}
+	return cmd, flags, nil
+}
+
 // Run is the whole life of a service process. args[0] is the program name.
 // It returns when ctx is cancelled or SIGINT/SIGTERM arrives and the server
 // has drained.
@@ -149,13 +169,10 @@ func Run(ctx context.Context, spec Spec, args []string, getenv func(string) stri
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	cmd, rest := "serve", args[1:]
-	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		cmd, rest = rest[0], rest[1:]
-	}
-	if cmd != "serve" && cmd != "migrate" {
+	cmd, rest, err := Command(args[1:])
+	if err != nil {
 		fmt.Fprintf(stdout, usage, spec.Name)
-		return fmt.Errorf("unknown command %q", cmd)
+		return err
 	}
 	cfg, err := parseConfig(spec, rest, getenv, stdout)
 	if errors.Is(err, flag.ErrHelp) {
@@ -169,7 +186,200 @@ func Run(ctx context.Context, spec Spec, args []string, getenv func(string) stri
 		return err
 	}
 	defer stopTelemetry()
+	if cmd == "migrate" {
+		return Migrate(ctx, spec, cfg, tel, log)
+	}
+	svc, err := Build(ctx, spec, cfg, Env{Log: log, Telemetry: tel, Connect: dialPeer(cfg, tel)})
+	if err != nil {
+		return err
+	}
+	return svc.Serve(ctx)
+}
 
+// dialPeer connects to peers over the network, at their -<peer>-addr.
+func dialPeer(cfg Config, tel *telemetry.Telemetry) func(Peer, credentials.PerRPCCredentials) (grpc.ClientConnInterface, func(), error) {
+	return func(p Peer, creds credentials.PerRPCCredentials) (grpc.ClientConnInterface, func(), error) {
+		opts := append(tel.DialOptions(), grpc.WithPerRPCCredentials(creds))
+		if !p.NoRetry {
+			opts = append(opts, rpcclient.WithRetries())
+		}
+		conn, err := rpcclient.Dial(cfg.Peers[p.Name], cfg.CallTimeout, opts...)
+		if err != nil {
+			return nil, nil, err
+		}
+		return conn, func() { conn.Close() }, nil
+	}
+}
+
+// Env is what a service is built with besides its configuration.
+type Env struct {
+	Log       *slog.Logger
+	Telemetry *telemetry.Telemetry
+	// Connect returns the connection to peer p on which every call
+	// carries creds' metadata (the service's token, once Setup chose
+	// one), and what closes it.
+	Connect func(p Peer, creds credentials.PerRPCCredentials) (grpc.ClientConnInterface, func(), error)
+	// Server, when set, is the server to build the service on instead of
+	// a new one: made beforehand by NewServer, so that in-process peers
+	// could be given its channels before it was built. Verifier is then
+	// the one NewServer returned; the caller closes it.
+	Server   *rpcserver.Server
+	Verifier *auth.Verifier
+}
+
+// Service is a service Build has built: its database open and migrated,
+// its gRPC server holding its implementation, its background work
+// started. Serve serves it; Close releases it unserved.
+type Service struct {
+	Name   string
+	Server *rpcserver.Server
+	cfg    Config
+	log    *slog.Logger
+	tel    *telemetry.Telemetry
+	d      *Deps
+	cancel context.CancelFunc
+	// authEnforced: Spec.Auth is set.
+	authEnforced bool
+	// closers release what Build acquired, run last to first.
+	closers []func()
+}
+
+// NewServer is the gRPC server of spec, with kassa's interceptors and,
+// when spec.Auth is set, its access checks against cfg's issuers. Build
+// makes one itself unless Env.Server is one made here.
+func NewServer(ctx context.Context, spec Spec, cfg Config, log *slog.Logger, tel *telemetry.Telemetry) (*rpcserver.Server, *auth.Verifier, error) {
+	if spec.Auth == nil {
+		return rpcserver.NewWithAuth(log, tel, nil), nil, nil
+	}
+	v, err := auth.NewVerifier(ctx, auth.VerifierOptions{Issuers: cfg.Auth.Issuers()})
+	if err != nil {
+		return nil, nil, err
+	}
+	return rpcserver.NewWithAuth(log, tel, &auth.Guard{Verifier: v, Rules: spec.Auth}), v, nil
+}
+
+// Build opens the service's database, applies its migrations, connects its
+// peers and runs spec.Setup, which registers the service and starts its
+// background work. ctx is the service's life: its background work stops
+// when ctx ends (as Serve begins to drain), or at Close.
+func Build(ctx context.Context, spec Spec, cfg Config, env Env) (_ *Service, err error) {
+	log, tel := env.Log, env.Telemetry
+	s := &Service{Name: spec.Name, cfg: cfg, log: log, tel: tel, cancel: func() {}, authEnforced: spec.Auth != nil}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	db, err := openDB(ctx, spec, cfg, tel, log)
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, func() { db.Close() })
+	if err := tel.RegisterDB(db.DB); err != nil {
+		return nil, err
+	}
+
+	d := &Deps{Config: cfg, Log: log, DB: db, Peers: make(map[string]grpc.ClientConnInterface), Metrics: tel.Registry, Telemetry: tel,
+		Admin: http.NewServeMux()}
+	s.d = d
+	for _, p := range spec.Peers {
+		conn, closeConn, err := env.Connect(p, peerCredentials{d})
+		if err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, closeConn)
+		d.Peers[p.Name] = conn
+	}
+	// Readiness pings on a connection of its own: through the service's
+	// pool, a ping would wait behind busy requests and report a loaded
+	// database as a missing one. A ping that finds its connection dead
+	// gets a new one (database/sql retries a bad connection), so the
+	// check recovers when the database does.
+	probe, err := pgdb.Open(ctx, cfg.DatabaseURL, pgdb.Options{MaxOpenConns: 1, StatementCacheSize: -1, ConnWaitTimeout: -1})
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, func() { probe.Close() })
+	srv, v := env.Server, env.Verifier
+	if srv == nil {
+		if srv, v, err = NewServer(ctx, spec, cfg, log, tel); err != nil {
+			return nil, err
+		}
+		if v != nil {
+			s.closers = append(s.closers, v.Close)
+		}
+	}
+	d.Verifier = v
+	s.Server = srv
+	srv.SetReadiness(rpcserver.Readiness{Check: probe.PingContext, Interval: cfg.DBCheckInterval, Timeout: cfg.DBCheckTimeout})
+	d.Server = srv
+	bg, cancelBg := context.WithCancel(ctx)
+	s.cancel = cancelBg
+	d.ctx = bg
+	if err := spec.Setup(bg, d); err != nil {
+		return nil, fmt.Errorf("set up %s: %w", spec.Name, err)
+	}
+	if spec.Auth != nil {
+		if err := auth.CheckServer(srv.GRPC, spec.Auth); err != nil {
+			return nil, fmt.Errorf("set up %s: %w", spec.Name, err)
+		}
+	} else {
+		log.Warn("access checks not enforced: this service has no access rules yet (Spec.Auth), every caller is let through")
+	}
+	return s, nil
+}
+
+// Serve listens on the service's gRPC and admin addresses and serves
+// until ctx is done, then drains (rpcserver.Server.Serve), stops the
+// background work and releases everything.
+func (s *Service) Serve(ctx context.Context) error {
+	defer s.Close()
+	lis, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s (listen, LISTEN_ADDR): %w", s.cfg.Listen, err)
+	}
+	adminAddr, stopAdmin, err := telemetry.ServeAdmin(s.cfg.AdminListen, adminHandler(s.d.Admin, telemetry.AdminHandler(s.tel.Registry, s.cfg.Process.Pprof)), s.log)
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	defer stopAdmin()
+	s.log.Info("serving", "grpc", lis.Addr().String(), "admin", adminAddr, "pprof", s.cfg.Process.Pprof,
+		"trace_export", s.tel.Exporting, "peers", s.cfg.Peers, "auth_enforced", s.authEnforced,
+		"auth_issuers", issuerNames(s.cfg.Auth.Issuers()))
+	err = s.Server.Serve(ctx, lis, s.cfg.Process.ShutdownTimeout)
+	s.cancel()
+	s.d.wg.Wait()
+	s.log.Info("stopped")
+	return err
+}
+
+// Close stops the background work and releases what Build acquired. It
+// is safe to call more than once.
+func (s *Service) Close() {
+	s.cancel()
+	if s.d != nil {
+		s.d.wg.Wait()
+	}
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+	s.closers = nil
+}
+
+// Migrate applies the service's migrations to its database and closes
+// the connection: the serve-less start of `<svc> migrate` and
+// `kassa migrate`.
+func Migrate(ctx context.Context, spec Spec, cfg Config, tel *telemetry.Telemetry, log *slog.Logger) error {
+	db, err := openDB(ctx, spec, cfg, tel, log)
+	if err != nil {
+		return err
+	}
+	return db.Close()
+}
+
+// openDB opens the service's pool and applies its migrations.
+func openDB(ctx context.Context, spec Spec, cfg Config, tel *telemetry.Telemetry, log *slog.Logger) (*sqlx.DB, error) {
 	db, err := pgdb.Open(ctx, cfg.DatabaseURL, pgdb.Options{
 		MaxOpenConns:       cfg.DBMaxConns,
 		StatementCacheSize: statementCacheSize(cfg.DBStatementCache),
@@ -180,88 +390,13 @@ func Run(ctx context.Context, spec Spec, args []string, getenv func(string) stri
 		TracerProvider:     tel.DBTracerProvider(),
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer db.Close()
 	if err := pgdb.Migrate(ctx, db.DB, spec.Migrations, log); err != nil {
-		return err
+		db.Close()
+		return nil, err
 	}
-	if cmd == "migrate" {
-		return nil
-	}
-	if err := tel.RegisterDB(db.DB); err != nil {
-		return err
-	}
-
-	d := &Deps{Config: cfg, Log: log, DB: db, Peers: make(map[string]*grpc.ClientConn), Metrics: tel.Registry, Telemetry: tel,
-		Admin: http.NewServeMux()}
-	for _, p := range spec.Peers {
-		opts := append(tel.DialOptions(), grpc.WithPerRPCCredentials(peerCredentials{d}))
-		if !p.NoRetry {
-			opts = append(opts, rpcclient.WithRetries())
-		}
-		conn, err := rpcclient.Dial(cfg.Peers[p.Name], cfg.CallTimeout, opts...)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		d.Peers[p.Name] = conn
-	}
-	// Readiness pings on a connection of its own: through the service's
-	// pool, a ping would wait behind busy requests and report a loaded
-	// database as a missing one. A ping that finds its connection dead
-	// gets a new one (database/sql retries a bad connection), so the
-	// check recovers when the database does.
-	probe, err := pgdb.Open(ctx, cfg.DatabaseURL, pgdb.Options{MaxOpenConns: 1, StatementCacheSize: -1, ConnWaitTimeout: -1})
-	if err != nil {
-		return err
-	}
-	defer probe.Close()
-	var guard *auth.Guard
-	if spec.Auth != nil {
-		v, err := auth.NewVerifier(ctx, auth.VerifierOptions{Issuers: cfg.Auth.Issuers()})
-		if err != nil {
-			return err
-		}
-		defer v.Close()
-		d.Verifier = v
-		guard = &auth.Guard{Verifier: v, Rules: spec.Auth}
-	}
-	srv := rpcserver.NewWithAuth(log, tel, guard)
-	srv.SetReadiness(rpcserver.Readiness{Check: probe.PingContext, Interval: cfg.DBCheckInterval, Timeout: cfg.DBCheckTimeout})
-	d.Server = srv.GRPC
-	bg, cancelBg := context.WithCancel(ctx)
-	defer cancelBg()
-	d.ctx = bg
-	if err := spec.Setup(bg, d); err != nil {
-		return fmt.Errorf("set up %s: %w", spec.Name, err)
-	}
-	if spec.Auth != nil {
-		if err := auth.CheckServer(srv.GRPC, spec.Auth); err != nil {
-			return fmt.Errorf("set up %s: %w", spec.Name, err)
-		}
-	} else {
-		log.Warn("access checks not enforced: this service has no access rules yet (Spec.Auth), every caller is let through")
-	}
-
-	lis, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s (listen, LISTEN_ADDR): %w", cfg.Listen, err)
-	}
-	adminAddr, stopAdmin, err := telemetry.ServeAdmin(cfg.AdminListen, adminHandler(d.Admin, telemetry.AdminHandler(tel.Registry, cfg.Process.Pprof)), log)
-	if err != nil {
-		lis.Close()
-		return err
-	}
-	defer stopAdmin()
-	log.Info("serving", "grpc", lis.Addr().String(), "admin", adminAddr, "pprof", cfg.Process.Pprof,
-		"trace_export", tel.Exporting, "peers", cfg.Peers, "auth_enforced", spec.Auth != nil,
-		"auth_issuers", issuerNames(cfg.Auth.Issuers()))
-	err = srv.Serve(ctx, lis, cfg.Process.ShutdownTimeout)
-	cancelBg()
-	d.wg.Wait()
-	log.Info("stopped")
-	return err
+	return db, nil
 }
 
 // adminHandler serves the service's own admin routes, and the standard

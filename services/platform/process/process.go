@@ -16,6 +16,7 @@ import (
 
 	"github.com/kassa-dev/kassa/services/platform/telemetry"
 	"go.opentelemetry.io/otel"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
 // EnvName is the environment variable a flag falls back to:
@@ -47,12 +48,18 @@ const flushTimeout = 5 * time.Second
 // Call stop before exiting: it flushes buffered spans and logs a failure
 // to do so.
 func Start(ctx context.Context, service string, c Config, getenv func(string) string, w io.Writer) (log *slog.Logger, tel *telemetry.Telemetry, stop func(), err error) {
+	return StartWith(ctx, service, c, getenv, w, nil)
+}
+
+// StartWith is Start with spans also going to the given processors (a
+// test's in-memory exporter; see telemetry.Options.SpanProcessors).
+func StartWith(ctx context.Context, service string, c Config, getenv func(string) string, w io.Writer, spans []sdktrace.SpanProcessor) (log *slog.Logger, tel *telemetry.Telemetry, stop func(), err error) {
 	log, err = c.newLogger(w)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	log = log.With("service", service)
-	tel, err = telemetry.New(ctx, telemetry.Options{Service: service, Getenv: getenv})
+	tel, err = telemetry.New(ctx, telemetry.Options{Service: service, Getenv: getenv, SpanProcessors: spans})
 	if err != nil {
 		return nil, nil, nil, err
 	}

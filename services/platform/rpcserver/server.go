@@ -25,13 +25,20 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// Server is a gRPC server with its health service.
+// Server is a gRPC server with its health service. Register services on
+// the Server itself (it is a grpc.ServiceRegistrar), so that its
+// in-process channels (Channel) serve them too.
 type Server struct {
 	GRPC   *grpc.Server
 	Health *health.Server
 	log    *slog.Logger
 	tel    *telemetry.Telemetry
 	ready  Readiness
+	// The interceptors GRPC runs, in order, for the in-process channels
+	// to run the same.
+	unary  []grpc.UnaryServerInterceptor
+	stream []grpc.StreamServerInterceptor
+	inproc inProcess
 }
 
 // New returns a server with kassa's interceptors, health and reflection,
@@ -61,18 +68,18 @@ func NewWithAuth(log *slog.Logger, tel *telemetry.Telemetry, guard *auth.Guard, 
 	// First, so that a caller's own codec option would still win.
 	opts = append([]grpc.ServerOption{grpc.ForceServerCodecV2(newTextCodec())}, opts...)
 	var unary []grpc.UnaryServerInterceptor
+	var stream []grpc.StreamServerInterceptor
 	if tel != nil {
 		// Outermost, so it sees the code errorInterceptor maps and the
 		// time of the whole call.
 		unary = append(unary, tel.UnaryServerInterceptor())
+		stream = append(stream, tel.StreamServerInterceptor())
 		opts = append(opts, tel.ServerOptions()...)
-		opts = append(opts, grpc.ChainStreamInterceptor(tel.StreamServerInterceptor()))
 	}
 	unary = append(unary,
 		logging.UnaryServerInterceptor(Logger(log), logging.WithLogOnEvents(logging.FinishCall)),
 		errorInterceptor(log),
 	)
-	var stream []grpc.StreamServerInterceptor
 	if guard != nil {
 		g := *guard
 		if g.Log == nil {
@@ -87,10 +94,17 @@ func NewWithAuth(log *slog.Logger, tel *telemetry.Telemetry, guard *auth.Guard, 
 	)
 	stream = append(stream, textStreamInterceptor(log))
 	opts = append(opts, grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...))
-	s := &Server{GRPC: grpc.NewServer(opts...), Health: health.NewServer(), log: log, tel: tel}
-	healthpb.RegisterHealthServer(s.GRPC, s.Health)
+	s := &Server{GRPC: grpc.NewServer(opts...), Health: health.NewServer(), log: log, tel: tel, unary: unary, stream: stream}
+	healthpb.RegisterHealthServer(s, s.Health)
 	reflection.Register(s.GRPC)
 	return s
+}
+
+// RegisterService registers a service on the gRPC server and on every
+// in-process channel of the server, those made before and after.
+func (s *Server) RegisterService(desc *grpc.ServiceDesc, impl any) {
+	s.GRPC.RegisterService(desc, impl)
+	s.inproc.register(desc, impl)
 }
 
 // errorInterceptor maps handler errors to statuses (see grpcstatus.ToStatus).
@@ -132,7 +146,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener, grace time.Duratio
 	s.log.Info("shutting down gRPC server", "grace", grace)
 	s.Health.Shutdown()
 	done := make(chan struct{})
-	go func() { s.GRPC.GracefulStop(); close(done) }()
+	go func() { s.GRPC.GracefulStop(); s.inproc.drain(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(grace):

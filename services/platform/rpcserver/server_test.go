@@ -134,18 +134,7 @@ func TestNewWith_MeasuresAndTracesCalls(t *testing.T) {
 	}
 
 	traceID := caller.SpanContext().TraceID()
-	var client, srvSpan tracetest.SpanStub
-	for _, s := range exp.GetSpans() {
-		if s.SpanContext.TraceID() != traceID {
-			continue
-		}
-		switch s.SpanKind {
-		case trace.SpanKindClient:
-			client = s
-		case trace.SpanKindServer:
-			srvSpan = s
-		}
-	}
+	client, srvSpan := callSpans(exp, traceID)
 	if client.Name != "kassa.test.Probe/Call" || client.Parent.SpanID() != caller.SpanContext().SpanID() {
 		t.Errorf("client span %q has parent %s, want kassa.test.Probe/Call under the caller %s", client.Name, client.Parent.SpanID(), caller.SpanContext().SpanID())
 	}
@@ -216,4 +205,20 @@ func histogramCount(t *testing.T, tel *telemetry.Telemetry, name, method string)
 		}
 	}
 	return 0
+}
+
+// callSpans are the client and the server span of the trace traceID.
+func callSpans(exp *tracetest.InMemoryExporter, traceID trace.TraceID) (client, server tracetest.SpanStub) {
+	for _, s := range exp.GetSpans() {
+		if s.SpanContext.TraceID() != traceID {
+			continue
+		}
+		switch s.SpanKind {
+		case trace.SpanKindClient:
+			client = s
+		case trace.SpanKindServer:
+			server = s
+		}
+	}
+	return client, server
 }

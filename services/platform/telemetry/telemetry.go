@@ -34,6 +34,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/stats"
 )
 
 // Options configure New.
@@ -183,7 +184,26 @@ func (t *Telemetry) ServerOptions() []grpc.ServerOption {
 	if t == nil {
 		return nil
 	}
-	return []grpc.ServerOption{grpc.StatsHandler(otelgrpc.NewServerHandler(t.otelgrpcOptions()...))}
+	return []grpc.ServerOption{grpc.StatsHandler(t.ServerStatsHandler())}
+}
+
+// ServerStatsHandler traces every call a server receives: for in-process
+// channels, which take a stats handler but no server options. Nil for a
+// nil Telemetry.
+func (t *Telemetry) ServerStatsHandler() stats.Handler {
+	if t == nil {
+		return nil
+	}
+	return otelgrpc.NewServerHandler(t.otelgrpcOptions()...)
+}
+
+// ClientStatsHandler traces every call a client makes (see
+// ServerStatsHandler). Nil for a nil Telemetry.
+func (t *Telemetry) ClientStatsHandler() stats.Handler {
+	if t == nil {
+		return nil
+	}
+	return otelgrpc.NewClientHandler(t.otelgrpcOptions()...)
 }
 
 // UnaryServerInterceptor counts and times every unary call by service,
@@ -215,12 +235,23 @@ func (t *Telemetry) DialOptions() []grpc.DialOption {
 	if t == nil {
 		return nil
 	}
-	ex := grpcprom.WithExemplarFromContext(t.exemplar)
+	unary, stream := t.ClientInterceptors()
 	return []grpc.DialOption{
-		grpc.WithStatsHandler(otelgrpc.NewClientHandler(t.otelgrpcOptions()...)),
-		grpc.WithChainUnaryInterceptor(t.clientMetrics.UnaryClientInterceptor(ex)),
-		grpc.WithChainStreamInterceptor(t.clientMetrics.StreamClientInterceptor(ex)),
+		grpc.WithStatsHandler(t.ClientStatsHandler()),
+		grpc.WithChainUnaryInterceptor(unary),
+		grpc.WithChainStreamInterceptor(stream),
 	}
+}
+
+// ClientInterceptors count and time every call (grpc_client_*): what
+// DialOptions adds besides tracing, for connections that take no dial
+// options (in-process channels).
+func (t *Telemetry) ClientInterceptors() (grpc.UnaryClientInterceptor, grpc.StreamClientInterceptor) {
+	if t == nil {
+		return nil, nil
+	}
+	ex := grpcprom.WithExemplarFromContext(t.exemplar)
+	return t.clientMetrics.UnaryClientInterceptor(ex), t.clientMetrics.StreamClientInterceptor(ex)
 }
 
 // RegisterDB adds the pool statistics of db (go_sql_*: open, in use, idle

@@ -8,8 +8,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/kassa-dev/kassa/services/billing/grpcserver"
-	"github.com/kassa-dev/kassa/services/billing/postgres"
 	"github.com/kassa-dev/kassa/services/billing/wire"
 	"github.com/kassa-dev/kassa/services/platform/boot"
 )
@@ -22,29 +20,5 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	return boot.Run(ctx, spec(), args, getenv, stdout)
-}
-
-// spec describes the service: every call must carry a token that
-// grpcserver.Rules admits for its method.
-func spec() boot.Spec {
-	return boot.Spec{
-		Name:       "billing",
-		Addr:       ":50052",
-		AdminAddr:  ":9102",
-		Migrations: postgres.Migrations,
-		Auth:       grpcserver.Rules,
-		Options: []boot.Option{{
-			Name:    "default-currency",
-			Default: "USD",
-			Usage:   "ISO 4217 currency of accounts opened without one",
-		}},
-		Setup: func(ctx context.Context, d *boot.Deps) error {
-			_, err := wire.New(d.Server, d.DB, wire.Config{
-				DefaultCurrency: d.Config.Options["default-currency"],
-				Metrics:         d.Metrics,
-			})
-			return err
-		},
-	}
+	return boot.Run(ctx, wire.Spec(), args, getenv, stdout)
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
+	"github.com/kassa-dev/kassa/services/billing/wire"
 	"github.com/kassa-dev/kassa/services/platform/auth"
 	"google.golang.org/grpc"
 )
@@ -35,7 +36,7 @@ func TestRun_WithoutDatabase_Fails(t *testing.T) {
 // The binary enforces the rule table, and the table covers the contract, so
 // billing cannot start serving a method without deciding who may call it.
 func TestSpec_EnforcesAccessRules(t *testing.T) {
-	rules := spec().Auth
+	rules := wire.Spec().Auth
 	if rules == nil {
 		t.Fatal("Spec.Auth is nil: billing would serve every caller")
 	}

@@ -7,11 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
 
-	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
-	"github.com/kassa-dev/kassa/services/order/grpcserver"
-	"github.com/kassa-dev/kassa/services/order/postgres"
 	"github.com/kassa-dev/kassa/services/order/wire"
 	"github.com/kassa-dev/kassa/services/platform/boot"
 )
@@ -24,63 +20,5 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	return boot.Run(ctx, boot.Spec{
-		Name:       "order",
-		Addr:       ":50053",
-		AdminAddr:  ":9103",
-		Migrations: postgres.Migrations,
-		Peers: []boot.Peer{
-			{Name: "user", Addr: "localhost:50051"},
-			{Name: "billing", Addr: "localhost:50052"},
-			// A failed letter hand-over is no error (the relay delivers the
-			// letter), so the order's answer does not wait for retries.
-			{Name: "notification", Addr: "localhost:50054", NoRetry: true},
-		},
-		Options: append([]boot.Option{
-			{Name: "default-currency", Default: "USD", Usage: "ISO 4217 currency of orders that name none"},
-			boot.RepairIntervalOption(30*time.Second, "how often pending orders are resumed and undelivered letters relayed"),
-		}, boot.RetryOptions()...),
-		Auth: grpcserver.Rules,
-		Setup: func(ctx context.Context, d *boot.Deps) error {
-			// Before anything calls a peer: user, billing and notification
-			// admit the order service only with its own service token,
-			// also for the repair loop and the relay, which act with no
-			// user present.
-			if err := d.UseServiceToken("the order service calls user, billing and notification", tokenExchange(d)); err != nil {
-				return err
-			}
-			interval, err := boot.RepairInterval(d.Config.Options)
-			if err != nil {
-				return err
-			}
-			policy, err := boot.RetryPolicy(d.Config.Options)
-			if err != nil {
-				return err
-			}
-			svc, err := wire.New(d.Server, d.DB, wire.Peers{
-				User: d.Peers["user"], Billing: d.Peers["billing"], Notification: d.Peers["notification"],
-			}, wire.Config{
-				DefaultCurrency: d.Config.Options["default-currency"],
-				CallTimeout:     d.Config.CallTimeout,
-				Retry:           policy,
-				Log:             d.Log,
-				Metrics:         d.Metrics,
-			})
-			if err != nil {
-				return fmt.Errorf("default-currency (DEFAULT_CURRENCY): %w", err)
-			}
-			d.Go(func(ctx context.Context) { svc.RunRepair(ctx, interval) })
-			return nil
-		},
-	}, args, getenv, stdout)
-}
-
-// tokenExchange asks the user service's AuthService.Token for this
-// service's token; the call itself goes without a token.
-func tokenExchange(d *boot.Deps) boot.TokenExchange {
-	tokens := userv1.NewAuthServiceClient(d.Peers["user"])
-	return func(ctx context.Context, id, secret string) (string, time.Duration, error) {
-		resp, err := tokens.Token(ctx, &userv1.TokenRequest{GrantType: "client_credentials", ClientId: id, ClientSecret: secret})
-		return resp.GetAccessToken(), time.Duration(resp.GetExpiresIn()) * time.Second, err
-	}
+	return boot.Run(ctx, wire.Spec(), args, getenv, stdout)
 }

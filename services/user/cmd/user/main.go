@@ -9,14 +9,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
 
-	"github.com/kassa-dev/kassa/services/platform/auth"
 	"github.com/kassa-dev/kassa/services/platform/boot"
-	"github.com/kassa-dev/kassa/services/user/grpcserver"
 	"github.com/kassa-dev/kassa/services/user/keys"
-	"github.com/kassa-dev/kassa/services/user/postgres"
-	"github.com/kassa-dev/kassa/services/user/revoked"
 	"github.com/kassa-dev/kassa/services/user/wire"
 )
 
@@ -34,62 +29,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if len(args) > 1 && args[1] == "grant-admin" {
 		return grantAdmin(ctx, args[2:], getenv, stdout)
 	}
-	return boot.Run(ctx, boot.Spec{
-		Name:       "user",
-		Addr:       ":50051",
-		AdminAddr:  ":9101",
-		Migrations: postgres.Migrations,
-		// Tokens are verified with the platform's Verifier, pointed by
-		// -auth-jwks-url at this service's own admin listener (the
-		// platform builds it from the URL alone): keys are fetched on the
-		// first token, and the admin listener opens before the gRPC one.
-		Auth:  grpcserver.Rules,
-		Peers: []boot.Peer{{Name: "billing", Addr: "localhost:50052"}},
-		Options: append([]boot.Option{
-			{Name: "default-currency", Default: "USD", Usage: "ISO 4217 currency of the billing accounts of new users"},
-			boot.RepairIntervalOption(10*time.Second, "how often to open the billing accounts of users whose CreateUser failed at billing"),
-		}, append(boot.RetryOptions(), authOptions...)...),
-		Setup: func(ctx context.Context, d *boot.Deps) error {
-			interval, err := boot.RepairInterval(d.Config.Options)
-			if err != nil {
-				return err
-			}
-			policy, err := boot.RetryPolicy(d.Config.Options)
-			if err != nil {
-				return err
-			}
-			authCfg, ks, err := authConfig(d.Config.Options, d.Config.Auth.Issuer, d.Config.Auth.Audience)
-			if err != nil {
-				return err
-			}
-			if ks == nil {
-				d.Log.WarnContext(ctx, "login is disabled: no -auth-signing-keys (AUTH_SIGNING_KEYS); AuthService answers FAILED_PRECONDITION")
-			} else {
-				d.Admin.Handle("GET /.well-known/jwks.json", ks.Handler())
-				// The other services refuse the tokens of users deleted in
-				// the last access TTL by this list (authConfig has checked
-				// the TTL).
-				access, _ := boot.PositiveDuration(d.Config.Options, "auth-access-ttl")
-				d.Admin.Handle("GET "+revoked.Path, revoked.Handler(postgres.New(d.DB), revoked.Window(access), d.Log))
-				// The user service is the issuer, so it signs its own
-				// service token for its calls to billing.
-				d.UsePeerTokens(auth.Cached(auth.TokenSourceFunc(authCfg.Issuer.ServiceSource("user"))))
-				d.Log.InfoContext(ctx, "login enabled", "signing_kid", ks.SignerKID(), "issuer", d.Config.Auth.Issuer)
-			}
-			svc, err := wire.New(d.Server, d.DB, wire.Peers{Billing: d.Peers["billing"]}, wire.Config{
-				Currency: d.Config.Options["default-currency"],
-				Retry:    policy,
-				Auth:     authCfg,
-				Log:      d.Log,
-				Metrics:  d.Metrics,
-			})
-			if err != nil {
-				return fmt.Errorf("default-currency (DEFAULT_CURRENCY): %w", err)
-			}
-			d.Go(func(ctx context.Context) { svc.RunRepair(ctx, interval) })
-			return nil
-		},
-	}, args, getenv, stdout)
+	return boot.Run(ctx, wire.Spec(), args, getenv, stdout)
 }
 
 // keygen adds a new signing key to a key file, creating the file when it

@@ -1,0 +1,68 @@
+package stack
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// The all-in-one process gets every component's settings under the
+// component's name, the caller's Options.Env unprefixed (it applies to
+// all five), and no GOMAXPROCS pin.
+func TestAllInOneEnv(t *testing.T) {
+	s := &Stack{components: Components(), opts: Options{LogFmt: "json", AllInOne: true, Env: []string{"REPAIR_INTERVAL=1s"}},
+		dbURLs: map[string]string{"user": "postgres://u", "billing": "postgres://b", "order": "postgres://o", "notification": "postgres://n"},
+		auth:   authFiles{signingKeys: "/k", secrets: map[string]string{"order": "/s", "notification": "/n"}, hashes: map[string]string{"order": "h", "notification": "i"}}}
+	t.Setenv("GOMAXPROCS", "")
+	procs := s.processes()
+	if len(procs) != 1 || procs[0].Name != AllInOne {
+		t.Fatalf("processes = %v, want %s alone", procs, AllInOne)
+	}
+	env := s.env(procs[0])
+	for key, want := range map[string]string{
+		"USER_DATABASE_URL":                    "postgres://u",
+		"BILLING_LISTEN_ADDR":                  s.Addr("billing"),
+		"GATEWAY_LISTEN_ADDR":                  s.Addr("gateway"),
+		"ORDER_AUTH_CLIENT_ID":                 "order",
+		"NOTIFICATION_AUTH_CLIENT_SECRET_FILE": "/n",
+		"USER_AUTH_SIGNING_KEYS":               "/k",
+		"GATEWAY_JWKS_SOURCE_URL":              s.JWKSURL(),
+		"LOG_FORMAT":                           "json",
+		"REPAIR_INTERVAL":                      "1s",
+	} {
+		if got, _ := envValue(env, key); got != want {
+			t.Errorf("%s = %q, want %q", key, got, want)
+		}
+	}
+	if got, _ := envValue(env, "GOMAXPROCS"); got != "" {
+		t.Errorf("GOMAXPROCS = %q: the one process should get the machine's cores", got)
+	}
+	if _, ok := envValue(env, "DATABASE_URL"); ok {
+		t.Error("an unprefixed DATABASE_URL: it would be no service's")
+	}
+	if pkgs := strings.Join(s.packages(), " "); !strings.Contains(pkgs, allInOnePkg) || !strings.Contains(pkgs, userPkg) {
+		t.Errorf("packages %q: want the all-in-one binary and the user binary (keygen, grant-admin)", pkgs)
+	}
+}
+
+// A component of the all-in-one process has no process to kill alone:
+// the controls say so, and name the one process.
+func TestAllInOne_ControlsOfAComponentRefused(t *testing.T) {
+	s := &Stack{components: Components(), opts: Options{AllInOne: true}, procs: map[string]*proc{}}
+	for _, name := range []string{"order", "gateway"} {
+		err := s.Kill(name)
+		var one ErrOneProcess
+		if !errors.As(err, &one) || one.Component != name || !strings.Contains(err.Error(), `"kassa"`) {
+			t.Errorf("Kill(%s) = %v, want ErrOneProcess naming kassa", name, err)
+		}
+		if err := s.Start(t.Context(), name); !errors.As(err, &one) {
+			t.Errorf("Start(%s) = %v, want ErrOneProcess", name, err)
+		}
+	}
+	if err := s.Kill(AllInOne); err == nil || !strings.Contains(err.Error(), "not running") {
+		t.Errorf("Kill(kassa) of a stack that runs nothing = %v, want not running", err)
+	}
+	if s.Running("order") || s.PID("order") != 0 {
+		t.Error("order reported running with no process")
+	}
+}
