@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/kassa-dev/kassa/services/platform/admission"
 	"github.com/kassa-dev/kassa/services/platform/auth"
 	"github.com/kassa-dev/kassa/services/platform/pgdb"
 	"github.com/kassa-dev/kassa/services/platform/process"
@@ -46,6 +47,9 @@ type Config struct {
 	// Auth is whom tokens are trusted from and the service's own client
 	// credentials (-auth-*, AUTH_*; see auth.Config).
 	Auth auth.Config
+	// Admission bounds the calls the service serves at once (-max-in-flight,
+	// -max-queue, -max-wait; see DefaultAdmission).
+	Admission admission.Config
 }
 
 // Peer is another service this one calls.
@@ -111,6 +115,7 @@ func parseConfig(spec Spec, args []string, getenv func(string) string, out io.Wr
 		peers[p.Name] = fs.String(name, env(name, p.Addr), fmt.Sprintf("gRPC address of the %s service (env %s)", p.Name, process.EnvName(name)))
 	}
 	c.Auth.RegisterFlags(fs, getenv, spec.Name)
+	loadAdmission := admission.RegisterFlags(fs, getenv, "", "calls", DefaultAdmission)
 	opts := make(map[string]*string)
 	for _, o := range spec.Options {
 		opts[o.Name] = fs.String(o.Name, env(o.Name, o.Default), fmt.Sprintf("%s (env %s)", o.Usage, process.EnvName(o.Name)))
@@ -148,6 +153,9 @@ func parseConfig(spec Spec, args []string, getenv func(string) string, out io.Wr
 		return c, fmt.Errorf("database-url (DATABASE_URL) is required, e.g. postgres://postgres@localhost:5432/%s?sslmode=disable", spec.Name)
 	}
 	if err := c.Auth.Load(); err != nil {
+		return c, err
+	}
+	if c.Admission, err = loadAdmission(); err != nil {
 		return c, err
 	}
 	c.Peers = make(map[string]string)

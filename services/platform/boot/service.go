@@ -48,6 +48,10 @@ type Spec struct {
 	// to start if a registered method has none. Nil: no checks yet (a
 	// service not converted to tokens); the start log says so.
 	Auth map[string]auth.Rule
+	// NeverShed lists full method names that the service's admission
+	// control always admits, besides health, reflection and the admin
+	// services (see rpcserver.Admission).
+	NeverShed []string
 	// Setup registers the service's gRPC implementation on d.Server.
 	Setup func(ctx context.Context, d *Deps) error
 }
@@ -227,7 +231,10 @@ func Run(ctx context.Context, spec Spec, args []string, getenv func(string) stri
 		d.Verifier = v
 		guard = &auth.Guard{Verifier: v, Rules: spec.Auth}
 	}
-	srv := rpcserver.NewWithAuth(log, tel, guard)
+	adm := cfg.Admission
+	adm.What = "the " + spec.Name + " service"
+	srv := rpcserver.NewServer(log, rpcserver.Options{Telemetry: tel, Guard: guard,
+		Admission: &rpcserver.Admission{Config: adm, NeverShed: spec.NeverShed}})
 	srv.SetReadiness(rpcserver.Readiness{Check: probe.PingContext, Interval: cfg.DBCheckInterval, Timeout: cfg.DBCheckTimeout})
 	d.Server = srv.GRPC
 	bg, cancelBg := context.WithCancel(ctx)
