@@ -44,7 +44,7 @@ type Config struct {
 	// RetryAfter is the hint a refusal carries; 0 means DefaultRetryAfter.
 	RetryAfter time.Duration
 	// What names what is limited, in the refusal's message ("the order
-	// service", "orders of one buyer").
+	// service", "this buyer's orders").
 	What string
 }
 
@@ -204,7 +204,7 @@ func (l *Limiter) admitted() func() {
 }
 
 func (l *Limiter) shed(cause Cause, format string, args ...any) error {
-	e := apperr.Overloaded(l.cfg.RetryAfter, "%s is overloaded (%s); retry after %v",
+	e := apperr.Overloaded(l.cfg.RetryAfter, "%s: overloaded (%s); retry after %v",
 		l.cfg.What, fmt.Sprintf(format, args...), l.cfg.RetryAfter)
 	return &Shed{Cause: cause, err: e}
 }

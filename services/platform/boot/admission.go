@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/kassa-dev/kassa/services/platform/admission"
+	"github.com/kassa-dev/kassa/services/platform/admission/admissionflag"
 )
 
 // DefaultAdmission is every service's own bound (-max-in-flight,
@@ -18,9 +19,9 @@ var DefaultAdmission = admission.Config{MaxInFlight: 64, MaxQueue: 64, MaxWait: 
 // the order service's bound on the orders of one buyer; what says what is
 // limited. Read them back with Limit.
 func LimitOptions(prefix, what string, def admission.Config) []Option {
-	usage, defaults := admission.Usage(what), admission.Defaults(def)
+	usage, defaults := admissionflag.Usage(what), admissionflag.Defaults(def)
 	var out []Option
-	for _, name := range []string{admission.FlagMaxInFlight, admission.FlagMaxQueue, admission.FlagMaxWait} {
+	for _, name := range []string{admissionflag.NameMaxInFlight, admissionflag.NameMaxQueue, admissionflag.NameMaxWait} {
 		out = append(out, Option{Name: prefix + name, Default: defaults[name], Usage: usage[name]})
 	}
 	return out
@@ -30,8 +31,8 @@ func LimitOptions(prefix, what string, def admission.Config) []Option {
 // over def, naming the flag and variable of a bad setting.
 func Limit(opts map[string]string, prefix string, def admission.Config) (admission.Config, error) {
 	text := map[string]string{}
-	for _, name := range []string{admission.FlagMaxInFlight, admission.FlagMaxQueue, admission.FlagMaxWait} {
+	for _, name := range []string{admissionflag.NameMaxInFlight, admissionflag.NameMaxQueue, admissionflag.NameMaxWait} {
 		text[name] = opts[prefix+name]
 	}
-	return admission.Parse(prefix, text, def)
+	return admissionflag.Parse(prefix, text, def)
 }

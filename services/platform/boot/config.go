@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kassa-dev/kassa/services/platform/admission"
+	"github.com/kassa-dev/kassa/services/platform/admission/admissionflag"
 	"github.com/kassa-dev/kassa/services/platform/auth"
 	"github.com/kassa-dev/kassa/services/platform/pgdb"
 	"github.com/kassa-dev/kassa/services/platform/process"
@@ -115,7 +116,7 @@ func parseConfig(spec Spec, args []string, getenv func(string) string, out io.Wr
 		peers[p.Name] = fs.String(name, env(name, p.Addr), fmt.Sprintf("gRPC address of the %s service (env %s)", p.Name, process.EnvName(name)))
 	}
 	c.Auth.RegisterFlags(fs, getenv, spec.Name)
-	loadAdmission := admission.RegisterFlags(fs, getenv, "", "calls", DefaultAdmission)
+	loadAdmission := admissionflag.RegisterFlags(fs, getenv, "", "calls", DefaultAdmission)
 	opts := make(map[string]*string)
 	for _, o := range spec.Options {
 		opts[o.Name] = fs.String(o.Name, env(o.Name, o.Default), fmt.Sprintf("%s (env %s)", o.Usage, process.EnvName(o.Name)))

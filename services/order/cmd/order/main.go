@@ -10,6 +10,7 @@ import (
 	"time"
 
 	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
+	"github.com/kassa-dev/kassa/services/order/app"
 	"github.com/kassa-dev/kassa/services/order/grpcserver"
 	"github.com/kassa-dev/kassa/services/order/postgres"
 	"github.com/kassa-dev/kassa/services/order/wire"
@@ -36,10 +37,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			// letter), so the order's answer does not wait for retries.
 			{Name: "notification", Addr: "localhost:50054", NoRetry: true},
 		},
-		Options: append([]boot.Option{
+		Options: append(append([]boot.Option{
 			{Name: "default-currency", Default: "USD", Usage: "ISO 4217 currency of orders that name none"},
 			boot.RepairIntervalOption(30*time.Second, "how often pending orders are resumed and undelivered letters relayed"),
-		}, boot.RetryOptions()...),
+		}, boot.RetryOptions()...), boot.LimitOptions(buyerLimit, "CreateOrder calls of one buyer", app.DefaultBuyerLimit)...),
 		Auth: grpcserver.Rules,
 		Setup: func(ctx context.Context, d *boot.Deps) error {
 			// Before anything calls a peer: user, billing and notification
@@ -57,6 +58,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			if err != nil {
 				return err
 			}
+			buyers, err := boot.Limit(d.Config.Options, buyerLimit, app.DefaultBuyerLimit)
+			if err != nil {
+				return err
+			}
 			svc, err := wire.New(d.Server, d.DB, wire.Peers{
 				User: d.Peers["user"], Billing: d.Peers["billing"], Notification: d.Peers["notification"],
 			}, wire.Config{
@@ -65,6 +70,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 				Retry:           policy,
 				Log:             d.Log,
 				Metrics:         d.Metrics,
+				BuyerLimit:      buyers,
 			})
 			if err != nil {
 				return fmt.Errorf("default-currency (DEFAULT_CURRENCY): %w", err)
@@ -74,6 +80,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		},
 	}, args, getenv, stdout)
 }
+
+// buyerLimit is the prefix of the settings of app.Config.BuyerLimit.
+const buyerLimit = "buyer-"
 
 // tokenExchange asks the user service's AuthService.Token for this
 // service's token; the call itself goes without a token.

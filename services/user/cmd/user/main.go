@@ -11,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
 	"github.com/kassa-dev/kassa/services/platform/auth"
 	"github.com/kassa-dev/kassa/services/platform/boot"
 	"github.com/kassa-dev/kassa/services/user/grpcserver"
@@ -45,6 +46,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		// first token, and the admin listener opens before the gRPC one.
 		Auth:  grpcserver.Rules,
 		Peers: []boot.Peer{{Name: "billing", Addr: "localhost:50052"}},
+		// The other services' token exchange: each makes it about once per
+		// access TTL, and one refused under load would fail every call of
+		// that service until it gets through, turning an overload into an
+		// outage. Login stays shed: it is the customers' and costs a
+		// password hash.
+		NeverShed: []string{userv1.AuthService_Token_FullMethodName},
 		Options: append([]boot.Option{
 			{Name: "default-currency", Default: "USD", Usage: "ISO 4217 currency of the billing accounts of new users"},
 			boot.RepairIntervalOption(10*time.Second, "how often to open the billing accounts of users whose CreateUser failed at billing"),

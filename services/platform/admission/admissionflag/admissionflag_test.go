@@ -1,4 +1,4 @@
-package admission_test
+package admissionflag_test
 
 import (
 	"flag"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kassa-dev/kassa/services/platform/admission"
+	"github.com/kassa-dev/kassa/services/platform/admission/admissionflag"
 )
 
 func TestRegisterFlags(t *testing.T) {
@@ -34,7 +35,7 @@ func TestRegisterFlags(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			fs := flag.NewFlagSet("t", flag.ContinueOnError)
 			fs.SetOutput(io.Discard)
-			load := admission.RegisterFlags(fs, func(k string) string { return tt.env[k] }, "buyer-", "orders of one buyer", def)
+			load := admissionflag.RegisterFlags(fs, func(k string) string { return tt.env[k] }, "buyer-", "orders of one buyer", def)
 			if err := fs.Parse(tt.args); err != nil {
 				t.Fatal(err)
 			}
