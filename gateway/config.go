@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kassa-dev/kassa/services/platform/admission"
+	"github.com/kassa-dev/kassa/services/platform/admission/admissionflag"
 	"github.com/kassa-dev/kassa/services/platform/auth"
 	"github.com/kassa-dev/kassa/services/platform/process"
 	"github.com/kassa-dev/kassa/services/platform/telemetry"
@@ -30,6 +32,10 @@ type Config struct {
 	CallTimeout      time.Duration // -call-timeout, CALL_TIMEOUT: upper bound of every upstream call
 	MaxBodyBytes     int64         // -max-body-bytes, MAX_BODY_BYTES
 	RetryAfter       time.Duration // -retry-after, RETRY_AFTER: Retry-After of every 503 (whole seconds, rounded up); 0 means the default
+	// Admission bounds the API requests forwarded at once (-max-in-flight,
+	// -max-queue, -max-wait; see DefaultAdmission); the zero value sets
+	// no bound.
+	Admission admission.Config
 	// Process is what the services have too: -log-level, -log-format,
 	// -pprof and -shutdown-timeout (see process.Config).
 	Process process.Config
@@ -132,6 +138,7 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	maxBody := fs.String("max-body-bytes", env("MAX_BODY_BYTES", strconv.Itoa(DefaultMaxBodyBytes)), "largest accepted request body; larger ones get 413 (env MAX_BODY_BYTES)")
 	retryAfter := fs.String("retry-after", env("RETRY_AFTER", DefaultRetryAfter.String()), "Retry-After of every 503 answer, rounded up to whole seconds (env RETRY_AFTER)")
 	c.Process.RegisterFlags(fs, getenv, "requests")
+	loadAdmission := admissionflag.RegisterFlags(fs, getenv, "", "API requests", DefaultAdmission)
 	type rateFlags struct {
 		name      string
 		def       RateLimit
@@ -197,6 +204,9 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 		if rf.dst.Burst, err = strconv.Atoi(*rf.burst); err != nil {
 			return c, fmt.Errorf("%s-burst (%s): want a whole number, got %q", rf.name, process.EnvName(rf.name+"-burst"), *rf.burst)
 		}
+	}
+	if c.Admission, err = loadAdmission(); err != nil {
+		return c, err
 	}
 	if c.RateIdle, err = time.ParseDuration(*rateIdle); err != nil || c.RateIdle <= 0 {
 		return c, fmt.Errorf("rate-idle (RATE_IDLE): want a positive duration such as 10m, got %q", *rateIdle)
@@ -266,6 +276,9 @@ func (c Config) Validate() error {
 	}
 	if c.RateIdle < 0 {
 		return fmt.Errorf("rate-idle (RATE_IDLE): want a positive duration, got %v", c.RateIdle)
+	}
+	if err := c.Admission.Validate(); err != nil {
+		return fmt.Errorf("max-in-flight, max-queue, max-wait: %w", err)
 	}
 	return c.Process.Validate()
 }
