@@ -8,6 +8,7 @@ import (
 	"github.com/kassa-dev/kassa/bench/load"
 	"github.com/kassa-dev/kassa/bench/overload"
 	"github.com/kassa-dev/kassa/bench/target"
+	orderapp "github.com/kassa-dev/kassa/services/order/app"
 )
 
 // The overload targets of issue 17: at twice the peak, refusals within
@@ -59,7 +60,7 @@ type overloadResult struct {
 // orders and the money of both runs. It runs after the correctness check,
 // whose expectations cover the workload's requests only.
 func (b *bench) overload(ctx context.Context) error {
-	o := &overloadResult{HotClients: 4}
+	o := &overloadResult{HotClients: orderapp.DefaultBuyerLimit.MaxInFlight}
 	b.res.Overload = o
 	warmup, dur := 2*time.Second, 10*time.Second
 	if b.cfg.smoke {

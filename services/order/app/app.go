@@ -155,9 +155,9 @@ type Config struct {
 // account serves about 230 payments a second on two cores, each behind
 // the previous one's commit, so four at once keep its row lock busy while
 // their other work (the user lookup, the order's insert, the letter)
-// overlaps, and a 20ms queue in front of them keeps an admitted order's
-// wait short.
-var DefaultBuyerLimit = admission.Config{MaxInFlight: 4, MaxQueue: 4, MaxWait: 20 * time.Millisecond}
+// overlaps, and a 10ms queue in front of them keeps an admitted order's
+// wait short and a refusal quick.
+var DefaultBuyerLimit = admission.Config{MaxInFlight: 4, MaxQueue: 4, MaxWait: 10 * time.Millisecond}
 
 // DefaultRepairBatch is the batch of a repair or relay pass when
 // Config.RepairBatch is 0.
