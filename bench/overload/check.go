@@ -83,9 +83,11 @@ func Check(ctx context.Context, s *Sender, orders, billing *sql.DB, r *Result, b
 		}
 		a := r.keys[key]
 		for attempt := range 5 {
-			if attempt > 0 {
-				if err := pause(ctx, time.Duration(attempt)*200*time.Millisecond); err != nil {
-					return rep, err
+			if attempt > 0 { // back off as Retry-After asks, in steps
+				select {
+				case <-ctx.Done():
+					return rep, ctx.Err()
+				case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
 				}
 			}
 			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -157,14 +159,4 @@ func Check(ctx context.Context, s *Sender, orders, billing *sql.DB, r *Result, b
 
 func escapeLike(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
-}
-
-// pause waits d or until ctx ends.
-func pause(ctx context.Context, d time.Duration) error {
-	select {
-	case <-time.After(d):
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
