@@ -234,7 +234,7 @@ func Run(ctx context.Context, spec Spec, args []string, getenv func(string) stri
 	adm := cfg.Admission
 	adm.What = "the " + spec.Name + " service"
 	srv := rpcserver.NewServer(log, rpcserver.Options{Telemetry: tel, Guard: guard,
-		Admission: &rpcserver.Admission{Config: adm, NeverShed: spec.NeverShed}})
+		Admission: &rpcserver.Admission{Name: spec.Name, Config: adm, NeverShed: spec.NeverShed}})
 	srv.SetReadiness(rpcserver.Readiness{Check: probe.PingContext, Interval: cfg.DBCheckInterval, Timeout: cfg.DBCheckTimeout})
 	d.Server = srv.GRPC
 	bg, cancelBg := context.WithCancel(ctx)

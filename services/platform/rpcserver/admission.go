@@ -2,6 +2,7 @@ package rpcserver
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/kassa-dev/kassa/services/platform/admission"
@@ -16,6 +17,9 @@ import (
 // policy (rpcclient.WithRetries) resends UNAVAILABLE at once: a shed call
 // would come straight back, up to four times, from every peer.
 type Admission struct {
+	// Name is the server's name in the gauges' server label ("order"):
+	// several servers may share a process and its registry.
+	Name   string
 	Config admission.Config
 	// NeverShed lists full method names that are always admitted (and not
 	// counted), besides those every server exempts (see exempt).
@@ -48,7 +52,7 @@ type admissionMetrics struct {
 	shed *prometheus.CounterVec
 }
 
-func newAdmissionMetrics(reg prometheus.Registerer, l *admission.Limiter) *admissionMetrics {
+func newAdmissionMetrics(reg prometheus.Registerer, name string, l *admission.Limiter) *admissionMetrics {
 	m := &admissionMetrics{shed: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "kassa", Subsystem: "admission", Name: "shed_total",
 		Help: "Calls refused unstarted for overload (RESOURCE_EXHAUSTED, reason OVERLOADED), by method, limit (service: the server's in-flight bound; key: a per-account or per-buyer bound) and cause (queue_full, wait, deadline).",
@@ -56,13 +60,23 @@ func newAdmissionMetrics(reg prometheus.Registerer, l *admission.Limiter) *admis
 	if reg == nil {
 		return m
 	}
-	reg.MustRegister(m.shed,
+	if err := reg.Register(m.shed); err != nil {
+		// Another server of this process counts already: count with it
+		// (the method labels keep the servers apart).
+		var dup prometheus.AlreadyRegisteredError
+		if !errors.As(err, &dup) {
+			panic(err)
+		}
+		m.shed = dup.ExistingCollector.(*prometheus.CounterVec)
+	}
+	server := prometheus.Labels{"server": name}
+	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Namespace: "kassa", Subsystem: "admission", Name: "in_flight",
+			Namespace: "kassa", Subsystem: "admission", Name: "in_flight", ConstLabels: server,
 			Help: "Calls the server's admission control has admitted and that are not finished.",
 		}, func() float64 { return float64(l.InFlight()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Namespace: "kassa", Subsystem: "admission", Name: "waiting",
+			Namespace: "kassa", Subsystem: "admission", Name: "waiting", ConstLabels: server,
 			Help: "Calls waiting for a slot of the server's admission control.",
 		}, func() float64 { return float64(l.Waiting()) }),
 	)

@@ -209,3 +209,25 @@ func TestAdmission_DeadlineShorterThanTheWaitIsShedAtOnce(t *testing.T) {
 	close(g.release)
 	<-held
 }
+
+// Several servers in one process (the all-in-one shape) share its
+// registry: each has its own gauges, and their sheds are counted together.
+func TestAdmission_ServersShareARegistry(t *testing.T) {
+	tel, err := telemetry.New(context.Background(), telemetry.Options{Service: "all", Getenv: func(string) string { return "" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, name := range []string{"order", "billing"} {
+		rpcserver.NewServer(log, rpcserver.Options{Telemetry: tel, Admission: &rpcserver.Admission{Name: name, Config: admission.Config{MaxInFlight: 1}}})
+	}
+	fams := metrictest.Gather(t, tel.Registry)
+	for _, name := range []string{"order", "billing"} {
+		if n := len(fams["kassa_admission_in_flight"].GetMetric()); n != 2 {
+			t.Fatalf("in_flight series = %d, want one per server", n)
+		}
+		if got := fams.Value(t, "kassa_admission_in_flight", "server", name); got != 0 {
+			t.Errorf("in_flight{server=%s} = %v, want 0", name, got)
+		}
+	}
+}

@@ -102,7 +102,7 @@ func NewServer(log *slog.Logger, o Options, opts ...grpc.ServerOption) *Server {
 		if tel != nil {
 			reg = tel.Registry
 		}
-		adm = newAdmissionMetrics(reg, lim)
+		adm = newAdmissionMetrics(reg, o.Admission.Name, lim)
 		unary = append(unary, admissionInterceptor(o.Admission, lim, adm))
 	}
 	var stream []grpc.StreamServerInterceptor
