@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -91,14 +90,7 @@ type Sender struct {
 
 // NewSender returns a Sender on the gateway at base (http://host:port).
 func NewSender(base string, conns int) *Sender {
-	tr := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        conns,
-		MaxIdleConnsPerHost: conns,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-	}
-	return &Sender{base: strings.TrimRight(base, "/"), client: &http.Client{Transport: tr}}
+	return &Sender{base: strings.TrimRight(base, "/"), client: target.HTTPClient(conns)}
 }
 
 // Close drops the idle connections.
