@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kassa-dev/kassa/services/platform/admission"
+	"github.com/kassa-dev/kassa/services/platform/admission/admissionflag"
 	"github.com/kassa-dev/kassa/services/platform/auth"
 	"github.com/kassa-dev/kassa/services/platform/process"
 	"github.com/kassa-dev/kassa/services/platform/telemetry"
@@ -31,6 +33,10 @@ type Config struct {
 	CallTimeout      time.Duration // -call-timeout, CALL_TIMEOUT: upper bound of every upstream call
 	MaxBodyBytes     int64         // -max-body-bytes, MAX_BODY_BYTES
 	RetryAfter       time.Duration // -retry-after, RETRY_AFTER: Retry-After of every 503 (whole seconds, rounded up); 0 means the default
+	// Admission bounds the API requests forwarded at once (-max-in-flight,
+	// -max-queue, -max-wait; see DefaultAdmission); the zero value sets
+	// no bound.
+	Admission admission.Config
 	// Process is what the services have too: -log-level, -log-format,
 	// -pprof and -shutdown-timeout (see process.Config).
 	Process process.Config
@@ -163,6 +169,7 @@ func Declare(fs *flag.FlagSet, getenv func(string) string, upstreamAddrs bool) (
 	maxBody := fs.String("max-body-bytes", env("MAX_BODY_BYTES", strconv.Itoa(DefaultMaxBodyBytes)), "largest accepted request body; larger ones get 413 (env MAX_BODY_BYTES)")
 	retryAfter := fs.String("retry-after", env("RETRY_AFTER", DefaultRetryAfter.String()), "Retry-After of every 503 answer, rounded up to whole seconds (env RETRY_AFTER)")
 	c.Process.RegisterFlags(fs, getenv, "requests")
+	loadAdmission := admissionflag.RegisterFlags(fs, getenv, "", "API requests", DefaultAdmission)
 	rates := []*rateFlags{
 		{name: "rate-per-address", def: DefaultRateAddress, dst: &c.RateAddress},
 		{name: "rate-per-user", def: DefaultRateUser, dst: &c.RateUser},
@@ -196,7 +203,11 @@ func Declare(fs *flag.FlagSet, getenv func(string) string, upstreamAddrs bool) (
 		}
 	})
 	return func() (Config, error) {
-		err := c.load(callTimeout, maxBody, retryAfter, rateIdle, trusted, rates)
+		if err := c.load(callTimeout, maxBody, retryAfter, rateIdle, trusted, rates); err != nil {
+			return c, err
+		}
+		var err error
+		c.Admission, err = loadAdmission()
 		return c, err
 	}
 }
@@ -301,6 +312,9 @@ func (c Config) Validate() error {
 	}
 	if c.RateIdle < 0 {
 		return fmt.Errorf("rate-idle (RATE_IDLE): want a positive duration, got %v", c.RateIdle)
+	}
+	if err := c.Admission.Validate(); err != nil {
+		return fmt.Errorf("max-in-flight, max-queue, max-wait: %w", err)
 	}
 	return c.Process.Validate()
 }

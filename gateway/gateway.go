@@ -52,6 +52,7 @@ type Gateway struct {
 	log        *slog.Logger
 	metrics    *metrics
 	limits     *limiters
+	admission  *admitted
 	jwks       *jwksCache
 }
 
@@ -78,6 +79,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, func(
 	}
 	g := &Gateway{maxBody: cfg.MaxBodyBytes, log: log, metrics: m, draining: cfg.Draining, limits: newLimiters(cfg),
 		retryAfter: strconv.Itoa(int(math.Ceil(cfg.RetryAfter.Seconds())))}
+	if g.admission, err = newAdmitted(cfg.Admission, reg); err != nil {
+		return nil, nil, err
+	}
 	var dialed []*grpc.ClientConn
 	cleanup := func() {
 		for _, conn := range dialed {
@@ -137,7 +141,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, func(
 		// GET route of the path (grpc-gateway's "path length fallback").
 		runtime.WithDisableHTTPMethodOverride(),
 		runtime.WithDisablePathLengthFallback(),
-		runtime.WithMiddlewares(probeRoute, recordRoute, g.requireJSON, g.liftBodyKey),
+		runtime.WithMiddlewares(probeRoute, recordRoute, g.admit, g.requireJSON, g.liftBodyKey),
 	)
 	doc, err := versionedDocument(cfg.Version)
 	if err != nil {

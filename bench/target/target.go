@@ -67,6 +67,12 @@ type REST struct {
 // NewREST returns a REST target on the gateway at base (http://host:port)
 // keeping up to conns connections open.
 func NewREST(base string, conns int) *REST {
+	return &REST{base: strings.TrimRight(base, "/"), client: HTTPClient(conns)}
+}
+
+// HTTPClient is the benchmark's HTTP client: no proxy, no compression,
+// up to conns connections kept open to the gateway.
+func HTTPClient(conns int) *http.Client {
 	tr := &http.Transport{
 		Proxy:               nil,
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -75,7 +81,7 @@ func NewREST(base string, conns int) *REST {
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
 	}
-	return &REST{base: strings.TrimRight(base, "/"), client: &http.Client{Transport: tr}}
+	return &http.Client{Transport: tr}
 }
 
 // Name implements Target.

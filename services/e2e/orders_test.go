@@ -13,7 +13,8 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// Orders and direct withdrawals race for one account: exactly the
+// Orders and direct withdrawals race for one account (the orders beyond
+// the per-buyer bound retried as a client does): exactly the
 // affordable number succeed, nothing is overdrawn, the balance equals its
 // ledger, every paid order has one debit and every order one letter.
 func TestOrdersAndWithdrawals_ConcurrentOnOneAccount_StayConsistent(t *testing.T) {
@@ -38,7 +39,7 @@ func TestOrdersAndWithdrawals_ConcurrentOnOneAccount_StayConsistent(t *testing.T
 	)
 	for i := range orders {
 		wg.Go(func() {
-			o, err := sys.orders.CreateOrder(ctx, &orderv1.CreateOrderRequest{UserId: u.id, Order: &orderv1.Order{Price: price}, RequestId: fmt.Sprintf("race-order-%d", i)})
+			o, err := createOrder(ctx, &orderv1.CreateOrderRequest{UserId: u.id, Order: &orderv1.Order{Price: price}, RequestId: fmt.Sprintf("race-order-%d", i)})
 			if err != nil {
 				recordError(fmt.Errorf("order %d: %w", i, err))
 				return
@@ -135,8 +136,9 @@ func TestOrdersAndWithdrawals_ConcurrentOnOneAccount_StayConsistent(t *testing.T
 	}
 }
 
-// A client that retries CreateOrder many times at once still gets one
-// order, one charge and one letter.
+// A client that retries CreateOrder many times at once (and retries the
+// refusals for overload too) still gets one order, one charge and one
+// letter.
 func TestCreateOrder_RetriedConcurrently_ChargesAndNotifiesOnce(t *testing.T) {
 	u := newFundedUser(t, 500)
 	ctx := u.ctx()
@@ -144,7 +146,7 @@ func TestCreateOrder_RetriedConcurrently_ChargesAndNotifiesOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range ids {
 		wg.Go(func() {
-			o, err := sys.orders.CreateOrder(ctx, &orderv1.CreateOrderRequest{UserId: u.id, Order: &orderv1.Order{Price: 300}, RequestId: "same-key"})
+			o, err := createOrder(ctx, &orderv1.CreateOrderRequest{UserId: u.id, Order: &orderv1.Order{Price: 300}, RequestId: "same-key"})
 			if err != nil {
 				t.Errorf("CreateOrder: %v", err)
 				return

@@ -149,9 +149,13 @@ func (b *bench) run(ctx context.Context) (err error) {
 	if err := b.check(ctx); err != nil {
 		return err
 	}
+	if err := b.overload(ctx); err != nil {
+		return err
+	}
 	b.res.Machine.LoadAvgEnd = procstat.LoadAvg()
 	b.res.Seconds = time.Since(started).Seconds()
 	b.res.finish(b.cfg.smoke)
+	b.res.Targets = append(b.res.Targets, b.res.overloadTargets()...)
 	b.res.print(b.out, b.cfg)
 	if b.cfg.out != "" {
 		if err := b.res.write(b.cfg.out); err != nil {

@@ -63,6 +63,8 @@ type result struct {
 	Smoke         []*stepRecord                 `json:"smoke,omitempty"`
 	PGStatements  *pgStatements                 `json:"pg_statements,omitempty"`
 	Note          string                        `json:"note,omitempty"`
+	// The overload figures (overload.go), at the top level of the JSON.
+	overloadFigures
 }
 
 type rss struct {

@@ -50,7 +50,7 @@ func (b *bench) startStack(ctx context.Context) error {
 	}
 	b.printf("starting the stack in %s (builds the binaries; logs in %s)\n", dir, b.cfg.logs)
 	t0 := time.Now()
-	opts := stack.Options{Root: b.cfg.root, Dir: dir, FreePorts: true, Durable: true, Out: logs, LogFmt: "text"}
+	opts := stack.Options{Root: b.cfg.root, Dir: dir, FreePorts: true, Durable: true, Out: logs, LogFmt: "text", Env: overloadEnv}
 	b.res.PGStatements = &pgStatements{}
 	if b.cfg.pgStatements {
 		opts.PGSettings = pgstmt.ServerSettings()

@@ -66,7 +66,8 @@ func (p *Payments) WithMetrics(m *app.Metrics) *Payments {
 //     ACCOUNT_CLOSED, CURRENCY_MISMATCH, ...) or NOT_FOUND (the buyer has no account): declined for good,
 //     with billing's message as the reason. Billing keeps the refusal under
 //     the order id, so every retry of this payment gets the same answer.
-//   - Anything else (UNAVAILABLE, DEADLINE_EXCEEDED, ...): no answer, err is
+//   - Anything else (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED from
+//     billing's admission control, ...): no answer, err is
 //     set. The withdrawal may have happened; retrying with the same
 //     RequestID returns billing's first result and never charges twice.
 func (p *Payments) Withdraw(ctx context.Context, w app.Withdrawal) (declined bool, reason string, err error) {

@@ -6,8 +6,10 @@ import (
 	"time"
 
 	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
+	"github.com/kassa-dev/kassa/services/order/app"
 	"github.com/kassa-dev/kassa/services/order/grpcserver"
 	"github.com/kassa-dev/kassa/services/order/postgres"
+	"github.com/kassa-dev/kassa/services/platform/admission"
 	"github.com/kassa-dev/kassa/services/platform/boot"
 	"github.com/kassa-dev/kassa/services/platform/retry"
 	"google.golang.org/grpc"
@@ -19,6 +21,9 @@ type Options struct {
 	DefaultCurrency string        // -default-currency, DEFAULT_CURRENCY
 	RepairInterval  time.Duration // -repair-interval, REPAIR_INTERVAL
 	Retry           retry.Policy  // -retry-*, RETRY_*
+	// BuyerLimit bounds one buyer's CreateOrder calls at once
+	// (-buyer-max-in-flight, -buyer-max-queue, -buyer-max-wait).
+	BuyerLimit admission.Config
 }
 
 // Declare declares the settings on f.
@@ -26,6 +31,7 @@ func (o *Options) Declare(f *boot.Flags) {
 	f.String(&o.DefaultCurrency, "default-currency", "USD", "ISO 4217 currency of orders that name none")
 	f.RepairInterval(&o.RepairInterval, 30*time.Second, "how often pending orders are resumed and undelivered letters relayed")
 	f.Retry(&o.Retry)
+	f.Limit(&o.BuyerLimit, "buyer-", "CreateOrder calls of one buyer", app.DefaultBuyerLimit)
 }
 
 // Spec is the order service as a process runs it, on its own (cmd/order)
@@ -62,6 +68,7 @@ func Spec() boot.Spec {
 				Retry:           o.Retry,
 				Log:             d.Log,
 				Metrics:         d.Metrics,
+				BuyerLimit:      o.BuyerLimit,
 			})
 			if err != nil {
 				return fmt.Errorf("default-currency (DEFAULT_CURRENCY): %w", err)

@@ -17,6 +17,7 @@ import (
 	"github.com/kassa-dev/kassa/services/order/grpcserver"
 	"github.com/kassa-dev/kassa/services/order/peers"
 	"github.com/kassa-dev/kassa/services/order/postgres"
+	"github.com/kassa-dev/kassa/services/platform/admission"
 	"github.com/kassa-dev/kassa/services/platform/retry"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
@@ -41,6 +42,9 @@ type Config struct {
 	// Metrics registers the service's business metrics; nil leaves them
 	// unregistered.
 	Metrics prometheus.Registerer
+	// BuyerLimit bounds one buyer's orders at once (-buyer-max-*; see
+	// app.Config.BuyerLimit); the zero value sets no bound.
+	BuyerLimit admission.Config
 }
 
 // Peers are the connections to the services the order service calls.
@@ -66,6 +70,7 @@ func New(srv grpc.ServiceRegistrar, db *sqlx.DB, p Peers, cfg Config) (*app.Serv
 			Retry:        cfg.Retry,
 			Log:          cfg.Log,
 			Metrics:      metrics,
+			BuyerLimit:   cfg.BuyerLimit,
 		})
 	if err != nil {
 		return nil, err

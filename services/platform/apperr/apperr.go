@@ -8,6 +8,7 @@ package apperr
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind classifies an error by what the caller should do about it.
@@ -25,6 +26,12 @@ const (
 	KindFailedPrecondition
 	// KindUnavailable: a dependency failed; retrying later may succeed.
 	KindUnavailable
+	// KindOverloaded: the service refused the request unstarted because
+	// it has more work than it can finish in time; nothing was done, and
+	// the caller may try again after Error.RetryAfter. It is not
+	// KindUnavailable on purpose: clients and peers retry UNAVAILABLE at
+	// once, which would multiply the load that caused the refusal.
+	KindOverloaded
 )
 
 // Error is a classified error. Its message is meant for API clients, so it
@@ -37,6 +44,9 @@ type Error struct {
 	// Reason is a stable UPPER_SNAKE_CASE code for machines (AIP-193), sent
 	// as a google.rpc.ErrorInfo detail, e.g. INSUFFICIENT_FUNDS.
 	Reason string
+	// RetryAfter is how long a KindOverloaded refusal is expected to
+	// last, sent to the caller as a hint (0: none).
+	RetryAfter time.Duration
 }
 
 // Domain is the ErrorInfo domain of kassa errors.
@@ -54,6 +64,9 @@ const (
 	// ReasonRequestIDReused: an idempotency key came back with other
 	// parameters than its first use. The gateway answers it with 422.
 	ReasonRequestIDReused = "REQUEST_ID_REUSED"
+	// ReasonOverloaded: the service shed the request unstarted (admission
+	// control); the gateway answers it with 429 and Retry-After.
+	ReasonOverloaded = "OVERLOADED"
 )
 
 // WithReason returns a copy of e with a machine-readable reason.
@@ -104,6 +117,12 @@ func FailedPrecondition(format string, args ...any) *Error {
 // Unavailable reports a failed dependency.
 func Unavailable(format string, args ...any) *Error {
 	return &Error{Kind: KindUnavailable, Message: fmt.Sprintf(format, args...)}
+}
+
+// Overloaded reports a request refused unstarted for overload, to be
+// tried again after retryAfter.
+func Overloaded(retryAfter time.Duration, format string, args ...any) *Error {
+	return &Error{Kind: KindOverloaded, Message: fmt.Sprintf(format, args...), Reason: ReasonOverloaded, RetryAfter: retryAfter}
 }
 
 // KindOf returns the kind of the first *Error in err's chain, or 0.

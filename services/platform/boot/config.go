@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/kassa-dev/kassa/services/platform/admission"
+	"github.com/kassa-dev/kassa/services/platform/admission/admissionflag"
 	"github.com/kassa-dev/kassa/services/platform/auth"
 	"github.com/kassa-dev/kassa/services/platform/pgdb"
 	"github.com/kassa-dev/kassa/services/platform/process"
@@ -45,6 +47,9 @@ type Config struct {
 	// Auth is whom tokens are trusted from and the service's own client
 	// credentials (-auth-*, AUTH_*; see auth.Config).
 	Auth auth.Config
+	// Admission bounds the calls the service serves at once (-max-in-flight,
+	// -max-queue, -max-wait; see DefaultAdmission).
+	Admission admission.Config
 }
 
 // Peer is another service this one calls.
@@ -111,11 +116,12 @@ func Declare(spec Spec, fs *flag.FlagSet, getenv func(string) string, peerAddrs 
 		peers[p.Name] = fs.String(name, env(name, p.Addr), fmt.Sprintf("gRPC address of the %s service (env %s)", p.Name, process.EnvName(name)))
 	}
 	c.Auth.RegisterFlags(fs, getenv, spec.Name)
+	loadAdmission := admissionflag.RegisterFlags(fs, getenv, "", "calls", DefaultAdmission)
 	own := NewFlags(fs, getenv)
 	if spec.Flags != nil {
 		spec.Flags(own)
 	}
-	d := declared{c: &c, spec: spec, own: own, peers: peers, maxConns: maxConns, stmtCache: stmtCache, callTimeout: callTimeout, durations: durations}
+	d := declared{c: &c, spec: spec, own: own, peers: peers, loadAdmission: loadAdmission, maxConns: maxConns, stmtCache: stmtCache, callTimeout: callTimeout, durations: durations}
 	return d.load
 }
 
@@ -136,6 +142,7 @@ type declared struct {
 	peers                            map[string]*string
 	maxConns, stmtCache, callTimeout *string
 	durations                        []durationSetting
+	loadAdmission                    func() (admission.Config, error)
 }
 
 // load reads the parsed shared settings, then the service's own.
@@ -167,6 +174,9 @@ func (d declared) load() (Config, error) {
 		return *c, fmt.Errorf("database-url (DATABASE_URL) is required, e.g. postgres://postgres@localhost:5432/%s?sslmode=disable", spec.Name)
 	}
 	if err := c.Auth.Load(); err != nil {
+		return *c, err
+	}
+	if c.Admission, err = d.loadAdmission(); err != nil {
 		return *c, err
 	}
 	c.Peers = make(map[string]string)

@@ -52,6 +52,10 @@ type Spec struct {
 	// to start if a registered method has none. Nil: no checks yet (a
 	// service not converted to tokens); the start log says so.
 	Auth map[string]auth.Rule
+	// NeverShed lists full method names that the service's admission
+	// control always admits, besides health, reflection and the admin
+	// services (see rpcserver.Admission).
+	NeverShed []string
 	// Setup registers the service's gRPC implementation on d.Server.
 	Setup func(ctx context.Context, d *Deps) error
 }
@@ -248,14 +252,18 @@ type Service struct {
 // when spec.Auth is set, its access checks against cfg's issuers. Build
 // makes one itself unless Env.Server is one made here.
 func NewServer(ctx context.Context, spec Spec, cfg Config, log *slog.Logger, tel *telemetry.Telemetry) (*rpcserver.Server, *auth.Verifier, error) {
+	adm := cfg.Admission
+	adm.What = "the " + spec.Name + " service"
+	o := rpcserver.Options{Telemetry: tel, Admission: &rpcserver.Admission{Name: spec.Name, Config: adm, NeverShed: spec.NeverShed}}
 	if spec.Auth == nil {
-		return rpcserver.NewWithAuth(log, tel, nil), nil, nil
+		return rpcserver.NewServer(log, o), nil, nil
 	}
 	v, err := auth.NewVerifier(ctx, auth.VerifierOptions{Issuers: cfg.Auth.Issuers()})
 	if err != nil {
 		return nil, nil, err
 	}
-	return rpcserver.NewWithAuth(log, tel, &auth.Guard{Verifier: v, Rules: spec.Auth}), v, nil
+	o.Guard = &auth.Guard{Verifier: v, Rules: spec.Auth}
+	return rpcserver.NewServer(log, o), v, nil
 }
 
 // Build opens the service's database, applies its migrations, connects its

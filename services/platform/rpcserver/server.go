@@ -1,6 +1,7 @@
 // Package rpcserver builds the gRPC server every kassa service runs (the
 // service's own API handlers live in its grpcserver package): metrics,
-// tracing, logging, access checks (auth.Guard), panic recovery, error mapping and text validation
+// tracing, logging, admission control (Options.Admission), access checks
+// (auth.Guard), panic recovery, error mapping and text validation
 // interceptors, the standard health service and server reflection (so
 // grpcurl works without proto files), and a graceful shutdown.
 package rpcserver
@@ -14,9 +15,11 @@ import (
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"github.com/kassa-dev/kassa/services/platform/admission"
 	"github.com/kassa-dev/kassa/services/platform/apperr/grpcstatus"
 	"github.com/kassa-dev/kassa/services/platform/auth"
 	"github.com/kassa-dev/kassa/services/platform/telemetry"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
@@ -39,6 +42,9 @@ type Server struct {
 	unary  []grpc.UnaryServerInterceptor
 	stream []grpc.StreamServerInterceptor
 	inproc inProcess
+
+	admission        *Admission
+	admissionMetrics *admissionMetrics
 }
 
 // New returns a server with kassa's interceptors, health and reflection,
@@ -61,6 +67,23 @@ func NewWith(log *slog.Logger, tel *telemetry.Telemetry, opts ...grpc.ServerOpti
 // its code, and before recovery and text validation, so an unauthenticated
 // caller reaches no handler and learns nothing about its request.
 func NewWithAuth(log *slog.Logger, tel *telemetry.Telemetry, guard *auth.Guard, opts ...grpc.ServerOption) *Server {
+	return NewServer(log, Options{Telemetry: tel, Guard: guard}, opts...)
+}
+
+// Options are what a server may have besides its logger; the zero value
+// is New's server.
+type Options struct {
+	Telemetry *telemetry.Telemetry // metrics and tracing (see NewWith)
+	Guard     *auth.Guard          // access checks (see NewWithAuth)
+	// Admission bounds the calls served at once and sheds the excess
+	// (nil: no bound). It runs after telemetry and logging, so a shed call
+	// is counted and logged with its code, and before the access checks.
+	Admission *Admission
+}
+
+// NewServer returns a server with kassa's interceptors and the options o.
+func NewServer(log *slog.Logger, o Options, opts ...grpc.ServerOption) *Server {
+	tel, guard := o.Telemetry, o.Guard
 	onPanic := func(ctx context.Context, p any) error {
 		log.ErrorContext(ctx, "panic in handler", "panic", p, "stack", string(debug.Stack()))
 		return status.Error(codes.Internal, "internal error")
@@ -80,6 +103,16 @@ func NewWithAuth(log *slog.Logger, tel *telemetry.Telemetry, guard *auth.Guard, 
 		logging.UnaryServerInterceptor(Logger(log), logging.WithLogOnEvents(logging.FinishCall)),
 		errorInterceptor(log),
 	)
+	var adm *admissionMetrics
+	if o.Admission != nil {
+		lim := admission.New(o.Admission.Config)
+		var reg prometheus.Registerer
+		if tel != nil {
+			reg = tel.Registry
+		}
+		adm = newAdmissionMetrics(reg, o.Admission.Name, lim)
+		unary = append(unary, admissionInterceptor(o.Admission, lim, adm))
+	}
 	if guard != nil {
 		g := *guard
 		if g.Log == nil {
@@ -94,7 +127,8 @@ func NewWithAuth(log *slog.Logger, tel *telemetry.Telemetry, guard *auth.Guard, 
 	)
 	stream = append(stream, textStreamInterceptor(log))
 	opts = append(opts, grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...))
-	s := &Server{GRPC: grpc.NewServer(opts...), Health: health.NewServer(), log: log, tel: tel, unary: unary, stream: stream}
+	s := &Server{GRPC: grpc.NewServer(opts...), Health: health.NewServer(), log: log, tel: tel, unary: unary, stream: stream,
+		admission: o.Admission, admissionMetrics: adm}
 	healthpb.RegisterHealthServer(s, s.Health)
 	reflection.Register(s.GRPC)
 	return s
@@ -132,6 +166,9 @@ func Logger(l *slog.Logger) logging.Logger {
 func (s *Server) Serve(ctx context.Context, lis net.Listener, grace time.Duration) error {
 	// Every service is registered by now: give each method its zero series.
 	s.tel.InitServerMetrics(s.GRPC)
+	if s.admissionMetrics != nil {
+		s.admissionMetrics.initialize(s.GRPC, s.admission)
+	}
 	s.Health.SetServingStatus(LivenessService, healthpb.HealthCheckResponse_SERVING)
 	readyCtx, stopReady := context.WithCancel(ctx)
 	defer stopReady()

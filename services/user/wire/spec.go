@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
 	"github.com/kassa-dev/kassa/services/platform/auth"
 	"github.com/kassa-dev/kassa/services/platform/boot"
 	"github.com/kassa-dev/kassa/services/platform/retry"
@@ -96,6 +97,12 @@ func Spec() boot.Spec {
 		Auth:       grpcserver.Rules,
 		Peers:      []boot.Peer{{Name: "billing", Addr: "localhost:50052"}},
 		Flags:      o.Declare,
+		// The other services' token exchange: each makes it about once per
+		// access TTL, and one refused under load would fail every call of
+		// that service until it gets through, turning an overload into an
+		// outage. Login stays shed: it is the customers' and costs a
+		// password hash.
+		NeverShed: []string{userv1.AuthService_Token_FullMethodName},
 		Setup: func(ctx context.Context, d *boot.Deps) error {
 			authCfg, ks, err := o.authConfig(d.Config.Auth.Issuer, d.Config.Auth.Audience)
 			if err != nil {

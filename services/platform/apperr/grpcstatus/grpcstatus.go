@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/protoadapt"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 var kindCodes = map[apperr.Kind]codes.Code{
@@ -24,6 +25,10 @@ var kindCodes = map[apperr.Kind]codes.Code{
 	apperr.KindAlreadyExists:      codes.AlreadyExists,
 	apperr.KindFailedPrecondition: codes.FailedPrecondition,
 	apperr.KindUnavailable:        codes.Unavailable,
+	// RESOURCE_EXHAUSTED, which rpcclient.WithRetries does not retry, so a
+	// shed call is not sent again at once by every peer in a chain, and
+	// which the gateway answers with 429.
+	apperr.KindOverloaded: codes.ResourceExhausted,
 }
 
 // ReasonOf returns the reason of err: the Reason of a classified error in
@@ -72,6 +77,11 @@ func ToStatus(ctx context.Context, log *slog.Logger, method string, err error) e
 		}
 		if reason != "" {
 			st = withDetail(st, &errdetails.ErrorInfo{Reason: reason, Domain: apperr.Domain})
+		}
+		if e.RetryAfter > 0 {
+			// google.rpc.RetryInfo, the standard hint; the gateway turns it
+			// into Retry-After.
+			st = withDetail(st, &errdetails.RetryInfo{RetryDelay: durationpb.New(e.RetryAfter)})
 		}
 		return st.Err()
 	}

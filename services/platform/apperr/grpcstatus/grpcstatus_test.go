@@ -197,3 +197,24 @@ func TestFound(t *testing.T) {
 		})
 	}
 }
+
+func TestToStatus_OverloadedIsResourceExhaustedWithRetryInfo(t *testing.T) {
+	err := grpcstatus.ToStatus(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)), "/m",
+		fmt.Errorf("admit: %w", apperr.Overloaded(1500*time.Millisecond, "busy")))
+	st, _ := status.FromError(err)
+	if st.Code() != codes.ResourceExhausted {
+		t.Fatalf("code = %v, want RESOURCE_EXHAUSTED (not retried by the peers' retry policy)", st.Code())
+	}
+	if got := grpcstatus.ReasonOf(err); got != apperr.ReasonOverloaded {
+		t.Errorf("reason = %q, want %s", got, apperr.ReasonOverloaded)
+	}
+	var delay time.Duration
+	for _, d := range st.Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok {
+			delay = ri.GetRetryDelay().AsDuration()
+		}
+	}
+	if delay != 1500*time.Millisecond {
+		t.Errorf("RetryInfo delay = %v, want 1.5s", delay)
+	}
+}

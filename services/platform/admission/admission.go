@@ -1,0 +1,210 @@
+// Package admission bounds the work a kassa process takes on at once.
+// A Limiter admits up to MaxInFlight calls; a few more may wait a short,
+// bounded time for a slot; everything beyond that is refused at once,
+// unstarted, with an apperr.KindOverloaded error (RESOURCE_EXHAUSTED,
+// HTTP 429 with Retry-After). Under overload a queue only adds waiting to
+// every answer: shedding the excess early keeps the admitted calls fast
+// and tells the rest to come back, in microseconds instead of at their
+// deadline.
+//
+// The limit is fixed, not adaptive: every kassa service's concurrency is
+// already bounded by its database pool, and a limit a little above that
+// pool plus a short queue is predictable, cheap and easy to reason about.
+// An adaptive limit (Netflix's gradient or Vegas algorithms) would find
+// the knee by itself but needs latency samples and tuning of its own.
+//
+// Waiting is FIFO (golang.org/x/sync/semaphore), so the calls that wait
+// are served in arrival order and the oldest is never starved by newer
+// ones. The limiter is deadline-aware: it keeps an average of how long an
+// admitted call holds its slot and refuses at once a call that, by that
+// estimate, would have to wait longer than MaxWait or than its own
+// deadline allows, instead of letting it wait only to be shed or time out.
+package admission
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"golang.org/x/sync/semaphore"
+)
+
+// Config sizes a Limiter. The zero value turns it off.
+type Config struct {
+	// MaxInFlight bounds the calls served at once; 0 admits everything.
+	MaxInFlight int
+	// MaxQueue bounds the calls waiting for a slot; a call that finds the
+	// queue full is refused at once. 0: none wait.
+	MaxQueue int
+	// MaxWait is the longest a call waits for a slot.
+	MaxWait time.Duration
+	// RetryAfter is the hint a refusal carries; 0 means DefaultRetryAfter.
+	RetryAfter time.Duration
+	// What names what is limited, in the refusal's message ("the order
+	// service", "this buyer's orders").
+	What string
+}
+
+// DefaultRetryAfter is the hint of a refusal when Config.RetryAfter is 0:
+// the gateway rounds hints up to whole seconds anyway.
+const DefaultRetryAfter = time.Second
+
+// Validate reports a setting that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.MaxInFlight < 0:
+		return fmt.Errorf("max in flight: want 0 (off) or more, got %d", c.MaxInFlight)
+	case c.MaxQueue < 0:
+		return fmt.Errorf("max queue: want 0 or more, got %d", c.MaxQueue)
+	case c.MaxWait < 0:
+		return fmt.Errorf("max wait: want 0 or more, got %v", c.MaxWait)
+	case c.RetryAfter < 0:
+		return fmt.Errorf("retry after: want 0 or more, got %v", c.RetryAfter)
+	}
+	return nil
+}
+
+// Cause says why a call was shed; it is the reason label of the metrics.
+type Cause string
+
+const (
+	// CauseQueueFull: every slot was taken and the queue was full.
+	CauseQueueFull Cause = "queue_full"
+	// CauseWait: the call waited MaxWait without getting a slot, or would
+	// have by the estimate.
+	CauseWait Cause = "wait"
+	// CauseDeadline: the call's own deadline ends before the expected
+	// wait does.
+	CauseDeadline Cause = "deadline"
+)
+
+// Shed is the error of a refused call. It unwraps to an *apperr.Error of
+// KindOverloaded, so the platform's mapping answers it.
+type Shed struct {
+	Cause Cause
+	err   *apperr.Error
+}
+
+func (s *Shed) Error() string { return s.err.Error() }
+
+// Unwrap returns the classified error.
+func (s *Shed) Unwrap() error { return s.err }
+
+// CauseOf returns the cause of a Shed in err's chain, or "".
+func CauseOf(err error) Cause {
+	var s *Shed
+	if errors.As(err, &s) {
+		return s.Cause
+	}
+	return ""
+}
+
+// Limiter is bounded concurrency with a short bounded queue. A nil
+// *Limiter admits everything.
+type Limiter struct {
+	cfg      Config
+	sem      *semaphore.Weighted
+	waiting  atomic.Int64
+	inFlight atomic.Int64
+	// hold is the moving average of how long an admitted call held its
+	// slot, in nanoseconds: the base of the wait estimate.
+	hold atomic.Int64
+}
+
+// New returns a limiter of cfg, or nil when cfg.MaxInFlight is 0.
+func New(cfg Config) *Limiter {
+	if cfg.MaxInFlight <= 0 {
+		return nil
+	}
+	if cfg.RetryAfter == 0 {
+		cfg.RetryAfter = DefaultRetryAfter
+	}
+	if cfg.What == "" {
+		cfg.What = "the service"
+	}
+	return &Limiter{cfg: cfg, sem: semaphore.NewWeighted(int64(cfg.MaxInFlight))}
+}
+
+// InFlight is the number of calls admitted and not yet released.
+func (l *Limiter) InFlight() int64 {
+	if l == nil {
+		return 0
+	}
+	return l.inFlight.Load()
+}
+
+// Waiting is the number of calls waiting for a slot.
+func (l *Limiter) Waiting() int64 {
+	if l == nil {
+		return 0
+	}
+	return l.waiting.Load()
+}
+
+// Acquire admits the call of ctx, or refuses it with a *Shed. On
+// admission the caller must call release exactly once when the call is
+// done. A ctx that ends while the call waits returns ctx's error.
+func (l *Limiter) Acquire(ctx context.Context) (release func(), err error) {
+	if l == nil {
+		return func() {}, nil
+	}
+	if l.sem.TryAcquire(1) {
+		return l.admitted(), nil
+	}
+	pos := l.waiting.Add(1)
+	defer l.waiting.Add(-1)
+	if pos > int64(l.cfg.MaxQueue) {
+		return nil, l.shed(CauseQueueFull, "%d calls in flight and %d waiting", l.cfg.MaxInFlight, l.cfg.MaxQueue)
+	}
+	// The expected wait: the calls ahead, served MaxInFlight at a time,
+	// each holding its slot for the average hold.
+	expect := time.Duration(l.hold.Load() * pos / int64(l.cfg.MaxInFlight))
+	if expect > l.cfg.MaxWait {
+		return nil, l.shed(CauseWait, "the expected wait of %v is longer than %v", expect.Round(time.Microsecond), l.cfg.MaxWait)
+	}
+	wait := l.cfg.MaxWait
+	if dl, ok := ctx.Deadline(); ok {
+		left := time.Until(dl)
+		if left <= expect {
+			return nil, l.shed(CauseDeadline, "the call's deadline (%v left) ends before the expected wait of %v", left.Round(time.Microsecond), expect.Round(time.Microsecond))
+		}
+		wait = min(wait, left)
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	if err := l.sem.Acquire(wctx, 1); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, l.shed(CauseWait, "no slot free within %v", wait)
+	}
+	return l.admitted(), nil
+}
+
+func (l *Limiter) admitted() func() {
+	l.inFlight.Add(1)
+	start := time.Now()
+	var once atomic.Bool
+	return func() {
+		if !once.CompareAndSwap(false, true) {
+			return
+		}
+		// An exponential moving average over about the last eight calls:
+		// quick to follow a slowdown, and lossy under races, which only
+		// blurs an estimate.
+		d := int64(time.Since(start))
+		old := l.hold.Load()
+		l.hold.Store(old + (d-old)/8)
+		l.inFlight.Add(-1)
+		l.sem.Release(1)
+	}
+}
+
+func (l *Limiter) shed(cause Cause, format string, args ...any) error {
+	e := apperr.Overloaded(l.cfg.RetryAfter, "%s: overloaded (%s); retry after %v",
+		l.cfg.What, fmt.Sprintf(format, args...), l.cfg.RetryAfter)
+	return &Shed{Cause: cause, err: e}
+}

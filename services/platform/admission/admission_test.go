@@ -1,0 +1,231 @@
+package admission_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kassa-dev/kassa/services/platform/admission"
+	"github.com/kassa-dev/kassa/services/platform/apperr"
+)
+
+// fill takes every slot of l and returns their releases.
+func fill(t *testing.T, l *admission.Limiter, n int) []func() {
+	t.Helper()
+	var rels []func()
+	for range n {
+		rel, err := l.Acquire(context.Background())
+		if err != nil {
+			t.Fatalf("acquire under the limit: %v", err)
+		}
+		rels = append(rels, rel)
+	}
+	return rels
+}
+
+func TestLimiter_AdmitsUpToTheLimit(t *testing.T) {
+	l := admission.New(admission.Config{MaxInFlight: 3})
+	rels := fill(t, l, 3)
+	if got := l.InFlight(); got != 3 {
+		t.Fatalf("in flight = %d, want 3", got)
+	}
+	for _, rel := range rels {
+		rel()
+		rel() // a second release must not free a second slot
+	}
+	if got := l.InFlight(); got != 0 {
+		t.Fatalf("in flight after release = %d, want 0", got)
+	}
+	fill(t, l, 3) // all three slots are free again, and no more
+	if _, err := l.Acquire(context.Background()); admission.CauseOf(err) != admission.CauseQueueFull {
+		t.Fatalf("fourth call: %v, want shed with queue_full (double release freed a slot?)", err)
+	}
+}
+
+func TestLimiter_ShedsFastWithTheOverloadedKind(t *testing.T) {
+	tests := []struct {
+		name  string
+		cfg   admission.Config
+		ctx   func() (context.Context, context.CancelFunc)
+		cause admission.Cause
+		// most is how long the refusal may take.
+		most time.Duration
+	}{
+		{"no queue", admission.Config{MaxInFlight: 1, RetryAfter: 2 * time.Second},
+			func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) },
+			admission.CauseQueueFull, 20 * time.Millisecond},
+		{"queue waits MaxWait then sheds", admission.Config{MaxInFlight: 1, MaxQueue: 4, MaxWait: 30 * time.Millisecond},
+			func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) },
+			admission.CauseWait, 100 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := admission.New(tt.cfg)
+			fill(t, l, tt.cfg.MaxInFlight)
+			ctx, cancel := tt.ctx()
+			defer cancel()
+			start := time.Now()
+			_, err := l.Acquire(ctx)
+			took := time.Since(start)
+			if admission.CauseOf(err) != tt.cause {
+				t.Fatalf("err = %v, want shed with cause %s", err, tt.cause)
+			}
+			if took > tt.most {
+				t.Errorf("refusal took %v, want at most %v", took, tt.most)
+			}
+			if apperr.KindOf(err) != apperr.KindOverloaded || apperr.ReasonOf(err) != apperr.ReasonOverloaded {
+				t.Errorf("kind %v reason %q, want KindOverloaded OVERLOADED", apperr.KindOf(err), apperr.ReasonOf(err))
+			}
+			var e *apperr.Error
+			if !errors.As(err, &e) || e.RetryAfter <= 0 {
+				t.Fatalf("no RetryAfter hint in %v", err)
+			}
+			if tt.cfg.RetryAfter != 0 && e.RetryAfter != tt.cfg.RetryAfter {
+				t.Errorf("RetryAfter = %v, want %v", e.RetryAfter, tt.cfg.RetryAfter)
+			}
+		})
+	}
+}
+
+func TestLimiter_WaiterGetsTheFreedSlot(t *testing.T) {
+	l := admission.New(admission.Config{MaxInFlight: 1, MaxQueue: 1, MaxWait: 5 * time.Second})
+	rels := fill(t, l, 1)
+	got := make(chan error, 1)
+	go func() {
+		rel, err := l.Acquire(context.Background())
+		if err == nil {
+			rel()
+		}
+		got <- err
+	}()
+	// Wait until the call is queued, then free the slot.
+	deadline := time.Now().Add(5 * time.Second)
+	for l.Waiting() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the second call never queued")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	rels[0]()
+	if err := <-got; err != nil {
+		t.Fatalf("queued call: %v, want admitted once the slot is free", err)
+	}
+}
+
+func TestLimiter_DeadlineAware(t *testing.T) {
+	l := admission.New(admission.Config{MaxInFlight: 1, MaxQueue: 8, MaxWait: time.Second})
+	// Teach it that a call holds its slot for 2ms or more.
+	for range 30 {
+		rel, err := l.Acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond)
+		rel()
+	}
+	fill(t, l, 1)
+	// 1ms left, an expected wait of 2ms or more: shed at once,
+	// rather than waiting to time out.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := l.Acquire(ctx)
+	if admission.CauseOf(err) != admission.CauseDeadline {
+		t.Fatalf("err = %v, want shed with cause deadline", err)
+	}
+	if took := time.Since(start); took > 500*time.Microsecond {
+		t.Errorf("deadline shed took %v, want at once", took)
+	}
+}
+
+func TestLimiter_ExpectedWaitOverMaxWaitShedsAtOnce(t *testing.T) {
+	l := admission.New(admission.Config{MaxInFlight: 1, MaxQueue: 8, MaxWait: 5 * time.Millisecond})
+	for range 30 {
+		rel, err := l.Acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+		rel()
+	}
+	fill(t, l, 1)
+	start := time.Now()
+	_, err := l.Acquire(context.Background())
+	if admission.CauseOf(err) != admission.CauseWait {
+		t.Fatalf("err = %v, want shed with cause wait", err)
+	}
+	if took := time.Since(start); took > 2*time.Millisecond {
+		t.Errorf("shed took %v, want at once (the estimate is over MaxWait)", took)
+	}
+}
+
+func TestLimiter_CancelledWhileWaitingIsNotShed(t *testing.T) {
+	l := admission.New(admission.Config{MaxInFlight: 1, MaxQueue: 1, MaxWait: 5 * time.Second})
+	fill(t, l, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan error, 1)
+	go func() { _, err := l.Acquire(ctx); got <- err }()
+	for l.Waiting() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-got; !errors.Is(err, context.Canceled) || admission.CauseOf(err) != "" {
+		t.Fatalf("err = %v, want context.Canceled, not a shed", err)
+	}
+}
+
+func TestLimiter_OffAndNil(t *testing.T) {
+	var l *admission.Limiter = admission.New(admission.Config{})
+	if l != nil {
+		t.Fatal("MaxInFlight 0 must turn the limiter off")
+	}
+	for range 100 {
+		if _, err := l.Acquire(context.Background()); err != nil {
+			t.Fatalf("off limiter refused: %v", err)
+		}
+	}
+}
+
+func TestConfig_Validate(t *testing.T) {
+	for _, c := range []admission.Config{{MaxInFlight: -1}, {MaxQueue: -1}, {MaxWait: -1}, {RetryAfter: -1}} {
+		if c.Validate() == nil {
+			t.Errorf("%+v: want an error", c)
+		}
+	}
+	if err := (admission.Config{MaxInFlight: 4, MaxQueue: 4, MaxWait: time.Millisecond}).Validate(); err != nil {
+		t.Errorf("valid config refused: %v", err)
+	}
+}
+
+func TestKeyed_BoundsEachKeyApartAndForgetsIdleKeys(t *testing.T) {
+	k := admission.NewKeyed(admission.Config{MaxInFlight: 2})
+	var rels []func()
+	for range 2 {
+		rel, err := k.Acquire(context.Background(), "hot")
+		if err != nil {
+			t.Fatalf("hot under its limit: %v", err)
+		}
+		rels = append(rels, rel)
+	}
+	if _, err := k.Acquire(context.Background(), "hot"); admission.CauseOf(err) != admission.CauseQueueFull {
+		t.Fatalf("third call on hot: %v, want shed", err)
+	}
+	rel, err := k.Acquire(context.Background(), "cold")
+	if err != nil {
+		t.Fatalf("another key is not limited by hot: %v", err)
+	}
+	rel()
+	if got := k.Keys(); got != 1 {
+		t.Fatalf("keys = %d, want 1 (cold released)", got)
+	}
+	var wg sync.WaitGroup
+	for _, r := range rels {
+		wg.Go(func() { r(); r() })
+	}
+	wg.Wait()
+	if got := k.Keys(); got != 0 {
+		t.Fatalf("keys = %d after every release, want 0", got)
+	}
+}
