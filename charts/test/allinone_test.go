@@ -2,10 +2,15 @@ package charttest
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
+	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
@@ -218,4 +223,168 @@ func checkAllInOne(m *manifest, allInOne bool) []string {
 // declaresPortNumbered reports whether c has a port named name with number n.
 func declaresPortNumbered(c corev1.Container, name string, n int32) bool {
 	return slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == name && p.ContainerPort == n })
+}
+
+// TestAllInOneOptions: the all-in-one profile over the other profiles and
+// switches still meets every invariant, so it is checked as thoroughly as
+// the per-service one.
+func TestAllInOneOptions(t *testing.T) {
+	aio := filepath.Join(chartDir, "values-allinone.yaml")
+	for _, tc := range []struct {
+		name  string
+		p     profile
+		facts func(t *testing.T, m *manifest)
+	}{
+		{"initContainer CI profile", profile{name: "ci", file: filepath.Join(chartDir, "ci", "initcontainer-values.yaml"), sets: []string{"mode=allinone"}}, func(t *testing.T, m *manifest) {
+			c := deploymentOf(t, m, allInOneComponent).Spec.Template.Spec
+			if len(c.InitContainers) != 1 || !slices.Equal(c.InitContainers[0].Args, []string{"migrate"}) || len(m.jobs) != 0 {
+				t.Errorf("want one init container running kassa migrate and no Job, got %d init containers, %d Jobs", len(c.InitContainers), len(m.jobs))
+			}
+			if got := env(componentView(c.Containers[0], "gateway"), "LOG_LEVEL"); got != "warn" {
+				t.Errorf("gateway.env LOG_LEVEL: the gateway reads %q, want warn (GATEWAY_LOG_LEVEL)", got)
+			}
+			if got := env(componentView(c.Containers[0], "order"), "LOG_LEVEL"); got != "debug" {
+				t.Errorf("order reads LOG_LEVEL %q, want the shared debug", got)
+			}
+		}},
+		{"CloudNativePG", profile{name: "cnpg", file: aio, sets: []string{"database.cloudnativepg.enabled=true"}}, func(t *testing.T, m *manifest) {
+			c := deploymentOf(t, m, allInOneComponent).Spec.Template.Spec.Containers[0]
+			n := 0
+			for _, ev := range c.Env {
+				if ev.Name == "PGUSER" {
+					n++
+				}
+			}
+			if n != 1 || env(componentView(c, "billing"), "DATABASE_URL") != "postgres://kassa-db-rw:5432/kassa_billing?sslmode=require" {
+				t.Errorf("want PGUSER once and billing on kassa_billing of kassa-db, got %d PGUSER, %q", n, env(componentView(c, "billing"), "DATABASE_URL"))
+			}
+		}},
+		{"autoscaling", profile{name: "hpa", file: aio, sets: []string{"autoscaling.enabled=true"}}, func(t *testing.T, m *manifest) {
+			if len(m.hpas) != 1 || m.hpas[0].Spec.ScaleTargetRef.Name != "kassa-allinone" {
+				t.Errorf("want one HPA of kassa-allinone, got %d", len(m.hpas))
+			}
+		}},
+		{"no network policy", profile{name: "nonp", file: aio, sets: []string{"networkPolicy.enabled=false"}}, func(t *testing.T, m *manifest) {
+			if len(m.netpols) != 0 {
+				t.Errorf("%d NetworkPolicies rendered", len(m.netpols))
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			out, err := render(tc.p.args()...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			objs := mustDecode(t, out)
+			for _, v := range check(objs, expectationsFor(loadValues(t, tc.p))) {
+				t.Error(v)
+			}
+			m, _ := index(objs)
+			tc.facts(t, m)
+		})
+	}
+}
+
+// TestAllInOneChecksBite breaks one fact of the all-in-one render at a time
+// and expects check to report it.
+func TestAllInOneChecksBite(t *testing.T) {
+	p := profile{name: "values-allinone.yaml", file: filepath.Join(chartDir, "values-allinone.yaml")}
+	manifests, err := render(p.args()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := expectationsFor(loadValues(t, p))
+	if v := check(mustDecode(t, manifests), exp); len(v) > 0 {
+		t.Fatalf("the unbroken render has violations: %v", v)
+	}
+	aio := func(objs []*object) *corev1.Container {
+		return &objectNamed[*appsv1.Deployment](t, objs, "kassa-allinone").Spec.Template.Spec.Containers[0]
+	}
+	dropEnv := func(c *corev1.Container, name string) {
+		n := len(c.Env)
+		c.Env = slices.DeleteFunc(c.Env, func(ev corev1.EnvVar) bool { return ev.Name == name })
+		if len(c.Env) == n {
+			t.Fatalf("no env %s to drop", name)
+		}
+	}
+	micro := func() []*object {
+		out, err := render(defaultProfile().args()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return mustDecode(t, out)
+	}
+	for _, tc := range []struct {
+		name   string
+		mutate func(objs []*object) []*object
+		want   string
+	}{
+		{"a per-service Deployment besides", func(o []*object) []*object {
+			return append(o, &object{Kind: "Deployment", Name: "kassa-order", Obj: objectNamed[*appsv1.Deployment](t, micro(), "kassa-order")})
+		}, "mode allinone renders 2 Deployments"},
+		{"runs the gateway binary", func(o []*object) []*object {
+			aio(o).Command = []string{"/usr/local/bin/gateway"}
+			return o
+		}, "does not run /usr/local/bin/kassa serve"},
+		{"a Service selecting other pods", func(o []*object) []*object {
+			objectNamed[*corev1.Service](t, o, "kassa-billing").Spec.Selector[componentLabel] = "billing"
+			return o
+		}, "Service kassa-billing does not select the all-in-one pods"},
+		{"the order service's database URL without prefix", func(o []*object) []*object {
+			c := aio(o)
+			for i := range c.Env {
+				if c.Env[i].Name == "ORDER_DATABASE_URL" {
+					c.Env[i].Name = "DATABASE_URL"
+				}
+			}
+			return o
+		}, "component order has no ORDER_DATABASE_URL"},
+		{"notification without its client id", func(o []*object) []*object {
+			dropEnv(aio(o), "NOTIFICATION_AUTH_CLIENT_ID")
+			return o
+		}, `(notification): container kassa: AUTH_CLIENT_ID "", want "notification"`},
+		{"a peer address", func(o []*object) []*object {
+			c := aio(o)
+			c.Env = append(c.Env, corev1.EnvVar{Name: "ORDER_BILLING_ADDR", Value: "kassa-billing:50052"})
+			return o
+		}, "env ORDER_BILLING_ADDR: the all-in-one process calls its peers in process"},
+		{"user listening off its Service's port", func(o []*object) []*object {
+			c := aio(o)
+			for i := range c.Env {
+				if c.Env[i].Name == "USER_LISTEN_ADDR" {
+					c.Env[i].Value = ":50099"
+				}
+			}
+			return o
+		}, `USER_LISTEN_ADDR ":50099", want ":50051"`},
+		{"gRPC port open to the pods", func(o []*object) []*object {
+			np := objectNamed[*networkingv1.NetworkPolicy](t, o, "kassa-allinone")
+			port := intstr.FromInt32(50053)
+			np.Spec.Ingress = append(np.Spec.Ingress, networkingv1.NetworkPolicyIngressRule{Ports: []networkingv1.NetworkPolicyPort{{Port: &port}}})
+			return o
+		}, "Deployment kassa-allinone port grpc-50053: admitted [anyone], want exactly its callers []"},
+		{"key set unreachable from the other replicas", func(o []*object) []*object {
+			np := objectNamed[*networkingv1.NetworkPolicy](t, o, "kassa-allinone")
+			np.Spec.Ingress = slices.Delete(np.Spec.Ingress, 1, 2) // the rule after the gateway's
+			return o
+		}, "Deployment kassa-allinone port admin-9101: does not admit allinone"},
+		{"migration Job on the gateway binary", func(o []*object) []*object {
+			objectNamed[*batchv1.Job](t, o, "kassa-allinone-migrate").Spec.Template.Spec.Containers[0].Command = []string{"/usr/local/bin/user"}
+			return o
+		}, "(user): no pre-upgrade hook Job runs /usr/local/bin/kassa migrate on its database"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := check(tc.mutate(mustDecode(t, manifests)), exp)
+			if !slices.ContainsFunc(got, func(v string) bool { return strings.Contains(v, tc.want) }) {
+				t.Errorf("want a violation containing %q, got %d:\n%s", tc.want, len(got), strings.Join(got, "\n"))
+			}
+		})
+	}
+	// Rendered all-in-one, expected per service: the mismatch is reported.
+	micExp := exp
+	micExp.allInOne = false
+	if v := check(mustDecode(t, manifests), micExp); !slices.ContainsFunc(v, func(s string) bool { return strings.Contains(s, "mode microservices, yet 1 all-in-one Deployments") }) {
+		t.Errorf("want the unexpected all-in-one Deployment reported, got %v", v)
+	}
 }
