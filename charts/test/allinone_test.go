@@ -369,6 +369,11 @@ func TestAllInOneChecksBite(t *testing.T) {
 			np.Spec.Ingress = slices.Delete(np.Spec.Ingress, 1, 2) // the rule after the gateway's
 			return o
 		}, "Deployment kassa-allinone port admin-9101: does not admit allinone"},
+		{"a client secret from a Secret nobody makes", func(o []*object) []*object {
+			ps := &objectNamed[*appsv1.Deployment](t, o, "kassa-allinone").Spec.Template.Spec
+			ps.Volumes[0].Projected.Sources[1].Secret.Name = "kassa-clients-typo"
+			return o
+		}, "volume auth: Secret kassa-clients-typo is neither rendered nor the external Secret the values name"},
 		{"migration Job on the gateway binary", func(o []*object) []*object {
 			objectNamed[*batchv1.Job](t, o, "kassa-allinone-migrate").Spec.Template.Spec.Containers[0].Command = []string{"/usr/local/bin/user"}
 			return o
