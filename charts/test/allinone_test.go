@@ -247,6 +247,17 @@ func TestAllInOneOptions(t *testing.T) {
 				t.Errorf("order reads LOG_LEVEL %q, want the shared debug", got)
 			}
 		}},
+		{"over the kind profile", profile{name: "kind", file: filepath.Join(chartDir, "values-kind.yaml"), sets: []string{"mode=allinone"}}, func(t *testing.T, m *manifest) {
+			replicas(t, m, 2)
+			if len(m.clusters) != 1 || len(m.pdbs) != 0 {
+				t.Errorf("want the CloudNativePG cluster and no PDB, got %d clusters, %d PDBs", len(m.clusters), len(m.pdbs))
+			}
+		}},
+		{"over the production profile", profile{name: "production", file: filepath.Join(chartDir, "values-production.yaml"), sets: []string{"mode=allinone"}}, func(t *testing.T, m *manifest) {
+			if len(m.hpas) != 1 || len(m.ingresses) != 1 || m.ingresses[0].Spec.Rules[0].HTTP.Paths[0].Backend.Service.Name != "kassa-gateway" {
+				t.Errorf("want one HPA and the Ingress to kassa-gateway, got %d HPAs, %d Ingresses", len(m.hpas), len(m.ingresses))
+			}
+		}},
 		{"CloudNativePG", profile{name: "cnpg", file: aio, sets: []string{"database.cloudnativepg.enabled=true"}}, func(t *testing.T, m *manifest) {
 			c := deploymentOf(t, m, allInOneComponent).Spec.Template.Spec.Containers[0]
 			n := 0
@@ -391,5 +402,13 @@ func TestAllInOneChecksBite(t *testing.T) {
 	micExp.allInOne = false
 	if v := check(mustDecode(t, manifests), micExp); !slices.ContainsFunc(v, func(s string) bool { return strings.Contains(s, "mode microservices, yet 1 all-in-one Deployments") }) {
 		t.Errorf("want the unexpected all-in-one Deployment reported, got %v", v)
+	}
+}
+
+// A misspelt mode stops the render instead of falling back to microservices.
+func TestAllInOneModeRefused(t *testing.T) {
+	_, err := render(append(defaultProfile().args(), "--set", "mode=all-in-one")...)
+	if err == nil || !strings.Contains(err.Error(), "mode") || !strings.Contains(err.Error(), "value must be one of") {
+		t.Fatalf("want the schema to refuse mode=all-in-one, got %v", err)
 	}
 }
