@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 )
 
 // Identity invariants. Every component verifies tokens itself with the
@@ -74,15 +75,34 @@ func mountedSecret(ps *corev1.PodSpec, c corev1.Container, p string) (secretRef,
 			continue
 		}
 		for _, v := range ps.Volumes {
-			if v.Name != vm.Name || v.Secret == nil {
+			if v.Name != vm.Name {
 				continue
 			}
-			if len(v.Secret.Items) == 0 {
-				return secretRef{v.Secret.SecretName, rel}, true
+			// A Secret volume, or the Secrets of a projected one (the
+			// all-in-one pod's files come from two Secrets).
+			type source struct {
+				name  string
+				items []corev1.KeyToPath
 			}
-			for _, it := range v.Secret.Items {
-				if it.Path == rel {
-					return secretRef{v.Secret.SecretName, it.Key}, true
+			var sources []source
+			if v.Secret != nil {
+				sources = append(sources, source{v.Secret.SecretName, v.Secret.Items})
+			}
+			if v.Projected != nil {
+				for _, s := range v.Projected.Sources {
+					if s.Secret != nil {
+						sources = append(sources, source{s.Secret.Name, s.Secret.Items})
+					}
+				}
+			}
+			for _, s := range sources {
+				if len(s.items) == 0 && v.Secret != nil {
+					return secretRef{s.name, rel}, true
+				}
+				for _, it := range s.items {
+					if it.Path == rel {
+						return secretRef{s.name, it.Key}, true
+					}
 				}
 			}
 		}
@@ -111,7 +131,12 @@ func userAdminTarget(m *manifest, u, path string) string {
 	if svc == nil {
 		return "names no rendered Service"
 	}
-	if svc.Spec.Selector[componentLabel] != "user" {
+	// The user service's pods: its own, or the all-in-one ones.
+	served := len(svc.Spec.Selector) > 0
+	for _, w := range selected(m, labels.SelectorFromSet(svc.Spec.Selector)) {
+		served = served && hosts(w, "user")
+	}
+	if !served || len(selected(m, labels.SelectorFromSet(svc.Spec.Selector))) == 0 {
 		return fmt.Sprintf("Service %s serves %q, not the user service", svc.Name, svc.Spec.Selector[componentLabel])
 	}
 	port, _ := strconv.Atoi(parsed.Port())
@@ -126,20 +151,18 @@ func userAdminTarget(m *manifest, u, path string) string {
 	return fmt.Sprintf("Service %s has no port %d", svc.Name, port)
 }
 
-// checkAuth returns the components that read the key set (for the
-// NetworkPolicy check) and the violated identity invariants.
+// checkAuth returns the pods that read the key set, by component label
+// (for the NetworkPolicy check), and the violated identity invariants.
 func checkAuth(m *manifest, e expectations) (map[string]bool, []string) {
 	var bad []string
 	readers := map[string]bool{}
+	podReaders := map[string]bool{} // the component labels of the pods that read it
 	shared := map[string]map[string]bool{"AUTH_ISSUER": {}, "AUTH_AUDIENCE": {}}
-	for _, w := range m.workloads {
-		if w.kind != "Deployment" {
-			continue
-		}
-		comp := w.component()
-		for _, c := range w.spec.Containers {
+	for _, in := range m.instances() {
+		w, comp, c := in.w, in.comp, in.c
+		{
 			add := func(format string, a ...any) {
-				bad = append(bad, fmt.Sprintf("%s: container %s: %s", w, c.Name, fmt.Sprintf(format, a...)))
+				bad = append(bad, fmt.Sprintf("%s: container %s: %s", in, c.Name, fmt.Sprintf(format, a...)))
 			}
 			jwks := env(c, "AUTH_JWKS_URL")
 			switch why := userAdminTarget(m, jwks, jwksPath); {
@@ -149,6 +172,7 @@ func checkAuth(m *manifest, e expectations) (map[string]bool, []string) {
 				add("AUTH_JWKS_URL %q: %s", jwks, why)
 			default:
 				readers[comp] = true
+				podReaders[w.component()] = true
 			}
 			// Without the list a deleted user's token works here until it
 			// expires.
@@ -212,7 +236,7 @@ func checkAuth(m *manifest, e expectations) (map[string]bool, []string) {
 			default:
 				continue
 			}
-			if w.kind != "Deployment" || w.component() != owner {
+			if !hosts(w, owner) {
 				who := owner
 				if who == "" {
 					who = "no component (each reads only its own key)"
@@ -221,5 +245,5 @@ func checkAuth(m *manifest, e expectations) (map[string]bool, []string) {
 			}
 		}
 	}
-	return readers, bad
+	return podReaders, bad
 }

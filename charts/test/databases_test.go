@@ -29,16 +29,20 @@ func checkMigrations(m *manifest, mode string) []string {
 		got := databaseURL(c)
 		return len(c.Command) > 0 && c.Command[0] == binary && slices.Equal(c.Args, []string{"migrate"}) && got != nil && reflect.DeepEqual(*got, *db)
 	}
-	for _, d := range m.deployments {
-		for _, c := range d.Spec.Template.Spec.Containers {
+	for _, in := range m.instances() {
+		d, c := in.w, in.c
+		{
 			db := databaseURL(c)
 			if db == nil || len(c.Command) == 0 {
 				continue
 			}
+			runs := func(mc corev1.Container, binary string, db *corev1.EnvVar) bool {
+				return runs(migrateView(mc, in.comp), binary, db)
+			}
 			switch mode {
 			case "initContainer":
-				if !slices.ContainsFunc(d.Spec.Template.Spec.InitContainers, func(ic corev1.Container) bool { return runs(ic, c.Command[0], db) }) {
-					bad = append(bad, fmt.Sprintf("Deployment %s: no init container runs %s migrate on its database", d.Name, c.Command[0]))
+				if !slices.ContainsFunc(d.spec.InitContainers, func(ic corev1.Container) bool { return runs(ic, c.Command[0], db) }) {
+					bad = append(bad, fmt.Sprintf("%s: no init container runs %s migrate on its database", in, c.Command[0]))
 				}
 			case "job":
 				found := false
@@ -52,7 +56,7 @@ func checkMigrations(m *manifest, mode string) []string {
 					}
 				}
 				if !found {
-					bad = append(bad, fmt.Sprintf("Deployment %s: no pre-upgrade hook Job runs %s migrate on its database", d.Name, c.Command[0]))
+					bad = append(bad, fmt.Sprintf("%s: no pre-upgrade hook Job runs %s migrate on its database", in, c.Command[0]))
 				}
 			case "none":
 			default:
@@ -71,8 +75,9 @@ func checkMigrations(m *manifest, mode string) []string {
 func checkDatabases(m *manifest) []string {
 	var bad []string
 	owner := map[string]string{} // database identity -> Deployment
-	for _, d := range m.deployments {
-		for _, c := range d.Spec.Template.Spec.Containers {
+	for _, in := range m.instances() {
+		d, c := struct{ Name string }{strings.TrimPrefix(in.String(), "Deployment ")}, in.c
+		{
 			db := databaseURL(c)
 			if db == nil {
 				continue

@@ -19,21 +19,30 @@ func checkDeployments(m *manifest) []string {
 	for _, d := range m.deployments {
 		add := func(format string, a ...any) { bad = append(bad, "Deployment "+d.Name+": "+fmt.Sprintf(format, a...)) }
 		comp := d.Spec.Template.Labels[componentLabel]
-		seen[comp]++
+		w := workload{"Deployment", d.Name, d.Spec.Template.Labels, d.Annotations, &d.Spec.Template.Spec}
 		sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
 		if err != nil || sel.Empty() || !sel.Matches(labels.Set(d.Spec.Template.Labels)) {
 			add("selector %v does not select its own pod template", d.Spec.Selector)
 		}
-		if want, ok := wantPorts[comp]; ok {
-			ps := &d.Spec.Template.Spec
-			if !podDeclaresPort(ps, intstr.FromString(want.name), "") || !podDeclaresPort(ps, intstr.FromInt32(want.port), "") {
-				add("does not declare port %s %d", want.name, want.port)
-			}
-			if !podDeclaresPort(ps, intstr.FromString("metrics"), "") || !podDeclaresPort(ps, intstr.FromInt32(want.metrics), "") {
-				add("does not declare port metrics %d", want.metrics)
-			}
-		} else {
+		if _, ok := wantPorts[comp]; !ok && comp != allInOneComponent {
 			add("component %q is not one of kassa's", comp)
+		}
+		for _, in := range instancesOf(w) {
+			seen[in.comp]++
+			want, ok := wantPorts[in.comp]
+			if !ok {
+				continue
+			}
+			ps := &d.Spec.Template.Spec
+			// One container holds the five components' ports in the
+			// all-in-one profile, so only the gateway's keep their names.
+			named := comp != allInOneComponent || in.comp == "gateway"
+			if named && !podDeclaresPort(ps, intstr.FromString(want.name), "") || !podDeclaresPort(ps, intstr.FromInt32(want.port), "") {
+				add("does not declare port %s %d of %s", want.name, want.port, in.comp)
+			}
+			if named && !podDeclaresPort(ps, intstr.FromString("metrics"), "") || !podDeclaresPort(ps, intstr.FromInt32(want.metrics), "") {
+				add("does not declare port metrics %d of %s", want.metrics, in.comp)
+			}
 		}
 		for _, c := range d.Spec.Template.Spec.Containers {
 			bad = append(bad, checkDrain(d, c)...)
@@ -66,9 +75,11 @@ func checkDeployments(m *manifest) []string {
 					add("container %s: %s probe is neither gRPC, HTTP nor TCP (the image has no shell)", c.Name, p.kind)
 				}
 			}
-			// The kinds of probe the issue asks for.
-			if comp == "gateway" {
-				if c.LivenessProbe != nil && (c.LivenessProbe.HTTPGet == nil || c.LivenessProbe.HTTPGet.Path != "/healthz") {
+			// The kinds of probe the issue asks for; the all-in-one process
+			// is probed as its gateway, which starts last and stops first.
+			if comp == "gateway" || comp == allInOneComponent {
+				if c.LivenessProbe != nil && (c.LivenessProbe.HTTPGet == nil || c.LivenessProbe.HTTPGet.Path != "/healthz") ||
+					comp == allInOneComponent && (c.LivenessProbe == nil || c.LivenessProbe.HTTPGet == nil || c.LivenessProbe.HTTPGet.Port != intstr.FromString("metrics")) {
 					add("container %s: liveness probe is not HTTP /healthz", c.Name)
 				}
 				if c.ReadinessProbe != nil && (c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != "/readyz") {
@@ -91,7 +102,7 @@ func checkDeployments(m *manifest) []string {
 	}
 	for comp := range wantPorts {
 		if seen[comp] != 1 {
-			bad = append(bad, fmt.Sprintf("component %s has %d Deployments, want 1", comp, seen[comp]))
+			bad = append(bad, fmt.Sprintf("component %s runs in %d Deployments, want 1", comp, seen[comp]))
 		}
 	}
 	return bad

@@ -52,6 +52,7 @@ type expectations struct {
 	migrations              string // job, initContainer or none
 	signingKeysSecret       string // the Secret of the user service's private keys
 	clientsSecret           string // the Secret of the order and notification services' client credentials
+	allInOne                bool   // mode allinone: one Deployment runs every component
 }
 
 func expectationsFor(v values) expectations {
@@ -61,6 +62,7 @@ func expectationsFor(v values) expectations {
 		networkPolicies:         v.bool("networkPolicy.enabled"),
 		podDisruptionBudgets:    v.bool("podDisruptionBudget.enabled"),
 		migrations:              v.string("migrations.mode"),
+		allInOne:                v.string("mode") == "allinone",
 	}
 	if !v.bool("database.cloudnativepg.enabled") && !v.bool("database.secret.create") {
 		name := v.string("database.secret.name")
@@ -201,6 +203,7 @@ func check(objs []*object, e expectations) []string {
 	bad = append(bad, checkDatabases(m)...)
 	bad = append(bad, checkScaling(m, e)...)
 	bad = append(bad, checkIngresses(m)...)
+	bad = append(bad, checkAllInOne(m, e.allInOne)...)
 	sort.Strings(bad)
 	return slices.Compact(bad)
 }

@@ -93,11 +93,9 @@ type edge struct{ from, to string }
 func checkPeers(m *manifest) (map[edge]bool, []string) {
 	var bad []string
 	edges := map[edge]bool{}
-	for _, w := range m.workloads {
-		if w.kind != "Deployment" {
-			continue
-		}
-		for _, c := range w.spec.Containers {
+	for _, in := range m.instances() {
+		w, c := in.w, in.c
+		{
 			for _, ev := range c.Env {
 				if !strings.HasSuffix(ev.Name, "_ADDR") || ev.Name == "LISTEN_ADDR" || ev.Name == "ADMIN_ADDR" {
 					continue
@@ -127,7 +125,7 @@ func checkPeers(m *manifest) (map[edge]bool, []string) {
 				if want := strings.ToLower(strings.TrimSuffix(ev.Name, "_ADDR")); target != want {
 					add("Service %s serves %q, not %q", svc.Name, target, want)
 				}
-				edges[edge{w.component(), target}] = true
+				edges[edge{in.comp, target}] = true
 			}
 		}
 	}
@@ -309,22 +307,26 @@ func checkNetworkPolicies(m *manifest, edges map[edge]bool, jwksReaders map[stri
 				add := func(format string, a ...any) {
 					bad = append(bad, fmt.Sprintf("%s port %s: %s", w, p.Name, fmt.Sprintf(format, a...)))
 				}
+				// The all-in-one container names the services' ports by
+				// number: admin-9101, grpc-50051.
+				isMetrics := p.Name == "metrics" || strings.HasPrefix(p.Name, "admin-")
+				isUserAdmin := comp == "user" && p.Name == "metrics" || comp == allInOneComponent && p.ContainerPort == wantPorts["user"].metrics
 				switch {
-				case p.Name == "metrics" || comp == "gateway" && p.Name == "http":
+				case isMetrics || (comp == "gateway" || comp == allInOneComponent) && p.Name == "http":
 					if len(got) == 0 {
 						add("no NetworkPolicy admits anyone")
 					}
 					// The key set is read from here: its readers must be
 					// admitted by name, not by a metricsFrom that a
 					// profile may narrow to the monitoring namespace.
-					if comp == "user" && p.Name == "metrics" {
+					if isUserAdmin {
 						for r := range jwksReaders {
 							if !got[r] {
 								add("does not admit %s, which reads the signing keys' public half here", r)
 							}
 						}
 					}
-				case p.Name == "grpc":
+				case p.Name == "grpc" || strings.HasPrefix(p.Name, "grpc-"):
 					var fromEnv []string
 					for e := range edges {
 						if e.to == comp {

@@ -38,17 +38,28 @@ func checkPod(m *manifest, w workload, e expectations) []string {
 	volumes := map[string]bool{}
 	for _, v := range ps.Volumes {
 		volumes[v.Name] = true
-		if v.Secret == nil {
-			continue
+		// A Secret volume, or each Secret of a projected one.
+		refs := map[string][]corev1.KeyToPath{}
+		if v.Secret != nil {
+			refs[v.Secret.SecretName] = v.Secret.Items
 		}
-		if len(v.Secret.Items) == 0 {
-			if err := secretExists(m, e, v.Secret.SecretName, ""); err != "" {
-				add("volume %s: %s", v.Name, err)
+		if v.Projected != nil {
+			for _, src := range v.Projected.Sources {
+				if src.Secret != nil {
+					refs[src.Secret.Name] = append(refs[src.Secret.Name], src.Secret.Items...)
+				}
 			}
 		}
-		for _, it := range v.Secret.Items {
-			if err := secretExists(m, e, v.Secret.SecretName, it.Key); err != "" {
-				add("volume %s: %s", v.Name, err)
+		for name, items := range refs {
+			if len(items) == 0 {
+				if err := secretExists(m, e, name, ""); err != "" {
+					add("volume %s: %s", v.Name, err)
+				}
+			}
+			for _, it := range items {
+				if err := secretExists(m, e, name, it.Key); err != "" {
+					add("volume %s: %s", v.Name, err)
+				}
 			}
 		}
 	}

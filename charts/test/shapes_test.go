@@ -33,6 +33,24 @@ var shapes = map[string]shape{
 			issuer(t, m, "http://kassa-gateway:8080")
 		},
 	},
+	"values-allinone.yaml": {
+		kinds: map[string]int{"ServiceAccount": 1, "Service": 5, "Deployment": 1, "Job": 1, "PodDisruptionBudget": 1, "NetworkPolicy": 2, "Pod": 1},
+		facts: func(t *testing.T, m *manifest) {
+			hooks(t, m, "pre-install,pre-upgrade")
+			replicas(t, m, 2)
+			issuer(t, m, "http://kassa-gateway:8080")
+			d := deploymentOf(t, m, allInOneComponent)
+			for _, svc := range []string{"user", "billing", "order", "notification"} {
+				db := databaseURL(componentView(d.Spec.Template.Spec.Containers[0], svc))
+				if db == nil || db.ValueFrom == nil || db.ValueFrom.SecretKeyRef == nil || *db.ValueFrom.SecretKeyRef != (corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "kassa-database"}, Key: svc}) {
+					t.Errorf("%s_DATABASE_URL is not key %s of the Secret kassa-database: %+v", strings.ToUpper(svc), svc, db)
+				}
+			}
+			if j := m.jobs[0]; j.Name != "kassa-allinone-migrate" || !slices.Equal(j.Spec.Template.Spec.Containers[0].Command, []string{allInOneBinary}) {
+				t.Errorf("want the one Job kassa-allinone-migrate running %s migrate, got %s %v", allInOneBinary, j.Name, j.Spec.Template.Spec.Containers[0].Command)
+			}
+		},
+	},
 	"values-kind.yaml": {
 		kinds: map[string]int{"ServiceAccount": 1, "Service": 5, "Deployment": 5, "Job": 4, "NetworkPolicy": 6, "Pod": 1, "Cluster": 1, "Database": 3},
 		facts: func(t *testing.T, m *manifest) {

@@ -125,9 +125,16 @@ generated password never needs URL escaping). Call with (list $ "billing").
 {{- define "kassa.databaseEnv" -}}
 {{- $root := index . 0 -}}
 {{- $svc := index . 1 -}}
+{{- /* The all-in-one process reads USER_DATABASE_URL, ... (a third
+element), and the role's credentials once for all four (a fourth, false). */ -}}
+{{- $var := "DATABASE_URL" -}}
+{{- $creds := true -}}
+{{- if gt (len .) 2 }}{{ $var = index . 2 }}{{ end -}}
+{{- if gt (len .) 3 }}{{ $creds = index . 3 }}{{ end -}}
 {{- $db := $root.Values.database -}}
 {{- if $db.cloudnativepg.enabled -}}
 {{- $cluster := include "kassa.cnpgClusterName" $root -}}
+{{- if $creds -}}
 - name: PGUSER
   valueFrom:
     secretKeyRef:
@@ -138,10 +145,11 @@ generated password never needs URL escaping). Call with (list $ "billing").
     secretKeyRef:
       name: {{ $cluster }}-app
       key: password
-- name: DATABASE_URL
+{{ end -}}
+- name: {{ $var }}
   value: {{ printf "postgres://%s-rw:5432/%s?sslmode=%s" $cluster (index $db.names $svc) $db.cloudnativepg.sslmode | quote }}
 {{- else -}}
-- name: DATABASE_URL
+- name: {{ $var }}
   valueFrom:
     secretKeyRef:
       name: {{ include "kassa.databaseSecretName" $root }}
@@ -261,3 +269,19 @@ default for a private key, and Helm cannot make an Ed25519 JWK.
 
 {{/* Where the user and order containers find their auth files. */}}
 {{- define "kassa.authDir" -}}/etc/kassa/auth{{- end -}}
+
+{{/*
+The profile (values mode): "allinone" runs every component in one
+Deployment, so the objects made per Deployment (PodDisruptionBudget, HPA)
+are made for "allinone" instead of for each component.
+*/}}
+{{- define "kassa.allInOne" -}}
+{{- if eq .Values.mode "allinone" }}true{{ end -}}
+{{- end -}}
+{{- define "kassa.deploymentNames" -}}
+{{- if include "kassa.allInOne" . -}}
+[allinone]
+{{- else -}}
+{{- include "kassa.componentNames" . -}}
+{{- end -}}
+{{- end -}}
