@@ -93,10 +93,12 @@ func Generic(ctx context.Context, db *sql.DB, query string) Plan {
 	return p
 }
 
-// Analyze runs query with args (as SQL literals' text) under EXPLAIN
-// (ANALYZE, BUFFERS), in a transaction it rolls back, so a statement that
-// writes changes nothing.
-func Analyze(ctx context.Context, db *sql.DB, label, query string, args ...string) Plan {
+// Analyze runs query under EXPLAIN (ANALYZE, BUFFERS), in a transaction
+// it rolls back, so a statement that writes changes nothing. args are the
+// values of its parameters by number, as SQL literals' text; the others
+// are NULL (pg_stat_statements makes a parameter of every constant, such
+// as the ” of coalesce(x, ”), which does not change the plan).
+func Analyze(ctx context.Context, db *sql.DB, label, query string, args map[int]string) Plan {
 	p := Plan{Query: query, Label: label}
 	conn, err := db.Conn(ctx)
 	if err != nil {
@@ -109,9 +111,12 @@ func Analyze(ctx context.Context, db *sql.DB, label, query string, args ...strin
 		return p
 	}
 	defer conn.ExecContext(ctx, `ROLLBACK`)
-	quoted := make([]string, len(args))
-	for i, a := range args {
-		quoted[i] = "'" + strings.ReplaceAll(a, "'", "''") + "'"
+	quoted := make([]string, params(query))
+	for i := range quoted {
+		quoted[i] = "NULL"
+		if a, ok := args[i+1]; ok {
+			quoted[i] = "'" + strings.ReplaceAll(a, "'", "''") + "'"
+		}
 	}
 	p.explain(ctx, conn, "ANALYZE, BUFFERS, ", strings.Join(quoted, ", "))
 	return p

@@ -16,7 +16,7 @@ func TestPlansFlagSequentialScansOfLargeTables(t *testing.T) {
 	for _, s := range []string{
 		`CREATE TABLE big (id int PRIMARY KEY, owner int NOT NULL, note text NOT NULL)`,
 		`INSERT INTO big SELECT n, n % 100, 'x' FROM generate_series(1, 20000) n`,
-		`CREATE TABLE small (id int PRIMARY KEY, note text)`,
+		`CREATE TABLE small (id int PRIMARY KEY, note text, x text)`,
 		`INSERT INTO small VALUES (1, 'a')`,
 		`ANALYZE`,
 	} {
@@ -46,7 +46,7 @@ func TestPlansFlagSequentialScansOfLargeTables(t *testing.T) {
 	}
 
 	// Analyze runs the statement, with real values, and keeps nothing.
-	p := Analyze(ctx, db, "an insert", `INSERT INTO small (id, note) VALUES ($1, $2)`, "2", "it's")
+	p := Analyze(ctx, db, "an insert", `INSERT INTO small (id, note, x) VALUES ($1, $2, $3)`, map[int]string{1: "2", 2: "it's"})
 	if p.Err != "" || !strings.Contains(p.Text, "actual time") {
 		t.Fatalf("Analyze: %q, %q", p.Text, p.Err)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/kassa-dev/kassa/bench/ceiling"
 	"github.com/kassa-dev/kassa/bench/load"
@@ -24,42 +25,66 @@ type result struct {
 	// The headline numbers.
 	// PGCeilingOrdersPerS is the mean of the ceiling's runs (before and,
 	// unless -ceiling-twice=false, after the load), listed in PGCeilingRuns.
-	PGCeilingOrdersPerS  float64                     `json:"pg_ceiling_orders_per_s"`
-	PGCeilingRuns        []float64                   `json:"pg_ceiling_runs_orders_per_s,omitempty"`
-	RESTOrdersPerS       float64                     `json:"rest_orders_per_s"`
-	GRPCOrdersPerS       float64                     `json:"grpc_orders_per_s"`
-	RESTShareOfCeiling   float64                     `json:"rest_share_of_ceiling"`
-	RESTMaxOrdersPerS    float64                     `json:"rest_max_served_orders_per_s"`
-	GRPCMaxOrdersPerS    float64                     `json:"grpc_max_served_orders_per_s"`
-	PGCeilingExtended    float64                     `json:"pg_ceiling_extended_orders_per_s,omitempty"`
-	GRPCShareOfCeiling   float64                     `json:"grpc_share_of_ceiling"`
-	HalfPeakRequestsPerS float64                     `json:"half_peak_requests_per_s"`
-	RESTP50MsAtHalfPeak  float64                     `json:"rest_p50_ms_at_half_peak"`
-	GRPCP50MsAtHalfPeak  float64                     `json:"grpc_p50_ms_at_half_peak"`
-	RESTP99MsAtHalfPeak  float64                     `json:"rest_p99_ms_at_half_peak"`
-	GRPCP99MsAtHalfPeak  float64                     `json:"grpc_p99_ms_at_half_peak"`
-	GatewayLatencyRatio  float64                     `json:"gateway_latency_ratio"`
-	GatewayP99Ratio      float64                     `json:"gateway_p99_ratio"`
-	RSS                  map[string]*rss             `json:"rss_mib"`
-	Errors               map[string]map[string]int64 `json:"errors"`
-	Correct              bool                        `json:"correct"`
-	Verify               verify.Report               `json:"verify"`
-	Retried              int                         `json:"retried_requests"`
-	RetryFailed          int                         `json:"retries_still_failing"`
-	Targets              []targetCheck               `json:"targets,omitempty"`
-	Machine              machine                     `json:"machine"`
-	Config               publicConfig                `json:"config"`
-	Seconds              float64                     `json:"seconds"`
-	Ceiling              *ceilingResult              `json:"ceiling"`
-	CeilingExtended      *ceilingResult              `json:"ceiling_extended,omitempty"`
-	CeilingAgain         *ceilingResult              `json:"ceiling_again,omitempty"`
-	Profiles             map[string]string           `json:"profiles,omitempty"`
+	PGCeilingOrdersPerS  float64   `json:"pg_ceiling_orders_per_s"`
+	PGCeilingRuns        []float64 `json:"pg_ceiling_runs_orders_per_s,omitempty"`
+	RESTOrdersPerS       float64   `json:"rest_orders_per_s"`
+	GRPCOrdersPerS       float64   `json:"grpc_orders_per_s"`
+	RESTShareOfCeiling   float64   `json:"rest_share_of_ceiling"`
+	RESTMaxOrdersPerS    float64   `json:"rest_max_served_orders_per_s"`
+	GRPCMaxOrdersPerS    float64   `json:"grpc_max_served_orders_per_s"`
+	PGCeilingExtended    float64   `json:"pg_ceiling_extended_orders_per_s,omitempty"`
+	GRPCShareOfCeiling   float64   `json:"grpc_share_of_ceiling"`
+	HalfPeakRequestsPerS float64   `json:"half_peak_requests_per_s"`
+	RESTP50MsAtHalfPeak  float64   `json:"rest_p50_ms_at_half_peak"`
+	GRPCP50MsAtHalfPeak  float64   `json:"grpc_p50_ms_at_half_peak"`
+	RESTP99MsAtHalfPeak  float64   `json:"rest_p99_ms_at_half_peak"`
+	GRPCP99MsAtHalfPeak  float64   `json:"grpc_p99_ms_at_half_peak"`
+	GatewayLatencyRatio  float64   `json:"gateway_latency_ratio"`
+	GatewayP99Ratio      float64   `json:"gateway_p99_ratio"`
+	// All orders on one account (the hot crowd), through REST.
+	HotAccountOrdersPerS float64 `json:"hot_account_orders_per_s"`
+	// The large data set against the empty database, REST, one mode.
+	LargeDataOrdersPerS    float64 `json:"large_data_rest_orders_per_s"`
+	LargeDataOrdersRatio   float64 `json:"large_data_orders_ratio"`
+	LargeDataP99MsAtHalf   float64 `json:"large_data_rest_p99_ms_at_half_peak"`
+	LargeDataP99Ratio      float64 `json:"large_data_p99_ratio"`
+	LargeDataPreloadS      float64 `json:"large_data_preload_s"`
+	ListTransactionsFirst  latency `json:"list_transactions_first_page_ms"`
+	ListTransactionsDeep   latency `json:"list_transactions_deep_page_ms"`
+	ListTransactionsRatio  float64 `json:"list_transactions_deep_page_ratio"`
+	ListOrdersFirst        latency `json:"list_orders_first_page_ms"`
+	ListOrdersDeep         latency `json:"list_orders_deep_page_ms"`
+	ListOrdersRatio        float64 `json:"list_orders_deep_page_ratio"`
+	ListNotificationsFirst latency `json:"list_notifications_first_page_ms"`
+	ListNotificationsDeep  latency `json:"list_notifications_deep_page_ms"`
+	ListNotificationsRatio float64 `json:"list_notifications_deep_page_ratio"`
+	// PlansSeqScans are the statements that read a large table whole.
+	PlansSeqScans []string `json:"plans_seq_scans"`
+	// Runs are the headline figures of each mode on each data size.
+	Runs            []dataRun                   `json:"runs"`
+	RSS             map[string]*rss             `json:"rss_mib"`
+	Errors          map[string]map[string]int64 `json:"errors"`
+	Correct         bool                        `json:"correct"`
+	Verify          verify.Report               `json:"verify"`
+	VerifyHot       *verify.Report              `json:"verify_hot_account,omitempty"`
+	Retried         int                         `json:"retried_requests"`
+	RetryFailed     int                         `json:"retries_still_failing"`
+	Targets         []targetCheck               `json:"targets,omitempty"`
+	Machine         machine                     `json:"machine"`
+	Config          publicConfig                `json:"config"`
+	Seconds         float64                     `json:"seconds"`
+	Ceiling         *ceilingResult              `json:"ceiling"`
+	CeilingExtended *ceilingResult              `json:"ceiling_extended,omitempty"`
+	CeilingAgain    *ceilingResult              `json:"ceiling_again,omitempty"`
+	Profiles        map[string]string           `json:"profiles,omitempty"`
 	// ProfileShares is each process's CPU profile at the REST peak summed
 	// by kind of work (see package profile), as fractions.
 	ProfileShares map[string]map[string]float64 `json:"profile_shares,omitempty"`
 	REST          *peakResult                   `json:"rest_search,omitempty"`
 	GRPC          *peakResult                   `json:"grpc_search,omitempty"`
 	Half          *halfResult                   `json:"half_peak,omitempty"`
+	HotAccount    *peakResult                   `json:"hot_account_search,omitempty"`
+	Large         *largeResult                  `json:"large_data,omitempty"`
 	Smoke         []*stepRecord                 `json:"smoke,omitempty"`
 	PGStatements  *pgStatements                 `json:"pg_statements,omitempty"`
 	Note          string                        `json:"note,omitempty"`
@@ -162,19 +187,7 @@ type targetCheck struct {
 // finish derives the headline numbers.
 func (r *result) finish(smoke bool) {
 	r.Errors = map[string]map[string]int64{}
-	addErrs := func(phase string, rec *stepRecord) {
-		if rec == nil {
-			return
-		}
-		if e := rec.Result.Errors(); len(e) > 0 {
-			if r.Errors[phase] == nil {
-				r.Errors[phase] = map[string]int64{}
-			}
-			for k, v := range e {
-				r.Errors[phase][k] += v
-			}
-		}
-	}
+	addErrs := r.addErrs
 	r.PGCeilingRuns = nil
 	for _, c := range []*ceilingResult{r.Ceiling, r.CeilingAgain} {
 		if c != nil {
@@ -186,12 +199,19 @@ func (r *result) finish(smoke bool) {
 		addErrs("smoke_"+s.Target, s)
 	}
 	r.collectStatements()
+	r.finishLarge()
 	if smoke {
 		r.Note = "smoke run: a few seconds at a low rate; it checks correctness and measures nothing"
 		return
 	}
 	if r.CeilingExtended != nil {
 		r.PGCeilingExtended = r.CeilingExtended.OrdersPerSecond
+	}
+	if r.HotAccount != nil {
+		for _, s := range r.HotAccount.Steps {
+			addErrs("hot_account_search", s)
+		}
+		r.HotAccountOrdersPerS = r.HotAccount.Best.order().PerSecond
 	}
 	if r.REST != nil {
 		r.RESTOrdersPerS = r.REST.Best.order().PerSecond
@@ -241,11 +261,34 @@ func (r *result) finish(smoke bool) {
 		{"each service < 50 MiB RSS at rest", maxRest > 0 && maxRest < targetRestRSSMiB,
 			fmt.Sprintf("largest %s %.1f MiB", maxName, maxRest)},
 	}
+	r.Targets = append(r.Targets, r.largeTargets()...)
+}
+
+// addErrs counts rec's errors under phase.
+func (r *result) addErrs(phase string, rec *stepRecord) {
+	if rec == nil {
+		return
+	}
+	if e := rec.Result.Errors(); len(e) > 0 {
+		if r.Errors[phase] == nil {
+			r.Errors[phase] = map[string]int64{}
+		}
+		for k, v := range e {
+			r.Errors[phase][k] += v
+		}
+	}
 }
 
 func (r *result) smokeErrors() int64 {
 	var n int64
-	for _, s := range r.Smoke {
+	smoke := slices.Clone(r.Smoke)
+	if r.Large != nil && r.Large.Smoke != nil {
+		smoke = append(smoke, r.Large.Smoke)
+	}
+	if r.HotAccount != nil {
+		smoke = append(smoke, r.HotAccount.Steps...)
+	}
+	for _, s := range smoke {
 		n += s.Result.ErrorCount() + s.Result.Unsent
 	}
 	return n

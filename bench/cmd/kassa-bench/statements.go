@@ -36,7 +36,8 @@ func (b *bench) enableStatements(ctx context.Context) {
 			return
 		}
 	}
-	if _, err := pgstmt.Read(ctx, b.dbs["postgres"], serviceDBs, false); err != nil {
+	// Also what the migrations ran, which the plans leave out.
+	if b.stmtsAtStart, err = pgstmt.Read(ctx, b.dbs["postgres"], serviceDBs, false); err != nil {
 		b.statementError(err)
 	}
 }
