@@ -1,9 +1,9 @@
 // Package plans shows how PostgreSQL runs the services' statements on a
 // large data set, and flags any that reads a large table from end to end.
 //
-// The statements are the services' own, as pg_stat_statements recorded
-// them (constants replaced by $n), not copies: whatever a service sends is
-// explained, and a new statement cannot be forgotten. Each one is prepared
+// The statements are the services' own, as the server logged them
+// (Logged), not copies: whatever a service sends is explained, and a new
+// statement cannot be forgotten. Each one is prepared
 // and explained as a generic plan (plan_cache_mode = force_generic_plan),
 // the plan a prepared statement runs whatever its parameters, so no values
 // are needed and nothing is executed. Chosen statements can in addition be

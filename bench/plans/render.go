@@ -52,7 +52,7 @@ func Markdown(title, intro string, generic, analyzed []Plan) string {
 		w("| %s | %s | %d | %s | %s |\n", p.DB, code(pgstmt.Shorten(p.Query, 90)), p.Calls, cell(p.Reads()), p.Verdict())
 	}
 	if len(analyzed) > 0 {
-		w("\n## The list queries with real parameters\n\nEXPLAIN (ANALYZE, BUFFERS) of each list's newest page and of a deep page of the heavy user, with the cursor the API's page token carried:\n")
+		w("\n## The heavy user's statements with real parameters\n\nEXPLAIN (ANALYZE, BUFFERS) with the heavy user's values: each list's newest page and a deep page, with the cursor the API's page token carried there, and the lookup of one of its orders by key:\n")
 		for _, p := range analyzed {
 			w("\n### %s (%s)\n\n", p.Label, p.DB)
 			block(&b, p)

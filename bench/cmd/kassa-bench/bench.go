@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/kassa-dev/kassa/bench/ceiling"
-	"github.com/kassa-dev/kassa/bench/pgstmt"
 	"github.com/kassa-dev/kassa/bench/procstat"
 	"github.com/kassa-dev/kassa/bench/target"
 	"github.com/kassa-dev/kassa/dev/stack"
@@ -59,8 +58,6 @@ type bench struct {
 	// stmtsOn: the server runs pg_stat_statements and the windows read it.
 	stmtsOn bool
 	stmtMu  sync.Mutex
-	// stmtsAtStart is the statements' counters once the stack was up.
-	stmtsAtStart pgstmt.Snapshot
 
 	// ceilingCfg is the measured ceiling run's pgbench configuration, run
 	// again after the load (ceilingAgain).
@@ -68,9 +65,6 @@ type bench struct {
 
 	// mode is the deployment the stack runs.
 	mode mode
-	// benchRole is the oid of the role the bench's own connections use,
-	// so that the services' statements can be told from its own.
-	benchRole int64
 	// plansPage is the query plans page (explain.go) to write.
 	plansPage string
 

@@ -37,8 +37,8 @@ func (b *bench) largeData(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	l.Plans = b.explain(ctx, cursors)
-	return nil
+	l.Plans, err = b.explain(ctx, cursors)
+	return err
 }
 
 // preload loads size with the bench users' password hash (so that the

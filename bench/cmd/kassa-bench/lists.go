@@ -20,9 +20,10 @@ const (
 	walkPage = paging.MaxSize
 )
 
-// listCursor is where a list's deep page starts, for its plan.
+// listCursor is where a list's deep page starts, for its plan, and the
+// heavy user who reads it.
 type listCursor struct {
-	user   string
+	heavy  target.User
 	cursor paging.Cursor
 }
 
@@ -61,7 +62,7 @@ func (b *bench) measureLists(ctx context.Context, l *largeResult) (map[string]li
 		if err != nil {
 			return nil, err
 		}
-		cursors[name] = listCursor{user: heavy.ID, cursor: c}
+		cursors[name] = listCursor{heavy: heavy, cursor: c}
 		b.printf("  list %-13s newest page p50 %5.2f p99 %5.2f ms; page %d items in p50 %5.2f p99 %5.2f ms (%.2f×)\n",
 			name, lr.First.P50, lr.First.P99, lr.DeepOffset, lr.Deep.P50, lr.Deep.P99, lr.Ratio)
 	}

@@ -25,22 +25,49 @@ type result struct {
 	// The headline numbers.
 	// PGCeilingOrdersPerS is the mean of the ceiling's runs (before and,
 	// unless -ceiling-twice=false, after the load), listed in PGCeilingRuns.
-	PGCeilingOrdersPerS  float64   `json:"pg_ceiling_orders_per_s"`
-	PGCeilingRuns        []float64 `json:"pg_ceiling_runs_orders_per_s,omitempty"`
-	RESTOrdersPerS       float64   `json:"rest_orders_per_s"`
-	GRPCOrdersPerS       float64   `json:"grpc_orders_per_s"`
-	RESTShareOfCeiling   float64   `json:"rest_share_of_ceiling"`
-	RESTMaxOrdersPerS    float64   `json:"rest_max_served_orders_per_s"`
-	GRPCMaxOrdersPerS    float64   `json:"grpc_max_served_orders_per_s"`
-	PGCeilingExtended    float64   `json:"pg_ceiling_extended_orders_per_s,omitempty"`
-	GRPCShareOfCeiling   float64   `json:"grpc_share_of_ceiling"`
-	HalfPeakRequestsPerS float64   `json:"half_peak_requests_per_s"`
-	RESTP50MsAtHalfPeak  float64   `json:"rest_p50_ms_at_half_peak"`
-	GRPCP50MsAtHalfPeak  float64   `json:"grpc_p50_ms_at_half_peak"`
-	RESTP99MsAtHalfPeak  float64   `json:"rest_p99_ms_at_half_peak"`
-	GRPCP99MsAtHalfPeak  float64   `json:"grpc_p99_ms_at_half_peak"`
-	GatewayLatencyRatio  float64   `json:"gateway_latency_ratio"`
-	GatewayP99Ratio      float64   `json:"gateway_p99_ratio"`
+	PGCeilingOrdersPerS  float64                     `json:"pg_ceiling_orders_per_s"`
+	PGCeilingRuns        []float64                   `json:"pg_ceiling_runs_orders_per_s,omitempty"`
+	RESTOrdersPerS       float64                     `json:"rest_orders_per_s"`
+	GRPCOrdersPerS       float64                     `json:"grpc_orders_per_s"`
+	RESTShareOfCeiling   float64                     `json:"rest_share_of_ceiling"`
+	RESTMaxOrdersPerS    float64                     `json:"rest_max_served_orders_per_s"`
+	GRPCMaxOrdersPerS    float64                     `json:"grpc_max_served_orders_per_s"`
+	PGCeilingExtended    float64                     `json:"pg_ceiling_extended_orders_per_s,omitempty"`
+	GRPCShareOfCeiling   float64                     `json:"grpc_share_of_ceiling"`
+	HalfPeakRequestsPerS float64                     `json:"half_peak_requests_per_s"`
+	RESTP50MsAtHalfPeak  float64                     `json:"rest_p50_ms_at_half_peak"`
+	GRPCP50MsAtHalfPeak  float64                     `json:"grpc_p50_ms_at_half_peak"`
+	RESTP99MsAtHalfPeak  float64                     `json:"rest_p99_ms_at_half_peak"`
+	GRPCP99MsAtHalfPeak  float64                     `json:"grpc_p99_ms_at_half_peak"`
+	GatewayLatencyRatio  float64                     `json:"gateway_latency_ratio"`
+	GatewayP99Ratio      float64                     `json:"gateway_p99_ratio"`
+	RSS                  map[string]*rss             `json:"rss_mib"`
+	Errors               map[string]map[string]int64 `json:"errors"`
+	Correct              bool                        `json:"correct"`
+	Verify               verify.Report               `json:"verify"`
+	VerifyHot            *verify.Report              `json:"verify_hot_account,omitempty"`
+	Retried              int                         `json:"retried_requests"`
+	RetryFailed          int                         `json:"retries_still_failing"`
+	Targets              []targetCheck               `json:"targets,omitempty"`
+	Machine              machine                     `json:"machine"`
+	Config               publicConfig                `json:"config"`
+	Seconds              float64                     `json:"seconds"`
+	Ceiling              *ceilingResult              `json:"ceiling"`
+	CeilingExtended      *ceilingResult              `json:"ceiling_extended,omitempty"`
+	CeilingAgain         *ceilingResult              `json:"ceiling_again,omitempty"`
+	Profiles             map[string]string           `json:"profiles,omitempty"`
+	// ProfileShares is each process's CPU profile at the REST peak summed
+	// by kind of work (see package profile), as fractions.
+	ProfileShares map[string]map[string]float64 `json:"profile_shares,omitempty"`
+	REST          *peakResult                   `json:"rest_search,omitempty"`
+	GRPC          *peakResult                   `json:"grpc_search,omitempty"`
+	Half          *halfResult                   `json:"half_peak,omitempty"`
+	HotAccount    *peakResult                   `json:"hot_account_search,omitempty"`
+	Large         *largeResult                  `json:"large_data,omitempty"`
+	Smoke         []*stepRecord                 `json:"smoke,omitempty"`
+	PGStatements  *pgStatements                 `json:"pg_statements,omitempty"`
+	Note          string                        `json:"note,omitempty"`
+
 	// All orders on one account (the hot crowd), through REST.
 	HotAccountOrdersPerS float64 `json:"hot_account_orders_per_s"`
 	// The large data set against the empty database, REST, one mode.
@@ -61,33 +88,7 @@ type result struct {
 	// PlansSeqScans are the statements that read a large table whole.
 	PlansSeqScans []string `json:"plans_seq_scans"`
 	// Runs are the headline figures of each mode on each data size.
-	Runs            []dataRun                   `json:"runs"`
-	RSS             map[string]*rss             `json:"rss_mib"`
-	Errors          map[string]map[string]int64 `json:"errors"`
-	Correct         bool                        `json:"correct"`
-	Verify          verify.Report               `json:"verify"`
-	VerifyHot       *verify.Report              `json:"verify_hot_account,omitempty"`
-	Retried         int                         `json:"retried_requests"`
-	RetryFailed     int                         `json:"retries_still_failing"`
-	Targets         []targetCheck               `json:"targets,omitempty"`
-	Machine         machine                     `json:"machine"`
-	Config          publicConfig                `json:"config"`
-	Seconds         float64                     `json:"seconds"`
-	Ceiling         *ceilingResult              `json:"ceiling"`
-	CeilingExtended *ceilingResult              `json:"ceiling_extended,omitempty"`
-	CeilingAgain    *ceilingResult              `json:"ceiling_again,omitempty"`
-	Profiles        map[string]string           `json:"profiles,omitempty"`
-	// ProfileShares is each process's CPU profile at the REST peak summed
-	// by kind of work (see package profile), as fractions.
-	ProfileShares map[string]map[string]float64 `json:"profile_shares,omitempty"`
-	REST          *peakResult                   `json:"rest_search,omitempty"`
-	GRPC          *peakResult                   `json:"grpc_search,omitempty"`
-	Half          *halfResult                   `json:"half_peak,omitempty"`
-	HotAccount    *peakResult                   `json:"hot_account_search,omitempty"`
-	Large         *largeResult                  `json:"large_data,omitempty"`
-	Smoke         []*stepRecord                 `json:"smoke,omitempty"`
-	PGStatements  *pgStatements                 `json:"pg_statements,omitempty"`
-	Note          string                        `json:"note,omitempty"`
+	Runs []dataRun `json:"runs"`
 }
 
 type rss struct {
@@ -282,14 +283,16 @@ func (r *result) addErrs(phase string, rec *stepRecord) {
 func (r *result) smokeErrors() int64 {
 	var n int64
 	smoke := slices.Clone(r.Smoke)
-	if r.Large != nil && r.Large.Smoke != nil {
-		smoke = append(smoke, r.Large.Smoke)
+	if r.Large != nil {
+		smoke = append(smoke, r.Large.Smoke, r.Large.PlansWindow)
 	}
 	if r.HotAccount != nil {
 		smoke = append(smoke, r.HotAccount.Steps...)
 	}
 	for _, s := range smoke {
-		n += s.Result.ErrorCount() + s.Result.Unsent
+		if s != nil {
+			n += s.Result.ErrorCount() + s.Result.Unsent
+		}
 	}
 	return n
 }
