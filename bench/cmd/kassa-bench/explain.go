@@ -114,19 +114,11 @@ func (b *bench) logStatements(ctx context.Context, window func(context.Context) 
 	if err != nil {
 		return nil, fmt.Errorf("the server log: %w", err)
 	}
-	set := func(ctx context.Context, stmts ...string) error {
-		for _, q := range append(stmts, `SELECT pg_reload_conf()`) {
-			if _, err := pg.ExecContext(ctx, q); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	if err := set(ctx, `ALTER SYSTEM SET log_line_prefix = '`+plans.LogPrefix+`'`, `ALTER SYSTEM SET log_min_duration_statement = 0`); err != nil {
+	if err := reconfigure(ctx, pg, `ALTER SYSTEM SET log_line_prefix = '`+plans.LogPrefix+`'`, `ALTER SYSTEM SET log_min_duration_statement = 0`); err != nil {
 		return nil, err
 	}
 	werr := window(ctx)
-	if err := set(context.WithoutCancel(ctx), `ALTER SYSTEM RESET log_min_duration_statement`, `ALTER SYSTEM RESET log_line_prefix`); err != nil {
+	if err := reconfigure(context.WithoutCancel(ctx), pg, `ALTER SYSTEM RESET log_min_duration_statement`, `ALTER SYSTEM RESET log_line_prefix`); err != nil {
 		return nil, err
 	}
 	if werr != nil {

@@ -154,6 +154,12 @@ func (r *result) finishLarge() {
 		r.LargeDataP99Ratio = r.LargeDataP99MsAtHalf / r.Half.REST.order().Latency.P99
 	}
 	r.LargeDataPreloadS = l.PreloadS
+	if l.Half != nil && r.Half != nil && r.Half.REST != nil {
+		e, g := r.Half.REST.Observed.PerRequest, l.Half.Observed.PerRequest
+		if e["total"] > 0 && e["postgres"] > 0 {
+			r.LargeDataCPURatio, r.LargeDataPostgresRatio = g["total"]/e["total"], g["postgres"]/e["postgres"]
+		}
+	}
 	for name, dst := range map[string]struct {
 		first, deep *latency
 		ratio       *float64
@@ -249,6 +255,9 @@ func (r *result) printLarge(p printer) {
 	if l.Half != nil {
 		p("%-44s %12.1f ms p99 (%.2f× the empty run's %.1f), p50 %.2f ms\n", fmt.Sprintf("REST at %.1f requests/s", l.Half.Rate),
 			r.LargeDataP99MsAtHalf, r.LargeDataP99Ratio, r.RESTP99MsAtHalfPeak, l.Half.order().Latency.P50)
+	}
+	if r.LargeDataCPURatio > 0 {
+		p("%-44s %12.2f× all processes, %.2f× PostgreSQL\n", "CPU per request at that rate, large ÷ empty", r.LargeDataCPURatio, r.LargeDataPostgresRatio)
 	}
 	p("%-20s %8s %8s %8s %8s %10s %8s\n", "list pages, ms", "new p50", "new p99", "deep p50", "deep p99", "items in", "ratio")
 	for _, name := range lists {

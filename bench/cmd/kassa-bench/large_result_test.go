@@ -35,7 +35,12 @@ func TestFinishComparesTheLargeDataWithTheEmptyRun(t *testing.T) {
 		},
 		Plans: &plansResult{Generic: []plans.Plan{{DB: "kassa_order", Query: "SELECT id FROM orders WHERE email = $1", SeqScans: []string{"orders"}}}},
 	}
+	r.Half.REST.Observed.PerRequest = map[string]float64{"total": 4, "postgres": 2}
+	r.Large.Half.Observed.PerRequest = map[string]float64{"total": 5, "postgres": 3}
 	r.finish(false)
+	if r.LargeDataCPURatio != 1.25 || r.LargeDataPostgresRatio != 1.5 {
+		t.Errorf("CPU per request ratios %v, %v; want 1.25, 1.5", r.LargeDataCPURatio, r.LargeDataPostgresRatio)
+	}
 	if r.LargeDataOrdersRatio != 0.75 || r.LargeDataP99Ratio != 1.6 || r.ListOrdersRatio != 2.5 || r.ListOrdersDeep.P50 != 5 {
 		t.Errorf("large data: orders ratio %v, p99 ratio %v, orders list ratio %v", r.LargeDataOrdersRatio, r.LargeDataP99Ratio, r.ListOrdersRatio)
 	}
