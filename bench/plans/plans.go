@@ -206,9 +206,13 @@ func scansOf(js string) ([]Scan, error) {
 	var walk func(n node)
 	walk = func(n node) {
 		// Every node that reads a table names it: scans of any kind, and
-		// ModifyTable (the table written), which is no read.
-		if n.Relation != "" && n.Type != "ModifyTable" {
+		// ModifyTable (the table written), which is no read. A bitmap
+		// index scan names only its index; its heap scan is the parent.
+		switch {
+		case n.Relation != "" && n.Type != "ModifyTable":
 			out = append(out, Scan{Node: n.Type, Relation: n.Relation, Index: n.Index})
+		case n.Type == "Bitmap Index Scan":
+			out = append(out, Scan{Node: n.Type, Index: n.Index})
 		}
 		for _, c := range n.Plans {
 			walk(c)

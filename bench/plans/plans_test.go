@@ -32,6 +32,7 @@ func TestPlansFlagSequentialScansOfLargeTables(t *testing.T) {
 		query, verdict, reads string
 	}{
 		{`SELECT note FROM big WHERE id = $1`, "index", "Index Scan using big_pkey on big"},
+		{`SELECT note FROM big WHERE id = $1 OR id = $2`, "index", "Bitmap Heap Scan on big; Bitmap Index Scan using big_pkey; Bitmap Index Scan using big_pkey"},
 		{`SELECT note FROM big WHERE owner = $1 AND note = $2`, "**SEQ SCAN** of big", "Seq Scan on big"},
 		// A small table may be read whole: that is cheaper than its index.
 		{`SELECT note FROM small WHERE note = $1`, "index", "Seq Scan on small"},

@@ -18,7 +18,10 @@ func (p Plan) Reads() string {
 		if s.Index != "" {
 			r += " using " + s.Index
 		}
-		parts = append(parts, r+" on "+s.Relation)
+		if s.Relation != "" {
+			r += " on " + s.Relation
+		}
+		parts = append(parts, r)
 	}
 	return strings.Join(parts, "; ")
 }

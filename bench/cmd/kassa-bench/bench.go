@@ -28,11 +28,12 @@ var processNames = []string{"gateway", "user", "billing", "order", "notification
 
 // bench is one run: the stack it started, the users the load spreads
 // over, and the result it fills in. run goes through the phases in order;
-// each has a file: stack.go, users.go, ceiling.go, step.go (one load step)
-// and peak.go (the searches and the half peak), check.go, pprof.go.
-// monitor.go and proc.go observe the machine during a window,
-// statements.go keeps pg_stat_statements, result.go and report.go are
-// result.json and the table.
+// each has a file: stack.go (in the mode of mode.go), users.go,
+// ceiling.go, step.go (one load step) and peak.go (the searches and the
+// half peak), hot.go, large.go (the large data: lists.go, explain.go),
+// check.go, pprof.go. monitor.go and proc.go observe the machine during a
+// window, statements.go keeps pg_stat_statements, result.go, report.go and
+// large_result.go are result.json, the table and the chart.
 type bench struct {
 	cfg config
 	out io.Writer
