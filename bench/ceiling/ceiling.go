@@ -34,6 +34,36 @@ var Services = []string{"user", "billing", "order", "notification"}
 // adds users 1..users, each with an account funded like the load test's
 // users.
 func Setup(ctx context.Context, db *sql.DB, root string, users int) error {
+	if err := Migrate(ctx, db, root); err != nil {
+		return err
+	}
+	uid := strings.ReplaceAll(userIDExpr, ":n", "n")
+	stmts := []string{
+		`INSERT INTO users (id, username, email, account_ready)
+			SELECT ` + uid + `, 'pgb' || n, 'pgb' || n || '@example.com', true FROM generate_series(1, $1) n`,
+		`INSERT INTO accounts (user_id, balance, currency)
+			SELECT ` + uid + `, $2, 'USD' FROM generate_series(1, $1) n`,
+		`INSERT INTO transactions (user_id, kind, amount, currency, balance_after, request_id)
+			SELECT ` + uid + `, 'deposit', $2, 'USD', $2, 'fund' FROM generate_series(1, $1) n`,
+	}
+	for _, s := range stmts {
+		args := []any{users}
+		if strings.Contains(s, "$2") {
+			args = append(args, workload.FundAmount)
+		}
+		if _, err := db.ExecContext(ctx, s, args...); err != nil {
+			return fmt.Errorf("add ceiling users: %w", err)
+		}
+	}
+	if _, err := db.ExecContext(ctx, `ANALYZE`); err != nil {
+		return fmt.Errorf("analyze: %w", err)
+	}
+	return nil
+}
+
+// Migrate creates the four services' tables in db from the "Up" parts of
+// their migration files under root: the schema the services run.
+func Migrate(ctx context.Context, db *sql.DB, root string) error {
 	for _, svc := range Services {
 		files, err := filepath.Glob(filepath.Join(root, "services", svc, "postgres", "migrations", "*.sql"))
 		if err != nil {
@@ -58,27 +88,6 @@ func Setup(ctx context.Context, db *sql.DB, root string, users int) error {
 				return fmt.Errorf("apply %s: %w", f, err)
 			}
 		}
-	}
-	uid := strings.ReplaceAll(userIDExpr, ":n", "n")
-	stmts := []string{
-		`INSERT INTO users (id, username, email, account_ready)
-			SELECT ` + uid + `, 'pgb' || n, 'pgb' || n || '@example.com', true FROM generate_series(1, $1) n`,
-		`INSERT INTO accounts (user_id, balance, currency)
-			SELECT ` + uid + `, $2, 'USD' FROM generate_series(1, $1) n`,
-		`INSERT INTO transactions (user_id, kind, amount, currency, balance_after, request_id)
-			SELECT ` + uid + `, 'deposit', $2, 'USD', $2, 'fund' FROM generate_series(1, $1) n`,
-	}
-	for _, s := range stmts {
-		args := []any{users}
-		if strings.Contains(s, "$2") {
-			args = append(args, workload.FundAmount)
-		}
-		if _, err := db.ExecContext(ctx, s, args...); err != nil {
-			return fmt.Errorf("add ceiling users: %w", err)
-		}
-	}
-	if _, err := db.ExecContext(ctx, `ANALYZE`); err != nil {
-		return fmt.Errorf("analyze: %w", err)
 	}
 	return nil
 }

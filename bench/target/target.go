@@ -122,11 +122,17 @@ func (r *REST) post(ctx context.Context, u User, path, body, idempotencyKey stri
 		return "bad request: " + err.Error()
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if u.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+u.Token)
-	}
 	if idempotencyKey != "" {
 		req.Header.Set("Idempotency-Key", idempotencyKey)
+	}
+	return r.send(ctx, u, req, out)
+}
+
+// send sends req with u's token and reads a 200 answer into out; it
+// returns the failure otherwise.
+func (r *REST) send(ctx context.Context, u User, req *http.Request, out any) string {
+	if u.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+u.Token)
 	}
 	resp, err := r.client.Do(req)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/kassa-dev/kassa/bench/workload"
+	"github.com/lib/pq"
 )
 
 // Order is an orders row.
@@ -287,10 +288,12 @@ type DBs struct {
 	Order, Billing, Notification *sql.DB
 }
 
-// Load reads the facts.
-func Load(ctx context.Context, d DBs) (Facts, error) {
+// Load reads the facts of users: the benchmark's own, whatever else the
+// databases hold (a preloaded history, say).
+func Load(ctx context.Context, d DBs, users []string) (Facts, error) {
 	f := Facts{Balances: make(map[string]int64)}
-	rows, err := d.Order.QueryContext(ctx, `SELECT id, user_id, price, status, request_id, notified_at IS NOT NULL FROM orders`)
+	ids := pq.Array(users)
+	rows, err := d.Order.QueryContext(ctx, `SELECT id, user_id, price, status, request_id, notified_at IS NOT NULL FROM orders WHERE user_id = ANY($1::uuid[])`, ids)
 	if err != nil {
 		return f, fmt.Errorf("read orders: %w", err)
 	}
@@ -306,7 +309,7 @@ func Load(ctx context.Context, d DBs) (Facts, error) {
 		return f, err
 	}
 	// An order's payment is keyed by its order; its request_id may be NULL.
-	rows, err = d.Billing.QueryContext(ctx, `SELECT user_id, kind, amount, coalesce(request_id, ''), coalesce(order_id::text, '') FROM transactions`)
+	rows, err = d.Billing.QueryContext(ctx, `SELECT user_id, kind, amount, coalesce(request_id, ''), coalesce(order_id::text, '') FROM transactions WHERE user_id = ANY($1::uuid[])`, ids)
 	if err != nil {
 		return f, fmt.Errorf("read ledger: %w", err)
 	}
@@ -321,7 +324,7 @@ func Load(ctx context.Context, d DBs) (Facts, error) {
 	if err := closeRows(rows); err != nil {
 		return f, err
 	}
-	rows, err = d.Billing.QueryContext(ctx, `SELECT user_id, balance FROM accounts`)
+	rows, err = d.Billing.QueryContext(ctx, `SELECT user_id, balance FROM accounts WHERE user_id = ANY($1::uuid[])`, ids)
 	if err != nil {
 		return f, fmt.Errorf("read accounts: %w", err)
 	}
@@ -337,7 +340,7 @@ func Load(ctx context.Context, d DBs) (Facts, error) {
 	if err := closeRows(rows); err != nil {
 		return f, err
 	}
-	rows, err = d.Notification.QueryContext(ctx, `SELECT user_id, coalesce(order_id::text, ''), subject FROM notifications`)
+	rows, err = d.Notification.QueryContext(ctx, `SELECT user_id, coalesce(order_id::text, ''), subject FROM notifications WHERE user_id = ANY($1::uuid[])`, ids)
 	if err != nil {
 		return f, fmt.Errorf("read letters: %w", err)
 	}
@@ -360,9 +363,9 @@ func closeRows(rows *sql.Rows) error {
 	return err
 }
 
-// Unfinished counts orders that are pending or have no letter yet.
-func Unfinished(ctx context.Context, order *sql.DB) (int64, error) {
+// Unfinished counts users' orders that are pending or have no letter yet.
+func Unfinished(ctx context.Context, order *sql.DB, users []string) (int64, error) {
 	var n int64
-	err := order.QueryRowContext(ctx, `SELECT count(*) FROM orders WHERE status = 'pending' OR notified_at IS NULL`).Scan(&n)
+	err := order.QueryRowContext(ctx, `SELECT count(*) FROM orders WHERE user_id = ANY($1::uuid[]) AND (status = 'pending' OR notified_at IS NULL)`, pq.Array(users)).Scan(&n)
 	return n, err
 }

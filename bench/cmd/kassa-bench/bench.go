@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/kassa-dev/kassa/bench/ceiling"
 	"github.com/kassa-dev/kassa/bench/procstat"
 	"github.com/kassa-dev/kassa/bench/target"
-	"github.com/kassa-dev/kassa/bench/workload"
 	"github.com/kassa-dev/kassa/dev/stack"
 	"github.com/kassa-dev/kassa/services/platform/pgcluster"
 )
@@ -28,11 +28,12 @@ var processNames = []string{"gateway", "user", "billing", "order", "notification
 
 // bench is one run: the stack it started, the users the load spreads
 // over, and the result it fills in. run goes through the phases in order;
-// each has a file: stack.go, users.go, ceiling.go, step.go (one load step)
-// and peak.go (the searches and the half peak), check.go, pprof.go.
-// monitor.go and proc.go observe the machine during a window,
-// statements.go keeps pg_stat_statements, result.go and report.go are
-// result.json and the table.
+// each has a file: stack.go (in the mode of mode.go), users.go,
+// ceiling.go, step.go (one load step) and peak.go (the searches and the
+// half peak), hot.go, large.go (the large data: lists.go, explain.go),
+// check.go, pprof.go. monitor.go and proc.go observe the machine during a
+// window, statements.go keeps pg_stat_statements, result.go, report.go and
+// large_result.go are result.json, the table and the chart.
 type bench struct {
 	cfg config
 	out io.Writer
@@ -47,14 +48,9 @@ type bench struct {
 	pids       map[string]int // service name → pid
 	dbs        map[string]*sql.DB
 
-	gen    *workload.Generator
-	users  []string
-	tokens []string // users[i]'s access token, from one login before the load
-	rest   *target.REST
-	grpc   *target.GRPC
-
-	failedMu sync.Mutex
-	failed   []int64 // sequence numbers of requests that did not succeed
+	main, hot *crowd
+	rest      *target.REST
+	grpc      *target.GRPC
 
 	rssMu   sync.Mutex
 	rssPeak map[string]float64 // MiB, highest seen during the peak searches
@@ -67,6 +63,11 @@ type bench struct {
 	// ceilingCfg is the measured ceiling run's pgbench configuration, run
 	// again after the load (ceilingAgain).
 	ceilingCfg *ceiling.Config
+
+	// mode is the deployment the stack runs.
+	mode mode
+	// plansPage is the query plans page (explain.go) to write.
+	plansPage string
 
 	res result
 }
@@ -123,21 +124,11 @@ func (b *bench) run(ctx context.Context) (err error) {
 	if err := b.measureCeiling(ctx); err != nil {
 		return err
 	}
-	if b.cfg.smoke {
-		if err := b.smokeLoad(ctx); err != nil {
-			return err
-		}
-	} else {
-		if err := b.peaks(ctx); err != nil {
-			return err
-		}
-		if err := b.halfPeak(ctx); err != nil {
-			return err
-		}
+	if err := b.measureMode(ctx); err != nil {
+		return err
+	}
+	if !b.cfg.smoke {
 		if err := b.ceilingAgain(ctx); err != nil {
-			return err
-		}
-		if err := b.profile(ctx); err != nil {
 			return err
 		}
 	}
@@ -157,11 +148,8 @@ func (b *bench) run(ctx context.Context) (err error) {
 	b.res.finish(b.cfg.smoke)
 	b.res.Targets = append(b.res.Targets, b.res.overloadTargets()...)
 	b.res.print(b.out, b.cfg)
-	if b.cfg.out != "" {
-		if err := b.res.write(b.cfg.out); err != nil {
-			return err
-		}
-		b.printf("results written to %s\n", b.cfg.out)
+	if err := b.writeFiles(); err != nil {
+		return err
 	}
 	switch {
 	case !b.res.Correct:
@@ -171,6 +159,56 @@ func (b *bench) run(ctx context.Context) (err error) {
 	case b.cfg.smoke && b.res.PGStatements.Error != "":
 		// Not a number: the statements section itself broke.
 		return fmt.Errorf("the per-statement numbers broke: %s", b.res.PGStatements.Error)
+	case b.cfg.smoke && len(b.res.PlansSeqScans) > 0:
+		// A statement that reads a large table whole is a bug however
+		// small the smoke's tables are.
+		return fmt.Errorf("statements scan large tables sequentially: %s", strings.Join(b.res.PlansSeqScans, "; "))
+	}
+	return nil
+}
+
+// measureMode measures kassa in the mode the stack runs: the empty
+// database (the peaks, the half peak, the hot account, the profiles; the
+// smoke's short steps), then the large data set.
+func (b *bench) measureMode(ctx context.Context) error {
+	if b.cfg.smoke {
+		if err := b.smokeLoad(ctx); err != nil {
+			return err
+		}
+	} else {
+		for _, phase := range []func(context.Context) error{b.peaks, b.halfPeak, b.hotAccount, b.profile} {
+			if err := phase(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	b.res.addRun(b.mode, dataEmpty, b.res.REST, b.res.Half.rest())
+	if b.cfg.largeUsers == 0 {
+		return nil
+	}
+	return b.largeData(ctx)
+}
+
+// writeFiles writes result.json, the chart and the plans page, those
+// that were asked for.
+func (b *bench) writeFiles() error {
+	if b.cfg.out != "" {
+		if err := b.res.write(b.cfg.out); err != nil {
+			return err
+		}
+		b.printf("results written to %s\n", b.cfg.out)
+	}
+	if b.cfg.chartOut != "" {
+		if err := os.WriteFile(b.cfg.chartOut, []byte(b.res.chart()), 0o644); err != nil {
+			return err
+		}
+		b.printf("chart written to %s\n", b.cfg.chartOut)
+	}
+	if b.cfg.plansOut != "" && b.plansPage != "" {
+		if err := os.WriteFile(b.cfg.plansOut, []byte(b.plansPage), 0o644); err != nil {
+			return err
+		}
+		b.printf("query plans written to %s\n", b.cfg.plansOut)
 	}
 	return nil
 }

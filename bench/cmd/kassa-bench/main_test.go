@@ -23,7 +23,8 @@ func TestParseFlagsDefaultsAndSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.users != 200 || c.clients != 16 || c.smoke || c.out != filepath.Join(root, "bench", "result.json") {
+	if c.users != 200 || c.clients != 16 || c.smoke || c.out != filepath.Join(root, "bench", "result.json") ||
+		c.largeUsers != 1_000_000 || c.largeHeavy != 100_000 || c.plansOut != filepath.Join(root, "docs", "benchmarks-plans.md") {
 		t.Errorf("defaults: %+v", c)
 	}
 	if c.logs != filepath.Join(root, ".build", "bench-stack.log") {
@@ -36,8 +37,12 @@ func TestParseFlagsDefaultsAndSmoke(t *testing.T) {
 	}
 	// Smoke shrinks what was not given, keeps what was, and writes no
 	// result file unless asked.
-	if c.users != 10 || c.clients != 6 || c.ceilingTime != 2*time.Second || c.out != "" {
-		t.Errorf("smoke: users %d clients %d ceiling %v out %q", c.users, c.clients, c.ceilingTime, c.out)
+	if c.users != 10 || c.clients != 6 || c.ceilingTime != 2*time.Second || c.out != "" || c.plansOut != "" || c.chartOut != "" {
+		t.Errorf("smoke: users %d clients %d ceiling %v out %q %q %q", c.users, c.clients, c.ceilingTime, c.out, c.plansOut, c.chartOut)
+	}
+	// The large data set, scaled down but loaded.
+	if c.largeUsers != 10_000 || c.largeHeavy != 2_000 {
+		t.Errorf("smoke: large data %d users, heavy %d", c.largeUsers, c.largeHeavy)
 	}
 
 	c, err = parseFlags([]string{"kassa-bench"}, func(k string) string {
@@ -54,6 +59,8 @@ func TestParseFlagsDefaultsAndSmoke(t *testing.T) {
 		{"kassa-bench", "-root", root, "-factor", "1"},
 		{"kassa-bench", "-root", root, "-users", "0"},
 		{"kassa-bench", "-root", root, "extra"},
+		{"kassa-bench", "-root", root, "-large-users", "1"},
+		{"kassa-bench", "-root", root, "-list-samples", "0"},
 		{"kassa-bench", "-no-such-flag"},
 	} {
 		if _, err := parseFlags(bad, noEnv, io.Discard); err == nil {

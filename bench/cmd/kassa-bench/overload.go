@@ -71,16 +71,13 @@ func (b *bench) overload(ctx context.Context) error {
 	if o.Peak <= 0 {
 		return fmt.Errorf("overload: no peak to double")
 	}
-	users := make([]target.User, len(b.users))
-	for i := range users {
-		users[i] = b.user(i)
-	}
+	users := b.main.users
 	s := overload.NewSender(b.st.BaseURL(), 4096)
 	defer s.Close()
 	cfg := overload.Config{Warmup: warmup, Duration: dur, Timeout: b.cfg.timeout, Clients: 4096, Price: 100}
 
 	b.printf("overload: twice the REST peak over %d accounts, then one account at twice its own peak\n", len(users))
-	cfg.Rate, cfg.Keys = 2*o.Peak, b.gen.Run+"-over"
+	cfg.Rate, cfg.Keys = 2*o.Peak, b.main.gen.Run+"-over"
 	if err := b.overloadRun(ctx, s, cfg, users, &o.Many); err != nil {
 		return err
 	}
@@ -89,7 +86,7 @@ func (b *bench) overload(ctx context.Context) error {
 	// admits, each sent when the previous one answered.
 	hot := users[:1]
 	peakCfg := overload.Config{Warmup: time.Second, Duration: dur / 2, Timeout: b.cfg.timeout, Clients: o.HotClients,
-		Price: 100, Keys: b.gen.Run + "-hotpeak"}
+		Price: 100, Keys: b.main.gen.Run + "-hotpeak"}
 	if b.cfg.smoke {
 		peakCfg.Warmup, peakCfg.Duration = 0, time.Second
 	}
@@ -111,7 +108,7 @@ func (b *bench) overload(ctx context.Context) error {
 	if peak.Goodput <= 0 {
 		return fmt.Errorf("overload: the hot account served nothing")
 	}
-	cfg.Rate, cfg.Keys = 2*peak.Goodput, b.gen.Run+"-hot"
+	cfg.Rate, cfg.Keys = 2*peak.Goodput, b.main.gen.Run+"-hot"
 	if err := b.overloadRun(ctx, s, cfg, hot, &o.Hot); err != nil {
 		return err
 	}

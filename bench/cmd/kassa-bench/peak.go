@@ -29,7 +29,7 @@ func (b *bench) peaks(ctx context.Context) error {
 			}
 		}
 	}()
-	restPeak, err := b.searchPeak(ctx, b.rest, start)
+	restPeak, err := b.searchPeak(ctx, b.rest, b.main, start)
 	if err != nil {
 		return err
 	}
@@ -39,7 +39,7 @@ func (b *bench) peaks(ctx context.Context) error {
 	if restPeak.Best != nil {
 		start = restPeak.Best.Result.Achieved * 0.9
 	}
-	grpcPeak, err := b.searchPeak(ctx, b.grpc, start)
+	grpcPeak, err := b.searchPeak(ctx, b.grpc, b.main, start)
 	if err != nil {
 		return err
 	}
@@ -47,14 +47,14 @@ func (b *bench) peaks(ctx context.Context) error {
 	return nil
 }
 
-func (b *bench) searchPeak(ctx context.Context, t target.Target, start float64) (*peakResult, error) {
+func (b *bench) searchPeak(ctx context.Context, t target.Target, c *crowd, start float64) (*peakResult, error) {
 	b.printf("peak search through %s: from %.0f requests/s, ×%.1f per step, %v + %v each, p99 limit %v\n",
 		t.Name(), start, b.cfg.factor, b.cfg.warmup, b.cfg.step, b.cfg.p99Limit)
 	cfg := search.Config{Start: start, Factor: b.cfg.factor, MaxSteps: b.cfg.maxSteps, Refine: b.cfg.refine,
 		P99Limit: b.cfg.p99Limit, MinKeepUp: 0.95, MinRate: 5, Confirm: b.cfg.confirm}
 	var records []*stepRecord
 	res, err := search.Run(ctx, cfg, func(ctx context.Context, rate float64) (search.Measurement, error) {
-		rec, err := b.step(ctx, t, "search", rate, b.cfg.warmup, b.cfg.step)
+		rec, err := b.step(ctx, t, c, "search", rate, b.cfg.warmup, b.cfg.step)
 		if err != nil {
 			return search.Measurement{}, err
 		}
@@ -105,7 +105,7 @@ func (b *bench) halfPeak(ctx context.Context) error {
 			order = []target.Target{b.grpc, b.rest}
 		}
 		for _, t := range order {
-			rec, err := b.step(ctx, t, fmt.Sprintf("half %d", i+1), rate, b.cfg.halfWarmup, round)
+			rec, err := b.step(ctx, t, b.main, fmt.Sprintf("half %d", i+1), rate, b.cfg.halfWarmup, round)
 			if err != nil {
 				return err
 			}

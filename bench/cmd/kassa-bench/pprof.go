@@ -35,7 +35,7 @@ func (b *bench) profile(ctx context.Context) error {
 	b.printf("profiling every service for %ds at the REST peak (%.1f requests/s) into %s\n", secs, rate, dir)
 	stepDone := make(chan error, 1)
 	go func() {
-		rec, err := b.step(ctx, b.rest, "pprof", rate, time.Second, time.Duration(secs+1)*time.Second)
+		rec, err := b.step(ctx, b.rest, b.main, "pprof", rate, time.Second, time.Duration(secs+1)*time.Second)
 		if err == nil {
 			b.stepLine(rec, "")
 		}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/kassa-dev/kassa/bench/load"
+	"github.com/kassa-dev/kassa/bench/verify"
 )
 
 // printer writes one piece of the summary table.
@@ -20,6 +21,7 @@ func (r *result) print(w io.Writer, c config) {
 	r.printHeader(p, c)
 	r.printThroughput(p, c)
 	r.printLatency(p)
+	r.printLarge(p)
 	r.printMemory(p)
 	r.printCPU(p)
 	r.printStatements(w)
@@ -173,19 +175,12 @@ func (r *result) printVerdict(p printer) {
 		}
 		p("\n            (past-the-peak search steps may fail by design; failed requests are retried with their keys before the check)\n")
 	}
-	v := r.Verify
-	p("correctness %d orders (%d paid, %d rejected), %d letters, %d deposits; balances %d = deposits %d − paid %d: ",
-		v.Orders, v.Paid, v.Rejected, v.Letters, v.Deposits, v.BalanceSum, v.DepositSum, v.PaidSum)
-	if r.Correct {
-		p("CORRECT\n")
-	} else {
-		p("WRONG\n")
-		for _, pr := range v.Problems {
-			p("  ✗ %s\n", pr)
-		}
+	verdict(p, "correctness", r.Verify)
+	if r.VerifyHot != nil {
+		verdict(p, "hot account", *r.VerifyHot)
 	}
 	if len(r.Targets) > 0 {
-		p("\ntargets (issue 8)\n")
+		p("\ntargets (issues 8 and 17)\n")
 		for _, t := range r.Targets {
 			mark := "not met"
 			if t.Met {
@@ -193,6 +188,20 @@ func (r *result) printVerdict(p printer) {
 			}
 			p("  %-48s %-8s %s\n", t.Target, mark, t.Value)
 		}
+	}
+}
+
+// verdict shows one crowd's check.
+func verdict(p printer, label string, v verify.Report) {
+	p("%-11s %d orders (%d paid, %d rejected), %d letters, %d deposits; balances %d = deposits %d − paid %d: ",
+		label, v.Orders, v.Paid, v.Rejected, v.Letters, v.Deposits, v.BalanceSum, v.DepositSum, v.PaidSum)
+	if v.OK() {
+		p("CORRECT\n")
+		return
+	}
+	p("WRONG\n")
+	for _, pr := range v.Problems {
+		p("  ✗ %s\n", pr)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/kassa-dev/kassa/bench/ceiling"
 	"github.com/kassa-dev/kassa/bench/load"
@@ -44,6 +45,7 @@ type result struct {
 	Errors               map[string]map[string]int64 `json:"errors"`
 	Correct              bool                        `json:"correct"`
 	Verify               verify.Report               `json:"verify"`
+	VerifyHot            *verify.Report              `json:"verify_hot_account,omitempty"`
 	Retried              int                         `json:"retried_requests"`
 	RetryFailed          int                         `json:"retries_still_failing"`
 	Targets              []targetCheck               `json:"targets,omitempty"`
@@ -60,11 +62,40 @@ type result struct {
 	REST          *peakResult                   `json:"rest_search,omitempty"`
 	GRPC          *peakResult                   `json:"grpc_search,omitempty"`
 	Half          *halfResult                   `json:"half_peak,omitempty"`
+	HotAccount    *peakResult                   `json:"hot_account_search,omitempty"`
+	Large         *largeResult                  `json:"large_data,omitempty"`
 	Smoke         []*stepRecord                 `json:"smoke,omitempty"`
 	PGStatements  *pgStatements                 `json:"pg_statements,omitempty"`
 	Note          string                        `json:"note,omitempty"`
 	// The overload figures (overload.go), at the top level of the JSON.
 	overloadFigures
+
+	// All orders on one account (the hot crowd), through REST.
+	HotAccountOrdersPerS float64 `json:"hot_account_orders_per_s"`
+	// The large data set against the empty database, REST, one mode.
+	LargeDataOrdersPerS  float64 `json:"large_data_rest_orders_per_s"`
+	LargeDataOrdersRatio float64 `json:"large_data_orders_ratio"`
+	LargeDataP99MsAtHalf float64 `json:"large_data_rest_p99_ms_at_half_peak"`
+	LargeDataP99Ratio    float64 `json:"large_data_p99_ratio"`
+	LargeDataPreloadS    float64 `json:"large_data_preload_s"`
+	// CPU per request at the same rate, large ÷ empty: all processes, and
+	// PostgreSQL alone. Other work on the machine moves these far less
+	// than the throughput and the tail.
+	LargeDataCPURatio      float64 `json:"large_data_cpu_per_request_ratio"`
+	LargeDataPostgresRatio float64 `json:"large_data_postgres_cpu_per_request_ratio"`
+	ListTransactionsFirst  latency `json:"list_transactions_first_page_ms"`
+	ListTransactionsDeep   latency `json:"list_transactions_deep_page_ms"`
+	ListTransactionsRatio  float64 `json:"list_transactions_deep_page_ratio"`
+	ListOrdersFirst        latency `json:"list_orders_first_page_ms"`
+	ListOrdersDeep         latency `json:"list_orders_deep_page_ms"`
+	ListOrdersRatio        float64 `json:"list_orders_deep_page_ratio"`
+	ListNotificationsFirst latency `json:"list_notifications_first_page_ms"`
+	ListNotificationsDeep  latency `json:"list_notifications_deep_page_ms"`
+	ListNotificationsRatio float64 `json:"list_notifications_deep_page_ratio"`
+	// PlansSeqScans are the statements that read a large table whole.
+	PlansSeqScans []string `json:"plans_seq_scans"`
+	// Runs are the headline figures of each mode on each data size.
+	Runs []dataRun `json:"runs"`
 }
 
 type rss struct {
@@ -164,19 +195,7 @@ type targetCheck struct {
 // finish derives the headline numbers.
 func (r *result) finish(smoke bool) {
 	r.Errors = map[string]map[string]int64{}
-	addErrs := func(phase string, rec *stepRecord) {
-		if rec == nil {
-			return
-		}
-		if e := rec.Result.Errors(); len(e) > 0 {
-			if r.Errors[phase] == nil {
-				r.Errors[phase] = map[string]int64{}
-			}
-			for k, v := range e {
-				r.Errors[phase][k] += v
-			}
-		}
-	}
+	addErrs := r.addErrs
 	r.PGCeilingRuns = nil
 	for _, c := range []*ceilingResult{r.Ceiling, r.CeilingAgain} {
 		if c != nil {
@@ -188,12 +207,19 @@ func (r *result) finish(smoke bool) {
 		addErrs("smoke_"+s.Target, s)
 	}
 	r.collectStatements()
+	r.finishLarge()
 	if smoke {
 		r.Note = "smoke run: a few seconds at a low rate; it checks correctness and measures nothing"
 		return
 	}
 	if r.CeilingExtended != nil {
 		r.PGCeilingExtended = r.CeilingExtended.OrdersPerSecond
+	}
+	if r.HotAccount != nil {
+		for _, s := range r.HotAccount.Steps {
+			addErrs("hot_account_search", s)
+		}
+		r.HotAccountOrdersPerS = r.HotAccount.Best.order().PerSecond
 	}
 	if r.REST != nil {
 		r.RESTOrdersPerS = r.REST.Best.order().PerSecond
@@ -243,12 +269,37 @@ func (r *result) finish(smoke bool) {
 		{"each service < 50 MiB RSS at rest", maxRest > 0 && maxRest < targetRestRSSMiB,
 			fmt.Sprintf("largest %s %.1f MiB", maxName, maxRest)},
 	}
+	r.Targets = append(r.Targets, r.largeTargets()...)
+}
+
+// addErrs counts rec's errors under phase.
+func (r *result) addErrs(phase string, rec *stepRecord) {
+	if rec == nil {
+		return
+	}
+	if e := rec.Result.Errors(); len(e) > 0 {
+		if r.Errors[phase] == nil {
+			r.Errors[phase] = map[string]int64{}
+		}
+		for k, v := range e {
+			r.Errors[phase][k] += v
+		}
+	}
 }
 
 func (r *result) smokeErrors() int64 {
 	var n int64
-	for _, s := range r.Smoke {
-		n += s.Result.ErrorCount() + s.Result.Unsent
+	smoke := slices.Clone(r.Smoke)
+	if r.Large != nil {
+		smoke = append(smoke, r.Large.Smoke, r.Large.PlansWindow)
+	}
+	if r.HotAccount != nil {
+		smoke = append(smoke, r.HotAccount.Steps...)
+	}
+	for _, s := range smoke {
+		if s != nil {
+			n += s.Result.ErrorCount() + s.Result.Unsent
+		}
 	}
 	return n
 }

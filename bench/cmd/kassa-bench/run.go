@@ -49,6 +49,12 @@ type config struct {
 	pgParams        string
 	profileTime     time.Duration
 	pgStatements    bool
+
+	largeUsers  int
+	largeHeavy  int
+	listSamples int
+	plansOut    string
+	chartOut    string
 }
 
 func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (config, error) {
@@ -86,6 +92,11 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (co
 	fs.BoolVar(&c.pgStatements, "pg-statements", true, "load pg_stat_statements into the cluster and report each statement's calls and time per request; false measures without its cost")
 	fs.DurationVar(&c.profileTime, "profile-time", 10*time.Second, "length of the -pprof CPU profiles")
 	fs.Float64Var(&c.smokeRate, "smoke-rate", 20, "requests per second in -smoke")
+	fs.IntVar(&c.largeUsers, "large-users", 1_000_000, "users of the large data set preloaded after the empty-database run (10 ledger entries and one order each); 0 skips the large-data run")
+	fs.IntVar(&c.largeHeavy, "large-heavy", 100_000, "orders of the large data set's heavy user, whose lists are read at their newest and at a deep page half-way")
+	fs.IntVar(&c.listSamples, "list-samples", 200, "reads of each list page measured (newest and deep)")
+	fs.StringVar(&c.plansOut, "plans", "", "write the query plans page here (default: docs/benchmarks-plans.md; none with -smoke)")
+	fs.StringVar(&c.chartOut, "chart", "", "write the chart of orders/s and p99 here (default: docs/benchmarks.svg; none with -smoke)")
 	fs.DurationVar(&c.sampleEvery, "sample-every", 100*time.Millisecond, "pg_stat_activity sampling interval during load")
 	fs.Usage = func() {
 		fmt.Fprintln(stdout, "usage: kassa-bench [flags]\n\nBenchmarks kassa on a fresh throwaway stack against the PostgreSQL ceiling (see docs/benchmarks.md).\n\nflags:")
@@ -109,6 +120,9 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (co
 			"step":             func() { c.step = 3 * time.Second },
 			"warmup":           func() { c.warmup = 500 * time.Millisecond },
 			"ceiling-extended": func() { c.ceilingExtended = 0 },
+			"large-users":      func() { c.largeUsers = 10_000 },
+			"large-heavy":      func() { c.largeHeavy = 2_000 },
+			"list-samples":     func() { c.listSamples = 10 },
 		} {
 			if !set[name] {
 				apply()
@@ -127,8 +141,15 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (co
 		return c, err
 	}
 	c.root = root
-	if c.out == "" && !c.smoke {
-		c.out = filepath.Join(c.root, "bench", "result.json")
+	if !c.smoke {
+		for _, f := range []struct {
+			v    *string
+			path string
+		}{{&c.out, "bench/result.json"}, {&c.plansOut, "docs/benchmarks-plans.md"}, {&c.chartOut, "docs/benchmarks.svg"}} {
+			if *f.v == "" {
+				*f.v = filepath.Join(c.root, filepath.FromSlash(f.path))
+			}
+		}
 	}
 	if c.logs == "" {
 		c.logs = filepath.Join(c.root, ".build", "bench-stack.log")
@@ -142,6 +163,10 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (co
 		return c, errors.New("-smoke-rate must be positive")
 	case c.halfRounds < 1:
 		return c, errors.New("-half-rounds must be at least 1")
+	case c.largeUsers != 0 && (c.largeUsers < 2 || c.largeHeavy < 2):
+		return c, errors.New("-large-users and -large-heavy must be at least 2 (or -large-users 0)")
+	case c.listSamples < 1:
+		return c, errors.New("-list-samples must be at least 1")
 	}
 	return c, nil
 }
@@ -175,6 +200,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		return err
 	}
-	b := &bench{cfg: c, out: stdout}
+	b := &bench{cfg: c, out: stdout, mode: modes[0]}
 	return b.run(ctx)
 }

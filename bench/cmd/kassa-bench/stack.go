@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -50,7 +51,13 @@ func (b *bench) startStack(ctx context.Context) error {
 	}
 	b.printf("starting the stack in %s (builds the binaries; logs in %s)\n", dir, b.cfg.logs)
 	t0 := time.Now()
-	opts := stack.Options{Root: b.cfg.root, Dir: dir, FreePorts: true, Durable: true, Out: logs, LogFmt: "text", Env: overloadEnv}
+	opts := stack.Options{Root: b.cfg.root, Dir: dir, FreePorts: true, Durable: true, Out: logs, LogFmt: "text", Env: slices.Clone(overloadEnv)}
+	b.mode.apply(&opts)
+	if b.cfg.smoke {
+		// The smoke explains the repair loops' statements too, so they
+		// must run within its few seconds.
+		opts.Env = append(opts.Env, "REPAIR_INTERVAL=2s")
+	}
 	b.res.PGStatements = &pgStatements{}
 	if b.cfg.pgStatements {
 		opts.PGSettings = pgstmt.ServerSettings()
@@ -83,6 +90,9 @@ func (b *bench) startStack(ctx context.Context) error {
 		if b.pids[name] == 0 {
 			return fmt.Errorf("process %s of the stack not found under %s", name, filepath.Join(dir, "bin"))
 		}
+	}
+	if err := b.createBenchRole(ctx); err != nil {
+		return err
 	}
 	b.dbs = map[string]*sql.DB{}
 	for _, name := range append([]string{"postgres"}, serviceDBs...) {
@@ -139,8 +149,26 @@ func serverMessage(s, sub string) string {
 	return ""
 }
 
+// benchUser is the role of the bench's own connections. The services
+// connect as postgres, so the server log tells their statements from the
+// bench's (the preload, the check) by the role.
+const benchUser = "kassa_bench"
+
 func (b *bench) dbURL(name string) string {
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", b.pgPort, name)
+	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", benchUser, b.pgPort, name)
+}
+
+// createBenchRole creates benchUser, a superuser as postgres is.
+func (b *bench) createBenchRole(ctx context.Context) error {
+	db, err := sql.Open("postgres", fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", b.pgPort))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `CREATE ROLE `+benchUser+` LOGIN SUPERUSER`); err != nil {
+		return fmt.Errorf("create the bench's role: %w", err)
+	}
+	return nil
 }
 
 func (b *bench) stopStack() {

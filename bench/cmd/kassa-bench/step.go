@@ -10,11 +10,11 @@ import (
 	"github.com/kassa-dev/kassa/bench/workload"
 )
 
-// call sends op through t and judges the answer.
-func (b *bench) call(ctx context.Context, t target.Target, op workload.Op) load.Outcome {
+// call sends op of crowd c through t and judges the answer.
+func (b *bench) call(ctx context.Context, t target.Target, c *crowd, op workload.Op) load.Outcome {
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.timeout)
 	defer cancel()
-	user, key := b.user(op.User), b.gen.RequestID(op.Seq)
+	user, key := c.users[op.User], c.gen.RequestID(op.Seq)
 	if op.Kind == workload.Deposit {
 		return load.Outcome{Label: "deposit", Code: t.Deposit(ctx, user, op.Amount, key).Code}
 	}
@@ -31,23 +31,21 @@ func (b *bench) call(ctx context.Context, t target.Target, op workload.Op) load.
 	return load.Outcome{Label: "order", Code: a.Code}
 }
 
-// do is the load loop's request: the workload's next operation.
-func (b *bench) do(t target.Target) load.Do {
+// do is the load loop's request: the next operation of c's workload.
+func (b *bench) do(t target.Target, c *crowd) load.Do {
 	return func(ctx context.Context, _ int64) load.Outcome {
-		op := b.gen.Next()
-		out := b.call(ctx, t, op)
+		op := c.gen.Next()
+		out := b.call(ctx, t, c, op)
 		if out.Code != "" {
-			b.failedMu.Lock()
-			b.failed = append(b.failed, op.Seq)
-			b.failedMu.Unlock()
+			c.fail(op.Seq)
 		}
 		return out
 	}
 }
 
-// step runs the load at rate through t and observes the machine during the
-// measured window.
-func (b *bench) step(ctx context.Context, t target.Target, phase string, rate float64, warmup, dur time.Duration) (*stepRecord, error) {
+// step runs c's load at rate through t and observes the machine during
+// the measured window.
+func (b *bench) step(ctx context.Context, t target.Target, c *crowd, phase string, rate float64, warmup, dur time.Duration) (*stepRecord, error) {
 	// Observe the measured window only, not the warm-up or the drain.
 	var obs observed
 	done := make(chan struct{})
@@ -62,7 +60,7 @@ func (b *bench) step(ctx context.Context, t target.Target, phase string, rate fl
 	}()
 	label := fmt.Sprintf("%-4s %-6s %7.1f/s", t.Name(), phase, rate)
 	res := load.Run(ctx, load.Config{Rate: rate, Warmup: warmup, Duration: dur, Clients: b.cfg.clients, Grace: 2 * time.Second},
-		b.do(t), b.progress(label))
+		b.do(t, c), b.progress(label))
 	<-done
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -111,12 +109,12 @@ func (b *bench) stepLine(r *stepRecord, verdict string) {
 // smokeLoad sends a few seconds of load through each target at a low rate.
 func (b *bench) smokeLoad(ctx context.Context) error {
 	for _, t := range []target.Target{b.rest, b.grpc} {
-		rec, err := b.step(ctx, t, "smoke", b.cfg.smokeRate, b.cfg.warmup, b.cfg.step)
+		rec, err := b.step(ctx, t, b.main, "smoke", b.cfg.smokeRate, b.cfg.warmup, b.cfg.step)
 		if err != nil {
 			return err
 		}
 		b.stepLine(rec, "")
 		b.res.Smoke = append(b.res.Smoke, rec)
 	}
-	return nil
+	return b.hotSmoke(ctx)
 }
