@@ -143,10 +143,19 @@ func (b *bench) run(ctx context.Context) (err error) {
 	if err := b.overload(ctx); err != nil {
 		return err
 	}
+	if !b.cfg.smoke && b.cfg.allInOne {
+		// After the microservices' stack stopped, so the two never share
+		// the machine.
+		b.stopStack()
+		if err := b.allInOne(ctx); err != nil {
+			return err
+		}
+	}
 	b.res.Machine.LoadAvgEnd = procstat.LoadAvg()
 	b.res.Seconds = time.Since(started).Seconds()
 	b.res.finish(b.cfg.smoke)
 	b.res.Targets = append(b.res.Targets, b.res.overloadTargets()...)
+	b.res.Targets = append(b.res.Targets, b.res.allInOneTargets()...)
 	b.res.print(b.out, b.cfg)
 	if err := b.writeFiles(); err != nil {
 		return err

@@ -11,20 +11,23 @@ const (
 	// microservices: one process per service and one for the gateway,
 	// the design of record (`make run`).
 	microservices mode = "microservices"
+	// allinone: the gateway and the four services in one process, their
+	// calls to each other in process (`make run-all`).
+	allinone mode = "allinone"
 )
 
-// modes are the modes a full run measures, in order.
-var modes = []mode{microservices}
+// allInOneProcess is the one process of the all-in-one mode.
+const allInOneProcess = stack.AllInOne
 
 // apply sets the stack options of mode m.
-//
-// ALL-IN-ONE: when dev/stack has Options.AllInOne, add a constant
-// allinone mode = "allinone", append it to modes, set opts.AllInOne here
-// for it, and run bench.measureMode once per mode (bench.go). The process
-// lookup in startStack then expects the one process of that mode.
 func (m mode) apply(opts *stack.Options) {
-	switch m {
-	case microservices:
-		// The stack's default.
+	opts.AllInOne = m == allinone
+}
+
+// processes are the names of the Go processes a stack of mode m runs.
+func (m mode) processes() []string {
+	if m == allinone {
+		return []string{allInOneProcess}
 	}
+	return processNames[:5]
 }

@@ -47,7 +47,7 @@ func (b *bench) profile(ctx context.Context) error {
 	client := &http.Client{Timeout: time.Duration(secs+30) * time.Second}
 	results := make(chan fetched, 5)
 	var wg sync.WaitGroup
-	for _, name := range processNames[:5] {
+	for _, name := range b.mode.processes() {
 		wg.Go(func() {
 			results <- b.fetchProfile(client, dir, name, "profile?seconds="+strconv.Itoa(secs), name+".cpu.pprof")
 		})

@@ -21,6 +21,7 @@ func (r *result) print(w io.Writer, c config) {
 	r.printHeader(p, c)
 	r.printThroughput(p, c)
 	r.printLatency(p)
+	r.printAllInOne(p)
 	r.printLarge(p)
 	r.printMemory(p)
 	r.printCPU(p)

@@ -69,6 +69,8 @@ type result struct {
 	Note          string                        `json:"note,omitempty"`
 	// The overload figures (overload.go), at the top level of the JSON.
 	overloadFigures
+	// The all-in-one figures (allinone.go), at the top level of the JSON.
+	allInOneFigures
 
 	// All orders on one account (the hot crowd), through REST.
 	HotAccountOrdersPerS float64 `json:"hot_account_orders_per_s"`

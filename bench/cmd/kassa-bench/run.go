@@ -18,6 +18,8 @@ type config struct {
 	logs    string
 	smoke   bool
 	keepDir bool
+	// allInOne measures the all-in-one mode after the microservices.
+	allInOne bool
 
 	users        int
 	clients      int
@@ -92,6 +94,7 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (co
 	fs.BoolVar(&c.pgStatements, "pg-statements", true, "load pg_stat_statements into the cluster and report each statement's calls and time per request; false measures without its cost")
 	fs.DurationVar(&c.profileTime, "profile-time", 10*time.Second, "length of the -pprof CPU profiles")
 	fs.Float64Var(&c.smokeRate, "smoke-rate", 20, "requests per second in -smoke")
+	fs.BoolVar(&c.allInOne, "all-in-one", true, "after the microservices, measure the all-in-one process on a stack of its own (peaks and half peak; not in the smoke)")
 	fs.IntVar(&c.largeUsers, "large-users", 1_000_000, "users of the large data set preloaded after the empty-database run (10 ledger entries and one order each); 0 skips the large-data run")
 	fs.IntVar(&c.largeHeavy, "large-heavy", 100_000, "orders of the large data set's heavy user, whose lists are read at their newest and at a deep page half-way")
 	fs.IntVar(&c.listSamples, "list-samples", 200, "reads of each list page measured (newest and deep)")
@@ -200,6 +203,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		return err
 	}
-	b := &bench{cfg: c, out: stdout, mode: modes[0]}
+	b := &bench{cfg: c, out: stdout, mode: microservices}
 	return b.run(ctx)
 }

@@ -86,7 +86,7 @@ func (b *bench) startStack(ctx context.Context) error {
 	if b.pids, err = procstat.ByExecutableDir(filepath.Join(dir, "bin")); err != nil {
 		return err
 	}
-	for _, name := range processNames[:5] {
+	for _, name := range b.mode.processes() {
 		if b.pids[name] == 0 {
 			return fmt.Errorf("process %s of the stack not found under %s", name, filepath.Join(dir, "bin"))
 		}
@@ -196,6 +196,9 @@ func (b *bench) stopStack() {
 	if b.dir != "" && !b.cfg.keepDir {
 		os.RemoveAll(b.dir)
 	}
+	// Once: the run stops the stack before the all-in-one one starts,
+	// and again on its way out.
+	b.rest, b.grpc, b.dbs, b.st, b.cluster, b.logFile, b.dir = nil, nil, nil, nil, nil, nil, ""
 }
 
 func (b *bench) printLogTail() {

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// The targets of the all-in-one mode (issue 17).
+const (
+	targetAllInOneShare   = 0.70 // of the pgbench ceiling
+	targetMicroShare      = 0.35
+	targetAllInOneOverMSA = 1.8 // all-in-one orders/s ÷ microservices orders/s
+	targetAllInOneRSSMiB  = 80.0
+)
+
+// allInOneFigures are result.json's all-in-one numbers, at the top level.
+type allInOneFigures struct {
+	AllInOneRESTOrdersPerS   float64 `json:"allinone_rest_orders_per_s,omitempty"`
+	AllInOneGRPCOrdersPerS   float64 `json:"allinone_grpc_orders_per_s,omitempty"`
+	AllInOneShareOfCeiling   float64 `json:"allinone_share_of_ceiling,omitempty"`
+	AllInOneOverMicro        float64 `json:"allinone_vs_microservices_ratio,omitempty"`
+	AllInOneHalfPeakRate     float64 `json:"allinone_half_peak_requests_per_s,omitempty"`
+	AllInOneRESTP50MsAtHalf  float64 `json:"allinone_rest_p50_ms_at_half_peak,omitempty"`
+	AllInOneRESTP99MsAtHalf  float64 `json:"allinone_rest_p99_ms_at_half_peak,omitempty"`
+	AllInOneGRPCP99MsAtHalf  float64 `json:"allinone_grpc_p99_ms_at_half_peak,omitempty"`
+	AllInOneGatewayP99Ratio  float64 `json:"allinone_gateway_p99_ratio,omitempty"`
+	AllInOneRSSMiBAtRest     float64 `json:"allinone_rss_mib_at_rest,omitempty"`
+	AllInOneRSSMiBAfterLoad  float64 `json:"allinone_rss_mib_after_load,omitempty"`
+	AllInOneCPUMsPerRequest  float64 `json:"allinone_cpu_ms_per_request_at_half_peak,omitempty"`
+	AllInOnePGCPUMsPerRequst float64 `json:"allinone_postgres_cpu_ms_per_request_at_half_peak,omitempty"`
+	AllInOneCorrect          *bool   `json:"allinone_correct,omitempty"`
+	// AllInOne is the all-in-one run's own result: its searches, its half
+	// peak and its check.
+	AllInOne *result `json:"allinone,omitempty"`
+}
+
+// allInOne measures the all-in-one process as measureMode measured the
+// microservices, on a stack of its own (its own cluster, the same
+// settings and the same number of users): the REST and gRPC peak
+// searches, the latency at half of its peak and the correctness check.
+// The ceiling is the one measured before; the large data set, the hot
+// account, the profiles and the overload runs are the microservices'
+// only, to keep the benchmark's time within reason.
+func (b *bench) allInOne(ctx context.Context) error {
+	c := b.cfg
+	c.largeUsers = 0
+	c.out, c.chartOut, c.plansOut = "", "", ""
+	c.logs = strings.TrimSuffix(c.logs, ".log") + "-allinone.log"
+	a := &bench{cfg: c, out: b.out, tty: b.tty, mode: allinone}
+	a.res.Config, a.res.Machine, a.res.Ceiling = b.res.Config, b.res.Machine, b.res.Ceiling
+	b.printf("\nall-in-one: one process for the gateway and the four services, on a stack of its own\n")
+	err := func() error {
+		defer a.stopStack()
+		if err := a.startStack(ctx); err != nil {
+			return err
+		}
+		if err := a.createUsers(ctx); err != nil {
+			return err
+		}
+		a.res.RSS = map[string]*rss{}
+		for name, v := range a.rss() {
+			a.res.RSS[name] = &rss{Rest: v}
+		}
+		for _, phase := range []func(context.Context) error{a.peaks, a.halfPeak} {
+			if err := phase(ctx); err != nil {
+				return err
+			}
+		}
+		for name, v := range a.rss() {
+			if r := a.res.RSS[name]; r != nil {
+				r.AfterLoad = v
+			}
+		}
+		return a.check(ctx)
+	}()
+	if err != nil {
+		a.printLogTail()
+		return fmt.Errorf("all-in-one: %w", err)
+	}
+	a.res.finish(false)
+	b.res.addRun(allinone, dataEmpty, a.res.REST, a.res.Half.rest())
+	b.res.setAllInOne(&a.res)
+	return nil
+}
+
+// setAllInOne copies the headline figures of the all-in-one run a.
+func (r *result) setAllInOne(a *result) {
+	f := &r.allInOneFigures
+	f.AllInOne = a
+	correct := a.Correct
+	f.AllInOneCorrect = &correct
+	r.Correct = r.Correct && a.Correct
+	f.AllInOneRESTOrdersPerS, f.AllInOneGRPCOrdersPerS = a.RESTOrdersPerS, a.GRPCOrdersPerS
+	if r.PGCeilingOrdersPerS > 0 {
+		f.AllInOneShareOfCeiling = a.RESTOrdersPerS / r.PGCeilingOrdersPerS
+	}
+	if r.RESTOrdersPerS > 0 {
+		f.AllInOneOverMicro = a.RESTOrdersPerS / r.RESTOrdersPerS
+	}
+	f.AllInOneHalfPeakRate = a.HalfPeakRequestsPerS
+	f.AllInOneRESTP50MsAtHalf, f.AllInOneRESTP99MsAtHalf = a.RESTP50MsAtHalfPeak, a.RESTP99MsAtHalfPeak
+	f.AllInOneGRPCP99MsAtHalf, f.AllInOneGatewayP99Ratio = a.GRPCP99MsAtHalfPeak, a.GatewayP99Ratio
+	if v := a.RSS[allInOneProcess]; v != nil {
+		f.AllInOneRSSMiBAtRest, f.AllInOneRSSMiBAfterLoad = v.Rest, v.AfterLoad
+	}
+	if h := a.Half; h != nil && h.REST != nil {
+		f.AllInOneCPUMsPerRequest = h.REST.Observed.PerRequest[allInOneProcess]
+		f.AllInOnePGCPUMsPerRequst = h.REST.Observed.PerRequest["postgres"]
+	}
+}
+
+// printAllInOne shows the two modes side by side.
+func (r *result) printAllInOne(p printer) {
+	f := r.allInOneFigures
+	if f.AllInOne == nil {
+		return
+	}
+	p("\n%-44s %14s %14s\n", "mode (empty database)", "microservices", "all-in-one")
+	p("%-44s %14.1f %14.1f\n", "REST orders/s at the peak", r.RESTOrdersPerS, f.AllInOneRESTOrdersPerS)
+	p("%-44s %14.1f %14.1f\n", "gRPC orders/s at the peak", r.GRPCOrdersPerS, f.AllInOneGRPCOrdersPerS)
+	p("%-44s %13.0f%% %13.0f%%\n", "REST share of the ceiling", 100*r.RESTShareOfCeiling, 100*f.AllInOneShareOfCeiling)
+	p("%-44s %14.1f %14.1f\n", "REST p99 ms at half the peak", r.RESTP99MsAtHalfPeak, f.AllInOneRESTP99MsAtHalf)
+	p("%-44s %14.2f %14.2f\n", "gateway p99 ÷ gRPC p99 at half the peak", r.GatewayP99Ratio, f.AllInOneGatewayP99Ratio)
+	p("%-44s %14s %14.1f\n", "RSS at rest, MiB (all-in-one: one process)", "per process", f.AllInOneRSSMiBAtRest)
+	p("all-in-one ÷ microservices, REST orders/s: %.2f×\n", f.AllInOneOverMicro)
+}
+
+// allInOneTargets are the issue's targets of the two modes.
+func (r *result) allInOneTargets() []targetCheck {
+	f := r.allInOneFigures
+	if f.AllInOne == nil || r.Note != "" {
+		return nil
+	}
+	return []targetCheck{
+		{fmt.Sprintf("all-in-one REST ≥ %.0f%% of the ceiling", 100*targetAllInOneShare), f.AllInOneShareOfCeiling >= targetAllInOneShare,
+			fmt.Sprintf("%.0f%% (%.1f of %.1f orders/s)", 100*f.AllInOneShareOfCeiling, f.AllInOneRESTOrdersPerS, r.PGCeilingOrdersPerS)},
+		{fmt.Sprintf("microservices REST ≥ %.0f%% of the ceiling", 100*targetMicroShare), r.RESTShareOfCeiling >= targetMicroShare,
+			fmt.Sprintf("%.0f%%", 100*r.RESTShareOfCeiling)},
+		{fmt.Sprintf("all-in-one ≥ %.1f× the microservices", targetAllInOneOverMSA), f.AllInOneOverMicro >= targetAllInOneOverMSA,
+			fmt.Sprintf("%.2f×", f.AllInOneOverMicro)},
+		{fmt.Sprintf("all-in-one REST p99 < %.0f ms at half its peak", targetP99Ms), f.AllInOneRESTP99MsAtHalf > 0 && f.AllInOneRESTP99MsAtHalf < targetP99Ms,
+			fmt.Sprintf("%.1f ms at %.0f requests/s", f.AllInOneRESTP99MsAtHalf, f.AllInOneHalfPeakRate)},
+		{fmt.Sprintf("all-in-one process RSS at rest < %.0f MiB", targetAllInOneRSSMiB), f.AllInOneRSSMiBAtRest > 0 && f.AllInOneRSSMiBAtRest < targetAllInOneRSSMiB,
+			fmt.Sprintf("%.1f MiB", f.AllInOneRSSMiBAtRest)},
+	}
+}
