@@ -170,7 +170,7 @@ faults: ## fault-injection suite: kill, stop and drain the real processes and Po
 	cd services/e2e && KASSA_FAULTS=1 KASSA_FAULTS_LOG=$(BUILD)/faults-stack.log go test -count=1 -timeout 20m -v -run '^TestFaults$$' ./faults/
 
 .PHONY: bench
-bench: ## benchmark kassa against the PostgreSQL ceiling on a throwaway stack, then on a preloaded large data set (about 8-11 min on 2 cores): table, bench/result.json, docs/benchmarks.svg, docs/benchmarks-plans.md
+bench: ## benchmark kassa against the PostgreSQL ceiling on a throwaway stack, then on a preloaded large data set, then the all-in-one process (about 12-16 min on 2 cores): table, bench/result.json, docs/benchmarks.svg, docs/benchmarks-plans.md
 	cd bench && go run ./cmd/kassa-bench -root $(CURDIR) -logs $(BUILD)/bench-stack.log $(BENCH_FLAGS)
 
 .PHONY: bench-smoke
