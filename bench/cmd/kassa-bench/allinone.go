@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // The targets of the all-in-one mode (issue 17).
@@ -12,6 +13,9 @@ const (
 	targetMicroShare      = 0.35
 	targetAllInOneOverMSA = 1.8 // all-in-one orders/s ÷ microservices orders/s
 	targetAllInOneRSSMiB  = 80.0
+	// restPause is how long the all-in-one process idles before its RSS
+	// at rest is read.
+	restPause = 20 * time.Second
 )
 
 // allInOneFigures are result.json's all-in-one numbers, at the top level.
@@ -58,6 +62,11 @@ func (b *bench) allInOne(ctx context.Context) error {
 		if err := a.createUsers(ctx); err != nil {
 			return err
 		}
+		// At rest as in the microservices' run, which measures after the
+		// ceiling's half minute without requests.
+		if err := pause(ctx, restPause); err != nil {
+			return err
+		}
 		a.res.RSS = map[string]*rss{}
 		for name, v := range a.rss() {
 			a.res.RSS[name] = &rss{Rest: v}
@@ -92,12 +101,6 @@ func (r *result) setAllInOne(a *result) {
 	f.AllInOneCorrect = &correct
 	r.Correct = r.Correct && a.Correct
 	f.AllInOneRESTOrdersPerS, f.AllInOneGRPCOrdersPerS = a.RESTOrdersPerS, a.GRPCOrdersPerS
-	if r.PGCeilingOrdersPerS > 0 {
-		f.AllInOneShareOfCeiling = a.RESTOrdersPerS / r.PGCeilingOrdersPerS
-	}
-	if r.RESTOrdersPerS > 0 {
-		f.AllInOneOverMicro = a.RESTOrdersPerS / r.RESTOrdersPerS
-	}
 	f.AllInOneHalfPeakRate = a.HalfPeakRequestsPerS
 	f.AllInOneRESTP50MsAtHalf, f.AllInOneRESTP99MsAtHalf = a.RESTP50MsAtHalfPeak, a.RESTP99MsAtHalfPeak
 	f.AllInOneGRPCP99MsAtHalf, f.AllInOneGatewayP99Ratio = a.GRPCP99MsAtHalfPeak, a.GatewayP99Ratio
@@ -124,6 +127,21 @@ func (r *result) printAllInOne(p printer) {
 	p("%-44s %14.2f %14.2f\n", "gateway p99 ÷ gRPC p99 at half the peak", r.GatewayP99Ratio, f.AllInOneGatewayP99Ratio)
 	p("%-44s %14s %14.1f\n", "RSS at rest, MiB (all-in-one: one process)", "per process", f.AllInOneRSSMiBAtRest)
 	p("all-in-one ÷ microservices, REST orders/s: %.2f×\n", f.AllInOneOverMicro)
+}
+
+// finishAllInOne derives the figures that compare the two modes, once
+// finish has the ceiling's and the microservices' own.
+func (r *result) finishAllInOne() {
+	f := &r.allInOneFigures
+	if f.AllInOne == nil {
+		return
+	}
+	if r.PGCeilingOrdersPerS > 0 {
+		f.AllInOneShareOfCeiling = f.AllInOneRESTOrdersPerS / r.PGCeilingOrdersPerS
+	}
+	if r.RESTOrdersPerS > 0 {
+		f.AllInOneOverMicro = f.AllInOneRESTOrdersPerS / r.RESTOrdersPerS
+	}
 }
 
 // allInOneTargets are the issue's targets of the two modes.

@@ -272,6 +272,7 @@ func (r *result) finish(smoke bool) {
 			fmt.Sprintf("largest %s %.1f MiB", maxName, maxRest)},
 	}
 	r.Targets = append(r.Targets, r.largeTargets()...)
+	r.finishAllInOne()
 }
 
 // addErrs counts rec's errors under phase.
