@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -93,6 +94,7 @@ func (f *fakePayments) Withdraw(_ context.Context, w app.Withdrawal) (bool, stri
 
 type fakeLetters struct {
 	err  error
+	mu   sync.Mutex // orders of concurrent tests hand letters over at once
 	sent []order.Letter
 }
 
@@ -100,6 +102,8 @@ func (f *fakeLetters) Send(_ context.Context, l order.Letter) error {
 	if f.err != nil {
 		return f.err
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.sent = append(f.sent, l)
 	return nil
 }
