@@ -139,9 +139,14 @@ func (m *minting) sign(t testing.TB) string {
 	if m.tamper {
 		dot := strings.LastIndexByte(s, '.')
 		sig := []byte(s[dot+1:])
-		sig[10] ^= 'A' ^ 'B' // a different base64url letter, same length
-		if sig[10] == s[dot+11] {
-			sig[10] = 'x'
+		// Another base64url letter in a position that holds six whole
+		// bits of the signature: still decodes, no longer verifies.
+		// (Flipping bits could make '-' or '_' a letter outside the
+		// alphabet, which is a malformed token instead.)
+		if sig[10] == 'A' {
+			sig[10] = 'B'
+		} else {
+			sig[10] = 'A'
 		}
 		s = s[:dot+1] + string(sig)
 	}
