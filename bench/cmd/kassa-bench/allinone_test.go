@@ -31,6 +31,9 @@ func TestFinishComparesTheAllInOneWithTheMicroservices(t *testing.T) {
 	if f.AllInOneRESTP99MsAtHalf != 12 || f.AllInOneRSSMiBAtRest != 60 || f.AllInOneCPUMsPerRequest != 1.5 {
 		t.Errorf("p99 %v, RSS %v, CPU %v; want 12, 60, 1.5", f.AllInOneRESTP99MsAtHalf, f.AllInOneRSSMiBAtRest, f.AllInOneCPUMsPerRequest)
 	}
+	if f.AllInOne == nil || f.AllInOne.REST != a.REST || f.AllInOne.Half != a.Half || f.AllInOne.Correct {
+		t.Errorf("the all-in-one record %+v does not carry that run's searches and check", f.AllInOne)
+	}
 	if r.Correct {
 		t.Error("an incorrect all-in-one run left the whole run correct")
 	}
