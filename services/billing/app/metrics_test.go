@@ -45,21 +45,13 @@ func TestMove_Retries_CountedAsReplays(t *testing.T) {
 	}
 
 	m := metrictest.Gather(t, reg)
-	for _, c := range []struct {
-		name   string
-		labels []string
-		want   float64
-	}{
-		{"kassa_billing_movements_total", []string{"kind", "deposit", "currency", "CHF"}, 1},
-		{"kassa_billing_movements_total", []string{"kind", "withdrawal", "currency", "CHF"}, 1},
-		{"kassa_billing_movement_amount_minor_units_total", []string{"kind", "withdrawal", "currency", "CHF"}, 60},
-		{"kassa_billing_movements_refused_total", []string{"kind", "withdrawal", "reason", "INSUFFICIENT_FUNDS"}, 1},
-		{"kassa_billing_idempotent_replays_total", []string{"kind", "deposit", "outcome", "applied"}, 1},
-		{"kassa_billing_idempotent_replays_total", []string{"kind", "withdrawal", "outcome", "applied"}, 1},
-		{"kassa_billing_idempotent_replays_total", []string{"kind", "withdrawal", "outcome", "refused"}, 2},
-	} {
-		if got := m.Value(t, c.name, c.labels...); got != c.want {
-			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
-		}
-	}
+	m.Expect(t, []metrictest.Want{
+		metrictest.Series("kassa_billing_movements_total", 1, "kind", "deposit", "currency", "CHF"),
+		metrictest.Series("kassa_billing_movements_total", 1, "kind", "withdrawal", "currency", "CHF"),
+		metrictest.Series("kassa_billing_movement_amount_minor_units_total", 60, "kind", "withdrawal", "currency", "CHF"),
+		metrictest.Series("kassa_billing_movements_refused_total", 1, "kind", "withdrawal", "reason", "INSUFFICIENT_FUNDS"),
+		metrictest.Series("kassa_billing_idempotent_replays_total", 1, "kind", "deposit", "outcome", "applied"),
+		metrictest.Series("kassa_billing_idempotent_replays_total", 1, "kind", "withdrawal", "outcome", "applied"),
+		metrictest.Series("kassa_billing_idempotent_replays_total", 2, "kind", "withdrawal", "outcome", "refused"),
+	})
 }

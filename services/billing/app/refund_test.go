@@ -117,21 +117,13 @@ func TestRefund_Metrics(t *testing.T) {
 		}
 	}
 	m := metrictest.Gather(t, reg)
-	for _, c := range []struct {
-		name   string
-		labels []string
-		want   float64
-	}{
-		{"kassa_billing_movements_total", []string{"kind", "refund", "currency", "CHF"}, 2},
-		{"kassa_billing_movement_amount_minor_units_total", []string{"kind", "refund", "currency", "CHF"}, 60},
-		{"kassa_billing_movements_refused_total", []string{"kind", "refund", "reason", "REFUND_EXCEEDS_REMAINING"}, 1},
-		{"kassa_billing_movements_refused_total", []string{"kind", "refund", "reason", "TRANSACTION_NOT_FOUND"}, 1},
-		{"kassa_billing_movements_refused_total", []string{"kind", "refund", "reason", "NOT_REFUNDABLE"}, 0},
-		{"kassa_billing_idempotent_replays_total", []string{"kind", "refund", "outcome", "applied"}, 1},
-		{"kassa_billing_idempotent_replays_total", []string{"kind", "refund", "outcome", "refused"}, 1},
-	} {
-		if got := m.Value(t, c.name, c.labels...); got != c.want {
-			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
-		}
-	}
+	m.Expect(t, []metrictest.Want{
+		metrictest.Series("kassa_billing_movements_total", 2, "kind", "refund", "currency", "CHF"),
+		metrictest.Series("kassa_billing_movement_amount_minor_units_total", 60, "kind", "refund", "currency", "CHF"),
+		metrictest.Series("kassa_billing_movements_refused_total", 1, "kind", "refund", "reason", "REFUND_EXCEEDS_REMAINING"),
+		metrictest.Series("kassa_billing_movements_refused_total", 1, "kind", "refund", "reason", "TRANSACTION_NOT_FOUND"),
+		metrictest.Series("kassa_billing_movements_refused_total", 0, "kind", "refund", "reason", "NOT_REFUNDABLE"),
+		metrictest.Series("kassa_billing_idempotent_replays_total", 1, "kind", "refund", "outcome", "applied"),
+		metrictest.Series("kassa_billing_idempotent_replays_total", 1, "kind", "refund", "outcome", "refused"),
+	})
 }

@@ -33,17 +33,9 @@ func TestMetrics_CountStoredLettersAndReplays(t *testing.T) {
 	wantCode(t, err, codes.AlreadyExists)
 
 	m := metrictest.Gather(t, reg)
-	for _, c := range []struct {
-		name   string
-		labels []string
-		want   float64
-	}{
-		{"kassa_notification_letters_stored_total", []string{"kind", "other"}, 2},
-		{"kassa_notification_letters_stored_total", []string{"kind", "order"}, 1},
-		{"kassa_notification_idempotent_replays_total", nil, 2},
-	} {
-		if got := m.Value(t, c.name, c.labels...); got != c.want {
-			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
-		}
-	}
+	m.Expect(t, []metrictest.Want{
+		metrictest.Series("kassa_notification_letters_stored_total", 2, "kind", "other"),
+		metrictest.Series("kassa_notification_letters_stored_total", 1, "kind", "order"),
+		metrictest.Series("kassa_notification_idempotent_replays_total", 2),
+	})
 }

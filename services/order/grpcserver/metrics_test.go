@@ -59,23 +59,15 @@ func TestMetrics_CountOrdersByFinalStatus(t *testing.T) {
 	}
 
 	m := metrictest.Gather(t, reg)
-	for _, c := range []struct {
-		name   string
-		labels []string
-		want   float64
-	}{
-		{"kassa_order_orders_total", []string{"status", "paid"}, 2},
-		{"kassa_order_orders_total", []string{"status", "rejected"}, 2},
-		{"kassa_order_amount_minor_units_total", []string{"status", "paid", "currency", "USD"}, 750},
-		{"kassa_order_amount_minor_units_total", []string{"status", "rejected", "currency", "USD"}, 600},
-		{"kassa_order_payment_declines_total", []string{"reason", "INSUFFICIENT_FUNDS"}, 1},
-		{"kassa_order_payment_declines_total", []string{"reason", "ACCOUNT_CLOSED"}, 1},
-		{"kassa_order_idempotent_replays_total", nil, 1},
-		{"kassa_order_repairs_total", []string{"result", "finished"}, 1},
-		{"kassa_order_repairs_total", []string{"result", "failed"}, 0},
-	} {
-		if got := m.Value(t, c.name, c.labels...); got != c.want {
-			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
-		}
-	}
+	m.Expect(t, []metrictest.Want{
+		metrictest.Series("kassa_order_orders_total", 2, "status", "paid"),
+		metrictest.Series("kassa_order_orders_total", 2, "status", "rejected"),
+		metrictest.Series("kassa_order_amount_minor_units_total", 750, "status", "paid", "currency", "USD"),
+		metrictest.Series("kassa_order_amount_minor_units_total", 600, "status", "rejected", "currency", "USD"),
+		metrictest.Series("kassa_order_payment_declines_total", 1, "reason", "INSUFFICIENT_FUNDS"),
+		metrictest.Series("kassa_order_payment_declines_total", 1, "reason", "ACCOUNT_CLOSED"),
+		metrictest.Series("kassa_order_idempotent_replays_total", 1),
+		metrictest.Series("kassa_order_repairs_total", 1, "result", "finished"),
+		metrictest.Series("kassa_order_repairs_total", 0, "result", "failed"),
+	})
 }

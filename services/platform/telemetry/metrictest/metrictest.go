@@ -102,6 +102,31 @@ func (f Families) Value(t testing.TB, name string, labels ...string) float64 {
 	}
 }
 
+// Want is a series a test expects: family Name, the labels its series
+// has (name, value pairs; nil for a family of one series) and its Value.
+type Want struct {
+	Name   string
+	Labels []string
+	Value  float64
+}
+
+// Series is the Want of family name's series with labels (name, value
+// pairs) at value.
+func Series(name string, value float64, labels ...string) Want {
+	return Want{Name: name, Labels: labels, Value: value}
+}
+
+// Expect reports each of wants whose series does not have its value (see
+// Value: a missing series is 0).
+func (f Families) Expect(t testing.TB, wants []Want) {
+	t.Helper()
+	for _, w := range wants {
+		if got := f.Value(t, w.Name, w.Labels...); got != w.Value {
+			t.Errorf("%s%v = %v, want %v", w.Name, w.Labels, got, w.Value)
+		}
+	}
+}
+
 // Sum adds the values of every series of family name whose labels include
 // labels.
 func (f Families) Sum(name string, labels ...string) float64 {
