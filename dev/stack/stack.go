@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kassa-dev/kassa/services/platform/freeport"
+
 	"github.com/kassa-dev/kassa/services/platform/pgcluster"
 )
 
@@ -151,16 +153,6 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 			s.Stop()
 		}
 	}()
-	if opts.FreePorts {
-		for i := range s.components {
-			if s.components[i].Port, err = freePort(); err != nil {
-				return nil, err
-			}
-			if s.components[i].AdminPort, err = freePort(); err != nil {
-				return nil, err
-			}
-		}
-	}
 	s.logf("building binaries")
 	s.bin = filepath.Join(opts.Dir, "bin")
 	args := []string{"build", "-o", s.bin + string(filepath.Separator)}
@@ -173,6 +165,19 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	build.Dir, build.Stdout, build.Stderr = opts.Root, opts.Out, opts.Out
 	if err := build.Run(); err != nil {
 		return nil, fmt.Errorf("go build: %w", err)
+	}
+
+	// Chosen after the build, so no minutes pass between choosing a port
+	// and the component binding it.
+	if opts.FreePorts {
+		for i := range s.components {
+			if s.components[i].Port, err = freeport.Port(); err != nil {
+				return nil, err
+			}
+			if s.components[i].AdminPort, err = freeport.Port(); err != nil {
+				return nil, err
+			}
+		}
 	}
 
 	if s.auth, err = prepareAuth(ctx, filepath.Join(opts.Dir, "auth"), s.bin, opts.Out); err != nil {
@@ -405,15 +410,6 @@ func portFree(port int) bool {
 	}
 	l.Close()
 	return true
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // Ports returns "name=port" pairs, for messages.

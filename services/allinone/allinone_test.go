@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kassa-dev/kassa/services/platform/freeport"
+
 	"github.com/jmoiron/sqlx"
 	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
 	notificationv1 "github.com/kassa-dev/kassa/gen/kassa/notification/v1"
@@ -36,12 +38,11 @@ func TestMain(m *testing.M) { pgtest.Exit(m) }
 // freeAddr is a loopback address no one listens on.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 // testEnv is the environment of a whole process on throwaway databases

@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kassa-dev/kassa/services/platform/freeport"
 
 	"github.com/kassa-dev/kassa/services/platform/apperr"
 	"github.com/kassa-dev/kassa/services/platform/boot"
@@ -22,12 +23,11 @@ import (
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lis.Close()
-	return lis.Addr().String()
+	return addr
 }
 
 func httpGet(t *testing.T, url string) (int, string) {

@@ -3,12 +3,13 @@ package boot_test
 import (
 	"bytes"
 	"context"
-	"net"
 	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"github.com/kassa-dev/kassa/services/platform/freeport"
 
 	"github.com/kassa-dev/kassa/services/platform/boot"
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
@@ -87,12 +88,10 @@ func TestRun_BadConfig_NamesTheSetting(t *testing.T) {
 // Serve: the server answers health checks and stops when the context ends.
 func TestRun_Serve_HealthyThenStopsOnCancel(t *testing.T) {
 	db := pgtest.NewDB(t, nil)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr() // Run listens itself
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := lis.Addr().String()
-	lis.Close() // Run listens itself; the port is free again
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ready := make(chan struct{})

@@ -9,7 +9,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -18,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/kassa-dev/kassa/services/platform/freeport"
 
 	"github.com/lib/pq"
 )
@@ -125,7 +126,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		_ = c.command(ctx, "pg_ctl", "stop", "-D", data, "-m", "fast", "-w").Run()
 	}
 	if c.port == 0 {
-		if c.port, err = freePort(); err != nil {
+		if c.port, err = freeport.Port(); err != nil {
 			return nil, err
 		}
 	}
@@ -258,15 +259,6 @@ func chownTo(dir, name string) error {
 		}
 		return os.Lchown(p, uid, gid)
 	})
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func lastLines(s string, n int) string {

@@ -3,13 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
-	"net"
 	"os"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kassa-dev/kassa/services/platform/freeport"
 
 	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
 	notificationv1 "github.com/kassa-dev/kassa/gen/kassa/notification/v1"
@@ -86,12 +87,11 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lis.Close()
-	return lis.Addr().String()
+	return addr
 }
 
 // start runs the process with its peers at userAddr and billingAddr and

@@ -3,13 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
-	"net"
 	"os"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kassa-dev/kassa/services/platform/freeport"
 
 	orderv1 "github.com/kassa-dev/kassa/gen/kassa/order/v1"
 	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
@@ -53,12 +54,11 @@ func (s *tokenIssuer) Calls() int { s.mu.Lock(); defer s.mu.Unlock(); return s.c
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lis.Close()
-	return lis.Addr().String()
+	return addr
 }
 
 type syncBuffer struct {
