@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/kassa-dev/kassa/services/platform/apperr"
@@ -63,7 +64,8 @@ func Hash(pw string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("password salt: %w", err)
 	}
-	return encode(memoryKiB, passes, lanes, salt, argon2.IDKey([]byte(pw), salt, passes, memoryKiB, lanes, keyLen)), nil
+	key := withMemory(func() []byte { return argon2.IDKey([]byte(pw), salt, passes, memoryKiB, lanes, keyLen) })
+	return encode(memoryKiB, passes, lanes, salt, key), nil
 }
 
 func encode(m uint32, t uint32, p uint8, salt, key []byte) string {
@@ -99,23 +101,24 @@ func Verify(phc, pw string) (bool, error) {
 	if err != nil || len(want) == 0 {
 		return false, ErrMalformed
 	}
-	got := argon2.IDKey([]byte(pw), salt, t, m, p, uint32(len(want)))
+	got := withMemory(func() []byte { return argon2.IDKey([]byte(pw), salt, t, m, p, uint32(len(want))) })
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
-// dummy is a hash of a random password, made once, which VerifyMissing
-// checks against.
-var dummy = func() string {
+// dummy is a hash of a random password, made on first use (not at start,
+// where every process importing the package would pay its 19 MiB), which
+// VerifyMissing checks against.
+var dummy = sync.OnceValue(func() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
 	h, _ := Hash(string(b))
 	return h
-}()
+})
 
 // VerifyMissing spends the time of one Verify and reports false. Login
 // calls it when the user does not exist or has no password, so the answer
 // takes as long as for a wrong password and does not reveal which
 // usernames exist.
 func VerifyMissing(pw string) {
-	_, _ = Verify(dummy, pw)
+	_, _ = Verify(dummy(), pw)
 }
