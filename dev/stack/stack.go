@@ -118,6 +118,11 @@ func (s *Stack) Addr(name string) string { return fmt.Sprintf("127.0.0.1:%d", s.
 
 // AdminURL is the admin (metrics) URL of a component.
 func (s *Stack) AdminURL(name string) string {
+	if name == AllInOne && s.opts.AllInOne {
+		// Every admin port is the one process's; the gateway's serves
+		// what is process-wide (pprof, the runtime's metrics).
+		name = "gateway"
+	}
 	for _, c := range s.components {
 		if c.Name == name {
 			return fmt.Sprintf("http://127.0.0.1:%d", c.AdminPort)

@@ -55,10 +55,11 @@ type allInOneRun struct {
 // allInOne measures the all-in-one process as measureMode measured the
 // microservices, on a stack of its own (its own cluster, the same
 // settings and the same number of users): the REST and gRPC peak
-// searches, the latency at half of its peak and the correctness check.
+// searches, the latency at half of its peak, the CPU profile with -pprof
+// (kassa.cpu.pprof beside the microservices') and the correctness check.
 // The ceiling is the one measured before; the large data set, the hot
-// account, the profiles and the overload runs are the microservices'
-// only, to keep the benchmark's time within reason.
+// account and the overload runs are the microservices' only, to keep the
+// benchmark's time within reason.
 func (b *bench) allInOne(ctx context.Context) error {
 	c := b.cfg
 	c.largeUsers = 0
@@ -84,7 +85,7 @@ func (b *bench) allInOne(ctx context.Context) error {
 		for name, v := range a.rss() {
 			a.res.RSS[name] = &rss{Rest: v}
 		}
-		for _, phase := range []func(context.Context) error{a.peaks, a.halfPeak} {
+		for _, phase := range []func(context.Context) error{a.peaks, a.halfPeak, a.profile} {
 			if err := phase(ctx); err != nil {
 				return err
 			}

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -76,6 +78,7 @@ type VerifierOptions struct {
 // It is safe for concurrent use; Close stops its background refreshes.
 type Verifier struct {
 	cache    *jwk.Cache
+	verified verifiedTokens
 	issuers  []*trustedIssuer
 	minFetch time.Duration
 	stop     context.CancelFunc // ends the revocation list refreshes
@@ -87,6 +90,7 @@ type trustedIssuer struct {
 	mu          sync.Mutex
 	lastFetch   time.Time
 	revocations *revocationList // nil without a RevocationURL
+	keys        atomic.Pointer[keySet]
 }
 
 // NewVerifier registers every issuer's key set with a refreshing cache.
@@ -204,6 +208,11 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Principal, error) 
 	if len(token) > maxTokenSize || strings.Count(token, ".") != 2 {
 		return Principal{}, invalid(ReasonMalformed, errors.New("not a compact JWS"))
 	}
+	now := time.Now()
+	sum := sha256.Sum256([]byte(token))
+	if p, ok, err := v.lookup(ctx, sum, now); ok || err != nil {
+		return p, err
+	}
 	msg, err := jws.Parse([]byte(token))
 	if err != nil || len(msg.Signatures()) != 1 {
 		return Principal{}, invalid(ReasonMalformed, err)
@@ -237,6 +246,10 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Principal, error) 
 	if is == nil {
 		return Principal{}, invalid(ReasonWrongIssuer, fmt.Errorf("iss %q", unverified.Iss))
 	}
+	// The set is read before the key: should a refresh land in between,
+	// the token is remembered against the older set and checked in full
+	// once more, never the other way round.
+	set := v.currentSet(ctx, is, now)
 	key, err := v.key(ctx, is, kid)
 	if err != nil {
 		return Principal{}, err
@@ -259,6 +272,8 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Principal, error) 
 	if err := is.checkRevoked(p); err != nil {
 		return Principal{}, err
 	}
+	exp, _ := tok.Expiration()
+	v.remember(sum, verifiedToken{p: p, is: is, set: set, exp: exp}, now)
 	return p, nil
 }
 
