@@ -143,3 +143,40 @@ func TestVerify_ManyTokens_Bounded(t *testing.T) {
 		t.Errorf("%d tokens remembered; want 1..%d", n, auth.MaxRemembered)
 	}
 }
+
+// BenchmarkVerify: the full check of a token against one seen before.
+func BenchmarkVerify(b *testing.B) {
+	iss := authtest.NewIssuer(b)
+	v := iss.Verifier(b)
+	user := authtest.NewUserID()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, err := v.Verify(context.Background(), iss.Customer(b, user)); err != nil; _, err = v.Verify(context.Background(), iss.Customer(b, user)) {
+		if time.Now().After(deadline) {
+			b.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond) // the key set is fetched in the background
+	}
+	b.Run("new-token", func(b *testing.B) {
+		tokens := make([]string, b.N)
+		for i := range tokens {
+			tokens[i] = iss.Customer(b, user)
+		}
+		b.ResetTimer()
+		for i := range b.N {
+			if _, err := v.Verify(context.Background(), tokens[i]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("seen-again", func(b *testing.B) {
+		token := iss.Customer(b, user)
+		if _, err := v.Verify(context.Background(), token); err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			if _, err := v.Verify(context.Background(), token); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
