@@ -2,13 +2,15 @@ package stack
 
 import (
 	"errors"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 )
 
 // The all-in-one process gets every component's settings under the
 // component's name, the caller's Options.Env unprefixed (it applies to
-// all five), and no GOMAXPROCS pin.
+// all five), and half the cores as GOMAXPROCS unless the caller sets it.
 func TestAllInOneEnv(t *testing.T) {
 	s := &Stack{components: Components(), opts: Options{LogFmt: "json", AllInOne: true, Env: []string{"REPAIR_INTERVAL=1s"}},
 		dbURLs: map[string]string{"user": "postgres://u", "billing": "postgres://b", "order": "postgres://o", "notification": "postgres://n"},
@@ -34,8 +36,12 @@ func TestAllInOneEnv(t *testing.T) {
 			t.Errorf("%s = %q, want %q", key, got, want)
 		}
 	}
-	if got, _ := envValue(env, "GOMAXPROCS"); got != "" {
-		t.Errorf("GOMAXPROCS = %q: the one process should get the machine's cores", got)
+	if got, want := envValueOf(env, "GOMAXPROCS"), strconv.Itoa(max(1, runtime.NumCPU()/2)); got != want {
+		t.Errorf("GOMAXPROCS = %q, want %s (half the cores)", got, want)
+	}
+	s.opts.Env = append(s.opts.Env, "GOMAXPROCS=3")
+	if got := envValueOf(s.env(procs[0]), "GOMAXPROCS"); got != "3" {
+		t.Errorf("GOMAXPROCS = %q with the caller's 3, want 3", got)
 	}
 	if _, ok := envValue(env, "DATABASE_URL"); ok {
 		t.Error("an unprefixed DATABASE_URL: it would be no service's")
@@ -66,3 +72,6 @@ func TestAllInOne_ControlsOfAComponentRefused(t *testing.T) {
 		t.Error("order reported running with no process")
 	}
 }
+
+// envValueOf is envValue without the found flag.
+func envValueOf(env []string, key string) string { v, _ := envValue(env, key); return v }

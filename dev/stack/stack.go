@@ -278,7 +278,11 @@ func (s *Stack) SigningKeys() string { return s.auth.signingKeys }
 // that is already awake instead of waking another. make bench on 2 cores:
 // the same throughput, the median order 13-20 % faster (docs/benchmarks.md).
 func processEnv(environ []string, settings ...string) []string {
-	env := append(slices.Clip(environ), settings...)
+	return withProcs(append(slices.Clip(environ), settings...), 1)
+}
+
+// withProcs is env with GOMAXPROCS=n added unless env sets it already.
+func withProcs(env []string, n int) []string {
 	// The last entry is the one the process sees.
 	for i := len(env) - 1; i >= 0; i-- {
 		if v, ok := strings.CutPrefix(env[i], "GOMAXPROCS="); ok {
@@ -288,7 +292,7 @@ func processEnv(environ []string, settings ...string) []string {
 			break
 		}
 	}
-	return append(env, "GOMAXPROCS=1")
+	return append(env, "GOMAXPROCS="+strconv.Itoa(n))
 }
 
 // spawn starts component c's binary. The caller holds no lock; spawn
