@@ -35,16 +35,6 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Exit(m) }
 
-// freeAddr is a loopback address no one listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	addr, err := freeport.Addr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
-
 // testEnv is the environment of a whole process on throwaway databases
 // and free ports, with login enabled and the order and notification
 // services' client secrets.
@@ -74,7 +64,7 @@ func testEnvDBs(t *testing.T) (map[string]string, map[string]*sqlx.DB) {
 	dbs := map[string]*sqlx.DB{}
 	for _, c := range components() {
 		p := strings.ToUpper(c.name) + "_"
-		env[p+"LISTEN_ADDR"], env[p+"ADMIN_ADDR"] = freeAddr(t), freeAddr(t)
+		env[p+"LISTEN_ADDR"], env[p+"ADMIN_ADDR"] = freeport.TestAddr(t), freeport.TestAddr(t)
 		if c.name != gatewayName {
 			dbs[c.name] = pgtest.NewDB(t, nil)
 			env[p+"DATABASE_URL"] = pgtest.URL(t, dbs[c.name])

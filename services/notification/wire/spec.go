@@ -2,13 +2,12 @@ package wire
 
 import (
 	"context"
-	"time"
 
-	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
+	"github.com/kassa-dev/kassa/services/platform/usertoken"
+
 	"github.com/kassa-dev/kassa/services/notification/grpcserver"
 	"github.com/kassa-dev/kassa/services/notification/postgres"
 	"github.com/kassa-dev/kassa/services/platform/boot"
-	"google.golang.org/grpc"
 )
 
 // Spec is the notification service as a process runs it, on its own
@@ -30,21 +29,11 @@ func Spec() boot.Spec {
 		Setup: func(ctx context.Context, d *boot.Deps) error {
 			// Billing admits GetAccount from a service only with that
 			// service's own token.
-			if err := d.UseServiceToken("the notification service asks billing whether users exist", tokenExchange(d.Peers["user"])); err != nil {
+			if err := d.UseServiceToken("the notification service asks billing whether users exist", usertoken.Exchange(d.Peers["user"])); err != nil {
 				return err
 			}
 			New(d.Server, d.DB, Peers{Billing: d.Peers["billing"]}, Config{Log: d.Log, Metrics: d.Metrics})
 			return nil
 		},
-	}
-}
-
-// tokenExchange asks the user service's AuthService.Token, on conn, for a
-// service's token; the call itself goes without a token.
-func tokenExchange(conn grpc.ClientConnInterface) boot.TokenExchange {
-	tokens := userv1.NewAuthServiceClient(conn)
-	return func(ctx context.Context, id, secret string) (string, time.Duration, error) {
-		resp, err := tokens.Token(ctx, &userv1.TokenRequest{GrantType: "client_credentials", ClientId: id, ClientSecret: secret})
-		return resp.GetAccessToken(), time.Duration(resp.GetExpiresIn()) * time.Second, err
 	}
 }

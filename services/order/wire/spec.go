@@ -5,14 +5,14 @@ import (
 	"fmt"
 	"time"
 
-	userv1 "github.com/kassa-dev/kassa/gen/kassa/user/v1"
+	"github.com/kassa-dev/kassa/services/platform/usertoken"
+
 	"github.com/kassa-dev/kassa/services/order/app"
 	"github.com/kassa-dev/kassa/services/order/grpcserver"
 	"github.com/kassa-dev/kassa/services/order/postgres"
 	"github.com/kassa-dev/kassa/services/platform/admission"
 	"github.com/kassa-dev/kassa/services/platform/boot"
 	"github.com/kassa-dev/kassa/services/platform/retry"
-	"google.golang.org/grpc"
 )
 
 // Options are the order service's own settings, parsed once with the
@@ -57,7 +57,7 @@ func Spec() boot.Spec {
 			// admit the order service only with its own service token,
 			// also for the repair loop and the relay, which act with no
 			// user present.
-			if err := d.UseServiceToken("the order service calls user, billing and notification", tokenExchange(d.Peers["user"])); err != nil {
+			if err := d.UseServiceToken("the order service calls user, billing and notification", usertoken.Exchange(d.Peers["user"])); err != nil {
 				return err
 			}
 			svc, err := New(d.Server, d.DB, Peers{
@@ -76,15 +76,5 @@ func Spec() boot.Spec {
 			d.Go(func(ctx context.Context) { svc.RunRepair(ctx, o.RepairInterval) })
 			return nil
 		},
-	}
-}
-
-// tokenExchange asks the user service's AuthService.Token, on conn, for
-// this service's token; the call itself goes without a token.
-func tokenExchange(conn grpc.ClientConnInterface) boot.TokenExchange {
-	tokens := userv1.NewAuthServiceClient(conn)
-	return func(ctx context.Context, id, secret string) (string, time.Duration, error) {
-		resp, err := tokens.Token(ctx, &userv1.TokenRequest{GrantType: "client_credentials", ClientId: id, ClientSecret: secret})
-		return resp.GetAccessToken(), time.Duration(resp.GetExpiresIn()) * time.Second, err
 	}
 }

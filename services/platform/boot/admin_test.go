@@ -21,15 +21,6 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	addr, err := freeport.Addr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
-
 func httpGet(t *testing.T, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -46,7 +37,7 @@ func httpGet(t *testing.T, url string) (int, string) {
 func runServing(t *testing.T, setup func(context.Context, *boot.Deps) error, args ...string) string {
 	t.Helper()
 	db := pgtest.NewDB(t, nil)
-	addr, admin := freeAddr(t), freeAddr(t)
+	addr, admin := freeport.TestAddr(t), freeport.TestAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var out syncBuffer
 	done := make(chan error, 1)

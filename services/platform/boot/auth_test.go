@@ -11,6 +11,7 @@ import (
 	"github.com/kassa-dev/kassa/services/platform/auth"
 	"github.com/kassa-dev/kassa/services/platform/auth/authtest"
 	"github.com/kassa-dev/kassa/services/platform/boot"
+	"github.com/kassa-dev/kassa/services/platform/freeport"
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
 	"github.com/kassa-dev/kassa/services/platform/rpcclient"
 	"google.golang.org/grpc"
@@ -55,7 +56,7 @@ func whoami(ctx context.Context, conn grpc.ClientConnInterface, opts ...grpc.Cal
 func runSpec(t *testing.T, s boot.Spec, args ...string) (string, string, *syncBuffer) {
 	t.Helper()
 	db := pgtest.NewDB(t, nil)
-	addr, admin := freeAddr(t), freeAddr(t)
+	addr, admin := freeport.TestAddr(t), freeport.TestAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
 	done := make(chan error, 1)

@@ -12,6 +12,7 @@ import (
 	"github.com/kassa-dev/kassa/services/platform/apperr"
 	"github.com/kassa-dev/kassa/services/platform/apperr/grpcstatus"
 	"github.com/kassa-dev/kassa/services/platform/boot"
+	"github.com/kassa-dev/kassa/services/platform/freeport"
 	"github.com/kassa-dev/kassa/services/platform/grpctest"
 	"github.com/kassa-dev/kassa/services/platform/pgdb"
 	"github.com/kassa-dev/kassa/services/platform/pgtest"
@@ -120,7 +121,7 @@ func TestRun_Readiness_FollowsTheDatabase(t *testing.T) {
 	}
 	proxy := newProxy(t, u.Host)
 	u.Host = proxy.addr
-	addr := freeAddr(t)
+	addr := freeport.TestAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var out syncBuffer
 	done := make(chan error, 1)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"testing"
 	"time"
 
@@ -79,24 +78,14 @@ func serveGate(t *testing.T, adm *rpcserver.Admission) (*gate, *grpc.ClientConn,
 	srv := rpcserver.NewServer(log, rpcserver.Options{Telemetry: tel, Admission: adm})
 	g := &gate{entered: make(chan struct{}, 16), release: make(chan struct{}), calls: make(chan string, 64)}
 	srv.GRPC.RegisterService(g.desc(), struct{}{})
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, lis, 5*time.Second) }()
+	addr, _, _ := serve(t, srv)
 	// The peers' own connection, retries included: a shed must not be
 	// retried by it.
-	conn, err := rpcclient.Dial(lis.Addr().String(), 5*time.Second, rpcclient.WithRetries())
+	conn, err := rpcclient.Dial(addr, 5*time.Second, rpcclient.WithRetries())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		conn.Close()
-		stop()
-		<-served
-	})
+	t.Cleanup(func() { conn.Close() }) // before serve's cleanup stops the server
 	return g, conn, tel
 }
 

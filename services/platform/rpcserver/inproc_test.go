@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"testing"
 	"time"
 
@@ -61,13 +60,7 @@ func TestChannel_RunsTheServersInterceptorsAndTracing(t *testing.T) {
 		return conn.Invoke(ctx, probeMethod, wrapperspb.Bool(fail), new(wrapperspb.BoolValue))
 	}
 
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, lis, 5*time.Second) }()
+	_, stop, wait := serve(t, srv)
 
 	callerCtx, caller := callerTel.TracerProvider.Tracer("test").Start(context.Background(), "caller")
 	if err := call(callerCtx, withToken, false); err != nil {
@@ -114,7 +107,7 @@ func TestChannel_RunsTheServersInterceptorsAndTracing(t *testing.T) {
 	}
 
 	stop()
-	if err := <-served; err != nil {
+	if err := wait(); err != nil {
 		t.Fatal(err)
 	}
 	if err := call(context.Background(), withToken, false); status.Code(err) != codes.Unavailable {

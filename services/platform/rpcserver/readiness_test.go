@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -51,14 +50,8 @@ func TestServe_ReadinessFollowsTheCheck_LivenessDoesNot(t *testing.T) {
 		},
 		Interval: 20 * time.Millisecond, Timeout: time.Second,
 	})
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, lis, 5*time.Second) }()
-	conn, err := rpcclient.Dial(lis.Addr().String(), 5*time.Second)
+	addr, stop, wait := serve(t, srv)
+	conn, err := rpcclient.Dial(addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +86,7 @@ func TestServe_ReadinessFollowsTheCheck_LivenessDoesNot(t *testing.T) {
 		t.Fatalf("first status during shutdown = %v, %v; want NOT_SERVING", resp, err)
 	}
 	endWatch() // the server drains open streams before it stops
-	if err := <-served; err != nil {
+	if err := wait(); err != nil {
 		t.Fatal(err)
 	}
 }

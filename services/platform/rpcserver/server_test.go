@@ -83,14 +83,8 @@ func TestNewWith_MeasuresAndTracesCalls(t *testing.T) {
 	log := slog.New(telemetry.LogHandler(slog.NewTextHandler(&logs, nil)))
 	srv := rpcserver.NewWith(log, tel)
 	srv.GRPC.RegisterService(probeDesc(log), struct{}{})
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, lis, 5*time.Second) }()
-	conn, err := rpcclient.Dial(lis.Addr().String(), 5*time.Second, tel.DialOptions()...)
+	addr, stop, wait := serve(t, srv)
+	conn, err := rpcclient.Dial(addr, 5*time.Second, tel.DialOptions()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +104,7 @@ func TestNewWith_MeasuresAndTracesCalls(t *testing.T) {
 	}
 	conn.Close()
 	stop()
-	if err := <-served; err != nil { // GracefulStop: the server's spans have ended
+	if err := wait(); err != nil { // GracefulStop: the server's spans have ended
 		t.Fatal(err)
 	}
 
@@ -150,6 +144,26 @@ func TestNewWith_MeasuresAndTracesCalls(t *testing.T) {
 	if handlerLine == "" || !strings.Contains(handlerLine, "span_id="+srvSpan.SpanContext.SpanID().String()) {
 		t.Errorf("no handler log line with trace_id=%s and the server span's span_id:\n%s", traceID, logs.String())
 	}
+}
+
+// serve serves srv on a loopback port until stop; wait returns what Serve
+// returned once the server has stopped (gracefully: in-flight calls, and
+// their spans, have ended). Both also run when the test ends.
+func serve(t *testing.T, srv *rpcserver.Server) (addr string, stop func(), wait func() error) {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, lis, 5*time.Second) }()
+	wait = sync.OnceValue(func() error { return <-served })
+	t.Cleanup(func() {
+		cancel()
+		_ = wait()
+	})
+	return lis.Addr().String(), cancel, wait
 }
 
 func counterValue(t *testing.T, tel *telemetry.Telemetry, name string, labels []string) float64 {

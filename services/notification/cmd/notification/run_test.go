@@ -85,20 +85,11 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	addr, err := freeport.Addr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
-
 // start runs the process with its peers at userAddr and billingAddr and
 // returns a client of its API once it serves.
 func start(t *testing.T, iss *authtest.Issuer, userAddr, billingAddr string) notificationv1.NotificationServiceClient {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := freeport.TestAddr(t)
 	db := pgtest.NewDB(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
@@ -162,7 +153,7 @@ func TestRun_AsksBillingAsServiceNotification(t *testing.T) {
 		t.Errorf("billing was called by %v, want service:notification twice", who)
 	}
 
-	down := start(t, iss, conn.Target(), freeAddr(t))
+	down := start(t, iss, conn.Target(), freeport.TestAddr(t))
 	_, err := down.ListNotifications(ctx, &notificationv1.ListNotificationsRequest{UserId: known}, admin)
 	if status.Code(err) != codes.Unavailable {
 		t.Errorf("billing unreachable: %v, want Unavailable", err)

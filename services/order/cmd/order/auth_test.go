@@ -52,15 +52,6 @@ func (s *tokenIssuer) Token(_ context.Context, req *userv1.TokenRequest) (*userv
 
 func (s *tokenIssuer) Calls() int { s.mu.Lock(); defer s.mu.Unlock(); return s.calls }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	addr, err := freeport.Addr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
-
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -92,7 +83,7 @@ func TestRun_PeersGetTheServiceOrderToken(t *testing.T) {
 	buyer := users.Add("buyer@example.com")
 	billing.Open(buyer, "USD", 1000)
 
-	addr := freeAddr(t)
+	addr := freeport.TestAddr(t)
 	db := pgtest.NewDB(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
