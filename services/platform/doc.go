@@ -7,13 +7,16 @@
 //     has, the gateway's too.
 //   - rpcserver: the gRPC server with kassa's interceptors, health,
 //     readiness and reflection; rpcclient: connections to peers.
-//   - auth: token verification, the access rules, service credentials.
+//   - auth: token verification, the access rules, service credentials;
+//     usertoken: a service's own token from the user service.
+//   - admission (and admissionflag): bounded concurrency with fast refusal.
 //   - apperr: error kinds and reasons, free of any transport, for domain
 //     packages; apperr/grpcstatus maps them to google.rpc.Status.
 //   - validate, paging, retry: the shared rules of requests, pages and
 //     retries; pgdb: PostgreSQL access; telemetry: metrics and traces.
-//   - pgcluster, pgtest, grpctest: throwaway PostgreSQL clusters and gRPC
-//     peers for the services' tests.
+//   - pgcluster, pgtest, grpctest, freeport: throwaway PostgreSQL clusters,
+//     gRPC peers and free loopback ports for the services' tests (and the
+//     dev stack).
 //
 // It lives in its own module so no service repeats it and no service
 // imports another.
