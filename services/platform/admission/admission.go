@@ -13,23 +13,27 @@
 // An adaptive limit (Netflix's gradient or Vegas algorithms) would find
 // the knee by itself but needs latency samples and tuning of its own.
 //
-// Waiting is FIFO (golang.org/x/sync/semaphore), so the calls that wait
-// are served in arrival order and the oldest is never starved by newer
-// ones. The limiter is deadline-aware: it keeps an average of how long an
-// admitted call holds its slot and refuses at once a call that, by that
-// estimate, would have to wait longer than MaxWait or than its own
-// deadline allows, instead of letting it wait only to be shed or time out.
+// Waiting is first come, first served while the queue has room, so a
+// burst that fits is served in arrival order and nobody is refused. Once
+// a call finds the queue full, more arrive than are served: the oldest
+// waiter is refused to make room, and slots go to the newest waiter until
+// the queue empties (see Limiter.Acquire). The limiter is deadline-aware:
+// it keeps an average of how long an admitted call holds its slot and
+// refuses at once a call that, by that estimate, would have to wait
+// longer than MaxWait or than its own deadline allows, instead of letting
+// it wait only to be shed or time out.
 package admission
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/kassa-dev/kassa/services/platform/apperr"
-	"golang.org/x/sync/semaphore"
 )
 
 // Config sizes a Limiter. The zero value turns it off.
@@ -105,13 +109,29 @@ func CauseOf(err error) Cause {
 // Limiter is bounded concurrency with a short bounded queue. A nil
 // *Limiter admits everything.
 type Limiter struct {
-	cfg      Config
-	sem      *semaphore.Weighted
-	waiting  atomic.Int64
-	inFlight atomic.Int64
+	cfg Config
+	mu  sync.Mutex
+	// slots is the number of calls admitted and not released.
+	slots int
+	// queue holds the waiting calls, oldest at the front.
+	queue list.List
+	// newestFirst is set when a call found the queue full, and cleared
+	// when the queue empties: see Acquire.
+	newestFirst bool
+	inFlight    atomic.Int64
+	waiting     atomic.Int64
 	// hold is the moving average of how long an admitted call held its
 	// slot, in nanoseconds: the base of the wait estimate.
 	hold atomic.Int64
+}
+
+// waiter is a queued call. Whoever takes it off the queue (a release
+// handing it a slot, a newer call pushing it out, its own timeout) sets
+// elem to nil under the limiter's lock, so exactly one of them decides
+// its outcome; the first two send it on ready.
+type waiter struct {
+	elem  *list.Element
+	ready chan error // nil: admitted; else the refusal
 }
 
 // New returns a limiter of cfg, or nil when cfg.MaxInFlight is 0.
@@ -125,7 +145,7 @@ func New(cfg Config) *Limiter {
 	if cfg.What == "" {
 		cfg.What = "the service"
 	}
-	return &Limiter{cfg: cfg, sem: semaphore.NewWeighted(int64(cfg.MaxInFlight))}
+	return &Limiter{cfg: cfg}
 }
 
 // InFlight is the number of calls admitted and not yet released.
@@ -147,43 +167,114 @@ func (l *Limiter) Waiting() int64 {
 // Acquire admits the call of ctx, or refuses it with a *Shed. On
 // admission the caller must call release exactly once when the call is
 // done. A ctx that ends while the call waits returns ctx's error.
+//
+// Waiting is first come, first served while the queue has room: a burst
+// that fits waits its turn and nobody is refused. A call that finds the
+// queue full means more arrive than are served: the oldest waiter is
+// refused to make room for it, and freed slots go to the newest waiter
+// until the queue empties again. Under overload the admitted calls are
+// then the ones that have hardly waited, rather than every one having
+// waited through the whole queue, and the refusals are those that would
+// have waited longest (adaptive LIFO, as in Facebook's "Fail at Scale").
 func (l *Limiter) Acquire(ctx context.Context) (release func(), err error) {
 	if l == nil {
 		return func() {}, nil
 	}
-	if l.sem.TryAcquire(1) {
+	l.mu.Lock()
+	if l.slots < l.cfg.MaxInFlight && l.queue.Len() == 0 {
+		l.slots++
+		l.mu.Unlock()
 		return l.admitted(), nil
 	}
-	pos := l.waiting.Add(1)
-	defer l.waiting.Add(-1)
-	if pos > int64(l.cfg.MaxQueue) {
-		return nil, l.shed(CauseQueueFull, "%d calls in flight and %d waiting", l.cfg.MaxInFlight, l.cfg.MaxQueue)
+	if l.cfg.MaxQueue == 0 {
+		l.mu.Unlock()
+		return nil, l.shed(CauseQueueFull, "%d calls in flight and no queue", l.cfg.MaxInFlight)
+	}
+	var pushed *waiter
+	if l.queue.Len() >= l.cfg.MaxQueue {
+		pushed = l.dequeue(l.queue.Front())
+		l.newestFirst = true
 	}
 	// The expected wait: the calls ahead, served MaxInFlight at a time,
-	// each holding its slot for the average hold.
-	expect := time.Duration(l.hold.Load() * pos / int64(l.cfg.MaxInFlight))
-	if expect > l.cfg.MaxWait {
-		return nil, l.shed(CauseWait, "the expected wait of %v is longer than %v", expect.Round(time.Microsecond), l.cfg.MaxWait)
+	// each holding its slot for the average hold. Newest first, a call
+	// is the next one served.
+	pos := int64(l.queue.Len() + 1)
+	if l.newestFirst {
+		pos = 1
 	}
+	expect := time.Duration(l.hold.Load() * pos / int64(l.cfg.MaxInFlight))
 	wait := l.cfg.MaxWait
-	if dl, ok := ctx.Deadline(); ok {
+	var refuse error
+	if expect > wait {
+		refuse = l.shed(CauseWait, "the expected wait of %v is longer than %v", expect.Round(time.Microsecond), wait)
+	} else if dl, ok := ctx.Deadline(); ok {
 		left := time.Until(dl)
 		if left <= expect {
-			return nil, l.shed(CauseDeadline, "the call's deadline (%v left) ends before the expected wait of %v", left.Round(time.Microsecond), expect.Round(time.Microsecond))
+			refuse = l.shed(CauseDeadline, "the call's deadline (%v left) ends before the expected wait of %v", left.Round(time.Microsecond), expect.Round(time.Microsecond))
 		}
 		wait = min(wait, left)
 	}
-	wctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	if err := l.sem.Acquire(wctx, 1); err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+	var w *waiter
+	if refuse == nil {
+		w = &waiter{ready: make(chan error, 1)}
+		w.elem = l.queue.PushBack(w)
+		l.waiting.Add(1)
+	}
+	l.mu.Unlock()
+	if pushed != nil {
+		pushed.ready <- l.shed(CauseQueueFull, "%d calls in flight and %d waiting; the oldest waiter gives way", l.cfg.MaxInFlight, l.cfg.MaxQueue)
+	}
+	if refuse != nil {
+		return nil, refuse
+	}
+
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	var gaveUp error
+	select {
+	case err := <-w.ready:
+		if err != nil {
+			return nil, err
 		}
-		return nil, l.shed(CauseWait, "no slot free within %v", wait)
+		return l.admitted(), nil
+	case <-ctx.Done():
+		gaveUp = ctx.Err()
+	case <-timer.C:
+		gaveUp = l.shed(CauseWait, "no slot free within %v", wait)
+	}
+	l.mu.Lock()
+	queued := w.elem != nil
+	if queued {
+		l.dequeue(w.elem)
+	}
+	l.mu.Unlock()
+	if queued {
+		return nil, gaveUp
+	}
+	// A slot or a refusal was sent as the call gave up.
+	if err := <-w.ready; err != nil {
+		return nil, err
+	}
+	if ctx.Err() != nil {
+		l.pass() // the call is gone: the slot goes on
+		return nil, ctx.Err()
 	}
 	return l.admitted(), nil
 }
 
+// dequeue takes e's waiter off the queue; the caller holds l.mu.
+func (l *Limiter) dequeue(e *list.Element) *waiter {
+	w := l.queue.Remove(e).(*waiter)
+	w.elem = nil
+	l.waiting.Add(-1)
+	if l.queue.Len() == 0 {
+		l.newestFirst = false
+	}
+	return w
+}
+
+// admitted counts a call that holds a slot (l.slots already counts it)
+// and returns its release.
 func (l *Limiter) admitted() func() {
 	l.inFlight.Add(1)
 	start := time.Now()
@@ -199,8 +290,27 @@ func (l *Limiter) admitted() func() {
 		old := l.hold.Load()
 		l.hold.Store(old + (d-old)/8)
 		l.inFlight.Add(-1)
-		l.sem.Release(1)
+		l.pass()
 	}
+}
+
+// pass gives a freed slot to the next waiter, or frees it. The slot goes
+// to the waiter without being freed first, so that no call arriving
+// meanwhile can take it ahead of the queue.
+func (l *Limiter) pass() {
+	l.mu.Lock()
+	if l.queue.Len() == 0 {
+		l.slots--
+		l.mu.Unlock()
+		return
+	}
+	e := l.queue.Front()
+	if l.newestFirst {
+		e = l.queue.Back()
+	}
+	w := l.dequeue(e)
+	l.mu.Unlock()
+	w.ready <- nil
 }
 
 func (l *Limiter) shed(cause Cause, format string, args ...any) error {

@@ -3,7 +3,9 @@ package admission_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -228,4 +230,158 @@ func TestKeyed_BoundsEachKeyApartAndForgetsIdleKeys(t *testing.T) {
 	if got := k.Keys(); got != 0 {
 		t.Fatalf("keys = %d after every release, want 0", got)
 	}
+}
+
+// queued starts a call of l that waits for a slot and reports its
+// outcome on the returned channel once it is admitted (and released) or
+// refused; it returns when the call is queued.
+func queued(t *testing.T, l *admission.Limiter, name string, order chan<- string) <-chan error {
+	t.Helper()
+	before := l.Waiting()
+	got := make(chan error, 1)
+	go func() {
+		rel, err := l.Acquire(context.Background())
+		if err == nil {
+			order <- name
+			rel()
+		}
+		got <- err
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for l.Waiting() == before {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never queued", name)
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	return got
+}
+
+func TestLimiter_FirstComeFirstServedWhileTheQueueHasRoom(t *testing.T) {
+	l := admission.New(admission.Config{MaxInFlight: 1, MaxQueue: 3, MaxWait: 5 * time.Second})
+	rels := fill(t, l, 1)
+	order := make(chan string, 3)
+	var outs []<-chan error
+	for _, name := range []string{"a", "b", "c"} {
+		outs = append(outs, queued(t, l, name, order))
+	}
+	rels[0]()
+	for _, out := range outs {
+		if err := <-out; err != nil {
+			t.Fatalf("queued call refused: %v", err)
+		}
+	}
+	close(order)
+	var got []string
+	for name := range order {
+		got = append(got, name)
+	}
+	if want := []string{"a", "b", "c"}; !slices.Equal(got, want) {
+		t.Fatalf("served %v, want arrival order %v", got, want)
+	}
+}
+
+func TestLimiter_AFullQueueRefusesTheOldestAndServesTheNewest(t *testing.T) {
+	l := admission.New(admission.Config{MaxInFlight: 1, MaxQueue: 2, MaxWait: 5 * time.Second})
+	rels := fill(t, l, 1)
+	order := make(chan string, 4)
+	a := queued(t, l, "a", order)
+	b := queued(t, l, "b", order)
+	// The queue is full: c pushes out a, the oldest, and waiting turns
+	// newest first.
+	got := make(chan error, 1)
+	go func() {
+		rel, err := l.Acquire(context.Background())
+		if err == nil {
+			order <- "c"
+			rel()
+		}
+		got <- err
+	}()
+	select {
+	case err := <-a:
+		if admission.CauseOf(err) != admission.CauseQueueFull {
+			t.Fatalf("oldest waiter: %v, want shed with queue_full", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the oldest waiter was not refused when the queue overflowed")
+	}
+	if w := l.Waiting(); w != 2 {
+		t.Fatalf("waiting = %d, want 2 (b and c)", w)
+	}
+	rels[0]()
+	for _, out := range []<-chan error{b, got} {
+		if err := <-out; err != nil {
+			t.Fatalf("waiter refused: %v", err)
+		}
+	}
+	if first, second := <-order, <-order; first != "c" || second != "b" {
+		t.Fatalf("served %s then %s, want the newest (c) first", first, second)
+	}
+	if l.InFlight() != 0 || l.Waiting() != 0 {
+		t.Fatalf("in flight %d, waiting %d after all released, want 0 and 0", l.InFlight(), l.Waiting())
+	}
+	// The queue emptied: waiting is first come, first served again.
+	rels = fill(t, l, 1)
+	x := queued(t, l, "x", order)
+	y := queued(t, l, "y", order)
+	rels[0]()
+	for _, out := range []<-chan error{x, y} {
+		if err := <-out; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if first, second := <-order, <-order; first != "x" || second != "y" {
+		t.Fatalf("served %s then %s after the queue emptied, want x then y", first, second)
+	}
+}
+
+// Many calls that wait, time out, are cancelled and are pushed out at
+// once: never more than MaxInFlight run together, every call is answered,
+// and every slot comes back.
+func TestLimiter_ConcurrentCallsKeepTheBound(t *testing.T) {
+	const limit = 3
+	l := admission.New(admission.Config{MaxInFlight: limit, MaxQueue: 4, MaxWait: 2 * time.Millisecond})
+	var running, most atomic.Int64
+	var admitted, refused atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 400 {
+		wg.Go(func() {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if i%7 == 0 {
+				time.AfterFunc(time.Duration(i%3)*time.Millisecond, cancel)
+			}
+			rel, err := l.Acquire(ctx)
+			if err != nil {
+				if admission.CauseOf(err) == "" && !errors.Is(err, context.Canceled) {
+					t.Errorf("call %d: %v, want a shed or its cancellation", i, err)
+				}
+				refused.Add(1)
+				return
+			}
+			n := running.Add(1)
+			for {
+				m := most.Load()
+				if n <= m || most.CompareAndSwap(m, n) {
+					break
+				}
+			}
+			time.Sleep(time.Duration(i%4) * 100 * time.Microsecond)
+			running.Add(-1)
+			admitted.Add(1)
+			rel()
+		})
+	}
+	wg.Wait()
+	if m := most.Load(); m > limit {
+		t.Fatalf("%d calls ran at once, want at most %d", m, limit)
+	}
+	if admitted.Load() == 0 || admitted.Load()+refused.Load() != 400 {
+		t.Fatalf("admitted %d, refused %d, want every one of 400 answered and some admitted", admitted.Load(), refused.Load())
+	}
+	if l.InFlight() != 0 || l.Waiting() != 0 {
+		t.Fatalf("in flight %d, waiting %d at the end, want 0 and 0", l.InFlight(), l.Waiting())
+	}
+	fill(t, l, limit) // every slot came back
 }
