@@ -36,6 +36,15 @@ type allInOneFigures struct {
 	AllInOneCPUMsPerRequest  float64 `json:"allinone_cpu_ms_per_request_at_half_peak,omitempty"`
 	AllInOnePGCPUMsPerRequst float64 `json:"allinone_postgres_cpu_ms_per_request_at_half_peak,omitempty"`
 	AllInOneCorrect          *bool   `json:"allinone_correct,omitempty"`
+	// The overload figures of the all-in-one mode, named as the
+	// microservices' with the allinone_ prefix.
+	AllInOneOverloadGoodputRatio    float64 `json:"allinone_overload_goodput_ratio,omitempty"`
+	AllInOneOverloadShedP99Ms       float64 `json:"allinone_overload_shed_p99_ms,omitempty"`
+	AllInOneOverloadAdmittedP99Ms   float64 `json:"allinone_overload_admitted_p99_ms,omitempty"`
+	AllInOneHotOverloadPeak         float64 `json:"allinone_hot_account_overload_peak_orders_per_s,omitempty"`
+	AllInOneHotOverloadGoodputRatio float64 `json:"allinone_hot_account_overload_goodput_ratio,omitempty"`
+	AllInOneHotShedP99Ms            float64 `json:"allinone_hot_account_shed_p99_ms,omitempty"`
+	AllInOneHotAdmittedP99Ms        float64 `json:"allinone_hot_account_admitted_p99_ms,omitempty"`
 	// AllInOne is what the all-in-one run measured and checked, and only
 	// that: its figures above are the ones to quote.
 	AllInOne *allInOneRun `json:"allinone,omitempty"`
@@ -50,16 +59,20 @@ type allInOneRun struct {
 	Errors  map[string]map[string]int64 `json:"errors"`
 	Correct bool                        `json:"correct"`
 	Verify  verify.Report               `json:"verify"`
+	// Overload is the overload runs' detail; OverloadFigures their
+	// figures, to judge the targets by.
+	Overload        *overloadResult `json:"overload,omitempty"`
+	OverloadFigures overloadFigures `json:"-"`
 }
 
 // allInOne measures the all-in-one process as measureMode measured the
 // microservices, on a stack of its own (its own cluster, the same
 // settings and the same number of users): the REST and gRPC peak
 // searches, the latency at half of its peak, the CPU profile with -pprof
-// (kassa.cpu.pprof beside the microservices') and the correctness check.
-// The ceiling is the one measured before; the large data set, the hot
-// account and the overload runs are the microservices' only, to keep the
-// benchmark's time within reason.
+// (kassa.cpu.pprof beside the microservices'), the correctness check and
+// the overload runs. The ceiling is the one measured before; the large
+// data set and the hot account's peak search are the microservices'
+// only, to keep the benchmark's time within reason.
 func (b *bench) allInOne(ctx context.Context) error {
 	c := b.cfg
 	c.largeUsers = 0
@@ -95,7 +108,10 @@ func (b *bench) allInOne(ctx context.Context) error {
 				r.AfterLoad = v
 			}
 		}
-		return a.check(ctx)
+		if err := a.check(ctx); err != nil {
+			return err
+		}
+		return a.overload(ctx)
 	}()
 	if err != nil {
 		a.printLogTail()
@@ -110,7 +126,12 @@ func (b *bench) allInOne(ctx context.Context) error {
 // setAllInOne copies the headline figures of the all-in-one run a.
 func (r *result) setAllInOne(a *result) {
 	f := &r.allInOneFigures
-	f.AllInOne = &allInOneRun{REST: a.REST, GRPC: a.GRPC, Half: a.Half, RSS: a.RSS, Errors: a.Errors, Correct: a.Correct, Verify: a.Verify}
+	f.AllInOne = &allInOneRun{REST: a.REST, GRPC: a.GRPC, Half: a.Half, RSS: a.RSS, Errors: a.Errors, Correct: a.Correct, Verify: a.Verify,
+		Overload: a.Overload, OverloadFigures: a.overloadFigures}
+	o := a.overloadFigures
+	f.AllInOneOverloadGoodputRatio, f.AllInOneOverloadShedP99Ms, f.AllInOneOverloadAdmittedP99Ms = o.OverloadGoodputRatio, o.OverloadShedP99Ms, o.OverloadAdmittedP99Ms
+	f.AllInOneHotOverloadPeak, f.AllInOneHotOverloadGoodputRatio = o.HotAccountOverloadPeak, o.HotAccountOverloadGoodputRatio
+	f.AllInOneHotShedP99Ms, f.AllInOneHotAdmittedP99Ms = o.HotAccountShedP99Ms, o.HotAccountAdmittedP99Ms
 	correct := a.Correct
 	f.AllInOneCorrect = &correct
 	r.Correct = r.Correct && a.Correct
@@ -140,6 +161,13 @@ func (r *result) printAllInOne(p printer) {
 	p("%-44s %14.1f %14.1f\n", "REST p99 ms at half the peak", r.RESTP99MsAtHalfPeak, f.AllInOneRESTP99MsAtHalf)
 	p("%-44s %14.2f %14.2f\n", "gateway p99 ÷ gRPC p99 at half the peak", r.GatewayP99Ratio, f.AllInOneGatewayP99Ratio)
 	p("%-44s %14s %14.1f\n", "RSS at rest, MiB (all-in-one: one process)", "per process", f.AllInOneRSSMiBAtRest)
+	if f.AllInOne.Overload != nil {
+		p("%-44s %13.0f%% %13.0f%%\n", "at 2× the peak: goodput, of the peak", 100*r.OverloadGoodputRatio, 100*f.AllInOneOverloadGoodputRatio)
+		p("%-44s %14.1f %14.1f\n", "at 2× the peak: admitted p99 ms", r.OverloadAdmittedP99Ms, f.AllInOneOverloadAdmittedP99Ms)
+		p("%-44s %14.1f %14.1f\n", "at 2× the peak: refusals' p99 ms", r.OverloadShedP99Ms, f.AllInOneOverloadShedP99Ms)
+		p("%-44s %13.0f%% %13.0f%%\n", "one account at 2× its peak: goodput", 100*r.HotAccountOverloadGoodputRatio, 100*f.AllInOneHotOverloadGoodputRatio)
+		p("%-44s %14.1f %14.1f\n", "one account at 2× its peak: admitted p99 ms", r.HotAccountAdmittedP99Ms, f.AllInOneHotAdmittedP99Ms)
+	}
 	p("all-in-one ÷ microservices, REST orders/s: %.2f×\n", f.AllInOneOverMicro)
 }
 
@@ -164,7 +192,7 @@ func (r *result) allInOneTargets() []targetCheck {
 	if f.AllInOne == nil || r.Note != "" {
 		return nil
 	}
-	return []targetCheck{
+	checks := []targetCheck{
 		{fmt.Sprintf("all-in-one REST ≥ %.0f%% of the ceiling", 100*targetAllInOneShare), f.AllInOneShareOfCeiling >= targetAllInOneShare,
 			fmt.Sprintf("%.0f%% (%.1f of %.1f orders/s)", 100*f.AllInOneShareOfCeiling, f.AllInOneRESTOrdersPerS, r.PGCeilingOrdersPerS)},
 		{fmt.Sprintf("microservices REST ≥ %.0f%% of the ceiling", 100*targetMicroShare), r.RESTShareOfCeiling >= targetMicroShare,
@@ -176,4 +204,5 @@ func (r *result) allInOneTargets() []targetCheck {
 		{fmt.Sprintf("all-in-one process RSS at rest < %.0f MiB", targetAllInOneRSSMiB), f.AllInOneRSSMiBAtRest > 0 && f.AllInOneRSSMiBAtRest < targetAllInOneRSSMiB,
 			fmt.Sprintf("%.1f MiB", f.AllInOneRSSMiBAtRest)},
 	}
+	return append(checks, overloadChecks("all-in-one ", f.AllInOne.OverloadFigures, f.AllInOne.Overload)...)
 }
