@@ -28,24 +28,46 @@ import (
 // (docs/benchmarks.md).
 var DefaultAdmission = admission.Config{MaxInFlight: 16, MaxQueue: 32, MaxWait: 10 * time.Millisecond}
 
+// DefaultUserAdmission bounds the API requests of one user at once
+// (-per-user-max-in-flight, -per-user-max-queue, -per-user-max-wait):
+// without it one user's flood, all of it refused further in (an order
+// service admits 4 orders of one buyer and queues 4, which wait for the
+// same account row), would hold every slot of DefaultAdmission and shut
+// the other users out. 8 covers those 4 and 4 and more than a browser's
+// 6 connections to one host; beyond them a request is refused at once,
+// before any upstream call, so a refusal costs the gateway only.
+var DefaultUserAdmission = admission.Config{MaxInFlight: 8}
+
 // admitted is the gateway's admission control: requests of the API
-// (/v1/...) beyond its bound get 429 with Retry-After at once, before any
+// (/v1/...) beyond its bounds get 429 with Retry-After at once, before any
 // upstream call. Probes, the documents and the key set are never shed:
 // they call no service, and refusing /readyz under load would take the
 // replica out of the load balancer.
 type admitted struct {
-	lim  *admission.Limiter
-	shed *prometheus.CounterVec
+	lim *admission.Limiter
+	// perUser bounds each user's requests apart (keyed by the verified
+	// token's subject), before they take one of lim's slots.
+	perUser *admission.Keyed
+	shed    *prometheus.CounterVec
 }
 
-func newAdmitted(cfg admission.Config, reg prometheus.Registerer) (*admitted, error) {
+// The limit label of kassa_gateway_shed_total.
+const (
+	limitGateway = "gateway" // the bound of all API requests
+	limitUser    = "user"    // the bound of one user's
+)
+
+func newAdmitted(cfg, perUser admission.Config, reg prometheus.Registerer) (*admitted, error) {
 	if cfg.What == "" {
 		cfg.What = "the gateway"
 	}
-	a := &admitted{lim: admission.New(cfg), shed: prometheus.NewCounterVec(prometheus.CounterOpts{
+	if perUser.What == "" {
+		perUser.What = "this user's requests"
+	}
+	a := &admitted{lim: admission.New(cfg), perUser: admission.NewKeyed(perUser), shed: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "kassa", Subsystem: "gateway", Name: "shed_total",
-		Help: "API requests the gateway refused unstarted for overload (429, reason OVERLOADED), by route and cause (queue_full, wait, deadline).",
-	}, []string{"route", "cause"})}
+		Help: "API requests the gateway refused unstarted for overload (429, reason OVERLOADED), by route, limit (gateway: all requests; user: one user's) and cause (queue_full, wait, deadline).",
+	}, []string{"route", "limit", "cause"})}
 	if reg == nil {
 		return a, nil
 	}
@@ -68,6 +90,28 @@ func newAdmitted(cfg admission.Config, reg prometheus.Registerer) (*admitted, er
 	return a, nil
 }
 
+// acquire admits a request of user ("" when it has no user token): first
+// within the user's own bound, then within the gateway's. limit names the
+// bound that refused it.
+func (a *admitted) acquire(ctx context.Context, user string) (release func(), limit string, err error) {
+	// Services' tokens are the platform's own callers, bounded by the
+	// services they call; only customers' are bounded one by one.
+	if user == "" || strings.HasPrefix(user, serviceSubjectPrefix) {
+		release, err = a.lim.Acquire(ctx)
+		return release, limitGateway, err
+	}
+	mine, err := a.perUser.Acquire(ctx, user)
+	if err != nil {
+		return nil, limitUser, err
+	}
+	all, err := a.lim.Acquire(ctx)
+	if err != nil {
+		mine()
+		return nil, limitGateway, err
+	}
+	return func() { all(); mine() }, "", nil
+}
+
 // admit is the mux middleware that admits each API request; it runs
 // after recordRoute, so a shed request is logged and measured under its
 // route.
@@ -85,11 +129,15 @@ func (g *Gateway) admit(next runtime.HandlerFunc) runtime.HandlerFunc {
 			ctx, cancel = context.WithTimeout(ctx, d)
 			defer cancel()
 		}
-		release, err := g.admission.lim.Acquire(ctx)
+		var user string
+		if info := infoFrom(ctx); info != nil {
+			user = info.subject
+		}
+		release, limit, err := g.admission.acquire(ctx, user)
 		if err != nil {
 			route := routeOf(r)
 			if cause := admission.CauseOf(err); cause != "" {
-				g.admission.shed.WithLabelValues(route, string(cause)).Inc()
+				g.admission.shed.WithLabelValues(route, limit, string(cause)).Inc()
 			}
 			_, out := runtime.MarshalerForRequest(g.mux, r)
 			runtime.HTTPError(r.Context(), g.mux, out, w, r, grpcstatus.ToStatus(r.Context(), g.log, route, err))

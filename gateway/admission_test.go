@@ -49,6 +49,15 @@ func newHeldEnv(t *testing.T, h *heldOrders, limit admission.Config) *testEnv {
 	})
 }
 
+func newHeldUserEnv(t *testing.T, h *heldOrders, all, perUser admission.Config) *testEnv {
+	t.Helper()
+	orders := startFake(t, &recorderLog{}, func(s *grpc.Server) { orderv1.RegisterOrderServiceServer(s, h) })
+	return newEnv(t, func(c *Config) {
+		c.OrderAddr = orders.addr
+		c.Admission, c.UserAdmission = all, perUser
+	})
+}
+
 func held() *heldOrders {
 	return &heldOrders{entered: make(chan struct{}, 8), release: make(chan struct{}), calls: make(chan struct{}, 64)}
 }
@@ -102,6 +111,65 @@ func TestAdmission_ExcessGets429WithRetryAfterFastAndProbesStillAnswer(t *testin
 	close(h.release)
 	if r := e.do(t, http.MethodPost, orderPath, `{"price":"100"}`, nil); r.status != http.StatusOK {
 		t.Errorf("after the release: %d %s, want 200", r.status, r.body)
+	}
+}
+
+// One user's flood is refused at that user's own bound, before any
+// upstream call, and leaves the gateway's slots to the other users;
+// requests without a user token and services' tokens are not bounded one
+// by one.
+func TestAdmission_OneUsersFloodLeavesRoomForTheOthers(t *testing.T) {
+	h := held()
+	e := newHeldUserEnv(t, h, admission.Config{MaxInFlight: 3}, admission.Config{MaxInFlight: 1})
+	ada := map[string]string{"Authorization": "Bearer " + jwtWithSub("ada")}
+	first := make(chan response, 1)
+	go func() { first <- e.do(t, http.MethodPost, orderPath, `{"price":"100"}`, ada) }()
+	<-h.entered
+
+	start := time.Now()
+	r := e.do(t, http.MethodPost, orderPath, `{"price":"100"}`, ada)
+	wantStatus(t, r, http.StatusTooManyRequests, codes.ResourceExhausted)
+	if !strings.Contains(string(r.body), apperr.ReasonOverloaded) || !strings.Contains(string(r.body), "this user's requests") {
+		t.Errorf("ada's second request: %s, want OVERLOADED naming the user's bound", r.body)
+	}
+	if took := time.Since(start); took > 100*time.Millisecond {
+		t.Errorf("the 429 took %v, want under 100ms", took)
+	}
+	if r.header.Get("Retry-After") == "" {
+		t.Error("the 429 has no Retry-After")
+	}
+	// Bob and a service each get a slot of the gateway while ada holds hers.
+	others := make(chan response, 2)
+	for _, hdr := range []map[string]string{
+		{"Authorization": "Bearer " + jwtWithSub("bob")},
+		{"Authorization": "Bearer " + jwtWithSub(serviceSubjectPrefix+"order")},
+	} {
+		go func() { others <- e.do(t, http.MethodPost, orderPath, `{"price":"100"}`, hdr) }()
+		select {
+		case <-h.entered:
+		case r := <-others:
+			t.Fatalf("another caller's request was not admitted while ada held her slot: %d %s", r.status, r.body)
+		}
+	}
+	fams := metrictest.Gather(t, e.reg)
+	if got := fams.Value(t, "kassa_gateway_shed_total", "route", "/v1/users/{user_id}/orders", "limit", "user", "cause", "queue_full"); got != 1 {
+		t.Errorf("kassa_gateway_shed_total{limit=user} = %v, want 1", got)
+	}
+	if got := fams.Sum("kassa_gateway_shed_total", "limit", "gateway"); got != 0 {
+		t.Errorf("kassa_gateway_shed_total{limit=gateway} = %v, want 0", got)
+	}
+	close(h.release)
+	for _, c := range []chan response{first, others, others} {
+		if r := <-c; r.status != http.StatusOK {
+			t.Errorf("an admitted order: %d %s", r.status, r.body)
+		}
+	}
+	if n := len(h.calls); n != 3 {
+		t.Errorf("the order service got %d calls, want 3 (ada's refused one costs none)", n)
+	}
+	// Ada's slot is hers again.
+	if r := e.do(t, http.MethodPost, orderPath, `{"price":"100"}`, ada); r.status != http.StatusOK {
+		t.Errorf("ada after her release: %d %s, want 200", r.status, r.body)
 	}
 }
 

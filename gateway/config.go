@@ -37,6 +37,10 @@ type Config struct {
 	// -max-queue, -max-wait; see DefaultAdmission); the zero value sets
 	// no bound.
 	Admission admission.Config
+	// UserAdmission bounds one user's API requests at once
+	// (-per-user-max-in-flight, -per-user-max-queue, -per-user-max-wait;
+	// see DefaultUserAdmission); the zero value sets no bound.
+	UserAdmission admission.Config
 	// Process is what the services have too: -log-level, -log-format,
 	// -pprof and -shutdown-timeout (see process.Config).
 	Process process.Config
@@ -170,6 +174,7 @@ func Declare(fs *flag.FlagSet, getenv func(string) string, upstreamAddrs bool) (
 	retryAfter := fs.String("retry-after", env("RETRY_AFTER", DefaultRetryAfter.String()), "Retry-After of every 503 answer, rounded up to whole seconds (env RETRY_AFTER)")
 	c.Process.RegisterFlags(fs, getenv, "requests")
 	loadAdmission := admissionflag.RegisterFlags(fs, getenv, "", "API requests", DefaultAdmission)
+	loadUserAdmission := admissionflag.RegisterFlags(fs, getenv, "per-user-", "API requests of one user", DefaultUserAdmission)
 	rates := []*rateFlags{
 		{name: "rate-per-address", def: DefaultRateAddress, dst: &c.RateAddress},
 		{name: "rate-per-user", def: DefaultRateUser, dst: &c.RateUser},
@@ -207,7 +212,10 @@ func Declare(fs *flag.FlagSet, getenv func(string) string, upstreamAddrs bool) (
 			return c, err
 		}
 		var err error
-		c.Admission, err = loadAdmission()
+		if c.Admission, err = loadAdmission(); err != nil {
+			return c, err
+		}
+		c.UserAdmission, err = loadUserAdmission()
 		return c, err
 	}
 }
@@ -315,6 +323,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Admission.Validate(); err != nil {
 		return fmt.Errorf("max-in-flight, max-queue, max-wait: %w", err)
+	}
+	if err := c.UserAdmission.Validate(); err != nil {
+		return fmt.Errorf("per-user-max-in-flight, per-user-max-queue, per-user-max-wait: %w", err)
 	}
 	return c.Process.Validate()
 }

@@ -32,6 +32,7 @@ func TestParseConfig_Defaults(t *testing.T) {
 		RateAddress: RateLimit{500, 1000}, RateUser: RateLimit{200, 400}, RateAuthAddress: RateLimit{10, 20},
 		RateIdle:      10 * time.Minute,
 		Admission:     DefaultAdmission,
+		UserAdmission: DefaultUserAdmission,
 		JWKSSourceURL: "http://localhost:9101/.well-known/jwks.json", AuthIssuer: "http://localhost:8080",
 		// The platform's verifying defaults; the issuer follows -auth-issuer.
 		// The revocation list follows the default key set's origin.

@@ -79,7 +79,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, func(
 	}
 	g := &Gateway{maxBody: cfg.MaxBodyBytes, log: log, metrics: m, draining: cfg.Draining, limits: newLimiters(cfg),
 		retryAfter: strconv.Itoa(int(math.Ceil(cfg.RetryAfter.Seconds())))}
-	if g.admission, err = newAdmitted(cfg.Admission, reg); err != nil {
+	if g.admission, err = newAdmitted(cfg.Admission, cfg.UserAdmission, reg); err != nil {
 		return nil, nil, err
 	}
 	var dialed []*grpc.ClientConn

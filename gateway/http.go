@@ -30,6 +30,9 @@ type requestInfo struct {
 	// under another one (HEAD as GET); "" otherwise.
 	method string
 	err    error // the error the response reports, if any
+	// subject is the bearer token's subject, as the rate limits read it;
+	// "" without a token they accept. Set before the mux runs.
+	subject string
 	// bodyTooLarge is set by the body reader when the client sent more than
 	// the limit; the error handler then answers 413 whatever the decoder
 	// made of the truncated body.
@@ -108,9 +111,13 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 		runtime.HTTPError(ctx, g.mux, out, w, r, err)
 	}
 	// Rate limits come first: a refused request costs no upstream call.
-	if err := g.limits.check(r); err != nil {
+	subject, err := g.limits.check(r)
+	if err != nil {
 		fail(err)
 		return
+	}
+	if info := infoFrom(ctx); info != nil {
+		info.subject = subject
 	}
 	// Refuse a declared oversized body before reading any of it; chunked
 	// bodies are caught by the limited reader.

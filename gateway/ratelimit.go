@@ -64,11 +64,13 @@ func newLimiters(cfg Config) *limiters {
 // check takes r's tokens, or returns the RESOURCE_EXHAUSTED error to
 // answer with. A refused request takes no token from any bucket, so a
 // client held back by one limit does not drain the others meanwhile.
-func (l *limiters) check(r *http.Request) error {
+// subject is the bearer token's subject when check got that far (the
+// per-user admission bound keys on it), else "".
+func (l *limiters) check(r *http.Request) (subject string, err error) {
 	if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
 		// Probes: refusing them under load would take the replica out of
 		// the load balancer and move the load onto the others.
-		return nil
+		return "", nil
 	}
 	now := l.now()
 	addr := l.clientAddress(r)
@@ -99,17 +101,18 @@ func (l *limiters) check(r *http.Request) error {
 	// The address limits first: a client over them costs no signature
 	// check (nor a key-set refresh for an unknown kid).
 	if wait > 0 {
-		return refuse()
+		return "", refuse()
 	}
 	if tok, ok := bearerToken(r); ok {
 		if sub, ok := l.subject(r.Context(), tok); ok {
+			subject = sub
 			reserve(take{l.user, sub})
 		}
 	}
 	if wait > 0 {
-		return refuse()
+		return "", refuse()
 	}
-	return nil
+	return subject, nil
 }
 
 // rateLimited is the 429's error: RESOURCE_EXHAUSTED with reason

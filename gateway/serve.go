@@ -79,6 +79,9 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, tel *telemetry.Tel
 	return nil
 }
 
+// serviceSubjectPrefix starts the subject of a service's token.
+const serviceSubjectPrefix = "service:"
+
 // VerifiedSubject returns the per-user rate-limit key of a bearer token:
 // the subject of a token the platform verifier accepts (a user id, or
 // "service:<name>"), and false for any other token, which then counts
@@ -100,7 +103,7 @@ func VerifiedSubject(ctx context.Context, c auth.Config) (SubjectFunc, func(), e
 			return "", false
 		}
 		if p.Service != "" {
-			return "service:" + p.Service, true
+			return serviceSubjectPrefix + p.Service, true
 		}
 		return p.UserID, p.UserID != ""
 	}, v.Close, nil
