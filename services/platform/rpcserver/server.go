@@ -100,7 +100,7 @@ func NewServer(log *slog.Logger, o Options, opts ...grpc.ServerOption) *Server {
 		opts = append(opts, tel.ServerOptions()...)
 	}
 	unary = append(unary,
-		logging.UnaryServerInterceptor(Logger(log), logging.WithLogOnEvents(logging.FinishCall)),
+		logging.UnaryServerInterceptor(Logger(log), logging.WithLogOnEvents(logging.FinishCall), logging.WithLevels(callLevel)),
 		errorInterceptor(log),
 	)
 	var adm *admissionMetrics
@@ -150,6 +150,19 @@ func errorInterceptor(log *slog.Logger) grpc.UnaryServerInterceptor {
 		}
 		return resp, nil
 	}
+}
+
+// callLevel is the level of a call's "finished call" line: a failed call
+// at go-grpc-middleware's level for its code (INFO for a caller's
+// mistake, WARN or ERROR for the server's), a successful one at DEBUG.
+// A successful call is already in the gateway's access line, the
+// metrics and the trace; at INFO an order wrote five lines, one per hop.
+// -log-level debug shows them all.
+func callLevel(c codes.Code) logging.Level {
+	if c == codes.OK {
+		return logging.LevelDebug
+	}
+	return logging.DefaultServerCodeToLevel(c)
 }
 
 // Logger adapts slog to the go-grpc-middleware logging interface.

@@ -236,3 +236,52 @@ func callSpans(exp *tracetest.InMemoryExporter, traceID trace.TraceID) (client, 
 	}
 	return client, server
 }
+
+// A successful call's "finished call" line is DEBUG, a failed call's keeps
+// the level of its code (FAILED_PRECONDITION: WARN), so at the default
+// INFO only the failures are written.
+func TestFinishedCallLines_SuccessAtDebugFailuresAtTheirLevel(t *testing.T) {
+	for _, tt := range []struct {
+		level     slog.Level
+		wantOK    bool // the successful call's line is written
+		wantLevel string
+	}{
+		{slog.LevelInfo, false, "level=WARN"},
+		{slog.LevelDebug, true, "level=WARN"},
+	} {
+		t.Run(tt.level.String(), func(t *testing.T) {
+			var logs syncBuffer
+			log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: tt.level}))
+			srv := rpcserver.NewWith(log, nil)
+			srv.GRPC.RegisterService(probeDesc(log), struct{}{})
+			addr, stop, wait := serve(t, srv)
+			conn, err := rpcclient.Dial(addr, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, fail := range []bool{false, true} {
+				_ = conn.Invoke(context.Background(), probeMethod, wrapperspb.Bool(fail), new(wrapperspb.BoolValue))
+			}
+			conn.Close()
+			stop()
+			if err := wait(); err != nil {
+				t.Fatal(err)
+			}
+			var ok, failed []string
+			for _, l := range strings.Split(logs.String(), "\n") {
+				switch {
+				case strings.Contains(l, `msg="finished call"`) && strings.Contains(l, "grpc.code=OK"):
+					ok = append(ok, l)
+				case strings.Contains(l, `msg="finished call"`) && strings.Contains(l, "grpc.code=FailedPrecondition"):
+					failed = append(failed, l)
+				}
+			}
+			if len(failed) != 1 || !strings.Contains(failed[0], tt.wantLevel) {
+				t.Errorf("failed call's lines %q, want one at %s", failed, tt.wantLevel)
+			}
+			if got := len(ok) == 1 && strings.Contains(ok[0], "level=DEBUG"); got != tt.wantOK {
+				t.Errorf("successful call's lines %q at log level %v, want written at DEBUG: %v", ok, tt.level, tt.wantOK)
+			}
+		})
+	}
+}
