@@ -15,9 +15,9 @@
 //
 // Waiting is first come, first served while the queue has room, so a
 // burst that fits is served in arrival order and nobody is refused. Once
-// a call finds the queue full, more arrive than are served: the oldest
-// waiter is refused to make room, and slots go to the newest waiter until
-// the queue empties (see Limiter.Acquire). The limiter is deadline-aware:
+// the queue is full, more arrive than are served: slots go to the newest
+// waiter until the queue empties, and a call that finds it full pushes
+// out the oldest waiter (see Limiter.Acquire). The limiter is deadline-aware:
 // it keeps an average of how long an admitted call holds its slot and
 // refuses at once a call that, by that estimate, would have to wait
 // longer than MaxWait or than its own deadline allows, instead of letting
@@ -115,8 +115,8 @@ type Limiter struct {
 	slots int
 	// queue holds the waiting calls, oldest at the front.
 	queue list.List
-	// newestFirst is set when a call found the queue full, and cleared
-	// when the queue empties: see Acquire.
+	// newestFirst is set when the queue fills up, and cleared when it
+	// empties: see Acquire.
 	newestFirst bool
 	inFlight    atomic.Int64
 	waiting     atomic.Int64
@@ -169,10 +169,10 @@ func (l *Limiter) Waiting() int64 {
 // done. A ctx that ends while the call waits returns ctx's error.
 //
 // Waiting is first come, first served while the queue has room: a burst
-// that fits waits its turn and nobody is refused. A call that finds the
-// queue full means more arrive than are served: the oldest waiter is
-// refused to make room for it, and freed slots go to the newest waiter
-// until the queue empties again. Under overload the admitted calls are
+// that fits waits its turn and nobody is refused. A full queue means more
+// arrive than are served: from then until the queue empties again, freed
+// slots go to the newest waiter, and a call that finds the queue full
+// pushes out the oldest, which is refused. Under overload the admitted calls are
 // then the ones that have hardly waited, rather than every one having
 // waited through the whole queue, and the refusals are those that would
 // have waited longest (adaptive LIFO, as in Facebook's "Fail at Scale").
@@ -219,6 +219,9 @@ func (l *Limiter) Acquire(ctx context.Context) (release func(), err error) {
 		w = &waiter{ready: make(chan error, 1)}
 		w.elem = l.queue.PushBack(w)
 		l.waiting.Add(1)
+		if l.queue.Len() >= l.cfg.MaxQueue {
+			l.newestFirst = true
+		}
 	}
 	l.mu.Unlock()
 	if pushed != nil {

@@ -258,7 +258,7 @@ func queued(t *testing.T, l *admission.Limiter, name string, order chan<- string
 }
 
 func TestLimiter_FirstComeFirstServedWhileTheQueueHasRoom(t *testing.T) {
-	l := admission.New(admission.Config{MaxInFlight: 1, MaxQueue: 3, MaxWait: 5 * time.Second})
+	l := admission.New(admission.Config{MaxInFlight: 1, MaxQueue: 4, MaxWait: 5 * time.Second})
 	rels := fill(t, l, 1)
 	order := make(chan string, 3)
 	var outs []<-chan error
@@ -281,22 +281,23 @@ func TestLimiter_FirstComeFirstServedWhileTheQueueHasRoom(t *testing.T) {
 	}
 }
 
-func TestLimiter_AFullQueueRefusesTheOldestAndServesTheNewest(t *testing.T) {
-	l := admission.New(admission.Config{MaxInFlight: 1, MaxQueue: 2, MaxWait: 5 * time.Second})
+func TestLimiter_AFullQueueServesTheNewestAndRefusesTheOldest(t *testing.T) {
+	l := admission.New(admission.Config{MaxInFlight: 1, MaxQueue: 3, MaxWait: 5 * time.Second})
 	rels := fill(t, l, 1)
-	order := make(chan string, 4)
+	order := make(chan string, 8)
 	a := queued(t, l, "a", order)
 	b := queued(t, l, "b", order)
-	// The queue is full: c pushes out a, the oldest, and waiting turns
-	// newest first.
-	got := make(chan error, 1)
+	c := queued(t, l, "c", order)
+	// The queue is full, so waiting is newest first, and d pushes out a,
+	// the oldest.
+	d := make(chan error, 1)
 	go func() {
 		rel, err := l.Acquire(context.Background())
 		if err == nil {
-			order <- "c"
+			order <- "d"
 			rel()
 		}
-		got <- err
+		d <- err
 	}()
 	select {
 	case err := <-a:
@@ -306,22 +307,22 @@ func TestLimiter_AFullQueueRefusesTheOldestAndServesTheNewest(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the oldest waiter was not refused when the queue overflowed")
 	}
-	if w := l.Waiting(); w != 2 {
-		t.Fatalf("waiting = %d, want 2 (b and c)", w)
+	if w := l.Waiting(); w != 3 {
+		t.Fatalf("waiting = %d, want 3 (b, c and d)", w)
 	}
 	rels[0]()
-	for _, out := range []<-chan error{b, got} {
+	for _, out := range []<-chan error{b, c, d} {
 		if err := <-out; err != nil {
 			t.Fatalf("waiter refused: %v", err)
 		}
 	}
-	if first, second := <-order, <-order; first != "c" || second != "b" {
-		t.Fatalf("served %s then %s, want the newest (c) first", first, second)
+	if got := []string{<-order, <-order, <-order}; !slices.Equal(got, []string{"d", "c", "b"}) {
+		t.Fatalf("served %v, want the newest first: [d c b]", got)
 	}
 	if l.InFlight() != 0 || l.Waiting() != 0 {
 		t.Fatalf("in flight %d, waiting %d after all released, want 0 and 0", l.InFlight(), l.Waiting())
 	}
-	// The queue emptied: waiting is first come, first served again.
+	// The queue emptied: while it has room, first come, first served again.
 	rels = fill(t, l, 1)
 	x := queued(t, l, "x", order)
 	y := queued(t, l, "y", order)
@@ -331,8 +332,8 @@ func TestLimiter_AFullQueueRefusesTheOldestAndServesTheNewest(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if first, second := <-order, <-order; first != "x" || second != "y" {
-		t.Fatalf("served %s then %s after the queue emptied, want x then y", first, second)
+	if got := []string{<-order, <-order}; !slices.Equal(got, []string{"x", "y"}) {
+		t.Fatalf("served %v after the queue emptied, want [x y]", got)
 	}
 }
 
