@@ -81,7 +81,8 @@ func (c Counters) Since(a Counters) Rates {
 }
 
 // Activity is the average number of client backends per database in each
-// state, from repeated samples of pg_stat_activity.
+// state, and of autovacuum workers per table and pass, from repeated
+// samples of pg_stat_activity.
 type Activity struct {
 	Samples int `json:"samples"`
 	// ByDatabase maps database → "state (wait event)" → average backends.
@@ -127,9 +128,12 @@ func Sample(ctx context.Context, db *sql.DB, dbs []string, interval time.Duratio
 }
 
 func (s *Sampler) sample(ctx context.Context, db *sql.DB, dbs []string) error {
-	rows, err := db.QueryContext(ctx, `SELECT datname, coalesce(state, ''), coalesce(wait_event_type || ':' || wait_event, '')
+	// Autovacuum workers too: a pass over a growing table takes CPU from
+	// the requests, and its samples say which window it overlapped.
+	rows, err := db.QueryContext(ctx, `SELECT datname, coalesce(state, ''), coalesce(wait_event_type || ':' || wait_event, ''),
+		CASE WHEN backend_type = 'autovacuum worker' THEN coalesce(query, '') ELSE '' END
 		FROM pg_stat_activity
-		WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND datname = ANY($1)`, pq.Array(dbs))
+		WHERE backend_type IN ('client backend', 'autovacuum worker') AND pid <> pg_backend_pid() AND datname = ANY($1)`, pq.Array(dbs))
 	if err != nil {
 		return err
 	}
@@ -137,14 +141,18 @@ func (s *Sampler) sample(ctx context.Context, db *sql.DB, dbs []string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for rows.Next() {
-		var dbname, state, wait string
-		if err := rows.Scan(&dbname, &state, &wait); err != nil {
+		var dbname, state, wait, maintenance string
+		if err := rows.Scan(&dbname, &state, &wait, &maintenance); err != nil {
 			return err
 		}
 		m := s.counts[dbname]
 		if m == nil {
 			m = make(map[string]int)
 			s.counts[dbname] = m
+		}
+		if maintenance != "" {
+			m[DescribeMaintenance(maintenance)]++
+			continue
 		}
 		m[Describe(state, wait)]++
 	}
@@ -165,6 +173,21 @@ func Describe(state, wait string) string {
 		return state + " (" + wait + ")"
 	}
 	return state
+}
+
+// DescribeMaintenance names what an autovacuum worker is doing from its
+// query text ("autovacuum: VACUUM ANALYZE public.orders"), without the
+// schema: "autovacuum (VACUUM ANALYZE orders)".
+func DescribeMaintenance(query string) string {
+	what := strings.TrimSpace(strings.TrimPrefix(query, "autovacuum:"))
+	what = strings.TrimSuffix(what, " (to prevent wraparound)")
+	if what == "" {
+		return "autovacuum"
+	}
+	if i := strings.LastIndexByte(what, ' '); i >= 0 {
+		what = what[:i+1] + strings.TrimPrefix(what[i+1:], "public.")
+	}
+	return "autovacuum (" + what + ")"
 }
 
 // Stop ends sampling and returns the averages.

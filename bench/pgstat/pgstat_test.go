@@ -39,6 +39,20 @@ func TestDescribe(t *testing.T) {
 	}
 }
 
+func TestDescribeMaintenance(t *testing.T) {
+	for _, c := range []struct{ query, want string }{
+		{"autovacuum: VACUUM public.orders", "autovacuum (VACUUM orders)"},
+		{"autovacuum: VACUUM ANALYZE public.order_letters", "autovacuum (VACUUM ANALYZE order_letters)"},
+		{"autovacuum: ANALYZE public.transactions", "autovacuum (ANALYZE transactions)"},
+		{"autovacuum: VACUUM pg_catalog.pg_class (to prevent wraparound)", "autovacuum (VACUUM pg_catalog.pg_class)"},
+		{"", "autovacuum"},
+	} {
+		if got := DescribeMaintenance(c.query); got != c.want {
+			t.Errorf("DescribeMaintenance(%q) = %q, want %q", c.query, got, c.want)
+		}
+	}
+}
+
 func TestActivityLines(t *testing.T) {
 	a := Activity{Samples: 10, ByDatabase: map[string]map[string]float64{
 		"kassa_order":   {"active (on CPU)": 0.5, "idle in transaction (waiting for the service)": 3.2},

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"flag"
+	"github.com/kassa-dev/kassa/bench/pgstat"
 	"io"
 	"os"
 	"path/filepath"
@@ -271,5 +272,18 @@ func TestPrintStatements(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestObservedAutovacuum(t *testing.T) {
+	o := observed{Activity: pgstat.Activity{ByDatabase: map[string]map[string]float64{
+		"kassa_order":   {"active (on CPU)": 1.5, "autovacuum (VACUUM orders)": 0.25, "autovacuum (ANALYZE order_letters)": 0.1},
+		"kassa_billing": {"idle (no transaction, waiting for the service)": 16},
+	}}}
+	if got, want := o.autovacuum(), "autovacuum: ANALYZE order_letters 0.10, VACUUM orders 0.25"; got != want {
+		t.Errorf("autovacuum() = %q, want %q", got, want)
+	}
+	if got := (observed{}).autovacuum(); got != "" {
+		t.Errorf("no passes: %q, want empty", got)
 	}
 }

@@ -215,5 +215,28 @@ func (o observed) cpuLine() string {
 			parts = append(parts, fmt.Sprintf("%s %.2f", n, o.CPU[n]))
 		}
 	}
-	return fmt.Sprintf("[%s; other work %.2f; machine %.2f busy, %.2f idle]", strings.Join(parts, ", "), o.Other, o.Machine.Busy, o.Machine.Idle)
+	line := fmt.Sprintf("[%s; other work %.2f; machine %.2f busy, %.2f idle]", strings.Join(parts, ", "), o.Other, o.Machine.Busy, o.Machine.Idle)
+	if av := o.autovacuum(); av != "" {
+		line += " " + av
+	}
+	return line
+}
+
+// autovacuum names the autovacuum passes the window overlapped, with the
+// share of its samples each was seen in ("autovacuum: VACUUM orders
+// 0.30"), or "" when none ran.
+func (o observed) autovacuum() string {
+	var parts []string
+	for _, db := range slices.Sorted(maps.Keys(o.Activity.ByDatabase)) {
+		m := o.Activity.ByDatabase[db]
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			if what, ok := strings.CutPrefix(k, "autovacuum ("); ok {
+				parts = append(parts, fmt.Sprintf("%s %.2f", strings.TrimSuffix(what, ")"), m[k]))
+			}
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "autovacuum: " + strings.Join(parts, ", ")
 }
