@@ -90,8 +90,11 @@ func startSystem(t testing.TB, o options) *system {
 	sys := &system{tel: map[string]*telemetry.Telemetry{}, stopped: make(chan struct{})}
 	id := newIdentity(t, ctx)
 	svcs := map[string]*process{}
+	// DEBUG: a successful call's "finished call" line is written at that
+	// level, and the trace test reads every service's lines.
+	logOpts := &slog.HandlerOptions{Level: slog.LevelDebug}
 	for _, name := range []string{"user", "billing", "order", "notification", "gateway"} {
-		s := &process{name: name, log: slog.New(telemetry.LogHandler(slog.NewJSONHandler(out, nil))).With("service", name)}
+		s := &process{name: name, log: slog.New(telemetry.LogHandler(slog.NewJSONHandler(out, logOpts))).With("service", name)}
 		if o.instrumented {
 			tel, err := telemetry.New(ctx, telemetry.Options{Service: name, Getenv: func(string) string { return "" }, SpanProcessors: o.spans})
 			if err != nil {
