@@ -190,16 +190,12 @@ func (l *Limiter) Acquire(ctx context.Context) (release func(), err error) {
 		l.mu.Unlock()
 		return nil, l.shed(CauseQueueFull, "%d calls in flight and no queue", l.cfg.MaxInFlight)
 	}
-	var pushed *waiter
-	if l.queue.Len() >= l.cfg.MaxQueue {
-		pushed = l.dequeue(l.queue.Front())
-		l.newestFirst = true
-	}
 	// The expected wait: the calls ahead, served MaxInFlight at a time,
-	// each holding its slot for the average hold. Newest first, a call
-	// is the next one served.
+	// each holding its slot for the average hold. Newest first (or about
+	// to be, the queue being full), a call is the next one served.
+	full := l.queue.Len() >= l.cfg.MaxQueue
 	pos := int64(l.queue.Len() + 1)
-	if l.newestFirst {
+	if l.newestFirst || full {
 		pos = 1
 	}
 	expect := time.Duration(l.hold.Load() * pos / int64(l.cfg.MaxInFlight))
@@ -214,8 +210,13 @@ func (l *Limiter) Acquire(ctx context.Context) (release func(), err error) {
 		}
 		wait = min(wait, left)
 	}
-	var w *waiter
+	// Only a call that will wait pushes out the oldest waiter: one refused
+	// anyway leaves the queue as it was.
+	var w, pushed *waiter
 	if refuse == nil {
+		if full {
+			pushed = l.dequeue(l.queue.Front())
+		}
 		w = &waiter{ready: make(chan error, 1)}
 		w.elem = l.queue.PushBack(w)
 		l.waiting.Add(1)

@@ -386,3 +386,32 @@ func TestLimiter_ConcurrentCallsKeepTheBound(t *testing.T) {
 	}
 	fill(t, l, limit) // every slot came back
 }
+
+// A call refused on its own (its deadline ends before the expected wait)
+// does not push the oldest waiter out of a full queue: both would lose.
+func TestLimiter_ARefusedCallLeavesTheFullQueueAlone(t *testing.T) {
+	l := admission.New(admission.Config{MaxInFlight: 1, MaxQueue: 1, MaxWait: 5 * time.Second})
+	for range 30 { // teach it that a call holds its slot for 2ms or more
+		rel, err := l.Acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond)
+		rel()
+	}
+	rels := fill(t, l, 1)
+	order := make(chan string, 1)
+	a := queued(t, l, "a", order)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancel()
+	if _, err := l.Acquire(ctx); admission.CauseOf(err) != admission.CauseDeadline {
+		t.Fatalf("short-deadline call: %v, want shed with cause deadline", err)
+	}
+	if w := l.Waiting(); w != 1 {
+		t.Fatalf("waiting = %d after the refusal, want 1 (a still queued)", w)
+	}
+	rels[0]()
+	if err := <-a; err != nil {
+		t.Fatalf("the waiter was refused: %v, want admitted", err)
+	}
+}
