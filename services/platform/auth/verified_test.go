@@ -9,13 +9,24 @@ import (
 	"github.com/kassa-dev/kassa/services/platform/auth/authtest"
 )
 
-// A token seen again is served from memory: a fraction of the full
-// check's allocations, with the same principal.
-func TestVerify_TokenSeenAgain_SkipsTheFullCheck(t *testing.T) {
+// warmVerifier returns an issuer, a verifier of its tokens that has
+// fetched its key set (it accepted a token of user), and user.
+func warmVerifier(t *testing.T) (*authtest.Issuer, *auth.Verifier, string) {
+	t.Helper()
 	iss := authtest.NewIssuer(t)
 	v := iss.Verifier(t)
 	user := authtest.NewUserID()
-	first, err := verifyUntil(t, v, iss.Customer(t, user), accepted)
+	if _, err := verifyUntil(t, v, iss.Customer(t, user), accepted); err != nil {
+		t.Fatal(err)
+	}
+	return iss, v, user
+}
+
+// A token seen again is served from memory: a fraction of the full
+// check's allocations, with the same principal.
+func TestVerify_TokenSeenAgain_SkipsTheFullCheck(t *testing.T) {
+	iss, v, user := warmVerifier(t)
+	first, err := v.Verify(context.Background(), iss.Customer(t, user))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,12 +79,7 @@ func TestVerify_TokenSeenAgain_RolesAreTheCallers(t *testing.T) {
 
 // Refused tokens take no room, and a refused token stays refused.
 func TestVerify_Refusals_NotRemembered(t *testing.T) {
-	iss := authtest.NewIssuer(t)
-	v := iss.Verifier(t)
-	user := authtest.NewUserID()
-	if _, err := verifyUntil(t, v, iss.Customer(t, user), accepted); err != nil {
-		t.Fatal(err)
-	}
+	iss, v, user := warmVerifier(t)
 	before := auth.Remembered(v)
 	good := iss.Customer(t, user)
 	if _, err := v.Verify(context.Background(), good); err != nil {
@@ -101,11 +107,7 @@ func flip(c byte) string {
 
 // A remembered token is not served past its exp.
 func TestVerify_TokenSeenAgain_ForgottenAtExpiry(t *testing.T) {
-	iss := authtest.NewIssuer(t)
-	v := iss.Verifier(t)
-	if _, err := verifyUntil(t, v, iss.Customer(t, authtest.NewUserID()), accepted); err != nil {
-		t.Fatal(err) // the keys are fetched
-	}
+	iss, v, _ := warmVerifier(t)
 	before := auth.Remembered(v)
 	token := iss.Customer(t, authtest.NewUserID(), authtest.ExpiresIn(1500*time.Millisecond))
 	if _, err := v.Verify(context.Background(), token); err != nil {
@@ -128,12 +130,7 @@ func TestVerify_TokenSeenAgain_ForgottenAtExpiry(t *testing.T) {
 
 // Many distinct tokens: the memory stays bounded.
 func TestVerify_ManyTokens_Bounded(t *testing.T) {
-	iss := authtest.NewIssuer(t)
-	v := iss.Verifier(t)
-	user := authtest.NewUserID()
-	if _, err := verifyUntil(t, v, iss.Customer(t, user), accepted); err != nil {
-		t.Fatal(err)
-	}
+	iss, v, _ := warmVerifier(t)
 	for range auth.MaxRemembered + 200 {
 		if _, err := v.Verify(context.Background(), iss.Customer(t, authtest.NewUserID())); err != nil {
 			t.Fatal(err)

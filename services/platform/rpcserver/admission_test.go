@@ -10,6 +10,7 @@ import (
 	"github.com/kassa-dev/kassa/services/platform/admission"
 	"github.com/kassa-dev/kassa/services/platform/apperr"
 	"github.com/kassa-dev/kassa/services/platform/apperr/grpcstatus"
+	"github.com/kassa-dev/kassa/services/platform/grpctest"
 	"github.com/kassa-dev/kassa/services/platform/rpcclient"
 	"github.com/kassa-dev/kassa/services/platform/rpcserver"
 	"github.com/kassa-dev/kassa/services/platform/telemetry"
@@ -78,7 +79,7 @@ func serveGate(t *testing.T, adm *rpcserver.Admission) (*gate, *grpc.ClientConn,
 	srv := rpcserver.NewServer(log, rpcserver.Options{Telemetry: tel, Admission: adm})
 	g := &gate{entered: make(chan struct{}, 16), release: make(chan struct{}), calls: make(chan string, 64)}
 	srv.GRPC.RegisterService(g.desc(), struct{}{})
-	addr, _, _ := serve(t, srv)
+	addr, _, _ := grpctest.Start(t, srv)
 	// The peers' own connection, retries included: a shed must not be
 	// retried by it.
 	conn, err := rpcclient.Dial(addr, 5*time.Second, rpcclient.WithRetries())

@@ -9,6 +9,7 @@ import (
 
 	"github.com/kassa-dev/kassa/services/platform/auth"
 	"github.com/kassa-dev/kassa/services/platform/auth/authtest"
+	"github.com/kassa-dev/kassa/services/platform/grpctest"
 	"github.com/kassa-dev/kassa/services/platform/rpcclient"
 	"github.com/kassa-dev/kassa/services/platform/rpcserver"
 	"github.com/kassa-dev/kassa/services/platform/telemetry"
@@ -60,7 +61,7 @@ func TestChannel_RunsTheServersInterceptorsAndTracing(t *testing.T) {
 		return conn.Invoke(ctx, probeMethod, wrapperspb.Bool(fail), new(wrapperspb.BoolValue))
 	}
 
-	_, stop, wait := serve(t, srv)
+	_, stop, wait := grpctest.Start(t, srv)
 
 	callerCtx, caller := callerTel.TracerProvider.Tracer("test").Start(context.Background(), "caller")
 	if err := call(callerCtx, withToken, false); err != nil {

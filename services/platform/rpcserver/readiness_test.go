@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kassa-dev/kassa/services/platform/grpctest"
 	"github.com/kassa-dev/kassa/services/platform/rpcclient"
 	"github.com/kassa-dev/kassa/services/platform/rpcserver"
 	"google.golang.org/grpc"
@@ -50,7 +51,7 @@ func TestServe_ReadinessFollowsTheCheck_LivenessDoesNot(t *testing.T) {
 		},
 		Interval: 20 * time.Millisecond, Timeout: time.Second,
 	})
-	addr, stop, wait := serve(t, srv)
+	addr, stop, wait := grpctest.Start(t, srv)
 	conn, err := rpcclient.Dial(addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)

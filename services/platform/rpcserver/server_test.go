@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/kassa-dev/kassa/services/platform/apperr"
+	"github.com/kassa-dev/kassa/services/platform/grpctest"
 	"github.com/kassa-dev/kassa/services/platform/rpcclient"
 	"github.com/kassa-dev/kassa/services/platform/rpcserver"
 	"github.com/kassa-dev/kassa/services/platform/telemetry"
@@ -83,7 +83,7 @@ func TestNewWith_MeasuresAndTracesCalls(t *testing.T) {
 	log := slog.New(telemetry.LogHandler(slog.NewTextHandler(&logs, nil)))
 	srv := rpcserver.NewWith(log, tel)
 	srv.GRPC.RegisterService(probeDesc(log), struct{}{})
-	addr, stop, wait := serve(t, srv)
+	addr, stop, wait := grpctest.Start(t, srv)
 	conn, err := rpcclient.Dial(addr, 5*time.Second, tel.DialOptions()...)
 	if err != nil {
 		t.Fatal(err)
@@ -144,26 +144,6 @@ func TestNewWith_MeasuresAndTracesCalls(t *testing.T) {
 	if handlerLine == "" || !strings.Contains(handlerLine, "span_id="+srvSpan.SpanContext.SpanID().String()) {
 		t.Errorf("no handler log line with trace_id=%s and the server span's span_id:\n%s", traceID, logs.String())
 	}
-}
-
-// serve serves srv on a loopback port until stop; wait returns what Serve
-// returned once the server has stopped (gracefully: in-flight calls, and
-// their spans, have ended). Both also run when the test ends.
-func serve(t *testing.T, srv *rpcserver.Server) (addr string, stop func(), wait func() error) {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, lis, 5*time.Second) }()
-	wait = sync.OnceValue(func() error { return <-served })
-	t.Cleanup(func() {
-		cancel()
-		_ = wait()
-	})
-	return lis.Addr().String(), cancel, wait
 }
 
 func counterValue(t *testing.T, tel *telemetry.Telemetry, name string, labels []string) float64 {
@@ -254,7 +234,7 @@ func TestFinishedCallLines_SuccessAtDebugFailuresAtTheirLevel(t *testing.T) {
 			log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: tt.level}))
 			srv := rpcserver.NewWith(log, nil)
 			srv.GRPC.RegisterService(probeDesc(log), struct{}{})
-			addr, stop, wait := serve(t, srv)
+			addr, stop, wait := grpctest.Start(t, srv)
 			conn, err := rpcclient.Dial(addr, 5*time.Second)
 			if err != nil {
 				t.Fatal(err)

@@ -2,15 +2,11 @@ package authtest
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"net"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/kassa-dev/kassa/services/platform/auth"
-	"github.com/kassa-dev/kassa/services/platform/rpcclient"
+	"github.com/kassa-dev/kassa/services/platform/grpctest"
 	"github.com/kassa-dev/kassa/services/platform/rpcserver"
 	"google.golang.org/grpc"
 )
@@ -53,31 +49,9 @@ func AsService(ctx context.Context, name string) context.Context {
 // (DialOptions are appended to the connection's).
 func Serve(t testing.TB, v *auth.Verifier, rules map[string]auth.Rule, register func(s *grpc.Server), dial ...grpc.DialOption) *grpc.ClientConn {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
-	srv := rpcserver.NewWithAuth(log, nil, &auth.Guard{Verifier: v, Rules: rules})
+	srv := rpcserver.NewWithAuth(grpctest.Log(), nil, &auth.Guard{Verifier: v, Rules: rules})
 	register(srv.GRPC)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, lis, 5*time.Second) }()
-	conn, err := rpcclient.Dial(lis.Addr().String(), 10*time.Second, dial...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn.Close()
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server: %v", err)
-		}
-	})
-	return conn
+	return grpctest.Dial(t, srv, dial...)
 }
 
 // Token makes the fixed token a TokenSource too, valid for an hour.
