@@ -90,6 +90,9 @@ func TestParseConfig_ErrorsNameTheSetting(t *testing.T) {
 		{[]string{"-jwks-source-url", "localhost:9101"}, nil, "jwks-source-url (JWKS_SOURCE_URL)"},
 		{nil, map[string]string{"AUTH_ISSUER": "ftp://kassa"}, "auth-issuer (AUTH_ISSUER)"},
 		{nil, map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8,proxy"}, "trusted-proxies (TRUSTED_PROXIES)"},
+		{[]string{"-max-in-flight", "lots"}, nil, "MAX_IN_FLIGHT"},
+		{[]string{"-per-user-max-in-flight", "-1"}, nil, "PER_USER_MAX_IN_FLIGHT"},
+		{nil, map[string]string{"PER_USER_MAX_WAIT": "soon"}, "PER_USER_MAX_WAIT"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
