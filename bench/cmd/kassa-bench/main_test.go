@@ -63,11 +63,27 @@ func TestParseFlagsDefaultsAndSmoke(t *testing.T) {
 		{"kassa-bench", "-root", root, "-large-users", "1"},
 		{"kassa-bench", "-root", root, "-list-samples", "0"},
 		{"kassa-bench", "-no-such-flag"},
+		{"kassa-bench", "-root", root, "-pg-setting", "commit_delay"},
+		{"kassa-bench", "-root", root, "-pg-setting", "=100"},
+		{"kassa-bench", "-root", root, "-pg-setting", "work_mem=1 -c fsync=off"},
 	} {
 		if _, err := parseFlags(bad, noEnv, io.Discard); err == nil {
 			t.Errorf("parseFlags(%q) accepted bad input", bad)
 		}
 	}
+	c, err = parseFlags([]string{"kassa-bench", "-root", root, "-pg-setting", "commit_delay=100", "-pg-setting", "commit_siblings=2", "-pg-setting", "commit_delay=200"}, noEnv, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Repeated settings add up, the last of one name wins, and the result
+	// records them.
+	if got, want := c.pgSettings.String(), "commit_delay=200 commit_siblings=2"; got != want {
+		t.Errorf("-pg-setting: %q, want %q", got, want)
+	}
+	if got := c.public().PGSettings; got["commit_delay"] != "200" || len(got) != 2 {
+		t.Errorf("recorded settings %v", got)
+	}
+
 	var help strings.Builder
 	if _, err := parseFlags([]string{"kassa-bench", "-h"}, noEnv, &help); !errors.Is(err, flag.ErrHelp) || !strings.Contains(help.String(), "-smoke") {
 		t.Errorf("-h: err %v, usage %q", err, help.String())

@@ -135,6 +135,8 @@ type publicConfig struct {
 	HalfS        float64 `json:"half_peak_s"`
 	Durable      bool    `json:"fsync"`
 	PGParams     string  `json:"pg_params,omitempty"`
+	// PGSettings are the -pg-setting experiments the cluster ran with.
+	PGSettings map[string]string `json:"pg_settings,omitempty"`
 	// PGStatements: the cluster was asked to load pg_stat_statements
 	// (pg_statements says whether it did).
 	PGStatements bool `json:"pg_stat_statements"`
@@ -145,7 +147,7 @@ func (c config) public() publicConfig {
 		Smoke: c.smoke, Users: c.users, Clients: c.clients, DepositShare: c.depositShare, RejectShare: c.rejectShare,
 		Seed: c.seed, TimeoutS: c.timeout.Seconds(), CeilingS: c.ceilingTime.Seconds(), PGBenchMode: c.pgbenchMode,
 		StepWarmupS: c.warmup.Seconds(), StepS: c.step.Seconds(), Factor: c.factor, P99LimitMs: ms(c.p99Limit),
-		HalfS: c.halfTime.Seconds(), Durable: true, PGParams: c.pgParams, PGStatements: c.pgStatements,
+		HalfS: c.halfTime.Seconds(), Durable: true, PGParams: c.pgParams, PGSettings: c.pgSettings.m, PGStatements: c.pgStatements,
 	}
 }
 

@@ -6,8 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -49,6 +52,7 @@ type config struct {
 	ceilingExtended time.Duration
 	pprofDir        string
 	pgParams        string
+	pgSettings      settingsFlag
 	profileTime     time.Duration
 	pgStatements    bool
 
@@ -91,6 +95,7 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (co
 	fs.DurationVar(&c.ceilingExtended, "ceiling-extended", 8*time.Second, "also run pgbench -M extended (statements parsed every time, as with DB_STATEMENT_CACHE=0) this long; 0 skips it")
 	fs.StringVar(&c.pprofDir, "pprof", "", "start the services with PPROF=true and, after the search, take CPU profiles of every service at the REST peak into this folder")
 	fs.StringVar(&c.pgParams, "pg-params", "", "experiment: extra connection parameters for the services' PostgreSQL URLs (e.g. binary_parameters=yes); the bench then starts the cluster itself, the same way the stack would")
+	fs.Var(&c.pgSettings, "pg-setting", "experiment: a server setting name=value the cluster starts with (repeatable; e.g. commit_delay=200), applied to the ceiling and kassa alike")
 	fs.BoolVar(&c.pgStatements, "pg-statements", true, "load pg_stat_statements into the cluster and report each statement's calls and time per request; false measures without its cost")
 	fs.DurationVar(&c.profileTime, "profile-time", 10*time.Second, "length of the -pprof CPU profiles")
 	fs.Float64Var(&c.smokeRate, "smoke-rate", 20, "requests per second in -smoke")
@@ -205,4 +210,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	b := &bench{cfg: c, out: stdout, mode: microservices}
 	return b.run(ctx)
+}
+
+// settingsFlag collects repeated name=value flags.
+type settingsFlag struct{ m map[string]string }
+
+func (f *settingsFlag) String() string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(f.m)) {
+		parts = append(parts, k+"="+f.m[k])
+	}
+	return strings.Join(parts, " ")
+}
+
+func (f *settingsFlag) Set(s string) error {
+	name, value, ok := strings.Cut(s, "=")
+	name = strings.TrimSpace(name)
+	// The settings reach the server on pg_ctl's command line.
+	if !ok || name == "" || strings.ContainsAny(s, " \t'\"\\") {
+		return fmt.Errorf("want name=value, got %q", s)
+	}
+	if f.m == nil {
+		f.m = map[string]string{}
+	}
+	f.m[name] = value
+	return nil
 }

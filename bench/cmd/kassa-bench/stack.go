@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -63,6 +64,14 @@ func (b *bench) startStack(ctx context.Context) error {
 		opts.PGSettings = pgstmt.ServerSettings()
 	} else {
 		b.res.PGStatements.Unavailable = "turned off with -pg-statements=false"
+	}
+	if len(b.cfg.pgSettings.m) > 0 {
+		opts.PGSettings = maps.Clone(opts.PGSettings)
+		if opts.PGSettings == nil {
+			opts.PGSettings = map[string]string{}
+		}
+		maps.Copy(opts.PGSettings, b.cfg.pgSettings.m)
+		b.printf("experiment: the cluster starts with %s\n", b.cfg.pgSettings.String())
 	}
 	err = b.startProcesses(ctx, opts)
 	if err != nil && opts.PGSettings != nil && strings.Contains(err.Error(), "pg_stat_statements") {
