@@ -9,9 +9,10 @@ const userIDExpr = `('00000000-0000-4000-8000-' || lpad(:n::text, 12, '0'))::uui
 // what kassa runs for one request (statements.go). A CreateOrder with an
 // idempotency key makes five commits in four databases:
 //
-//	order         SELECT by (user_id, request_id)          FindByRequest
 //	user          SELECT the live user                      GetUser (the e-mail)
 //	order         INSERT ... ON CONFLICT DO NOTHING         Create           commit 1
+//	              (the key's lookup too: a taken key
+//	              inserts nothing)
 //	billing       BEGIN; lock the account; one WITH         MoveOnce         commit 2
 //	              statement; COMMIT. Paid: INSERT the
 //	              ledger entry unless the order's key has
@@ -53,8 +54,6 @@ var orderHead = `\set n random(1, :users)
 \set r random(1, 9000000000000000000)
 \set units :price / 100
 \set cents :price % 100
--- order: FindByRequest
-` + bind(findOrder, userIDExpr, clientKey) + `;
 -- user: GetUser
 ` + bind(getUser, userIDExpr) + ` \gset u_
 -- order: Create (commit 1)

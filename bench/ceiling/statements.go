@@ -39,8 +39,6 @@ const getUser = `SELECT ` + userColumns + ` FROM users WHERE id = $1 AND delete_
 // order (postgres.Store): $1 the user, $2 the request_id, ... as each
 // method binds them.
 const (
-	// FindByRequest: $1 user, $2 request_id.
-	findOrder = `SELECT ` + orderColumns + ` FROM orders WHERE user_id = $1 AND request_id = $2`
 	// Create: $1 user, $2 price, $3 currency, $4 request_id, $5 e-mail,
 	// $6 the seconds before the repair loop may take the payment.
 	createOrder = `INSERT INTO orders (user_id, price, currency, request_id, email, pay_next_attempt_time)

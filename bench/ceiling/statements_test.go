@@ -24,7 +24,6 @@ func TestStatementsAreTheServices(t *testing.T) {
 		stmt              string
 	}{
 		{"getUser", "user", "Store.Get", nil, getUser},
-		{"findOrder", "order", "Store.FindByRequest", nil, findOrder},
 		{"createOrder", "order", "Store.Create", nil, createOrder},
 		{"recordOutcome", "order", "Store.RecordOutcome", nil, recordOutcome},
 		{"markSent", "order", "Store.MarkSent", nil, markSent},

@@ -26,6 +26,8 @@ import (
 
 // Store is the persistence the use cases need (postgres.Store).
 type Store interface {
+	// FindByRequest is the order userID made with requestID, if any: for
+	// a retry that cannot go through Create.
 	FindByRequest(ctx context.Context, userID, requestID string) (o order.Order, found bool, err error)
 	// Create records a pending order whose payment the repair loop may
 	// take after grace.
@@ -252,31 +254,29 @@ func (s *Service) Create(ctx context.Context, userID string, price int64, curren
 	}
 	defer release()
 
-	retry := "retry with the same request_id"
-	if requestID == "" {
+	retry, keyed := "retry with the same request_id", requestID != ""
+	if !keyed {
 		requestID = uuid.NewString()
 		// The client has no key to retry with: it gets the server's, so a
 		// retry of a call whose answer it did not get cannot pay twice.
 		retry = fmt.Sprintf("retry with request_id %q", requestID)
-	} else {
-		o, found, err := s.store.FindByRequest(ctx, userID, requestID)
-		if err != nil {
-			return order.Order{}, s.notRecorded(ctx, retry, err)
-		}
-		if found {
-			if !o.SameTerms(price, currency) {
-				return order.Order{}, apperr.RequestIDReused(requestID)
-			}
-			s.cfg.Metrics.replays.Inc()
-			return s.complete(ctx, o, retry)
-		}
 	}
 
+	// A new order is not looked up by its key first: the insert below is
+	// the lookup (it finds an earlier order with the key and writes
+	// nothing), which saves every first attempt a round trip. A retry pays
+	// for it with the user lookup, and when that fails it still gets its
+	// order, which needs neither the user service nor a live user.
 	email, err := s.users.Email(ctx, userID)
-	if errors.Is(err, order.ErrUnknownUser) {
-		return order.Order{}, order.ErrUserNotFound(userID)
-	}
 	if err != nil {
+		if keyed {
+			if o, found, ferr := s.store.FindByRequest(ctx, userID, requestID); ferr == nil && found {
+				return s.replay(ctx, o, price, currency, retry)
+			}
+		}
+		if errors.Is(err, order.ErrUnknownUser) {
+			return order.Order{}, order.ErrUserNotFound(userID)
+		}
 		s.log.WarnContext(ctx, "user service failed", "user_id", userID, "error", err)
 		return order.Order{}, apperr.Unavailable("user service did not answer; retry later")
 	}
@@ -289,12 +289,20 @@ func (s *Service) Create(ctx context.Context, userID string, price int64, curren
 	if err != nil {
 		return order.Order{}, s.notRecorded(ctx, retry, err)
 	}
-	if !created {
-		if !o.SameTerms(price, currency) { // a concurrent request won with other terms
-			return order.Order{}, apperr.RequestIDReused(requestID)
-		}
-		s.cfg.Metrics.replays.Inc() // a concurrent retry won: this call answers with its order
+	if !created { // a retry, or a concurrent request with the key won
+		return s.replay(ctx, o, price, currency, retry)
 	}
+	return s.complete(ctx, o, retry)
+}
+
+// replay answers a CreateOrder whose key already has order o: with o,
+// finished if a failed attempt left it pending, when the terms are the
+// same, and as a reused key otherwise.
+func (s *Service) replay(ctx context.Context, o order.Order, price int64, currency, retry string) (order.Order, error) {
+	if !o.SameTerms(price, currency) {
+		return order.Order{}, apperr.RequestIDReused(o.RequestID)
+	}
+	s.cfg.Metrics.replays.Inc()
 	return s.complete(ctx, o, retry)
 }
 

@@ -29,7 +29,7 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 // which the fake services of the gRPC tests and the real services pass.
 
 // raceStore makes Create find raceWinner already stored under the key, as
-// if a concurrent request had inserted it after FindByRequest.
+// if a concurrent request with the key had inserted it first.
 type raceStore struct {
 	*postgres.Store
 	raceWinner order.Order
@@ -269,22 +269,50 @@ func TestCreate_PeerFailures(t *testing.T) {
 	}
 }
 
-func TestCreate_Retry_ResumesWithoutUserLookup(t *testing.T) {
+// A retry finds its order through the insert's conflict, or, when the
+// user lookup before it fails (the service down, the user deleted since),
+// by its key: either way it finishes the order under the first attempt's
+// payment key and is not refused for what the first attempt did not need.
+func TestCreate_Retry_ResumesTheFirstAttempt(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		usersErr error // the user lookup's answer to the retry
+	}{
+		{"user service up", nil},
+		{"user service down", errors.New("connection refused")},
+		{"user deleted since", fmt.Errorf("x: %w", order.ErrUnknownUser)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.payments.err = errors.New("timeout")
+			if _, err := f.svc.Create(context.Background(), user, 100, "", "k"); apperr.KindOf(err) != apperr.KindUnavailable {
+				t.Fatalf("err = %v", err)
+			}
+			f.payments.err, f.users.err = nil, tt.usersErr
+			o, err := f.svc.Create(context.Background(), user, 100, "EUR", "k") // explicit default = same terms
+			if err != nil || o.Status != order.Paid {
+				t.Fatalf("retry = %+v, %v; want paid", o, err)
+			}
+			if len(f.payments.calls) != 2 || f.orders(t) != 1 {
+				t.Fatalf("withdraw calls %d, orders %d; want 2 and 1", len(f.payments.calls), f.orders(t))
+			}
+			if f.payments.calls[0].RequestID != f.payments.calls[1].RequestID {
+				t.Errorf("retry used key %q, first try %q; want the same", f.payments.calls[1].RequestID, f.payments.calls[0].RequestID)
+			}
+		})
+	}
+}
+
+// Without a key of its own a call cannot be a retry: when the user lookup
+// fails nothing is looked up or stored.
+func TestCreate_ServerKeyedOrderNeedsTheUser(t *testing.T) {
 	f := newFixture(t)
-	f.payments.err = errors.New("timeout")
-	if _, err := f.svc.Create(context.Background(), user, 100, "", "k"); apperr.KindOf(err) != apperr.KindUnavailable {
-		t.Fatalf("err = %v", err)
+	f.users.err = errors.New("connection refused")
+	if _, err := f.svc.Create(context.Background(), user, 100, "", ""); apperr.KindOf(err) != apperr.KindUnavailable {
+		t.Fatalf("err = %v, want unavailable", err)
 	}
-	f.payments.err = nil
-	o, err := f.svc.Create(context.Background(), user, 100, "EUR", "k") // explicit default = same terms
-	if err != nil || o.Status != order.Paid {
-		t.Fatalf("retry = %+v, %v; want paid", o, err)
-	}
-	if f.users.calls != 1 || len(f.payments.calls) != 2 {
-		t.Errorf("user lookups %d, withdraw calls %d; want 1 and 2", f.users.calls, len(f.payments.calls))
-	}
-	if f.payments.calls[0].RequestID != f.payments.calls[1].RequestID {
-		t.Errorf("retry used key %q, first try %q; want the same", f.payments.calls[1].RequestID, f.payments.calls[0].RequestID)
+	if f.orders(t) != 0 || len(f.payments.calls) != 0 {
+		t.Errorf("orders %d, withdrawals %d; want none", f.orders(t), len(f.payments.calls))
 	}
 }
 

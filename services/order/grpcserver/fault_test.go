@@ -23,14 +23,15 @@ import (
 // into one of its steps while the fault is on.
 type faultyStore struct {
 	*postgres.Store
-	findFails, recordFails atomic.Bool
+	createFails, recordFails atomic.Bool
 }
 
-func (f *faultyStore) FindByRequest(ctx context.Context, userID, requestID string) (order.Order, bool, error) {
-	if f.findFails.Load() {
-		return order.Order{}, false, fmt.Errorf("read order by request_id: %w", driver.ErrBadConn)
+// Create loses the connection before the insert reached the server.
+func (f *faultyStore) Create(ctx context.Context, o order.Order, grace time.Duration) (order.Order, bool, error) {
+	if f.createFails.Load() {
+		return order.Order{}, false, fmt.Errorf("insert order: %w", driver.ErrBadConn)
 	}
-	return f.Store.FindByRequest(ctx, userID, requestID)
+	return f.Store.Create(ctx, o, grace)
 }
 
 func (f *faultyStore) RecordOutcome(ctx context.Context, o order.Order, out order.Outcome, l order.Letter, d time.Duration) (order.Order, bool, error) {
@@ -65,7 +66,7 @@ func TestCreateOrder_FaultsAnswerUnavailableWithWhatToRetry(t *testing.T) {
 			func(e *env, _ *faultyStore, on bool) { e.billing.SetDown(on) },
 			true, "retry with the same request_id", app.ReasonNotFinished},
 		{"database lost before the insert", "k",
-			func(_ *env, fs *faultyStore, on bool) { fs.findFails.Store(on) },
+			func(_ *env, fs *faultyStore, on bool) { fs.createFails.Store(on) },
 			false, "retry with the same request_id", "DATABASE_UNAVAILABLE"},
 	}
 	for _, tt := range tests {
