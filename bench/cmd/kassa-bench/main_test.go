@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"github.com/kassa-dev/kassa/bench/pgstat"
 	"io"
 	"os"
@@ -164,14 +165,16 @@ func TestResultFinishChecksTheTargets(t *testing.T) {
 // the load, and both runs are listed.
 func TestResultFinishAveragesTheCeilingRuns(t *testing.T) {
 	tests := []struct {
-		name      string
-		runs      []float64
-		wantMean  float64
-		wantShare float64
+		name         string
+		runs         []float64
+		wantMean     float64
+		wantShare    float64
+		wantUnsteady bool
 	}{
-		{"one run", []float64{1000}, 1000, 0.4},
-		{"before and after", []float64{900, 1100}, 1000, 0.4},
-		{"a slower second run lowers the ceiling", []float64{1000, 600}, 800, 0.5},
+		{"one run", []float64{1000}, 1000, 0.4, false},
+		{"before and after", []float64{900, 1100}, 1000, 0.4, true},
+		{"within the machine's usual spread", []float64{1000, 1100}, 1050, 400.0 / 1050, false},
+		{"a slower second run lowers the ceiling", []float64{1000, 600}, 800, 0.5, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -188,6 +191,16 @@ func TestResultFinishAveragesTheCeilingRuns(t *testing.T) {
 			if r.PGCeilingOrdersPerS != tt.wantMean || r.RESTShareOfCeiling != tt.wantShare || !slices.Equal(r.PGCeilingRuns, tt.runs) {
 				t.Errorf("ceiling %v of runs %v, REST share %v; want %v, %v, %v",
 					r.PGCeilingOrdersPerS, r.PGCeilingRuns, r.RESTShareOfCeiling, tt.wantMean, tt.runs, tt.wantShare)
+			}
+			// A ceiling that moved by more than 15 % within the run marks
+			// the machine's speed as having changed under the run.
+			if r.Unsteady != tt.wantUnsteady {
+				t.Errorf("unsteady = %v (drift %+.2f), want %v", r.Unsteady, r.CeilingDrift, tt.wantUnsteady)
+			}
+			var out strings.Builder
+			r.printThroughput(func(format string, a ...any) { fmt.Fprintf(&out, format, a...) }, config{pgbenchMode: "prepared"})
+			if got := strings.Contains(out.String(), "UNSTEADY"); got != tt.wantUnsteady {
+				t.Errorf("report says unsteady: %v, want %v:\n%s", got, tt.wantUnsteady, out.String())
 			}
 		})
 	}

@@ -56,6 +56,10 @@ func (r *result) printThroughput(p printer, c config) {
 		if len(r.PGCeilingRuns) > 1 {
 			p("%-44s %12s\n", "  mean of: before the load / after it", fmt.Sprintf("%.1f / %.1f", r.PGCeilingRuns[0], r.PGCeilingRuns[1]))
 		}
+		if r.Unsteady {
+			p("  UNSTEADY MACHINE: the ceiling moved by %+.0f%% between before and after the load, so the machine's speed changed during the run;\n"+
+				"  comparisons across its phases (microservices and all-in-one, empty and large data) carry that change: measure again on a quieter machine\n", 100*r.CeilingDrift)
+		}
 	}
 	if r.CeilingExtended != nil {
 		p("%-44s %12.1f %11.0f%%\n", "  same, statements not prepared (-M extended)", r.PGCeilingExtended, share(r.PGCeilingExtended))
@@ -182,6 +186,9 @@ func (r *result) printVerdict(p printer) {
 	}
 	if len(r.Targets) > 0 {
 		p("\ntargets (issues 8 and 17)\n")
+		if r.Unsteady {
+			p("  (an unsteady run: the ceiling moved by %+.0f%% during it; see the throughput table)\n", 100*r.CeilingDrift)
+		}
 		for _, t := range r.Targets {
 			mark := "not met"
 			if t.Met {

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 
@@ -18,6 +19,10 @@ const (
 	targetP99Ms          = 20.0
 	targetGatewayRatio   = 1.3
 	targetRestRSSMiB     = 50.0
+	// unsteadyDrift is the change of the ceiling within one run beyond
+	// which the run is marked unsteady: the two runs of one quiet
+	// machine's ceiling stay within about ±10 % of each other.
+	unsteadyDrift = 0.15
 )
 
 // result is bench/result.json.
@@ -25,8 +30,16 @@ type result struct {
 	// The headline numbers.
 	// PGCeilingOrdersPerS is the mean of the ceiling's runs (before and,
 	// unless -ceiling-twice=false, after the load), listed in PGCeilingRuns.
-	PGCeilingOrdersPerS  float64                     `json:"pg_ceiling_orders_per_s"`
-	PGCeilingRuns        []float64                   `json:"pg_ceiling_runs_orders_per_s,omitempty"`
+	PGCeilingOrdersPerS float64   `json:"pg_ceiling_orders_per_s"`
+	PGCeilingRuns       []float64 `json:"pg_ceiling_runs_orders_per_s,omitempty"`
+	// CeilingDrift is how far the ceiling after the load moved from the
+	// one before it (after ÷ before − 1): the machine's own speed changing
+	// during the run, as a shared host's does. Unsteady is set past
+	// unsteadyDrift: the comparisons across the run's phases (the two
+	// modes, the two data sizes) then carry that change, and only the
+	// ratios within one phase mean much.
+	CeilingDrift         float64                     `json:"ceiling_drift,omitempty"`
+	Unsteady             bool                        `json:"machine_unsteady,omitempty"`
 	RESTOrdersPerS       float64                     `json:"rest_orders_per_s"`
 	GRPCOrdersPerS       float64                     `json:"grpc_orders_per_s"`
 	RESTShareOfCeiling   float64                     `json:"rest_share_of_ceiling"`
@@ -207,6 +220,11 @@ func (r *result) finish(smoke bool) {
 		}
 	}
 	r.PGCeilingOrdersPerS = mean(r.PGCeilingRuns)
+	r.CeilingDrift, r.Unsteady = 0, false
+	if len(r.PGCeilingRuns) == 2 && r.PGCeilingRuns[0] > 0 {
+		r.CeilingDrift = r.PGCeilingRuns[1]/r.PGCeilingRuns[0] - 1
+		r.Unsteady = math.Abs(r.CeilingDrift) > unsteadyDrift
+	}
 	for _, s := range r.Smoke {
 		addErrs("smoke_"+s.Target, s)
 	}
