@@ -225,8 +225,8 @@ func (f *settingsFlag) String() string {
 
 func (f *settingsFlag) Set(s string) error {
 	name, value, ok := strings.Cut(s, "=")
-	name = strings.TrimSpace(name)
-	// The settings reach the server on pg_ctl's command line.
+	// The settings reach the server on pg_ctl's command line, so nothing
+	// that could split or quote an option there.
 	if !ok || name == "" || strings.ContainsAny(s, " \t'\"\\") {
 		return fmt.Errorf("want name=value, got %q", s)
 	}

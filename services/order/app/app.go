@@ -270,7 +270,13 @@ func (s *Service) Create(ctx context.Context, userID string, price int64, curren
 	email, err := s.users.Email(ctx, userID)
 	if err != nil {
 		if keyed {
-			if o, found, ferr := s.store.FindByRequest(ctx, userID, requestID); ferr == nil && found {
+			o, found, ferr := s.store.FindByRequest(ctx, userID, requestID)
+			if ferr != nil {
+				// Whether an order (and maybe a payment) exists is unknown,
+				// so no answer may look final, not even "user not found".
+				return order.Order{}, s.notRecorded(ctx, retry, ferr)
+			}
+			if found {
 				return s.replay(ctx, o, price, currency, retry)
 			}
 		}

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"os"
@@ -298,6 +299,39 @@ func TestCreate_Retry_ResumesTheFirstAttempt(t *testing.T) {
 			}
 			if f.payments.calls[0].RequestID != f.payments.calls[1].RequestID {
 				t.Errorf("retry used key %q, first try %q; want the same", f.payments.calls[1].RequestID, f.payments.calls[0].RequestID)
+			}
+		})
+	}
+}
+
+// findFailsStore loses the database on the key's lookup.
+type findFailsStore struct{ *postgres.Store }
+
+func (findFailsStore) FindByRequest(context.Context, string, string) (order.Order, bool, error) {
+	return order.Order{}, false, fmt.Errorf("read order by request_id: %w", driver.ErrBadConn)
+}
+
+// When the user lookup fails and so does the key's, the call cannot tell
+// a retry of a recorded (perhaps paid) order from a new one: it answers
+// UNAVAILABLE with the key to retry with, never a final NOT_FOUND, and
+// records nothing.
+func TestCreate_UserAndKeyLookupsFail_Unavailable(t *testing.T) {
+	for _, usersErr := range []error{errors.New("connection refused"), fmt.Errorf("x: %w", order.ErrUnknownUser)} {
+		t.Run(usersErr.Error(), func(t *testing.T) {
+			f := newFixture(t)
+			svc, err := app.New(findFailsStore{f.store}, f.users, f.payments, f.letters, app.Config{DefaultCurrency: "EUR"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.users.err = usersErr
+			_, err = svc.Create(context.Background(), user, 100, "", "k")
+			var ae *apperr.Error
+			if !errors.As(err, &ae) || ae.Kind != apperr.KindUnavailable || ae.Reason != "DATABASE_UNAVAILABLE" ||
+				!strings.Contains(err.Error(), "retry with the same request_id") {
+				t.Fatalf("err = %v, want unavailable DATABASE_UNAVAILABLE naming the retry", err)
+			}
+			if f.orders(t) != 0 || len(f.payments.calls) != 0 {
+				t.Errorf("orders %d, withdrawals %d; want none", f.orders(t), len(f.payments.calls))
 			}
 		})
 	}
