@@ -18,10 +18,11 @@
 // the queue is full, more arrive than are served: slots go to the newest
 // waiter until the queue empties, and a call that finds it full pushes
 // out the oldest waiter (see Limiter.Acquire). The limiter is deadline-aware:
-// it keeps an average of how long an admitted call holds its slot and
-// refuses at once a call that, by that estimate, would have to wait
-// longer than MaxWait or than its own deadline allows, instead of letting
-// it wait only to be shed or time out.
+// it keeps an average of how long an admitted call holds its slot. A
+// queue whose last call would by that estimate wait longer than MaxWait
+// counts as full, and a call that would wait longer than MaxWait or than
+// its own deadline allows even when served next is refused at once,
+// instead of waiting only to be shed or time out.
 package admission
 
 import (
@@ -169,7 +170,8 @@ func (l *Limiter) Waiting() int64 {
 // done. A ctx that ends while the call waits returns ctx's error.
 //
 // Waiting is first come, first served while the queue has room: a burst
-// that fits waits its turn and nobody is refused. A full queue means more
+// that fits waits its turn and nobody is refused. A full queue (MaxQueue
+// calls, or as many as MaxWait covers by the expected wait) means more
 // arrive than are served: from then until the queue empties again, freed
 // slots go to the newest waiter, and a call that finds the queue full
 // pushes out the oldest, which is refused. Under overload the admitted calls are
@@ -193,13 +195,19 @@ func (l *Limiter) Acquire(ctx context.Context) (release func(), err error) {
 	// The expected wait: the calls ahead, served MaxInFlight at a time,
 	// each holding its slot for the average hold. Newest first (or about
 	// to be, the queue being full), a call is the next one served.
+	hold, slots := l.hold.Load(), int64(l.cfg.MaxInFlight)
+	wait := l.cfg.MaxWait
 	full := l.queue.Len() >= l.cfg.MaxQueue
+	// A queue whose last call would wait longer than MaxWait is full too,
+	// by time rather than by count: more arrive than are served. Refusing
+	// the newcomer instead would keep that queue standing, and every call
+	// admitted from it would have waited about MaxWait.
+	overflow := !l.newestFirst && !full && time.Duration(hold*int64(l.queue.Len()+1)/slots) > wait
 	pos := int64(l.queue.Len() + 1)
-	if l.newestFirst || full {
+	if l.newestFirst || full || overflow {
 		pos = 1
 	}
-	expect := time.Duration(l.hold.Load() * pos / int64(l.cfg.MaxInFlight))
-	wait := l.cfg.MaxWait
+	expect := time.Duration(hold * pos / slots)
 	var refuse error
 	if expect > wait {
 		refuse = l.shed(CauseWait, "the expected wait of %v is longer than %v", expect.Round(time.Microsecond), wait)
@@ -220,7 +228,7 @@ func (l *Limiter) Acquire(ctx context.Context) (release func(), err error) {
 		w = &waiter{ready: make(chan error, 1)}
 		w.elem = l.queue.PushBack(w)
 		l.waiting.Add(1)
-		if l.queue.Len() >= l.cfg.MaxQueue {
+		if overflow || l.queue.Len() >= l.cfg.MaxQueue {
 			l.newestFirst = true
 		}
 	}

@@ -337,6 +337,44 @@ func TestLimiter_AFullQueueServesTheNewestAndRefusesTheOldest(t *testing.T) {
 	}
 }
 
+// A queue can fill up by time before it does by count: once its last call
+// would wait longer than MaxWait, more arrive than are served, and it
+// turns newest first like a full one. Refusing the newcomer instead would
+// keep a standing queue whose every admitted call had waited about
+// MaxWait: under overload, the admitted calls' latency.
+func TestLimiter_AQueueFullByTimeServesTheNewest(t *testing.T) {
+	l := admission.New(admission.Config{MaxInFlight: 1, MaxQueue: 8, MaxWait: 50 * time.Millisecond})
+	for range 30 { // teach it that a call holds its slot for 30ms or more
+		rel, err := l.Acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(30 * time.Millisecond)
+		rel()
+	}
+	rels := fill(t, l, 1)
+	order := make(chan string, 2)
+	// a is expected to wait one hold (30ms, within 50ms): first come,
+	// first served. b behind it would wait two (60ms): the queue is full
+	// by time, so b waits as the newest, served next.
+	a := queued(t, l, "a", order)
+	b := queued(t, l, "b", order)
+	rels[0]()
+	if err := <-b; err != nil {
+		t.Fatalf("b, behind a full-by-time queue: %v, want admitted as the newest", err)
+	}
+	if got := <-order; got != "b" {
+		t.Fatalf("served %s first, want b, the newest", got)
+	}
+	// a was served after b or timed out at MaxWait; either way, answered.
+	if err := <-a; err != nil && admission.CauseOf(err) != admission.CauseWait {
+		t.Fatalf("a: %v, want admitted or shed with cause wait", err)
+	}
+	if l.InFlight() != 0 || l.Waiting() != 0 {
+		t.Fatalf("in flight %d, waiting %d at the end, want 0 and 0", l.InFlight(), l.Waiting())
+	}
+}
+
 // Many calls that wait, time out, are cancelled and are pushed out at
 // once: never more than MaxInFlight run together, every call is answered,
 // and every slot comes back.
