@@ -19,24 +19,26 @@ import (
 // flight waits its turn for the same cores, so the answer time is about
 // the requests in flight divided by the rate served (Little's law): on
 // the two-core reference machine, which serves about 400 orders a second,
-// 16 in flight mean about 40 ms per order. A lower bound answers faster
-// under overload but also refuses the bursts a busy machine has below its
-// peak (at 87 % of the peak the p99 there is 130 ms, i.e. 16 and more in
-// flight at times); 16 is what the benchmark's load generator keeps in
-// flight, so its peak search sees no refusal. A shop with more cores or
-// replicas sizes it as its peak rate times the answer time it accepts
-// (docs/benchmarks.md).
-var DefaultAdmission = admission.Config{MaxInFlight: 16, MaxQueue: 32, MaxWait: 10 * time.Millisecond}
+// 8 in flight mean about 20 ms per order, and a p99 under 50 ms. Fewer
+// than 8 leave the cores idle while requests wait for commits. The
+// queue, waited in up to 50 ms, absorbs the bursts a busy machine has
+// below its peak (the benchmark's load generator keeps 16 requests
+// outstanding, so 8 of them wait about one request's time); under
+// overload it turns newest first, so the admitted requests have hardly
+// waited. A shop with more cores or replicas sizes the bound as its peak
+// rate times the answer time it accepts (docs/benchmarks.md).
+var DefaultAdmission = admission.Config{MaxInFlight: 8, MaxQueue: 32, MaxWait: 50 * time.Millisecond}
 
 // DefaultUserAdmission bounds the API requests of one user at once
 // (-per-user-max-in-flight, -per-user-max-queue, -per-user-max-wait):
-// without it one user's flood, all of it refused further in (an order
-// service admits 4 orders of one buyer and queues 4, which wait for the
-// same account row), would hold every slot of DefaultAdmission and shut
-// the other users out. 8 covers those 4 and 4 and more than a browser's
-// 6 connections to one host; beyond them a request is refused at once,
-// before any upstream call, so a refusal costs the gateway only.
-var DefaultUserAdmission = admission.Config{MaxInFlight: 8}
+// without it one user's flood would hold every slot of DefaultAdmission
+// and shut the other users out. 4 at once, half the gateway's slots, is
+// what the order service admits of one buyer (their payments wait for
+// the same account row anyway); 4 more may wait, so a browser's 6
+// connections to one host are queued rather than refused. Beyond them a
+// request is refused at once, before any upstream call, so a refusal
+// costs the gateway only.
+var DefaultUserAdmission = admission.Config{MaxInFlight: 4, MaxQueue: 4, MaxWait: 50 * time.Millisecond}
 
 // admitted is the gateway's admission control: requests of the API
 // (/v1/...) beyond its bounds get 429 with Retry-After at once, before any
