@@ -27,7 +27,7 @@ import (
 // overload it turns newest first, so the admitted requests have hardly
 // waited. A shop with more cores or replicas sizes the bound as its peak
 // rate times the answer time it accepts (docs/benchmarks.md).
-var DefaultAdmission = admission.Config{MaxInFlight: 8, MaxQueue: 32, MaxWait: 50 * time.Millisecond}
+var DefaultAdmission = admission.Config{MaxInFlight: 8, MaxQueue: 16, MaxWait: 50 * time.Millisecond}
 
 // DefaultUserAdmission bounds the API requests of one user at once
 // (-per-user-max-in-flight, -per-user-max-queue, -per-user-max-wait):

@@ -19,8 +19,8 @@
 // waiter until the queue empties, and a call that finds it full pushes
 // out the oldest waiter (see Limiter.Acquire). The limiter is deadline-aware:
 // it keeps an average of how long an admitted call holds its slot. A
-// queue whose last call would by that estimate wait longer than MaxWait
-// counts as full, and a call that would wait longer than MaxWait or than
+// queue of more than MaxInFlight calls whose last would by that estimate
+// wait longer than MaxWait counts as full, and a call that would wait longer than MaxWait or than
 // its own deadline allows even when served next is refused at once,
 // instead of waiting only to be shed or time out.
 package admission
@@ -171,13 +171,14 @@ func (l *Limiter) Waiting() int64 {
 //
 // Waiting is first come, first served while the queue has room: a burst
 // that fits waits its turn and nobody is refused. A full queue (MaxQueue
-// calls, or as many as MaxWait covers by the expected wait) means more
-// arrive than are served: from then until the queue empties again, freed
-// slots go to the newest waiter, and a call that finds the queue full
-// pushes out the oldest, which is refused. Under overload the admitted calls are
-// then the ones that have hardly waited, rather than every one having
-// waited through the whole queue, and the refusals are those that would
-// have waited longest (adaptive LIFO, as in Facebook's "Fail at Scale").
+// calls, or more than MaxInFlight and more than MaxWait covers by the
+// expected wait) means more arrive than are served: from then until the
+// queue empties again, freed slots go to the newest waiter, and a call
+// that finds the queue full pushes out the oldest, which is refused.
+// Under overload the admitted calls are then the ones that have hardly
+// waited, rather than every one having waited through the whole queue,
+// and the refusals are those that would have waited longest (adaptive
+// LIFO, as in Facebook's "Fail at Scale").
 func (l *Limiter) Acquire(ctx context.Context) (release func(), err error) {
 	if l == nil {
 		return func() {}, nil
@@ -198,11 +199,15 @@ func (l *Limiter) Acquire(ctx context.Context) (release func(), err error) {
 	hold, slots := l.hold.Load(), int64(l.cfg.MaxInFlight)
 	wait := l.cfg.MaxWait
 	full := l.queue.Len() >= l.cfg.MaxQueue
-	// A queue whose last call would wait longer than MaxWait is full too,
-	// by time rather than by count: more arrive than are served. Refusing
-	// the newcomer instead would keep that queue standing, and every call
-	// admitted from it would have waited about MaxWait.
-	overflow := !l.newestFirst && !full && time.Duration(hold*int64(l.queue.Len()+1)/slots) > wait
+	// A queue longer than a round of slots whose last call would wait
+	// longer than MaxWait is full too, by time rather than by count: more
+	// arrive than are served. Refusing the newcomer instead would keep
+	// that queue standing, and every call admitted from it would have
+	// waited about MaxWait. Up to a round waiting is a burst that clears
+	// in about one hold (a client keeping twice the slots outstanding):
+	// turning that newest first would only starve its oldest call.
+	overflow := !l.newestFirst && !full && int64(l.queue.Len()) >= slots &&
+		time.Duration(hold*int64(l.queue.Len()+1)/slots) > wait
 	pos := int64(l.queue.Len() + 1)
 	if l.newestFirst || full || overflow {
 		pos = 1

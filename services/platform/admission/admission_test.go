@@ -375,6 +375,61 @@ func TestLimiter_AQueueFullByTimeServesTheNewest(t *testing.T) {
 	}
 }
 
+// Up to a round of slots waiting is a burst, not overload: a call whose
+// expected wait is over MaxWait is refused, and the queue stays first come,
+// first served. Turning it newest first would starve its oldest call
+// while a client keeps twice the slots outstanding.
+func TestLimiter_ABurstWithinARoundStaysInArrivalOrder(t *testing.T) {
+	l := admission.New(admission.Config{MaxInFlight: 2, MaxQueue: 8, MaxWait: 40 * time.Millisecond})
+	for range 20 { // teach it that a call holds its slot for 55ms or more
+		rel, err := l.Acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(60 * time.Millisecond)
+		rel()
+	}
+	rels := fill(t, l, 2)
+	defer rels[1]()
+	order := make(chan string, 2)
+	// a waits half a hold (within 40ms); b behind it a whole one (over).
+	a := queued(t, l, "a", order)
+	b := make(chan error, 1)
+	go func() {
+		rel, err := l.Acquire(context.Background())
+		if err == nil {
+			order <- "b"
+			rel()
+		}
+		b <- err
+	}()
+	// b is answered at once, or it waits (as if the queue were full).
+	deadline := time.Now().Add(5 * time.Second)
+	var bErr error
+	for answered := false; !answered; {
+		select {
+		case bErr = <-b:
+			answered = true
+		default:
+			if l.Waiting() == 2 {
+				rels[0]()
+				t.Fatalf("b waits behind one waiter, newest first (served %s first); want it refused, a burst is no overload", <-order)
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("b neither answered nor queued")
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+	if admission.CauseOf(bErr) != admission.CauseWait {
+		t.Fatalf("b: %v, want shed with cause wait", bErr)
+	}
+	rels[0]()
+	if err := <-a; err != nil && admission.CauseOf(err) != admission.CauseWait {
+		t.Fatalf("a: %v, want admitted (or shed at its wait bound)", err)
+	}
+}
+
 // Many calls that wait, time out, are cancelled and are pushed out at
 // once: never more than MaxInFlight run together, every call is answered,
 // and every slot comes back.
