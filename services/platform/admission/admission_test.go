@@ -27,6 +27,21 @@ func fill(t *testing.T, l *admission.Limiter, n int) []func() {
 	return rels
 }
 
+// teach has l admit n calls one after another, each holding its slot for
+// d, so that its average hold, the base of its expected waits, is about d
+// (at least 1-(7/8)^n of it).
+func teach(t *testing.T, l *admission.Limiter, n int, d time.Duration) {
+	t.Helper()
+	for range n {
+		rel, err := l.Acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(d)
+		rel()
+	}
+}
+
 func TestLimiter_AdmitsUpToTheLimit(t *testing.T) {
 	l := admission.New(admission.Config{MaxInFlight: 3})
 	rels := fill(t, l, 3)
@@ -119,14 +134,7 @@ func TestLimiter_WaiterGetsTheFreedSlot(t *testing.T) {
 func TestLimiter_DeadlineAware(t *testing.T) {
 	l := admission.New(admission.Config{MaxInFlight: 1, MaxQueue: 8, MaxWait: time.Second})
 	// Teach it that a call holds its slot for 2ms or more.
-	for range 30 {
-		rel, err := l.Acquire(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(2 * time.Millisecond)
-		rel()
-	}
+	teach(t, l, 30, 2*time.Millisecond)
 	fill(t, l, 1)
 	// 1ms left, an expected wait of 2ms or more: shed at once,
 	// rather than waiting to time out.
@@ -144,14 +152,7 @@ func TestLimiter_DeadlineAware(t *testing.T) {
 
 func TestLimiter_ExpectedWaitOverMaxWaitShedsAtOnce(t *testing.T) {
 	l := admission.New(admission.Config{MaxInFlight: 1, MaxQueue: 8, MaxWait: 5 * time.Millisecond})
-	for range 30 {
-		rel, err := l.Acquire(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(10 * time.Millisecond)
-		rel()
-	}
+	teach(t, l, 30, 10*time.Millisecond)
 	fill(t, l, 1)
 	start := time.Now()
 	_, err := l.Acquire(context.Background())
@@ -344,14 +345,7 @@ func TestLimiter_AFullQueueServesTheNewestAndRefusesTheOldest(t *testing.T) {
 // MaxWait: under overload, the admitted calls' latency.
 func TestLimiter_AQueueFullByTimeServesTheNewest(t *testing.T) {
 	l := admission.New(admission.Config{MaxInFlight: 1, MaxQueue: 8, MaxWait: 50 * time.Millisecond})
-	for range 30 { // teach it that a call holds its slot for 30ms or more
-		rel, err := l.Acquire(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(30 * time.Millisecond)
-		rel()
-	}
+	teach(t, l, 30, 30*time.Millisecond) // each call holds its slot 30ms or more
 	rels := fill(t, l, 1)
 	order := make(chan string, 2)
 	// a is expected to wait one hold (30ms, within 50ms): first come,
@@ -381,14 +375,7 @@ func TestLimiter_AQueueFullByTimeServesTheNewest(t *testing.T) {
 // while a client keeps twice the slots outstanding.
 func TestLimiter_ABurstWithinARoundStaysInArrivalOrder(t *testing.T) {
 	l := admission.New(admission.Config{MaxInFlight: 2, MaxQueue: 8, MaxWait: 40 * time.Millisecond})
-	for range 20 { // teach it that a call holds its slot for 55ms or more
-		rel, err := l.Acquire(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(60 * time.Millisecond)
-		rel()
-	}
+	teach(t, l, 20, 60*time.Millisecond) // each call holds its slot 55ms or more
 	rels := fill(t, l, 2)
 	defer rels[1]()
 	order := make(chan string, 2)
@@ -484,14 +471,7 @@ func TestLimiter_ConcurrentCallsKeepTheBound(t *testing.T) {
 // does not push the oldest waiter out of a full queue: both would lose.
 func TestLimiter_ARefusedCallLeavesTheFullQueueAlone(t *testing.T) {
 	l := admission.New(admission.Config{MaxInFlight: 1, MaxQueue: 1, MaxWait: 5 * time.Second})
-	for range 30 { // teach it that a call holds its slot for 2ms or more
-		rel, err := l.Acquire(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(2 * time.Millisecond)
-		rel()
-	}
+	teach(t, l, 30, 2*time.Millisecond) // each call holds its slot 2ms or more
 	rels := fill(t, l, 1)
 	order := make(chan string, 1)
 	a := queued(t, l, "a", order)
