@@ -35,11 +35,15 @@ var DefaultAdmission = admission.Config{MaxInFlight: 8, MaxQueue: 16, MaxWait: 1
 // without it one user's flood would hold every slot of DefaultAdmission
 // and shut the other users out. 4 at once, half the gateway's slots, is
 // what the order service admits of one buyer (their payments wait for
-// the same account row anyway); 4 more may wait, so a browser's 6
-// connections to one host are queued rather than refused. Beyond them a
-// request is refused at once, before any upstream call, so a refusal
-// costs the gateway only.
-var DefaultUserAdmission = admission.Config{MaxInFlight: 4, MaxQueue: 4, MaxWait: 50 * time.Millisecond}
+// the same account row anyway). 4 more may wait for that user's own
+// earlier requests, up to a second, so a browser's 6 connections to one
+// host, or a client's 8 cancellations while billing is down and each
+// takes a few hundred milliseconds to answer 503, are queued rather than
+// refused. Beyond them a request is refused at once, before any upstream
+// call, so a refusal costs the gateway only; under a flood the queue is
+// full and turns newest first, so the refused ones are pushed out within
+// milliseconds, not after the second.
+var DefaultUserAdmission = admission.Config{MaxInFlight: 4, MaxQueue: 4, MaxWait: time.Second}
 
 // admitted is the gateway's admission control: requests of the API
 // (/v1/...) beyond its bounds get 429 with Retry-After at once, before any

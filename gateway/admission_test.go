@@ -217,3 +217,48 @@ func TestGRPCTimeout(t *testing.T) {
 		}
 	}
 }
+
+// A user's few slow requests wait for that user's own earlier ones instead
+// of being refused: with the defaults, 8 at once (a client's cancellations
+// while billing is down, each taking a few hundred milliseconds to answer)
+// are 4 served and 4 waiting, and the waiting ones still get their turn
+// after longer than a short wait bound would allow.
+func TestAdmission_DefaultsLetAUsersSlowRequestsWait(t *testing.T) {
+	a, err := newAdmitted(DefaultAdmission, DefaultUserAdmission, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []func()
+	for range DefaultUserAdmission.MaxInFlight {
+		rel, _, err := a.acquire(context.Background(), "ada")
+		if err != nil {
+			t.Fatalf("ada's request within her bound: %v", err)
+		}
+		held = append(held, rel)
+	}
+	waiting := make(chan error, DefaultUserAdmission.MaxQueue)
+	for range DefaultUserAdmission.MaxQueue {
+		go func() {
+			rel, _, err := a.acquire(context.Background(), "ada")
+			if err == nil {
+				rel()
+			}
+			waiting <- err
+		}()
+	}
+	// The held requests take 300ms, as a cancellation does while billing
+	// is down: the waiting ones must not have been refused meanwhile.
+	select {
+	case err := <-waiting:
+		t.Fatalf("a waiting request of ada was answered while her first ones were in flight: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	for _, rel := range held {
+		rel()
+	}
+	for range DefaultUserAdmission.MaxQueue {
+		if err := <-waiting; err != nil {
+			t.Errorf("a waiting request of ada: %v, want admitted once hers were done", err)
+		}
+	}
+}
