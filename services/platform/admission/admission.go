@@ -20,9 +20,10 @@
 // out the oldest waiter (see Limiter.Acquire). The limiter is deadline-aware:
 // it keeps an average of how long an admitted call holds its slot. A
 // queue of more than MaxInFlight calls whose last would by that estimate
-// wait longer than MaxWait counts as full, and a call that would wait longer than MaxWait or than
-// its own deadline allows even when served next is refused at once,
-// instead of waiting only to be shed or time out.
+// wait longer than MaxWait counts as full, and a call that would wait
+// longer than MaxWait or than its own deadline allows even when served
+// next is refused at once, instead of waiting only to be shed or time
+// out.
 package admission
 
 import (
