@@ -66,6 +66,7 @@ func TestParseFlagsDefaultsAndSmoke(t *testing.T) {
 		{"kassa-bench", "-no-such-flag"},
 		{"kassa-bench", "-root", root, "-pg-setting", "commit_delay"},
 		{"kassa-bench", "-root", root, "-pg-setting", "=100"},
+		{"kassa-bench", "-root", root, "-pg-setting", "commit_delay="},
 		{"kassa-bench", "-root", root, "-pg-setting", "work_mem=1 -c fsync=off"},
 	} {
 		if _, err := parseFlags(bad, noEnv, io.Discard); err == nil {

@@ -227,7 +227,7 @@ func (f *settingsFlag) Set(s string) error {
 	name, value, ok := strings.Cut(s, "=")
 	// The settings reach the server on pg_ctl's command line, so nothing
 	// that could split or quote an option there.
-	if !ok || name == "" || strings.ContainsAny(s, " \t'\"\\") {
+	if !ok || name == "" || value == "" || strings.ContainsAny(s, " \t'\"\\") {
 		return fmt.Errorf("want name=value, got %q", s)
 	}
 	if f.m == nil {
