@@ -20,10 +20,12 @@ const userIDExpr = `('00000000-0000-4000-8000-' || lpad(:n::text, 12, '0'))::uui
 //	              balance. Rejected: read the key and
 //	              record the refusal under it.
 //	order         UPDATE the status and INSERT the letter   RecordOutcome    commit 3
-//	              into the outbox, one WITH statement
+//	              into the outbox, one WITH statement         (not waiting
+//	                                                          for the disk)
 //	notification  INSERT ... ON CONFLICT DO NOTHING         Send             commit 4
 //	order         mark the outbox row sent and the order    MarkSent         commit 5
-//	              notified, one WITH statement
+//	              notified, one WITH statement                (not waiting
+//	                                                          for the disk)
 //
 // The order service holds no transaction or lock while billing answers,
 // so one pgbench connection runs the steps in kassa's order. A refusal is

@@ -45,6 +45,9 @@ const (
 	VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))
 	ON CONFLICT (user_id, request_id) DO NOTHING
 	RETURNING ` + orderColumns
+	// The order service's two statements that record what a peer holds
+	// durably commit without waiting for the disk, so the ceiling's do.
+	replayable = `replayable AS (SELECT set_config('synchronous_commit', 'off', true) AS synchronous_commit)`
 	// RecordOutcome: $1 order, $2 status, $3 failure reason, $4..$7 the
 	// letter's request_id, e-mail, subject and body, $8 the seconds before
 	// the relay may take it.
@@ -60,18 +63,19 @@ const (
 ), outbox AS (
 	INSERT INTO order_letters (order_id, user_id, request_id, email, subject, body, next_attempt_time)
 	SELECT id, user_id, $4, $5, $6, $7, now() + make_interval(secs => $8) FROM settled
-)
-SELECT ` + orderColumns + ` FROM settled`
+), ` + replayable + `
+SELECT ` + orderColumns + ` FROM settled, replayable`
 	// MarkSent: $1 order, $2 the letter's request_id, $3 whether it is
 	// the outcome letter (which marks the order notified).
 	markSent = `WITH sent AS (
 	UPDATE order_letters SET sent_time = coalesce(sent_time, now()), parked_time = NULL
 	WHERE order_id = $1 AND request_id = $2
 	RETURNING order_id
-)
+), ` + replayable + `
 UPDATE orders
 SET notified_at = CASE WHEN $3 THEN coalesce(notified_at, now()) ELSE notified_at END,
     update_time = CASE WHEN $3 AND notified_at IS NULL THEN now() ELSE update_time END
+FROM replayable
 WHERE id = (SELECT order_id FROM sent)
 RETURNING ` + orderColumns
 )

@@ -32,6 +32,8 @@ func (r letterRow) domain() order.Letter {
 // MarkSent records that the notification service stored letter requestID
 // of order id: the outbox row is done and, for the outcome letter, the
 // order notified, in one statement. Repeating it keeps the first times.
+// Its commit does not wait for the disk (see replayable): the notification
+// service holds the letter durably, and a lost mark only sends it again.
 func (s *Store) MarkSent(ctx context.Context, id, requestID string) (order.Order, error) {
 	var r row
 	err := pgdb.Get(ctx, s.db, &r, `
@@ -39,10 +41,11 @@ func (s *Store) MarkSent(ctx context.Context, id, requestID string) (order.Order
 			UPDATE order_letters SET sent_time = coalesce(sent_time, now()), parked_time = NULL
 			WHERE order_id = $1 AND request_id = $2
 			RETURNING order_id
-		)
+		), `+replayable+`
 		UPDATE orders
 		SET notified_at = CASE WHEN $3 THEN coalesce(notified_at, now()) ELSE notified_at END,
 		    update_time = CASE WHEN $3 AND notified_at IS NULL THEN now() ELSE update_time END
+		FROM replayable
 		WHERE id = (SELECT order_id FROM sent)
 		RETURNING `+columns, id, requestID, requestID == order.LetterRequestID(id))
 	if errors.Is(err, sql.ErrNoRows) {

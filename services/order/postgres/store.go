@@ -149,11 +149,27 @@ func (s *Store) List(ctx context.Context, userID string, after paging.Cursor, li
 	return domainAll(rows), nil
 }
 
+// replayable is a WITH item that lets the statement's transaction commit
+// without waiting for its WAL to reach the disk (synchronous_commit off,
+// for this transaction only). Only a statement that records what a
+// durable peer already holds as final uses it, so a server crash that
+// loses the commit loses nothing that cannot be asked for again: billing's
+// answer for an order (RecordOutcome; the order is pending again and the
+// repair loop asks billing, which answers the same), a letter handed over
+// (MarkSent; the relay hands it over again and the notification service
+// keeps the one it has). Every commit after it in the same cluster, the
+// order's next durable step included, flushes it too, since the WAL is
+// one sequence. The statement must read the item (FROM ... replayable),
+// or PostgreSQL skips it; when the statement changes no row it does not
+// matter.
+const replayable = `replayable AS (SELECT set_config('synchronous_commit', 'off', true) AS synchronous_commit)`
+
 // RecordOutcome gives pending order o billing's answer out and writes
 // letter, the letter announcing it, into the outbox; the relay may take
 // the letter after letterDelay (the request hands it over itself before
 // that). Both happen in one statement, so in one transaction: there is no
-// recorded outcome without its letter.
+// recorded outcome without its letter. Its commit does not wait for the
+// disk (see replayable): billing holds the answer durably.
 //
 // Nothing is locked while billing is asked: billing's answer for an order
 // is final (its withdrawals are idempotent by order id and it remembers a
@@ -179,8 +195,8 @@ func (s *Store) RecordOutcome(ctx context.Context, o order.Order, out order.Outc
 		), outbox AS (
 			INSERT INTO order_letters (order_id, user_id, request_id, email, subject, body, next_attempt_time)
 			SELECT id, user_id, $4, $5, $6, $7, now() + make_interval(secs => $8) FROM settled
-		)
-		SELECT `+columns+` FROM settled`,
+		), `+replayable+`
+		SELECT `+columns+` FROM settled, replayable`,
 		o.ID, string(out.Status), out.Reason,
 		letter.RequestID, letter.Email, letter.Subject, letter.Body, letterDelay.Seconds())
 	if err == nil {
