@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kassa-dev/kassa/services/platform/pgcluster"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -102,13 +103,20 @@ func (s *Stack) Running(name string) bool {
 
 // StopPostgres shuts the stack's cluster down (fast mode: every session is
 // cut) and waits until it has exited.
-func (s *Stack) StopPostgres() error {
+func (s *Stack) StopPostgres() error { return s.stopPostgres((*pgcluster.Cluster).Stop) }
+
+// CrashPostgres stops the stack's cluster as a crash would (immediate
+// mode: WAL not yet written out is lost; StartPostgres recovers from what
+// is on disk) and waits until it has exited.
+func (s *Stack) CrashPostgres() error { return s.stopPostgres((*pgcluster.Cluster).Crash) }
+
+func (s *Stack) stopPostgres(stop func(*pgcluster.Cluster) error) error {
 	s.ctl.Lock()
 	defer s.ctl.Unlock()
 	if s.cluster == nil {
 		return ErrNoCluster
 	}
-	if err := s.cluster.Stop(); err != nil {
+	if err := stop(s.cluster); err != nil {
 		return err
 	}
 	s.mu.Lock()

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lib/pq"
 )
 
 // Kinds of fault, for the figures.
@@ -14,6 +16,7 @@ const (
 	kindKill  = "SIGKILL, started again"
 	kindStop  = "stopped for a while"
 	kindPG    = "PostgreSQL restart"
+	kindCrash = "PostgreSQL crash"
 	kindDrain = "SIGTERM with calls in flight"
 )
 
@@ -41,6 +44,8 @@ func faults() []fault {
 		fault{name: "notification down 3s", kind: kindStop, inject: stopFor("notification", 3*time.Second), ordersFlow: true},
 		fault{name: "PostgreSQL restart", kind: kindPG, inject: postgresDown(0)},
 		fault{name: "PostgreSQL down 3s", kind: kindPG, inject: postgresDown(3 * time.Second)},
+		fault{name: "PostgreSQL crash", kind: kindCrash, inject: postgresCrash},
+		fault{name: "unwaited commits lost", kind: kindCrash, inject: loseUnwaitedCommits},
 		fault{name: "SIGTERM gateway", kind: kindDrain, inject: drain("gateway")},
 		fault{name: "SIGTERM order", kind: kindDrain, inject: drain("order")},
 	)
@@ -89,6 +94,80 @@ func postgresDown(down time.Duration) func(context.Context, *system, *load) (win
 	}
 }
 
+// postgresCrash stops PostgreSQL as a crash would (no shutdown; WAL not
+// yet written out is lost) and starts it again, which recovers from the
+// WAL that was. The commits the order service lets go without waiting
+// (an outcome, a letter's mark) can be among the lost: the repair loop and
+// the relay redo them from billing's and notification's durable answers.
+// l.reverted counts the orders a client had been answered as final that
+// the recovered database held as pending: the window is real when > 0.
+func postgresCrash(ctx context.Context, sys *system, l *load) (window, error) {
+	w := window{start: time.Now()}
+	if err := sys.stack.CrashPostgres(); err != nil {
+		return w, err
+	}
+	w.end = time.Now()
+	if err := sys.stack.StartPostgres(ctx); err != nil {
+		return w, err
+	}
+	final := l.answeredBefore(w.start)
+	// The pool's connections died with the server; the first statements
+	// after it find that out.
+	var reverted int
+	var lastErr error
+	if !waitFor(ctx, 10*time.Second, func() bool {
+		lastErr = sys.db["order"].QueryRowContext(ctx,
+			`SELECT count(*) FROM orders WHERE status = 'pending' AND id = ANY($1::uuid[])`, pq.Array(final)).Scan(&reverted)
+		return lastErr == nil
+	}) {
+		return w, fmt.Errorf("order database after the crash: %w", lastErr)
+	}
+	l.reverted.Store(int32(reverted))
+	return w, nil
+}
+
+// loseUnwaitedCommits puts finished orders, in SQL, into the state a
+// crash leaves when it loses the commits that do not wait for the WAL: a
+// real crash under this suite's load rarely catches one, since the next
+// waiting commit (the letter's, in the notification database) flushes the
+// outcome within a millisecond. The first half lose their outcome (pending
+// again, no letter in the outbox, though billing paid or refused them and
+// the notification service holds their letter), the second half the mark
+// of their letter (sent again by the relay). l.reverted counts both; the
+// checks then demand one withdrawal or refusal and one letter each, as
+// for every other fault.
+func loseUnwaitedCommits(ctx context.Context, sys *system, l *load) (window, error) {
+	w := window{start: time.Now()}
+	final := l.answeredBefore(w.start)
+	final = final[:min(len(final), 20)]
+	outcomes, marks := final[:len(final)/2], final[len(final)/2:]
+	db := sys.db["order"]
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return w, err
+	}
+	defer tx.Rollback()
+	for _, stmt := range []struct {
+		sql string
+		ids []string
+	}{
+		{`DELETE FROM order_letters WHERE order_id = ANY($1::uuid[])`, outcomes},
+		{`UPDATE orders SET status = 'pending', failure_reason = '', notified_at = NULL WHERE id = ANY($1::uuid[])`, outcomes},
+		{`UPDATE order_letters SET sent_time = NULL, next_attempt_time = now() WHERE order_id = ANY($1::uuid[])`, marks},
+		{`UPDATE orders SET notified_at = NULL WHERE id = ANY($1::uuid[])`, marks},
+	} {
+		if _, err := tx.ExecContext(ctx, stmt.sql, pq.Array(stmt.ids)); err != nil {
+			return w, fmt.Errorf("%s: %w", stmt.sql, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return w, err
+	}
+	w.end = time.Now()
+	l.reverted.Store(int32(len(final)))
+	return w, nil
+}
+
 // drain sends SIGTERM while calls are in flight and starts the component
 // again once it has exited.
 func drain(name string) func(context.Context, *system, *load) (window, error) {
@@ -115,6 +194,7 @@ type result struct {
 	orders, retries         int
 	firstOK, allFinal       time.Duration // -1: never
 	inflightOK, inflightCut int
+	reverted                int // kindCrash: see postgresCrash
 }
 
 // TestFaults runs every fault on one stack, each under a load of
@@ -188,6 +268,7 @@ func (sys *system) run(t *testing.T, f fault) result {
 	if f.kind == kindDrain {
 		res.inflightOK, res.inflightCut = sys.ev.inFlightAt(w.start)
 	}
+	res.reverted = int(l.reverted.Load())
 	if f.ordersFlow {
 		// Placed after the fault began and answered before it ended: with
 		// the pace of the load, a handful per second of outage.

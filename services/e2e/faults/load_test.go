@@ -42,6 +42,7 @@ type load struct {
 	stopOnce sync.Once
 	wg       sync.WaitGroup
 	inflight atomic.Int32
+	reverted atomic.Int32 // set by postgresCrash
 
 	mu     sync.Mutex
 	orders []*placed
@@ -115,6 +116,19 @@ func (l *load) count(ok func(*placed) bool) int {
 		}
 	}
 	return n
+}
+
+// answeredBefore is the ids of the orders answered final before t.
+func (l *load) answeredBefore(t time.Time) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var ids []string
+	for _, p := range l.orders {
+		if succeeded(p) && p.answered.Before(t) {
+			ids = append(ids, p.out.ID)
+		}
+	}
+	return ids
 }
 
 func succeeded(p *placed) bool { return !p.answered.IsZero() && p.err == nil }

@@ -25,6 +25,13 @@ import (
 // deadlines plus 5s to their CreateOrder call).
 var stackEnv = []string{"REPAIR_INTERVAL=1s", "CALL_TIMEOUT=2s"}
 
+// pgSettings make every commit wait until its WAL is written out (the
+// stack's cluster does not wait, for speed), as a production server does,
+// so that the PostgreSQL crash loses only what the services commit without
+// waiting. fsync stays off: a crash of the server, unlike one of the
+// machine, keeps what was written.
+var pgSettings = map[string]string{"synchronous_commit": "on"}
+
 // system is the running stack and what the suite knows about it.
 type system struct {
 	stack  *stack.Stack
@@ -86,7 +93,7 @@ func startSystem(t *testing.T) *system {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	s, err := stack.Start(ctx, stack.Options{Root: root, Dir: dir, FreePorts: true, Out: logs, LogFmt: "text", Env: stackEnv})
+	s, err := stack.Start(ctx, stack.Options{Root: root, Dir: dir, FreePorts: true, Out: logs, LogFmt: "text", Env: stackEnv, PGSettings: pgSettings})
 	if err != nil {
 		dumpTail(t, logPath)
 		t.Fatalf("start stack: %v", err)

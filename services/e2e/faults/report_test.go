@@ -29,6 +29,17 @@ func (sys *system) report(t *testing.T, results []result, cancels []cancelResult
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t\n", r.fault.name, r.orders, r.retries, seconds(r.firstOK), seconds(r.allFinal), inflight)
 	}
 	tw.Flush()
+	for _, r := range results {
+		switch {
+		case r.fault.kind != kindCrash:
+		case r.fault.name == "PostgreSQL crash":
+			fmt.Fprintf(&b, "%s: %d orders answered final before it were pending again after recovery (commits that had not waited for the WAL); all final with one letter %s s after it\n",
+				r.fault.name, r.reverted, seconds(r.allFinal))
+		default:
+			fmt.Fprintf(&b, "%s: %d finished orders set back in SQL, half to pending, half to a letter not marked sent; all final with one letter %s s after it\n",
+				r.fault.name, r.reverted, seconds(r.allFinal))
+		}
+	}
 	if len(cancels) > 0 {
 		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "cancellation fault\tcancels\tanswered 503 unfinished\trefunded, not yet cancelled at the kill\tanswered cancelled while down\tall cancelled with letter after (s)\t")

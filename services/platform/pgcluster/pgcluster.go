@@ -212,10 +212,17 @@ func EnsureDatabase(ctx context.Context, adminURL, name string) error {
 
 // Stop shuts the server down (fast mode: open sessions are disconnected
 // and their transactions rolled back) and waits until it has exited.
-func (c *Cluster) Stop() error {
-	out, err := c.command(context.Background(), "pg_ctl", "stop", "-D", filepath.Join(c.dir, "data"), "-m", "fast", "-w").CombinedOutput()
+func (c *Cluster) Stop() error { return c.stop("fast") }
+
+// Crash stops the server the way a crash would (immediate mode: every
+// process quits at once, WAL not yet written out is lost, and the next
+// Start recovers from the WAL on disk), and waits until it has exited.
+func (c *Cluster) Crash() error { return c.stop("immediate") }
+
+func (c *Cluster) stop(mode string) error {
+	out, err := c.command(context.Background(), "pg_ctl", "stop", "-D", filepath.Join(c.dir, "data"), "-m", mode, "-w").CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("pg_ctl stop: %w\n%s", err, out)
+		return fmt.Errorf("pg_ctl stop -m %s: %w\n%s", mode, err, out)
 	}
 	return nil
 }
