@@ -129,11 +129,14 @@ func Sample(ctx context.Context, db *sql.DB, dbs []string, interval time.Duratio
 
 func (s *Sampler) sample(ctx context.Context, db *sql.DB, dbs []string) error {
 	// Autovacuum workers too: a pass over a growing table takes CPU from
-	// the requests, and its samples say which window it overlapped.
-	rows, err := db.QueryContext(ctx, `SELECT datname, coalesce(state, ''), coalesce(wait_event_type || ':' || wait_event, ''),
-		CASE WHEN backend_type = 'autovacuum worker' THEN coalesce(query, '') ELSE '' END
+	// the requests, and its samples say which window it overlapped. And
+	// the checkpointer, whose writes and file syncs compete with the
+	// commits' WAL flushes for the disk; it belongs to no database.
+	rows, err := db.QueryContext(ctx, `SELECT coalesce(datname, ''), coalesce(state, ''), coalesce(wait_event_type || ':' || wait_event, ''),
+		CASE WHEN backend_type = 'autovacuum worker' THEN coalesce(query, '') ELSE '' END, backend_type = 'checkpointer'
 		FROM pg_stat_activity
-		WHERE backend_type IN ('client backend', 'autovacuum worker') AND pid <> pg_backend_pid() AND datname = ANY($1)`, pq.Array(dbs))
+		WHERE (backend_type IN ('client backend', 'autovacuum worker') AND pid <> pg_backend_pid() AND datname = ANY($1))
+		   OR backend_type = 'checkpointer'`, pq.Array(dbs))
 	if err != nil {
 		return err
 	}
@@ -142,8 +145,18 @@ func (s *Sampler) sample(ctx context.Context, db *sql.DB, dbs []string) error {
 	defer s.mu.Unlock()
 	for rows.Next() {
 		var dbname, state, wait, maintenance string
-		if err := rows.Scan(&dbname, &state, &wait, &maintenance); err != nil {
+		var checkpointer bool
+		if err := rows.Scan(&dbname, &state, &wait, &maintenance, &checkpointer); err != nil {
 			return err
+		}
+		if checkpointer {
+			if what := DescribeCheckpointer(wait); what != "" {
+				if s.counts[CheckpointerKey] == nil {
+					s.counts[CheckpointerKey] = make(map[string]int)
+				}
+				s.counts[CheckpointerKey][what]++
+			}
+			continue
 		}
 		m := s.counts[dbname]
 		if m == nil {
@@ -173,6 +186,25 @@ func Describe(state, wait string) string {
 		return state + " (" + wait + ")"
 	}
 	return state
+}
+
+// CheckpointerKey is the entry of Activity.ByDatabase that holds the
+// checkpointer's samples while a checkpoint runs.
+const CheckpointerKey = "checkpointer"
+
+// DescribeCheckpointer names the checkpoint phase of the checkpointer's
+// wait event: "" while it waits for the next checkpoint, "checkpoint
+// (syncing files)" while it flushes the data files (the phase that delays
+// WAL flushes on a slow disk), "checkpoint (writing)" otherwise, the
+// pauses that spread its writes included.
+func DescribeCheckpointer(wait string) string {
+	switch wait {
+	case "", "Activity:CheckpointerMain":
+		return ""
+	case "IO:DataFileSync", "IO:DataFileFlush":
+		return "checkpoint (syncing files)"
+	}
+	return "checkpoint (writing)"
 }
 
 // DescribeMaintenance names what an autovacuum worker is doing from its

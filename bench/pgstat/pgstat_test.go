@@ -39,6 +39,21 @@ func TestDescribe(t *testing.T) {
 	}
 }
 
+func TestDescribeCheckpointer(t *testing.T) {
+	for _, c := range []struct{ wait, want string }{
+		{"Activity:CheckpointerMain", ""},
+		{"", ""},
+		{"Timeout:CheckpointWriteDelay", "checkpoint (writing)"},
+		{"IO:DataFileWrite", "checkpoint (writing)"},
+		{"IO:DataFileSync", "checkpoint (syncing files)"},
+		{"IO:DataFileFlush", "checkpoint (syncing files)"},
+	} {
+		if got := DescribeCheckpointer(c.wait); got != c.want {
+			t.Errorf("DescribeCheckpointer(%q) = %q, want %q", c.wait, got, c.want)
+		}
+	}
+}
+
 func TestDescribeMaintenance(t *testing.T) {
 	for _, c := range []struct{ query, want string }{
 		{"autovacuum: VACUUM public.orders", "autovacuum (VACUUM orders)"},

@@ -317,3 +317,19 @@ func TestObservedAutovacuum(t *testing.T) {
 		t.Errorf("no passes: %q, want empty", got)
 	}
 }
+
+func TestObservedCheckpoint(t *testing.T) {
+	o := observed{Activity: pgstat.Activity{ByDatabase: map[string]map[string]float64{
+		pgstat.CheckpointerKey: {"checkpoint (writing)": 0.6, "checkpoint (syncing files)": 0.05},
+		"kassa_order":          {"autovacuum (VACUUM orders)": 0.25},
+	}}}
+	if got, want := o.checkpoint(), "checkpoint: syncing files 0.05, writing 0.60"; got != want {
+		t.Errorf("checkpoint() = %q, want %q", got, want)
+	}
+	if got := (observed{}).checkpoint(); got != "" {
+		t.Errorf("no checkpoint: %q, want empty", got)
+	}
+	if line := o.cpuLine(); !strings.HasSuffix(line, "autovacuum: VACUUM orders 0.25 checkpoint: syncing files 0.05, writing 0.60") {
+		t.Errorf("cpuLine() = %q, want the autovacuum pass, then the checkpoint", line)
+	}
+}

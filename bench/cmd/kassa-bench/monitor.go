@@ -216,10 +216,29 @@ func (o observed) cpuLine() string {
 		}
 	}
 	line := fmt.Sprintf("[%s; other work %.2f; machine %.2f busy, %.2f idle]", strings.Join(parts, ", "), o.Other, o.Machine.Busy, o.Machine.Idle)
-	if av := o.autovacuum(); av != "" {
-		line += " " + av
+	for _, bg := range []string{o.autovacuum(), o.checkpoint()} {
+		if bg != "" {
+			line += " " + bg
+		}
 	}
 	return line
+}
+
+// checkpoint gives the share of the window's samples a checkpoint was
+// writing or syncing files in ("checkpoint: writing 0.60, syncing files
+// 0.05"), or "" when none ran.
+func (o observed) checkpoint() string {
+	m := o.Activity.ByDatabase[pgstat.CheckpointerKey]
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if what, ok := strings.CutPrefix(k, "checkpoint ("); ok {
+			parts = append(parts, fmt.Sprintf("%s %.2f", strings.TrimSuffix(what, ")"), m[k]))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "checkpoint: " + strings.Join(parts, ", ")
 }
 
 // autovacuum names the autovacuum passes the window overlapped, with the
