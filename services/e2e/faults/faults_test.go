@@ -16,7 +16,7 @@ const (
 	kindKill  = "SIGKILL, started again"
 	kindStop  = "stopped for a while"
 	kindPG    = "PostgreSQL restart"
-	kindCrash = "PostgreSQL crash"
+	kindCrash = "PostgreSQL crash, real or set up in SQL"
 	kindDrain = "SIGTERM with calls in flight"
 )
 

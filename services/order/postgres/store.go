@@ -157,11 +157,10 @@ func (s *Store) List(ctx context.Context, userID string, after paging.Cursor, li
 // answer for an order (RecordOutcome; the order is pending again and the
 // repair loop asks billing, which answers the same), a letter handed over
 // (MarkSent; the relay hands it over again and the notification service
-// keeps the one it has). Every commit after it in the same cluster, the
-// order's next durable step included, flushes it too, since the WAL is
-// one sequence. The statement must read the item (FROM ... replayable),
-// or PostgreSQL skips it; when the statement changes no row it does not
-// matter.
+// keeps the one it has). The next commit on the same server that waits
+// (the next order's insert, say) flushes it too: the WAL is one sequence.
+// The statement must read the item (FROM ... replayable), or PostgreSQL
+// skips it; when the statement changes no row it does not matter.
 const replayable = `replayable AS (SELECT set_config('synchronous_commit', 'off', true) AS synchronous_commit)`
 
 // RecordOutcome gives pending order o billing's answer out and writes
