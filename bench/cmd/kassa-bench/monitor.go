@@ -228,17 +228,7 @@ func (o observed) cpuLine() string {
 // writing or syncing files in ("checkpoint: writing 0.60, syncing files
 // 0.05"), or "" when none ran.
 func (o observed) checkpoint() string {
-	m := o.Activity.ByDatabase[pgstat.CheckpointerKey]
-	var parts []string
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		if what, ok := strings.CutPrefix(k, "checkpoint ("); ok {
-			parts = append(parts, fmt.Sprintf("%s %.2f", strings.TrimSuffix(what, ")"), m[k]))
-		}
-	}
-	if len(parts) == 0 {
-		return ""
-	}
-	return "checkpoint: " + strings.Join(parts, ", ")
+	return labelled("checkpoint", shares(o.Activity.ByDatabase[pgstat.CheckpointerKey], "checkpoint ("))
 }
 
 // autovacuum names the autovacuum passes the window overlapped, with the
@@ -247,15 +237,26 @@ func (o observed) checkpoint() string {
 func (o observed) autovacuum() string {
 	var parts []string
 	for _, db := range slices.Sorted(maps.Keys(o.Activity.ByDatabase)) {
-		m := o.Activity.ByDatabase[db]
-		for _, k := range slices.Sorted(maps.Keys(m)) {
-			if what, ok := strings.CutPrefix(k, "autovacuum ("); ok {
-				parts = append(parts, fmt.Sprintf("%s %.2f", strings.TrimSuffix(what, ")"), m[k]))
-			}
+		parts = append(parts, shares(o.Activity.ByDatabase[db], "autovacuum (")...)
+	}
+	return labelled("autovacuum", parts)
+}
+
+// shares renders the states of m named prefix + "what)" as "what share",
+// in name order.
+func shares(m map[string]float64, prefix string) []string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if what, ok := strings.CutPrefix(k, prefix); ok {
+			parts = append(parts, fmt.Sprintf("%s %.2f", strings.TrimSuffix(what, ")"), m[k]))
 		}
 	}
+	return parts
+}
+
+func labelled(label string, parts []string) string {
 	if len(parts) == 0 {
 		return ""
 	}
-	return "autovacuum: " + strings.Join(parts, ", ")
+	return label + ": " + strings.Join(parts, ", ")
 }
