@@ -32,6 +32,9 @@ type fault struct {
 	// payment answer never waits for the letter, so notification being
 	// down must not hold orders up.
 	ordersFlow bool
+	// reverted, when set, words the count of orders the fault set back
+	// (load.reverted) for the figures.
+	reverted string
 }
 
 func faults() []fault {
@@ -44,8 +47,10 @@ func faults() []fault {
 		fault{name: "notification down 3s", kind: kindStop, inject: stopFor("notification", 3*time.Second), ordersFlow: true},
 		fault{name: "PostgreSQL restart", kind: kindPG, inject: postgresDown(0)},
 		fault{name: "PostgreSQL down 3s", kind: kindPG, inject: postgresDown(3 * time.Second)},
-		fault{name: "PostgreSQL crash", kind: kindCrash, inject: postgresCrash},
-		fault{name: "unwaited commits lost", kind: kindCrash, inject: loseUnwaitedCommits},
+		fault{name: "PostgreSQL crash", kind: kindCrash, inject: postgresCrash,
+			reverted: "orders answered final before it were pending again after recovery (commits that had not waited for the WAL)"},
+		fault{name: "unwaited commits lost", kind: kindCrash, inject: loseUnwaitedCommits,
+			reverted: "finished orders set back in SQL, half to pending, half to a letter not marked sent"},
 		fault{name: "SIGTERM gateway", kind: kindDrain, inject: drain("gateway")},
 		fault{name: "SIGTERM order", kind: kindDrain, inject: drain("order")},
 	)

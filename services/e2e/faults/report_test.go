@@ -30,14 +30,8 @@ func (sys *system) report(t *testing.T, results []result, cancels []cancelResult
 	}
 	tw.Flush()
 	for _, r := range results {
-		switch {
-		case r.fault.kind != kindCrash:
-		case r.fault.name == "PostgreSQL crash":
-			fmt.Fprintf(&b, "%s: %d orders answered final before it were pending again after recovery (commits that had not waited for the WAL); all final with one letter %s s after it\n",
-				r.fault.name, r.reverted, seconds(r.allFinal))
-		default:
-			fmt.Fprintf(&b, "%s: %d finished orders set back in SQL, half to pending, half to a letter not marked sent; all final with one letter %s s after it\n",
-				r.fault.name, r.reverted, seconds(r.allFinal))
+		if r.fault.reverted != "" {
+			fmt.Fprintf(&b, "%s: %d %s; all final with one letter %s s after it\n", r.fault.name, r.reverted, r.fault.reverted, seconds(r.allFinal))
 		}
 	}
 	if len(cancels) > 0 {
