@@ -26,7 +26,10 @@ import (
 // wait about one request's time, 20 to 80 ms as the machine's speed
 // varies, hence a wait bound of 100 ms. Under overload the queue turns
 // newest first, so the admitted requests have hardly waited, and the
-// refused ones are pushed out by newer ones well before that bound. A
+// refused ones are pushed out by newer ones, or refused once newer ones
+// have been served ahead of them for half the bound: a refusal under
+// overload comes within about 50 ms, under the 100 ms a shed request may
+// take. A
 // shop with more cores or replicas sizes the bound as its peak rate times
 // the answer time it accepts (docs/benchmarks.md).
 var DefaultAdmission = admission.Config{MaxInFlight: 8, MaxQueue: 16, MaxWait: 100 * time.Millisecond}

@@ -17,8 +17,9 @@
 // burst that fits is served in arrival order and nobody is refused. Once
 // the queue is full, more arrive than are served: slots go to the newest
 // waiter until the queue empties, and a call that finds it full pushes
-// out the oldest waiter (see Limiter.Acquire). The limiter is deadline-aware:
-// it keeps an average of how long an admitted call holds its slot. A
+// out the oldest waiter (see Limiter.Acquire); meanwhile a waiter that
+// has waited half of MaxWait is refused then, not at MaxWait. The limiter
+// is deadline-aware: it keeps an average of how long an admitted call holds its slot. A
 // queue of more than MaxInFlight calls whose last would by that estimate
 // wait longer than MaxWait counts as full, and a call that would wait
 // longer than MaxWait or than its own deadline allows even when served
@@ -132,8 +133,9 @@ type Limiter struct {
 // elem to nil under the limiter's lock, so exactly one of them decides
 // its outcome; the first two send it on ready.
 type waiter struct {
-	elem  *list.Element
-	ready chan error // nil: admitted; else the refusal
+	elem   *list.Element
+	ready  chan error // nil: admitted; else the refusal
+	queued time.Time
 }
 
 // New returns a limiter of cfg, or nil when cfg.MaxInFlight is 0.
@@ -179,7 +181,9 @@ func (l *Limiter) Waiting() int64 {
 // Under overload the admitted calls are then the ones that have hardly
 // waited, rather than every one having waited through the whole queue,
 // and the refusals are those that would have waited longest (adaptive
-// LIFO, as in Facebook's "Fail at Scale").
+// LIFO, as in Facebook's "Fail at Scale"). While the queue is newest
+// first, a waiter that has waited half of MaxWait is refused at the
+// next arrival or release (see expire).
 func (l *Limiter) Acquire(ctx context.Context) (release func(), err error) {
 	if l == nil {
 		return func() {}, nil
@@ -194,6 +198,8 @@ func (l *Limiter) Acquire(ctx context.Context) (release func(), err error) {
 		l.mu.Unlock()
 		return nil, l.shed(CauseQueueFull, "%d calls in flight and no queue", l.cfg.MaxInFlight)
 	}
+	now := time.Now()
+	expired := l.expire(now)
 	// The expected wait: the calls ahead, served MaxInFlight at a time,
 	// each holding its slot for the average hold. Newest first (or about
 	// to be, the queue being full), a call is the next one served.
@@ -231,7 +237,7 @@ func (l *Limiter) Acquire(ctx context.Context) (release func(), err error) {
 		if full {
 			pushed = l.dequeue(l.queue.Front())
 		}
-		w = &waiter{ready: make(chan error, 1)}
+		w = &waiter{ready: make(chan error, 1), queued: now}
 		w.elem = l.queue.PushBack(w)
 		l.waiting.Add(1)
 		if overflow || l.queue.Len() >= l.cfg.MaxQueue {
@@ -239,6 +245,7 @@ func (l *Limiter) Acquire(ctx context.Context) (release func(), err error) {
 		}
 	}
 	l.mu.Unlock()
+	l.refuse(expired)
 	if pushed != nil {
 		pushed.ready <- l.shed(CauseQueueFull, "%d calls in flight and %d waiting; the oldest waiter gives way", l.cfg.MaxInFlight, l.cfg.MaxQueue)
 	}
@@ -322,6 +329,13 @@ func (l *Limiter) pass() {
 		l.mu.Unlock()
 		return
 	}
+	expired := l.expire(time.Now())
+	if l.queue.Len() == 0 {
+		l.slots--
+		l.mu.Unlock()
+		l.refuse(expired)
+		return
+	}
 	e := l.queue.Front()
 	if l.newestFirst {
 		e = l.queue.Back()
@@ -329,6 +343,37 @@ func (l *Limiter) pass() {
 	w := l.dequeue(e)
 	l.mu.Unlock()
 	w.ready <- nil
+	l.refuse(expired)
+}
+
+// expire takes off a newest-first queue the waiters that have waited half
+// of MaxWait or longer, all but the newest; the caller holds l.mu
+// and refuses them after unlocking it. While the queue is newest first
+// more arrive than are served, and the oldest waiter is the last in line
+// for as long as that lasts: waiting out the rest of MaxWait would most
+// likely end in the same refusal, later, after the client could have
+// retried elsewhere. So under overload a refusal comes within about half
+// the bound (a shop's target for refusals is then the bound itself), and
+// a burst, served first come, first served, still waits the whole bound.
+// The newest waiter stays: it is the next one served, nobody has been
+// served ahead of it, and refusing it could leave a freed slot unused.
+func (l *Limiter) expire(now time.Time) []*waiter {
+	var out []*waiter
+	for l.newestFirst {
+		e := l.queue.Front()
+		if e == nil || e == l.queue.Back() || now.Sub(e.Value.(*waiter).queued) < l.cfg.MaxWait/2 {
+			break
+		}
+		out = append(out, l.dequeue(e))
+	}
+	return out
+}
+
+// refuse answers the waiters expire took off the queue.
+func (l *Limiter) refuse(expired []*waiter) {
+	for _, w := range expired {
+		w.ready <- l.shed(CauseWait, "waited %v while newer calls went first", l.cfg.MaxWait/2)
+	}
 }
 
 func (l *Limiter) shed(cause Cause, format string, args ...any) error {

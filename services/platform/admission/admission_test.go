@@ -488,3 +488,83 @@ func TestLimiter_ARefusedCallLeavesTheFullQueueAlone(t *testing.T) {
 		t.Fatalf("the waiter was refused: %v, want admitted", err)
 	}
 }
+
+// Under overload the oldest waiter is the last in line for as long as
+// newer calls keep coming: it is refused once it has been passed over for
+// half of MaxWait, at the next release or arrival, instead of at MaxWait,
+// so a refusal comes well within the bound a client is told. A burst,
+// first come first served, still waits the whole bound.
+func TestLimiter_APassedOverWaiterIsRefusedAtHalfTheBound(t *testing.T) {
+	const maxWait = 400 * time.Millisecond
+	for _, tc := range []struct {
+		name string
+		// arrival: the event that finds a expired is a new call, c;
+		// otherwise it is the release of the slot.
+		arrival bool
+		// served is who gets the freed slot: the newest waiter.
+		served string
+	}{
+		{"at a release", false, "b"},
+		{"at an arrival", true, "c"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := admission.New(admission.Config{MaxInFlight: 1, MaxQueue: 2, MaxWait: maxWait})
+			rels := fill(t, l, 1)
+			order := make(chan string, 4)
+			start := time.Now()
+			a := queued(t, l, "a", order)
+			b := queued(t, l, "b", order) // the queue is full: newest first
+			// The passage of time is what is under test, not a wait for
+			// another goroutine.
+			time.Sleep(maxWait/2 + 20*time.Millisecond)
+			var c chan error
+			if tc.arrival {
+				c = make(chan error, 1)
+				go func() {
+					rel, err := l.Acquire(context.Background())
+					if err == nil {
+						order <- "c"
+						rel()
+					}
+					c <- err
+				}()
+			} else {
+				rels[0]()
+			}
+			err := <-a
+			took := time.Since(start)
+			if admission.CauseOf(err) != admission.CauseWait {
+				t.Fatalf("a, passed over: %v, want shed with cause wait (not queue_full: nothing pushed it out)", err)
+			}
+			if took >= maxWait {
+				t.Fatalf("a refused after %v, want at the event, before its own bound of %v", took, maxWait)
+			}
+			if tc.arrival {
+				// c queued in the same step that refused a.
+				rels[0]()
+			}
+			if got := <-order; got != tc.served {
+				t.Fatalf("served %s first, want %s, the newest", got, tc.served)
+			}
+			for _, out := range []<-chan error{b, c} {
+				if out == nil {
+					continue
+				}
+				if err := <-out; err != nil && admission.CauseOf(err) != admission.CauseWait {
+					t.Fatalf("a newer waiter: %v, want admitted or, passed over in turn, shed with cause wait", err)
+				}
+			}
+		})
+	}
+	t.Run("a burst waits the whole bound", func(t *testing.T) {
+		l := admission.New(admission.Config{MaxInFlight: 1, MaxQueue: 2, MaxWait: maxWait})
+		rels := fill(t, l, 1)
+		order := make(chan string, 1)
+		a := queued(t, l, "a", order) // room left: first come, first served
+		time.Sleep(maxWait/2 + 20*time.Millisecond)
+		rels[0]()
+		if err := <-a; err != nil {
+			t.Fatalf("a, waiting in a queue with room past half the bound: %v, want admitted", err)
+		}
+	})
+}
