@@ -53,6 +53,11 @@ type overloadResult struct {
 	HotPeak    *load.Result      `json:"hot_account_peak"`
 	Hot        *overload.Result  `json:"hot_account"`
 	Check      []overload.Report `json:"checks"`
+	// ManyObserved and HotObserved are the machine and the cluster during
+	// the two open-loop runs' windows: where the CPU went while the
+	// excess was refused, with each process's CPU per paid order.
+	ManyObserved *observed `json:"many_accounts_observed,omitempty"`
+	HotObserved  *observed `json:"hot_account_observed,omitempty"`
 }
 
 // overload offers twice the REST peak spread over every user, then
@@ -78,7 +83,7 @@ func (b *bench) overload(ctx context.Context) error {
 
 	b.printf("overload: twice the REST peak over %d accounts, then one account at twice its own peak\n", len(users))
 	cfg.Rate, cfg.Keys = 2*o.Peak, b.main.gen.Run+"-over"
-	if err := b.overloadRun(ctx, s, cfg, users, &o.Many); err != nil {
+	if err := b.overloadRun(ctx, s, cfg, users, &o.Many, &o.ManyObserved); err != nil {
 		return err
 	}
 
@@ -109,7 +114,7 @@ func (b *bench) overload(ctx context.Context) error {
 		return fmt.Errorf("overload: the hot account served nothing")
 	}
 	cfg.Rate, cfg.Keys = 2*peak.Goodput, b.main.gen.Run+"-hot"
-	if err := b.overloadRun(ctx, s, cfg, hot, &o.Hot); err != nil {
+	if err := b.overloadRun(ctx, s, cfg, hot, &o.Hot, &o.HotObserved); err != nil {
 		return err
 	}
 
@@ -127,8 +132,9 @@ func (b *bench) overload(ctx context.Context) error {
 	return nil
 }
 
-// overloadRun runs cfg on users and checks it, storing the result in dst.
-func (b *bench) overloadRun(ctx context.Context, s *overload.Sender, cfg overload.Config, users []target.User, dst **overload.Result) error {
+// overloadRun runs cfg on users and checks it, storing the result in dst
+// and what the machine did meanwhile in obs.
+func (b *bench) overloadRun(ctx context.Context, s *overload.Sender, cfg overload.Config, users []target.User, dst **overload.Result, obs **observed) error {
 	ids := make([]string, len(users))
 	for i, u := range users {
 		ids[i] = u.ID
@@ -137,12 +143,15 @@ func (b *bench) overloadRun(ctx context.Context, s *overload.Sender, cfg overloa
 	if err != nil {
 		return err
 	}
+	observe := b.observeWindow(ctx, cfg.Warmup, cfg.Duration)
 	r := overload.Run(ctx, cfg, s, users)
+	seen := observe()
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	*dst = r
-	b.printf("  %-12s %s\n", fmt.Sprintf("%d accounts", len(users)), r.Line())
+	seen.costPer(r.Goodput)
+	*dst, *obs = r, &seen
+	b.printf("  %-12s %s\n  %-12s CPU %s\n", fmt.Sprintf("%d accounts", len(users)), r.Line(), "", seen.cpuLine())
 	rep, err := overload.Check(ctx, s, b.dbs["kassa_order"], b.dbs["kassa_billing"], r, before)
 	if err != nil {
 		return err

@@ -46,22 +46,11 @@ func (b *bench) do(t target.Target, c *crowd) load.Do {
 // step runs c's load at rate through t and observes the machine during
 // the measured window.
 func (b *bench) step(ctx context.Context, t target.Target, c *crowd, phase string, rate float64, warmup, dur time.Duration) (*stepRecord, error) {
-	// Observe the measured window only, not the warm-up or the drain.
-	var obs observed
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if pause(ctx, warmup) != nil {
-			return
-		}
-		mon := b.monitor(ctx, serviceDBs)
-		pause(ctx, dur) // cut short by the end of ctx, and then observed to there
-		obs = mon.stop()
-	}()
+	observe := b.observeWindow(ctx, warmup, dur)
 	label := fmt.Sprintf("%-4s %-6s %7.1f/s", t.Name(), phase, rate)
 	res := load.Run(ctx, load.Config{Rate: rate, Warmup: warmup, Duration: dur, Clients: b.cfg.clients, Grace: 2 * time.Second},
 		b.do(t, c), b.progress(label))
-	<-done
+	obs := observe()
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -79,6 +68,28 @@ func (b *bench) step(ctx context.Context, t target.Target, c *crowd, phase strin
 	default:
 	}
 	return rec, nil
+}
+
+// observeWindow monitors the machine and the cluster over the measured
+// window of a run that starts now: from the end of its warm-up for dur,
+// not over the warm-up or the drain. The returned function waits for the
+// window's end (or ctx's, observed to there) and returns what it saw.
+func (b *bench) observeWindow(ctx context.Context, warmup, dur time.Duration) func() observed {
+	var obs observed
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if pause(ctx, warmup) != nil {
+			return
+		}
+		mon := b.monitor(ctx, serviceDBs)
+		pause(ctx, dur)
+		obs = mon.stop()
+	}()
+	return func() observed {
+		<-done
+		return obs
+	}
 }
 
 func (b *bench) progress(label string) func(load.Progress) {
