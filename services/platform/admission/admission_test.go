@@ -233,12 +233,9 @@ func TestKeyed_BoundsEachKeyApartAndForgetsIdleKeys(t *testing.T) {
 	}
 }
 
-// queued starts a call of l that waits for a slot and reports its
-// outcome on the returned channel once it is admitted (and released) or
-// refused; it returns when the call is queued.
-func queued(t *testing.T, l *admission.Limiter, name string, order chan<- string) <-chan error {
-	t.Helper()
-	before := l.Waiting()
+// call starts a call of l that sends name on order once admitted, then
+// releases its slot, and reports its outcome on the returned channel.
+func call(l *admission.Limiter, name string, order chan<- string) <-chan error {
 	got := make(chan error, 1)
 	go func() {
 		rel, err := l.Acquire(context.Background())
@@ -248,6 +245,16 @@ func queued(t *testing.T, l *admission.Limiter, name string, order chan<- string
 		}
 		got <- err
 	}()
+	return got
+}
+
+// queued starts a call of l that waits for a slot and reports its
+// outcome on the returned channel once it is admitted (and released) or
+// refused; it returns when the call is queued.
+func queued(t *testing.T, l *admission.Limiter, name string, order chan<- string) <-chan error {
+	t.Helper()
+	before := l.Waiting()
+	got := call(l, name, order)
 	deadline := time.Now().Add(5 * time.Second)
 	for l.Waiting() == before {
 		if time.Now().After(deadline) {
@@ -291,15 +298,7 @@ func TestLimiter_AFullQueueServesTheNewestAndRefusesTheOldest(t *testing.T) {
 	c := queued(t, l, "c", order)
 	// The queue is full, so waiting is newest first, and d pushes out a,
 	// the oldest.
-	d := make(chan error, 1)
-	go func() {
-		rel, err := l.Acquire(context.Background())
-		if err == nil {
-			order <- "d"
-			rel()
-		}
-		d <- err
-	}()
+	d := call(l, "d", order)
 	select {
 	case err := <-a:
 		if admission.CauseOf(err) != admission.CauseQueueFull {
@@ -517,17 +516,9 @@ func TestLimiter_APassedOverWaiterIsRefusedAtHalfTheBound(t *testing.T) {
 			// The passage of time is what is under test, not a wait for
 			// another goroutine.
 			time.Sleep(maxWait/2 + 20*time.Millisecond)
-			var c chan error
+			var c <-chan error
 			if tc.arrival {
-				c = make(chan error, 1)
-				go func() {
-					rel, err := l.Acquire(context.Background())
-					if err == nil {
-						order <- "c"
-						rel()
-					}
-					c <- err
-				}()
+				c = call(l, "c", order)
 			} else {
 				rels[0]()
 			}
