@@ -18,13 +18,13 @@
 // the queue is full, more arrive than are served: slots go to the newest
 // waiter until the queue empties, and a call that finds it full pushes
 // out the oldest waiter (see Limiter.Acquire); meanwhile a waiter that
-// has waited half of MaxWait is refused then, not at MaxWait. The limiter
-// is deadline-aware: it keeps an average of how long an admitted call holds its slot. A
-// queue of more than MaxInFlight calls whose last would by that estimate
-// wait longer than MaxWait counts as full, and a call that would wait
-// longer than MaxWait or than its own deadline allows even when served
-// next is refused at once, instead of waiting only to be shed or time
-// out.
+// has waited half of MaxWait is refused then, not at MaxWait. The
+// limiter is deadline-aware: it keeps an average of how long an admitted
+// call holds its slot. A queue of more than MaxInFlight calls whose last
+// would by that estimate wait longer than MaxWait counts as full, and a
+// call that would wait longer than MaxWait or than its own deadline
+// allows even when served next is refused at once, instead of waiting
+// only to be shed or time out.
 package admission
 
 import (
@@ -324,11 +324,6 @@ func (l *Limiter) admitted() func() {
 // meanwhile can take it ahead of the queue.
 func (l *Limiter) pass() {
 	l.mu.Lock()
-	if l.queue.Len() == 0 {
-		l.slots--
-		l.mu.Unlock()
-		return
-	}
 	expired := l.expire(time.Now())
 	if l.queue.Len() == 0 {
 		l.slots--
