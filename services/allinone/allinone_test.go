@@ -38,13 +38,13 @@ func TestMain(m *testing.M) { pgtest.Exit(m) }
 // testEnv is the environment of a whole process on throwaway databases
 // and free ports, with login enabled and the order and notification
 // services' client secrets.
-func testEnv(t *testing.T) map[string]string {
+func testEnv(t testing.TB) map[string]string {
 	env, _ := testEnvDBs(t)
 	return env
 }
 
 // testEnvDBs is testEnv with each service's database.
-func testEnvDBs(t *testing.T) (map[string]string, map[string]*sqlx.DB) {
+func testEnvDBs(t testing.TB) (map[string]string, map[string]*sqlx.DB) {
 	t.Helper()
 	signing := filepath.Join(t.TempDir(), "signing-keys.json")
 	if _, err := keys.Generate(signing); err != nil {
@@ -78,7 +78,7 @@ func testEnvDBs(t *testing.T) (map[string]string, map[string]*sqlx.DB) {
 // to spans too, and waits until every service reports SERVING. stop ends
 // it as SIGTERM does (also at the test's end) and returns when every
 // component has stopped.
-func startSystem(t *testing.T, env map[string]string, spans ...sdktrace.SpanProcessor) (_ *system, stop func()) {
+func startSystem(t testing.TB, env map[string]string, spans ...sdktrace.SpanProcessor) (_ *system, stop func()) {
 	t.Helper()
 	comps := components()
 	cfg, err := parse(comps, nil, func(k string) string { return env[k] }, io.Discard)
@@ -122,7 +122,7 @@ func startSystem(t *testing.T, env map[string]string, spans ...sdktrace.SpanProc
 
 // register creates a user with a password through conn and logs in; it
 // returns the user's id and access token.
-func register(t *testing.T, conn grpc.ClientConnInterface, name string) (id, token string) {
+func register(t testing.TB, conn grpc.ClientConnInterface, name string) (id, token string) {
 	t.Helper()
 	ctx := context.Background()
 	u, err := userv1.NewUserServiceClient(conn).CreateUser(ctx, &userv1.CreateUserRequest{RequestId: "r-" + name,
