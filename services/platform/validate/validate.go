@@ -5,7 +5,6 @@ package validate
 
 import (
 	"net/mail"
-	"regexp"
 	"strings"
 	"unicode/utf8"
 
@@ -69,15 +68,28 @@ func Amount(field string, n int64) error {
 	return nil
 }
 
-var currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
-
 // Currency checks an ISO 4217 alphabetic code ("USD"). The empty string is
 // allowed and means "the default"; callers decide what that is.
 func Currency(field, s string) error {
-	if s != "" && !currencyRE.MatchString(s) {
+	if s != "" && !isCurrencyCode(s) {
 		return apperr.Invalid(field, "must be an ISO 4217 code of three upper-case letters such as USD, got %q", Shorten(s))
 	}
 	return nil
+}
+
+// isCurrencyCode reports whether s is three upper-case ASCII letters.
+// Every movement checks one, so a loop rather than a regular expression
+// (0.7 % of the all-in-one process's CPU per order).
+func isCurrencyCode(s string) bool {
+	if len(s) != 3 {
+		return false
+	}
+	for i := range len(s) {
+		if s[i] < 'A' || s[i] > 'Z' {
+			return false
+		}
+	}
+	return true
 }
 
 // TextRule is what Text says of a string it refuses.

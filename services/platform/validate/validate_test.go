@@ -44,7 +44,7 @@ func TestAmount(t *testing.T) {
 }
 
 func TestCurrency(t *testing.T) {
-	for _, s := range []string{"usd", "US", "USDT", "U$D"} {
+	for _, s := range []string{"usd", "US", "USDT", "U$D", "@SD", "US[", "ÜS", "US\x00", "US\xff"} {
 		if validate.Currency("currency", s) == nil {
 			t.Errorf("Currency(%q) accepted", s)
 		}
