@@ -100,7 +100,8 @@ func NewServer(log *slog.Logger, o Options, opts ...grpc.ServerOption) *Server {
 		opts = append(opts, tel.ServerOptions()...)
 	}
 	unary = append(unary,
-		logging.UnaryServerInterceptor(Logger(log), logging.WithLogOnEvents(logging.FinishCall), logging.WithLevels(callLevel)),
+		logging.UnaryServerInterceptor(Logger(log), logging.WithLogOnEvents(logging.FinishCall), logging.WithLevels(callLevel),
+			logging.WithDurationField(durationMillis)),
 		errorInterceptor(log),
 	)
 	var adm *admissionMetrics
@@ -163,6 +164,14 @@ func callLevel(c codes.Code) logging.Level {
 		return logging.LevelDebug
 	}
 	return logging.DefaultServerCodeToLevel(c)
+}
+
+// durationMillis is a call's duration in the "finished call" line, as a
+// number of milliseconds (grpc.time_ms). The library's default makes
+// the same field a string with fmt for every call, written or not: 1.3 %
+// of the all-in-one process's CPU per order in BenchmarkCreateOrder.
+func durationMillis(d time.Duration) logging.Fields {
+	return logging.Fields{"grpc.time_ms", float64(d.Microseconds()) / 1000}
 }
 
 // Logger adapts slog to the go-grpc-middleware logging interface.

@@ -3,6 +3,7 @@ package rpcserver_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"strings"
 	"sync"
@@ -215,6 +216,39 @@ func callSpans(exp *tracetest.InMemoryExporter, traceID trace.TraceID) (client, 
 		}
 	}
 	return client, server
+}
+
+// A call's duration is logged as a number of milliseconds, which a log
+// pipeline can sum and compare, not as text.
+func TestFinishedCallLines_DurationInMilliseconds(t *testing.T) {
+	var logs syncBuffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	srv := rpcserver.NewWith(log, nil)
+	srv.GRPC.RegisterService(probeDesc(log), struct{}{})
+	addr, stop, wait := grpctest.Start(t, srv)
+	conn, err := rpcclient.Dial(addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.Invoke(context.Background(), probeMethod, wrapperspb.Bool(true), new(wrapperspb.BoolValue))
+	conn.Close()
+	stop()
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if !strings.Contains(l, `"msg":"finished call"`) {
+			continue
+		}
+		var line struct {
+			Millis *float64 `json:"grpc.time_ms"`
+		}
+		if err := json.Unmarshal([]byte(l), &line); err != nil || line.Millis == nil || *line.Millis < 0 {
+			t.Errorf("finished call line %s: grpc.time_ms is not a number of milliseconds (%v)", l, err)
+		}
+		return
+	}
+	t.Fatalf("no finished call line in %q", logs.String())
 }
 
 // A successful call's "finished call" line is DEBUG, a failed call's keeps
