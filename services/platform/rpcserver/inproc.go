@@ -141,30 +141,7 @@ func (p *inProcess) unaryGate(ctx context.Context, req any, _ *grpc.UnaryServerI
 		return nil, err
 	}
 	defer p.calls.Done()
-	presizeStack(0)
 	return handler(ctx, req)
-}
-
-// handlerStack is a frame that makes room for the stack a unary
-// handler's goroutine reaches: the server's interceptors, the handler,
-// its calls to peers through their client interceptors, and the database
-// driver, between 16 and 32 KiB in kassa's services.
-const handlerStack = 24 << 10
-
-// presizeStack grows the calling goroutine's stack to 32 KiB in one step.
-// The channel runs every unary call on a goroutine of its own, which
-// starts small and would otherwise double its stack two or three times
-// a call, each time copying and re-walking a deeper stack: 6 % of the
-// all-in-one process's CPU in a profile at its REST peak, 5.8 % in
-// BenchmarkCreateOrder (services/allinone), 2.6 % with this call, which
-// copies almost nothing since the stack is still shallow here. The
-// frame must really be this large, hence the array read at an index the
-// compiler cannot know.
-//
-//go:noinline
-func presizeStack(i int) byte {
-	var frame [handlerStack]byte
-	return frame[i]
 }
 
 func (p *inProcess) streamGate(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {

@@ -90,11 +90,12 @@ func NewServer(log *slog.Logger, o Options, opts ...grpc.ServerOption) *Server {
 	}
 	// First, so that a caller's own codec option would still win.
 	opts = append([]grpc.ServerOption{grpc.ForceServerCodecV2(newTextCodec())}, opts...)
-	var unary []grpc.UnaryServerInterceptor
+	// Before anything deep runs on the call's goroutine.
+	unary := []grpc.UnaryServerInterceptor{presized}
 	var stream []grpc.StreamServerInterceptor
 	if tel != nil {
-		// Outermost, so it sees the code errorInterceptor maps and the
-		// time of the whole call.
+		// Outermost but for presized, so it sees the code
+		// errorInterceptor maps and the time of the whole call.
 		unary = append(unary, tel.UnaryServerInterceptor())
 		stream = append(stream, tel.StreamServerInterceptor())
 		opts = append(opts, tel.ServerOptions()...)
