@@ -1,17 +1,14 @@
 package allinone
 
 import (
-	"bytes"
 	"context"
-	"fmt"
-	"io"
 	"net/http"
 	"runtime/metrics"
-	"syscall"
 	"testing"
 	"time"
 
 	billingv1 "github.com/kassa-dev/kassa/gen/kassa/billing/v1"
+	"github.com/kassa-dev/kassa/services/platform/benchtest"
 	"google.golang.org/grpc/metadata"
 )
 
@@ -37,48 +34,19 @@ func BenchmarkCreateOrder(b *testing.B) {
 		b.Fatal(err)
 	}
 	url := "http://" + env["GATEWAY_LISTEN_ADDR"] + "/v1/users/" + id + "/orders"
-	body := []byte(`{"price":"100"}`)
 	client := &http.Client{Timeout: 10 * time.Second}
-	order := func(n int) {
-		req, err := http.NewRequest("POST", url, bytes.NewReader(body))
-		if err != nil {
-			b.Fatal(err)
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Idempotency-Key", fmt.Sprintf("bench-%d", n))
-		resp, err := client.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		out, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || !bytes.Contains(out, []byte("STATUS_PAID")) {
-			b.Fatalf("order %d: %d %s", n, resp.StatusCode, out)
-		}
-	}
 	// Warm the pools, the statement caches and the token cache first.
 	for i := range 50 {
-		order(-1 - i)
+		benchtest.Order(b, client, url, token, benchtest.Key(-1-i))
 	}
 	n := 0
-	cpu0, alloc0 := cpuTime(b), allocated()
+	cpu, alloc0 := benchtest.StartCPU(b), allocated()
 	for b.Loop() {
 		n++
-		order(n)
+		benchtest.Order(b, client, url, token, benchtest.Key(n))
 	}
-	b.ReportMetric(float64((cpuTime(b)-cpu0).Microseconds())/float64(n), "cpu-us/op")
+	cpu.Report(b, n)
 	b.ReportMetric(float64(allocated()-alloc0)/float64(n), "alloc-B/op")
-}
-
-// cpuTime is the CPU time (user and system) this process has used.
-func cpuTime(b *testing.B) time.Duration {
-	b.Helper()
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // allocated is the bytes the process has allocated on the heap so far.

@@ -16,7 +16,7 @@
 //     retries; pgdb: PostgreSQL access; telemetry: metrics and traces.
 //   - pgcluster, pgtest, grpctest, freeport: throwaway PostgreSQL clusters,
 //     gRPC peers and free loopback ports for the services' tests (and the
-//     dev stack).
+//     dev stack); benchtest: what the in-process benchmarks share.
 //
 // It lives in its own module so no service repeats it and no service
 // imports another.

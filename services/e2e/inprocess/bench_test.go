@@ -1,16 +1,11 @@
 package inprocess
 
 import (
-	"bytes"
 	"context"
-	"fmt"
-	"io"
-	"net/http"
 	"net/http/httptest"
-	"syscall"
 	"testing"
-	"time"
 
+	"github.com/kassa-dev/kassa/services/platform/benchtest"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
@@ -45,30 +40,14 @@ func BenchmarkCreateOrder(b *testing.B) {
 			defer srv.Close()
 			client := srv.Client()
 			url := srv.URL + "/v1/users/" + user.id + "/orders"
-			body := []byte(`{"price":"100"}`)
 			n := 0
 			b.ReportAllocs()
-			cpu0 := cpuTime(b)
+			cpu := benchtest.StartCPU(b)
 			for b.Loop() {
 				n++
-				req, err := http.NewRequest("POST", url, bytes.NewReader(body))
-				if err != nil {
-					b.Fatal(err)
-				}
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("Idempotency-Key", fmt.Sprintf("bench-%d", n))
-				req.Header.Set("Authorization", "Bearer "+user.token)
-				resp, err := client.Do(req)
-				if err != nil {
-					b.Fatal(err)
-				}
-				out, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK || !bytes.Contains(out, []byte("STATUS_PAID")) {
-					b.Fatalf("order %d: %d %s", n, resp.StatusCode, out)
-				}
+				benchtest.Order(b, client, url, user.token, benchtest.Key(n))
 			}
-			b.ReportMetric(float64((cpuTime(b)-cpu0).Microseconds())/float64(n), "cpu-us/op")
+			cpu.Report(b, n)
 		})
 	}
 }
@@ -78,13 +57,3 @@ type discardExporter struct{}
 
 func (discardExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
 func (discardExporter) Shutdown(context.Context) error                             { return nil }
-
-// cpuTime is the CPU time (user and system) this process has used.
-func cpuTime(b *testing.B) time.Duration {
-	b.Helper()
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -221,22 +222,8 @@ func callSpans(exp *tracetest.InMemoryExporter, traceID trace.TraceID) (client, 
 // A call's duration is logged as a number of milliseconds, which a log
 // pipeline can sum and compare, not as text.
 func TestFinishedCallLines_DurationInMilliseconds(t *testing.T) {
-	var logs syncBuffer
-	log := slog.New(slog.NewJSONHandler(&logs, nil))
-	srv := rpcserver.NewWith(log, nil)
-	srv.GRPC.RegisterService(probeDesc(log), struct{}{})
-	addr, stop, wait := grpctest.Start(t, srv)
-	conn, err := rpcclient.Dial(addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = conn.Invoke(context.Background(), probeMethod, wrapperspb.Bool(true), new(wrapperspb.BoolValue))
-	conn.Close()
-	stop()
-	if err := wait(); err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range strings.Split(logs.String(), "\n") {
+	logs := probeLogs(t, func(w io.Writer) slog.Handler { return slog.NewJSONHandler(w, nil) }, true)
+	for _, l := range strings.Split(logs, "\n") {
 		if !strings.Contains(l, `"msg":"finished call"`) {
 			continue
 		}
@@ -248,7 +235,32 @@ func TestFinishedCallLines_DurationInMilliseconds(t *testing.T) {
 		}
 		return
 	}
-	t.Fatalf("no finished call line in %q", logs.String())
+	t.Fatalf("no finished call line in %q", logs)
+}
+
+// probeLogs is what a probe server logs through the handler it makes
+// while it answers one call per element of fails (true: the call fails
+// with FAILED_PRECONDITION) and stops.
+func probeLogs(t *testing.T, handler func(io.Writer) slog.Handler, fails ...bool) string {
+	t.Helper()
+	var logs syncBuffer
+	log := slog.New(handler(&logs))
+	srv := rpcserver.NewWith(log, nil)
+	srv.GRPC.RegisterService(probeDesc(log), struct{}{})
+	addr, stop, wait := grpctest.Start(t, srv)
+	conn, err := rpcclient.Dial(addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fail := range fails {
+		_ = conn.Invoke(context.Background(), probeMethod, wrapperspb.Bool(fail), new(wrapperspb.BoolValue))
+	}
+	conn.Close()
+	stop()
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	return logs.String()
 }
 
 // A successful call's "finished call" line is DEBUG, a failed call's keeps
@@ -264,25 +276,11 @@ func TestFinishedCallLines_SuccessAtDebugFailuresAtTheirLevel(t *testing.T) {
 		{slog.LevelDebug, true, "level=WARN"},
 	} {
 		t.Run(tt.level.String(), func(t *testing.T) {
-			var logs syncBuffer
-			log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: tt.level}))
-			srv := rpcserver.NewWith(log, nil)
-			srv.GRPC.RegisterService(probeDesc(log), struct{}{})
-			addr, stop, wait := grpctest.Start(t, srv)
-			conn, err := rpcclient.Dial(addr, 5*time.Second)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, fail := range []bool{false, true} {
-				_ = conn.Invoke(context.Background(), probeMethod, wrapperspb.Bool(fail), new(wrapperspb.BoolValue))
-			}
-			conn.Close()
-			stop()
-			if err := wait(); err != nil {
-				t.Fatal(err)
-			}
+			logs := probeLogs(t, func(w io.Writer) slog.Handler {
+				return slog.NewTextHandler(w, &slog.HandlerOptions{Level: tt.level})
+			}, false, true)
 			var ok, failed []string
-			for _, l := range strings.Split(logs.String(), "\n") {
+			for _, l := range strings.Split(logs, "\n") {
 				switch {
 				case strings.Contains(l, `msg="finished call"`) && strings.Contains(l, "grpc.code=OK"):
 					ok = append(ok, l)
