@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -57,7 +58,7 @@ func testMain(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	sys.allInOne = os.Getenv("KASSA_E2E_ALL_IN_ONE") == "1"
-	s, err := stack.Start(ctx, stack.Options{Root: root, Dir: dir, FreePorts: true, Out: logs, LogFmt: "text", Env: loginEnv, AllInOne: sys.allInOne})
+	s, err := stack.Start(ctx, stack.Options{Root: root, Dir: dir, FreePorts: true, Out: logs, LogFmt: "text", Env: append(slices.Clone(loginEnv), rateEnv...), AllInOne: sys.allInOne})
 	if err != nil {
 		dumpLog(logs.Name())
 		fmt.Fprintln(os.Stderr, "start stack:", err)
