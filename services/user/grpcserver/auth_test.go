@@ -359,11 +359,17 @@ func TestLogin_BruteForce_LockedUntilDelay_RightPasswordRefused(t *testing.T) {
 	e := newAuthEnv(t, app.AuthConfig{Lock: user.LockPolicy{MaxFailures: 3, Base: base, Max: 10 * time.Second}}, false)
 	e.register(t, "ada", goodPassword)
 	e.register(t, "bob", goodPassword)
+	// lockedAt is taken before the failure that locks (the last): the
+	// lock runs from that call's database time, which is no earlier, so
+	// no login may succeed sooner than base after it. Taken after the
+	// call returned, it lagged the lock by the call's tail (57 ms once, on
+	// a busy machine) and the check below failed a correct lock.
+	var lockedAt time.Time
 	for range 3 {
+		lockedAt = time.Now()
 		_, err := e.login("ada", "wrong password")
 		wantRefused(t, err, codes.Unauthenticated, "invalid username or password", "INVALID_CREDENTIALS")
 	}
-	lockedAt := time.Now()
 	_, err := e.login("ada", goodPassword)
 	wantCode(t, err, codes.ResourceExhausted)
 	st := status.Convert(err)
