@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -140,13 +141,14 @@ func TestLimiter_DeadlineAware(t *testing.T) {
 	// rather than waiting to time out.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
 	defer cancel()
-	start := time.Now()
 	_, err := l.Acquire(ctx)
 	if admission.CauseOf(err) != admission.CauseDeadline {
 		t.Fatalf("err = %v, want shed with cause deadline", err)
 	}
-	if took := time.Since(start); took > 500*time.Microsecond {
-		t.Errorf("deadline shed took %v, want at once", took)
+	// Decided before queueing, not after waiting: only that path says so
+	// (a clock bound here failed whenever the test was descheduled).
+	if !strings.Contains(err.Error(), "ends before the expected wait") {
+		t.Errorf("err = %v, want the refusal decided on arrival", err)
 	}
 }
 
@@ -154,13 +156,13 @@ func TestLimiter_ExpectedWaitOverMaxWaitShedsAtOnce(t *testing.T) {
 	l := admission.New(admission.Config{MaxInFlight: 1, MaxQueue: 8, MaxWait: 5 * time.Millisecond})
 	teach(t, l, 30, 10*time.Millisecond)
 	fill(t, l, 1)
-	start := time.Now()
 	_, err := l.Acquire(context.Background())
 	if admission.CauseOf(err) != admission.CauseWait {
 		t.Fatalf("err = %v, want shed with cause wait", err)
 	}
-	if took := time.Since(start); took > 2*time.Millisecond {
-		t.Errorf("shed took %v, want at once (the estimate is over MaxWait)", took)
+	// At once, from the estimate; waiting out MaxWait says "no slot free".
+	if !strings.Contains(err.Error(), "the expected wait of") {
+		t.Errorf("err = %v, want the refusal decided on arrival (the estimate is over MaxWait)", err)
 	}
 }
 
